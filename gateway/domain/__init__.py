@@ -1,0 +1,1 @@
+"""Plain data and rules of the session list: no I/O."""

@@ -1,0 +1,50 @@
+"""Session keys: NIM's ``type|target`` text form, e.g. ``p2p|bob``, ``team|123``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.errors import BadUserInput
+
+MAX_ACCOUNT_LENGTH = 128
+
+
+class SessionType(Enum):
+    P2P = "p2p"
+    TEAM = "team"
+    SUPER_TEAM = "super_team"
+
+
+_TYPES_BY_PREFIX = {t.value: t for t in SessionType}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SessionKey:
+    type: SessionType
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.type.value}|{self.target}"
+
+    @classmethod
+    def parse(cls, text: str) -> SessionKey:
+        prefix, sep, target = text.partition("|")
+        session_type = _TYPES_BY_PREFIX.get(prefix)
+        if not sep or session_type is None:
+            raise BadUserInput(
+                f"{text!r} is not a session key: expected 'p2p|<account>', 'team|<tid>' "
+                "or 'super_team|<tid>'"
+            )
+        return cls(session_type, check_account(target, what="session target"))
+
+
+def check_account(value: str, *, what: str = "account id") -> str:
+    """Return ``value`` when it is a usable NIM account or team id, else raise BadUserInput."""
+    if not value:
+        raise BadUserInput(f"the {what} is empty")
+    if len(value) > MAX_ACCOUNT_LENGTH:
+        raise BadUserInput(f"the {what} is longer than {MAX_ACCOUNT_LENGTH} characters")
+    if not value.isprintable() or value != value.strip():
+        raise BadUserInput(f"the {what} contains whitespace or control characters")
+    return value

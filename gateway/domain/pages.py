@@ -1,0 +1,58 @@
+"""Keyset paging over a viewer's list: newest ``update_time`` first, ties by key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.sessions import MAX_PAGE_SIZE, Session
+from gateway.errors import BadUserInput
+
+# The widest window SQLite's INTEGER and PostgreSQL's BIGINT both hold.
+EARLIEST = -(2**63)
+LATEST = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Inclusive bounds on ``update_time``, in milliseconds since the epoch."""
+
+    min_time: int = EARLIEST
+    max_time: int = LATEST
+
+    def __post_init__(self) -> None:
+        if self.min_time > self.max_time:
+            raise BadUserInput("minTimestamp is later than maxTimestamp")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a session stands in the list; pages continue strictly after it."""
+
+    update_time: int
+    key: SessionKey
+
+    @classmethod
+    def of(cls, session: Session) -> Position:
+        return cls(session.update_time, session.key)
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    window: TimeWindow
+    limit: int = MAX_PAGE_SIZE
+    after: Position | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    sessions: list[Session]
+    has_more: bool
+
+
+def check_page_size(first: int | None) -> int:
+    if first is None:
+        return MAX_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE} (NIM's limit); got {first}")
+    return first

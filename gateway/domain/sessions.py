@@ -1,0 +1,89 @@
+"""What a session row holds: its key, update time, ext and last message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.domain.keys import SessionKey
+from gateway.errors import BadUserInput
+
+MAX_EXT_BYTES = 1024
+MAX_PAGE_SIZE = 100
+
+
+class LastMessageKind(Enum):
+    """NIM's ``NIMLastMsgType``: 0 a normal message, 1 a revoke notification."""
+
+    MESSAGE = 0
+    REVOKE_NOTIFICATION = 1
+
+
+class MessageType(Enum):
+    TEXT = "TEXT"
+    PICTURE = "PICTURE"
+    AUDIO = "AUDIO"
+    VIDEO = "VIDEO"
+    LOCATION = "LOCATION"
+    NOTIFICATION = "NOTIFICATION"
+    FILE = "FILE"
+    NETCALL_AUDIO = "NETCALL_AUDIO"
+    NETCALL_VIDEO = "NETCALL_VIDEO"
+    TIPS = "TIPS"
+    CUSTOM = "CUSTOM"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def from_nim(cls, name: str) -> MessageType:
+        if name == "NETCALL_VEDIO":  # NIM's own spelling
+            return cls.NETCALL_VIDEO
+        try:
+            return cls(name)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    server_id: str
+    from_account: str
+    type: MessageType
+    time: int
+    client_id: str | None = None
+    text: str | None = None
+    attachment: str | None = None  # JSON text, as NIM sends it
+    ext: str | None = None  # JSON text
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeNotification:
+    message_server_id: str
+    operator: str
+    time: int
+    postscript: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    owner: str
+    key: SessionKey
+    update_time: int
+    server_ext: str = ""
+    last_message_kind: LastMessageKind | None = None
+    last_message_id: str | None = None
+    revoke: RevokeNotification | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One owner's session that a message lands in."""
+
+    owner: str
+    key: SessionKey
+
+
+def check_ext(ext: str) -> str:
+    size = len(ext.encode("utf-8"))
+    if size > MAX_EXT_BYTES:
+        raise BadUserInput(f"ext is {size} bytes of UTF-8; the limit is {MAX_EXT_BYTES}")
+    return ext

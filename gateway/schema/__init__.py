@@ -1,0 +1,49 @@
+"""The GraphQL schema, assembled in one place."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from gateway.errors import GatewayError
+from gateway.schema.mutations import Mutation
+from gateway.schema.queries import Query
+from gateway.schema.scalars import SCALARS
+from gateway.schema.types import Session
+
+logger = logging.getLogger("gateway.graphql")
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Syntax and validation errors, and our own typed errors, are the client's to see."""
+    original = error.original_error
+    return original is None or isinstance(original, GatewayError)
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected errors are answers, not incidents: only the unexpected ones are logged.
+        for error in errors:
+            if not is_expected(error):
+                logger.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema() -> strawberry.Schema:
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Session],
+        config=StrawberryConfig(scalar_map=SCALARS),
+        extensions=[
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            lambda: MaskErrors(should_mask_error=lambda e: not is_expected(e)),
+        ],
+    )

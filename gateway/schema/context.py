@@ -1,0 +1,33 @@
+"""Per-request context: who is asking, and the loaders that batch their reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from gateway.domain.cursors import CursorCodec
+from gateway.domain.sessions import Message
+from gateway.errors import Unauthenticated
+from gateway.schema.loaders import message_loader
+from gateway.store.base import SessionStore
+
+
+@dataclass
+class Context:
+    store: SessionStore
+    cursors: CursorCodec
+    clock: Callable[[], int]
+    viewer_id: str | None = None
+    auth_error: Unauthenticated | None = None
+    messages: DataLoader[str, Message | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.messages = message_loader(self.store)
+
+    def viewer(self) -> str:
+        """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""
+        if self.viewer_id is None:
+            raise self.auth_error or Unauthenticated("no access token: send 'Authorization: Bearer <JWT>'")
+        return self.viewer_id

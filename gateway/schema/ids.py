@@ -1,0 +1,28 @@
+"""Relay global IDs for sessions. Every ``id`` argument also accepts the NIM key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gateway.domain.keys import SessionKey
+from gateway.errors import BadUserInput
+
+_PREFIX = "Session:"
+
+
+def global_id(key: SessionKey) -> str:
+    return base64.b64encode(f"{_PREFIX}{key}".encode()).decode("ascii")
+
+
+def parse_session_id(value: str) -> SessionKey:
+    """A session's key from its global ID (``U2Vzc2lvbjpwMnB8Ym9i``) or NIM key (``p2p|bob``)."""
+    if "|" in value:  # the base64 alphabet has no '|'
+        return SessionKey.parse(value)
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    if not decoded.startswith(_PREFIX):
+        raise BadUserInput(f"{value!r} is neither a session's global ID nor a NIM session key")
+    return SessionKey.parse(decoded.removeprefix(_PREFIX))

@@ -1,0 +1,95 @@
+"""Query root: the viewer's session list, one session, and Relay's node."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import strawberry
+
+from gateway.domain.pages import PageQuery, Position, TimeWindow, check_page_size
+from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
+from gateway.schema.context import Context
+from gateway.schema.ids import parse_session_id
+from gateway.schema.scalars import Timestamp
+from gateway.schema.types import Node, Session
+
+Info = strawberry.Info[Context, None]
+T = TypeVar("T")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="The viewer's sessions, newest `updateTime` first (ties by key). `first` is "
+        "1 to 100 (default 100); the timestamps are inclusive bounds on `updateTime`."
+    )
+    async def sessions(
+        self,
+        info: Info,
+        first: int | None = strawberry.UNSET,
+        after: str | None = strawberry.UNSET,
+        min_timestamp: Timestamp | None = strawberry.UNSET,
+        max_timestamp: Timestamp | None = strawberry.UNSET,
+    ) -> SessionConnection:
+        ctx = info.context
+        viewer = ctx.viewer()
+        limit = check_page_size(_given(first))
+        window = _window(_given(min_timestamp), _given(max_timestamp))
+        after = _given(after)
+        position = None if after is None else ctx.cursors.decode(viewer, after)
+        page = await ctx.store.list_sessions(viewer, PageQuery(window, limit, position))
+        edges = [
+            SessionEdge(cursor=ctx.cursors.encode(viewer, Position.of(s)), node=Session.of(s))
+            for s in page.sessions
+        ]
+
+        async def has_previous_page() -> bool:
+            if position is None:
+                return False
+            return await ctx.store.has_sessions_before(viewer, window, position)
+
+        async def total_count() -> int:
+            return await ctx.store.count_sessions(viewer, window)
+
+        return SessionConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_more,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+                _has_previous_page=has_previous_page,
+            ),
+            _total_count=total_count,
+        )
+
+    @strawberry.field(
+        description="One of the viewer's sessions by global ID or NIM key ('p2p|bob'); null "
+        "when the viewer has no such session."
+    )
+    async def session(self, info: Info, id: strawberry.ID) -> Session | None:
+        return await _find_session(info.context, id)
+
+    @strawberry.field(description="Any object by its global ID (Relay); sessions also by NIM key.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _find_session(info.context, id)
+
+
+async def _find_session(ctx: Context, id: str) -> Session | None:
+    viewer = ctx.viewer()
+    key = parse_session_id(id)
+    found = await ctx.store.get_sessions(viewer, [key])
+    return Session.of(found[0]) if found else None
+
+
+def _given(value: T | None) -> T | None:
+    # Arguments default to UNSET so the SDL shows no `= null`; UNSET means "not given".
+    return None if value is strawberry.UNSET else value
+
+
+def _window(min_timestamp: Timestamp | None, max_timestamp: Timestamp | None) -> TimeWindow:
+    bounds: dict[str, int] = {}
+    if min_timestamp is not None:
+        bounds["min_time"] = int(min_timestamp)
+    if max_timestamp is not None:
+        bounds["max_time"] = int(max_timestamp)
+    return TimeWindow(**bounds)

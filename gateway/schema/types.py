@@ -1,0 +1,127 @@
+"""The object types of the schema, built from domain records."""
+
+from __future__ import annotations
+
+import strawberry
+import orjson
+from strawberry.scalars import JSON
+
+from gateway.domain import sessions as domain
+from gateway.domain.keys import SessionType
+from gateway.domain.sessions import LastMessageKind, MessageType
+from gateway.schema.ids import global_id
+from gateway.schema.scalars import Timestamp
+
+strawberry.enum(SessionType, description="What a session is with: a peer, a team or a super team.")
+strawberry.enum(
+    LastMessageKind,
+    description="NIM's NIMLastMsgType: a normal message (0) or a revoke notification (1).",
+)
+strawberry.enum(
+    MessageType,
+    description="NIM's message types; UNKNOWN for any type this server does not know.",
+)
+
+
+@strawberry.interface(description="An object with a global ID (Relay).")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="A message, as the last message of a session.")
+class Message:
+    server_id: strawberry.ID = strawberry.field(description="NIM's msgidServer.")
+    client_id: str | None = strawberry.field(description="NIM's msgidClient.")
+    from_: str = strawberry.field(name="from", description="The sender's account id.")
+    type: MessageType
+    text: str | None = strawberry.field(description="The text body (TEXT messages).")
+    attachment: JSON | None = strawberry.field(
+        description="NIM's attach: the content of a non-text message."
+    )
+    ext: JSON | None = strawberry.field(description="The message's extension.")
+    time: Timestamp = strawberry.field(description="NIM's msgTimestamp.")
+
+    @classmethod
+    def of(cls, message: domain.Message) -> Message:
+        return cls(
+            server_id=strawberry.ID(message.server_id),
+            client_id=message.client_id,
+            from_=message.from_account,
+            type=message.type,
+            text=message.text,
+            attachment=_json(message.attachment),
+            ext=_json(message.ext),
+            time=Timestamp(message.time),
+        )
+
+
+@strawberry.type(description="What recalled a session's last message.")
+class RevokeNotification:
+    message_server_id: strawberry.ID = strawberry.field(
+        description="The server id of the recalled message."
+    )
+    operator: str = strawberry.field(description="The account that recalled it.")
+    time: Timestamp
+    postscript: str | None
+
+    @classmethod
+    def of(cls, revoke: domain.RevokeNotification) -> RevokeNotification:
+        return cls(
+            message_server_id=strawberry.ID(revoke.message_server_id),
+            operator=revoke.operator,
+            time=Timestamp(revoke.time),
+            postscript=revoke.postscript,
+        )
+
+
+@strawberry.type(description="One entry of the viewer's server-side session list.")
+class Session(Node):
+    key: str = strawberry.field(description="NIM session key: 'p2p|bob', 'team|123', ...")
+    type: SessionType
+    target: str = strawberry.field(description="The peer's account id or the team id.")
+    update_time: Timestamp = strawberry.field(
+        description="The latest server-side update; the list is ordered by it."
+    )
+    server_ext: str = strawberry.field(
+        description="The viewer's own extension string for this session; '' when never set."
+    )
+    last_message_kind: LastMessageKind | None = strawberry.field(
+        description="Null while the session has no message."
+    )
+    last_revoke_notification: RevokeNotification | None = strawberry.field(
+        description="Set when lastMessageKind is REVOKE_NOTIFICATION."
+    )
+    _last_message_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The last message; null unless lastMessageKind is MESSAGE.")
+    async def last_message(self, info: strawberry.Info) -> Message | None:
+        if self.last_message_kind is not LastMessageKind.MESSAGE or self._last_message_id is None:
+            return None
+        message = await info.context.messages.load(self._last_message_id)
+        return None if message is None else Message.of(message)
+
+    @classmethod
+    def of(cls, session: domain.Session) -> Session:
+        return cls(
+            id=strawberry.ID(global_id(session.key)),
+            key=str(session.key),
+            type=session.key.type,
+            target=session.key.target,
+            update_time=Timestamp(session.update_time),
+            server_ext=session.server_ext,
+            last_message_kind=session.last_message_kind,
+            last_revoke_notification=(
+                None if session.revoke is None else RevokeNotification.of(session.revoke)
+            ),
+            _last_message_id=session.last_message_id,
+        )
+
+
+def _json(text: str | None) -> JSON | None:
+    # NIM sends attach and ext as JSON text; anything that is not JSON is passed on as a string.
+    if text is None:
+        return None
+    try:
+        return JSON(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return JSON(text)

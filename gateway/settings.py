@@ -1,0 +1,72 @@
+"""All configuration, from the environment (``GATEWAY_*``), in one settings object."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+
+    database_url: str = "./gateway.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    cursor_secret: SecretStr | None = None
+
+    sqlite_readers: int = 4
+    sqlite_busy_timeout_ms: int = 5000
+    log_level: str = "info"
+
+    def sqlite_path(self) -> str:
+        """The SQLite file that ``database_url`` names: a path or a ``sqlite:///`` URL."""
+        url = self.database_url
+        if "://" not in url:
+            return url
+        parsed = urlparse(url)
+        if parsed.scheme != "sqlite":
+            raise ConfigurationError(
+                f"GATEWAY_DATABASE_URL {url!r}: only SQLite paths and sqlite:/// URLs are supported"
+            )
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
+        return unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+
+    def public_key(self) -> str | None:
+        """The PEM text of ``jwt_public_key``, which may be the PEM itself or a file path."""
+        value = self.jwt_public_key
+        if value is None or "-----BEGIN" in value:
+            return value
+        try:
+            return Path(value).read_text()
+        except OSError as e:
+            raise ConfigurationError(f"GATEWAY_JWT_PUBLIC_KEY: cannot read {value}: {e}") from e
+
+    def check_auth(self) -> None:
+        if self.jwt_secret is None and self.jwt_public_key is None:
+            raise ConfigurationError(
+                "no token key: set GATEWAY_JWT_SECRET (HS256) or GATEWAY_JWT_PUBLIC_KEY "
+                "(RS256/ES256), or run with --demo"
+            )
+
+    def cursor_key(self) -> bytes:
+        """The key that signs cursors: its own setting, else derived from the token key."""
+        if self.cursor_secret is not None:
+            material = self.cursor_secret.get_secret_value()
+        elif self.jwt_secret is not None:
+            material = self.jwt_secret.get_secret_value()
+        else:
+            material = self.public_key() or ""
+        return hmac.new(material.encode(), b"gateway cursors", hashlib.sha256).digest()

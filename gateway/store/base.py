@@ -1,0 +1,62 @@
+"""The one interface every storage backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.pages import Page, PageQuery, Position, TimeWindow
+from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
+
+
+class SessionStore(Protocol):
+    """Per-owner session lists. Every read and write is scoped to one owner, except the
+    ingestion writes, which name each owner they touch."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def is_empty(self) -> bool:
+        """Whether no session of anyone has been stored yet."""
+
+    # Reads ---------------------------------------------------------------------------------
+
+    async def list_sessions(self, owner: str, query: PageQuery) -> Page:
+        """A page of live sessions, newest first, strictly after ``query.after``."""
+
+    async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
+        """Whether a live session in ``window`` stands before ``position`` in the list."""
+
+    async def count_sessions(self, owner: str, window: TimeWindow) -> int: ...
+
+    async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
+        """The live sessions among ``keys``; missing and deleted ones are left out."""
+
+    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]: ...
+
+    # Owner's writes ------------------------------------------------------------------------
+
+    async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
+        """Set the server ext; creates the session (no last message, ``update_time`` now) when
+        it does not exist. An existing session keeps its ``update_time``."""
+
+    async def delete_sessions(
+        self, owner: str, keys: Sequence[SessionKey], now: int
+    ) -> list[SessionKey]:
+        """Delete live sessions and return the keys that were deleted."""
+
+    # Ingestion writes ----------------------------------------------------------------------
+
+    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
+        """Make ``message`` the last message of each delivery's session where it is newer than
+        the current one. Returns False, changing nothing, when the message was seen before."""
+
+    async def revoke_message(
+        self, revoke: RevokeNotification, deliveries: Sequence[Delivery]
+    ) -> bool:
+        """Turn the sessions whose last message is the revoked one into revoke notifications,
+        and remember the recall for a message that has not arrived yet. Returns False when the
+        recall was seen before."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: the Starlette app, the GraphQL view and health checks."""
