@@ -12,6 +12,7 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 
 from gateway.auth import issue_token
+from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.errors import ConfigurationError
 from gateway.schema import build_schema
@@ -46,7 +47,9 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> Non
     if demo and settings.jwt_secret is None and settings.jwt_public_key is None:
         # A throwaway key: tokens from this run stop working when it ends.
         settings = settings.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(32))})
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     try:
         settings.check_auth()
         if demo:
@@ -86,7 +89,7 @@ def schema() -> None:
     sys.stdout.write(build_schema().as_str() + "\n")
 
 
-async def _seed(settings: Settings) -> object:
+async def _seed(settings: Settings) -> SeedSummary:
     store = open_store(settings)
     await store.open()
     try:
@@ -114,7 +117,7 @@ def _print_demo_banner(settings: Settings) -> None:
         f"Token for {DEMO_ACCOUNT} (send as 'Authorization: Bearer <token>'):\n{token}\n\n"
         f"Try:\n  curl -s {url} -H 'Authorization: Bearer {token}' "
         "-H 'Content-Type: application/json' "
-        "-d '{\"query\": \"{ sessions(first: 2) { totalCount edges { node { key lastMessage "
+        '-d \'{"query": "{ sessions(first: 2) { totalCount edges { node { key lastMessage '
         "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'\n",
         nl=True,
     )

@@ -43,8 +43,7 @@ async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSumma
             conversations.append(([a, b], None))
     for customer in CUSTOMERS:
         conversations.append((["alice", customer], None))
-    for team, members in TEAMS.items():
-        conversations.append((members, team))
+    conversations.extend((members, key) for key, members in TEAMS.items())
 
     for n, (people, team) in enumerate(conversations):
         length = rng.randint(3, 40)

@@ -7,7 +7,7 @@ import hmac
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigurationError
@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
+
+    @field_validator(
+        "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",
+        "cursor_secret", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `GATEWAY_JWT_SECRET=` in a shell or compose file means "not set", never "the empty key".
+        if (
+            isinstance(value, str | SecretStr)
+            and not str(value.get_secret_value() if isinstance(value, SecretStr) else value).strip()
+        ):
+            return None
+        return value
 
     def sqlite_path(self) -> str:
         """The SQLite file that ``database_url`` names: a path or a ``sqlite:///`` URL."""

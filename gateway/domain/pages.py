@@ -54,5 +54,7 @@ def check_page_size(first: int | None) -> int:
     if first is None:
         return MAX_PAGE_SIZE
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE} (NIM's limit); got {first}")
+        raise BadUserInput(
+            f"first must be between 1 and {MAX_PAGE_SIZE} (NIM's limit); got {first}"
+        )
     return first

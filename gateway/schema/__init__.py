@@ -6,23 +6,17 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gateway.errors import GatewayError
+from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.mutations import Mutation
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
 from gateway.schema.types import Session
 
 logger = logging.getLogger("gateway.graphql")
-
-
-def is_expected(error: GraphQLError) -> bool:
-    """Syntax and validation errors, and our own typed errors, are the client's to see."""
-    original = error.original_error
-    return original is None or isinstance(original, GatewayError)
 
 
 class GatewaySchema(strawberry.Schema):
@@ -32,7 +26,7 @@ class GatewaySchema(strawberry.Schema):
         # Expected errors are answers, not incidents: only the unexpected ones are logged.
         for error in errors:
             if not is_expected(error):
-                logger.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                logger.error("unexpected error at %s", error.path, exc_info=root_cause(error))
 
 
 def build_schema() -> strawberry.Schema:
@@ -44,6 +38,6 @@ def build_schema() -> strawberry.Schema:
         extensions=[
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            lambda: MaskErrors(should_mask_error=lambda e: not is_expected(e)),
+            ErrorCodes,
         ],
     )

@@ -11,7 +11,9 @@ from gateway.schema.types import Session
 
 @strawberry.type(description="Relay page information.")
 class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether older sessions exist (NIM's hasMore).")
+    has_next_page: bool = strawberry.field(
+        description="Whether older sessions exist (NIM's hasMore)."
+    )
     start_cursor: str | None
     end_cursor: str | None
     _has_previous_page: strawberry.Private[Callable[[], Awaitable[bool]]]

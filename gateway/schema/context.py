@@ -29,5 +29,7 @@ class Context:
     def viewer(self) -> str:
         """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""
         if self.viewer_id is None:
-            raise self.auth_error or Unauthenticated("no access token: send 'Authorization: Bearer <JWT>'")
+            raise self.auth_error or Unauthenticated(
+                "no access token: send 'Authorization: Bearer <JWT>'"
+            )
         return self.viewer_id

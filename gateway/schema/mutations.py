@@ -58,7 +58,9 @@ class Mutation:
         description="Delete sessions from the viewer's list (messages are not touched). A later "
         "message in the conversation brings the session back."
     )
-    async def delete_sessions(self, info: Info, input: DeleteSessionsInput) -> DeleteSessionsPayload:
+    async def delete_sessions(
+        self, info: Info, input: DeleteSessionsInput
+    ) -> DeleteSessionsPayload:
         ctx = info.context
         viewer = ctx.viewer()
         if not 1 <= len(input.ids) <= MAX_PAGE_SIZE:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import strawberry
 import orjson
+import strawberry
 from strawberry.scalars import JSON
 
 from gateway.domain import sessions as domain

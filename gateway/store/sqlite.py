@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -105,7 +106,8 @@ UPDATE sessions SET
 WHERE owner = ? AND key = ? AND last_msg_id = ? AND last_kind = 0 AND deleted_at IS NULL
 """
 
-Row = sqlite3.Row | tuple[object, ...]
+# aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
+Row = sqlite3.Row
 Trace = Callable[[str], None]
 
 
@@ -118,7 +120,7 @@ class SqliteStore:
         busy_timeout_ms: int = 5000,
         trace: Trace | None = None,
     ) -> None:
-        self.path = str(path)
+        self.path = os.path.abspath(path)
         self._reader_count = readers
         self._busy_timeout_ms = busy_timeout_ms
         self._trace = trace
@@ -138,7 +140,7 @@ class SqliteStore:
         await writer.execute("PRAGMA synchronous = FULL")
         await writer.execute("PRAGMA foreign_keys = ON")
         await self._migrate(writer)
-        uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
+        uri = f"file:{quote(self.path)}?mode=ro"
         for _ in range(self._reader_count):
             reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
             await self._configure(reader)
@@ -287,7 +289,7 @@ class SqliteStore:
                 return False
             rows = list(await db.execute_fetchall(FIND_REVOCATION, (message.server_id,)))
             revoke = (
-                RevokeNotification(message.server_id, str(rows[0][0]), int(rows[0][1]),  # type: ignore[call-overload]
+                RevokeNotification(message.server_id, str(rows[0][0]), int(rows[0][1]),
                                    _opt_str(rows[0][2]))
                 if rows
                 else None
@@ -309,9 +311,14 @@ class SqliteStore:
                 APPLY_REVOCATION,
                 [
                     (
-                        revoke.operator, revoke.time, revoke.postscript, revoke.time,
-                        d.owner, str(d.key), revoke.message_server_id,
-                    )  # fmt: skip
+                        revoke.operator,
+                        revoke.time,
+                        revoke.postscript,
+                        revoke.time,
+                        d.owner,
+                        str(d.key),
+                        revoke.message_server_id,
+                    )
                     for d in deliveries
                 ],
             )
@@ -325,7 +332,10 @@ def _delivery_params(
         kind, update_time = LastMessageKind.MESSAGE.value, message.time
         operator, revoke_time, postscript = None, None, None
     else:
-        kind, update_time = LastMessageKind.REVOKE_NOTIFICATION.value, max(message.time, revoke.time)
+        kind, update_time = (
+            LastMessageKind.REVOKE_NOTIFICATION.value,
+            max(message.time, revoke.time),
+        )
         operator, revoke_time, postscript = revoke.operator, revoke.time, revoke.postscript
     for delivery in dict.fromkeys(deliveries):
         yield (
@@ -344,12 +354,12 @@ def _session(owner: str, row: Row) -> Session:
     last_kind = None if kind is None else LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
-        revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),  # type: ignore[call-overload]
+        revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
                                     _opt_str(postscript))  # fmt: skip
     return Session(
         owner=owner,
         key=key_from_db(str(key)),
-        update_time=int(update_time),  # type: ignore[call-overload]
+        update_time=int(update_time),
         server_ext=str(server_ext),
         last_message_kind=last_kind,
         last_message_id=_opt_str(last_id),
@@ -363,7 +373,7 @@ def _message(row: Row) -> Message:
         server_id=str(server_id),
         from_account=str(from_account),
         type=MessageType(type_),
-        time=int(time),  # type: ignore[call-overload]
+        time=int(time),
         client_id=_opt_str(client_id),
         text=_opt_str(text),
         attachment=_opt_str(attachment),

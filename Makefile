@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11+):
+#   make demo   install into .venv and start the gateway on SQLite with demo data
+#   make test   install into .venv and run lint, types and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint install schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gateway serve --demo --db gateway-demo.db
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway tests
+	$(BIN)/ruff format --check gateway tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+schema: $(STAMP)
+	$(BIN)/gateway schema > schema.graphql
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache gateway-demo.db*

@@ -1,0 +1,69 @@
+"""Small builders shared by the tests: messages, deliveries and GraphQL calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.sessions import Delivery, Message, MessageType
+from gateway.store.base import SessionStore
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+T0 = 1_790_000_000_000  # 2026-09-21T14:13:20.000Z
+
+
+def p2p(account: str) -> SessionKey:
+    return SessionKey(SessionType.P2P, account)
+
+
+def team(tid: str) -> SessionKey:
+    return SessionKey(SessionType.TEAM, tid)
+
+
+def text_message(server_id: str, sender: str, time: int, text: str = "hi") -> Message:
+    return Message(server_id, sender, MessageType.TEXT, time, client_id=f"c-{server_id}", text=text)
+
+
+def p2p_deliveries(sender: str, recipient: str) -> list[Delivery]:
+    return [Delivery(sender, p2p(recipient)), Delivery(recipient, p2p(sender))]
+
+
+async def send(
+    store: SessionStore, server_id: str, sender: str, recipient: str, time: int, text: str = "hi"
+) -> Message:
+    message = text_message(server_id, sender, time, text)
+    await store.record_message(message, p2p_deliveries(sender, recipient))
+    return message
+
+
+@dataclass
+class Response:
+    data: Any
+    errors: list[dict[str, Any]]
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient, token: str | None) -> None:
+        self.http = http
+        self.token = token
+
+    async def __call__(self, query: str, **variables: Any) -> Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return Response(body.get("data"), body.get("errors", []))
+
+    async def ok(self, query: str, **variables: Any) -> Any:
+        result = await self(query, **variables)
+        assert not result.errors, result.errors
+        return result.data
