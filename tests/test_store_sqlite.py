@@ -174,6 +174,34 @@ async def test_list_reads_are_served_by_the_index_without_sorting(
     assert "TEMP B-TREE" not in plan, plan
 
 
+async def test_a_deep_page_costs_what_the_first_page_costs(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as db:
+        db.executemany(
+            "INSERT INTO sessions (owner, key, update_time) VALUES ('v', ?, ?)",
+            ((f"p2p|u{n:05}", T0 + n // 3) for n in range(6000)),
+        )
+    middle = Position(T0 + 1000, p2p("u03000"))
+
+    def vm_steps(query: PageQuery) -> int:
+        # SQLite's virtual-machine steps: a measure of work that does not depend on the machine.
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        with sqlite3.connect(store.path) as db:
+            db.set_progress_handler(count, 1)
+            rows = db.execute(*sql.page_statement("v", query)).fetchall()
+        assert len(rows) == 21
+        return steps
+
+    first = vm_steps(PageQuery(TimeWindow(), limit=20))
+    deep = vm_steps(PageQuery(TimeWindow(), limit=20, after=middle))
+    assert deep < first * 1.5, (first, deep)
+
+
 async def test_a_database_from_a_newer_gateway_is_refused(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as db:
         db.execute("PRAGMA user_version = 999")

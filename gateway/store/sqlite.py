@@ -214,24 +214,15 @@ class SqliteStore:
         return not list(rows)
 
     async def list_sessions(self, owner: str, query: PageQuery) -> Page:
-        window = query.window
-        if query.after is None:
-            sql = LIST_PAGE
-            params: tuple[object, ...] = (owner, window.min_time, window.max_time, query.limit + 1)
-        else:
-            after = query.after
-            sql = LIST_PAGE_AFTER
-            params = (
-                owner, window.min_time, window.max_time,
-                after.update_time, str(after.key), query.limit + 1,
-            )  # fmt: skip
         async with self._read() as db:
-            rows = await db.execute_fetchall(sql, params)
+            rows = await db.execute_fetchall(*page_statement(owner, query))
         sessions = [_session(owner, row) for row in rows]
         return Page(sessions[: query.limit], has_more=len(sessions) > query.limit)
 
     async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
-        params = (owner, window.min_time, window.max_time, position.update_time, str(position.key))
+        # The cursor's time bounds the index range, so the answer costs one index seek.
+        low = max(window.min_time, position.update_time)
+        params = (owner, low, window.max_time, position.update_time, str(position.key))
         async with self._read() as db:
             rows = await db.execute_fetchall(ANY_BEFORE, params)
         return bool(list(rows))
@@ -323,6 +314,17 @@ class SqliteStore:
                 ],
             )
         return True
+
+
+def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...]]:
+    """The SQL and parameters of one page. A cursor also narrows the time range, so a page deep
+    in the list starts with an index seek instead of skipping the rows before it."""
+    window, after, limit = query.window, query.after, query.limit + 1
+    if after is None:
+        return LIST_PAGE, (owner, window.min_time, window.max_time, limit)
+    high = min(window.max_time, after.update_time)
+    params = (owner, window.min_time, high, after.update_time, str(after.key), limit)
+    return LIST_PAGE_AFTER, params
 
 
 def _delivery_params(
