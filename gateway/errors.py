@@ -3,10 +3,13 @@
     GatewayError                  code
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
+    ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
+    ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
+    │                             STALE_CURTIME, BAD_APP_KEY                (webhook: 403)
     └── ConfigurationError        CONFIGURATION_ERROR  (start-up only)
 
-The GraphQL layer passes these through to clients as ``extensions.code``; any other exception is
-masked as "Unexpected error." and logged.
+The GraphQL layer passes these through to clients as ``extensions.code``, the webhook as
+``{"error": {"code", "message"}}``; any other exception is masked and logged.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 class GatewayError(Exception):
     code = "INTERNAL"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
 
     @property
     def extensions(self) -> dict[str, str]:
@@ -31,6 +36,18 @@ class BadUserInput(GatewayError):
 
 class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
+
+
+class BadEvent(GatewayError):
+    """A webhook body that is not a NIM event this service can apply."""
+
+    code = "BAD_EVENT"
+
+
+class Refused(GatewayError):
+    """A webhook request whose signature or timing does not check out."""
+
+    code = "BAD_CHECKSUM"
 
 
 class ConfigurationError(GatewayError):

@@ -27,13 +27,19 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     cursor_secret: SecretStr | None = None
 
+    nim_app_secret: SecretStr | None = None
+    nim_app_key: str | None = None
+    nim_cc_path: str = "/nim/cc"
+    nim_max_clock_skew_s: int = 300
+    webhook_max_body_bytes: int = 1_048_576
+
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
 
     @field_validator(
         "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",
-        "cursor_secret", mode="before",
+        "cursor_secret", "nim_app_secret", "nim_app_key", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

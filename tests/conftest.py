@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from gateway.auth import issue_token
 from gateway.settings import Settings
 from gateway.store.sqlite import SqliteStore
 from gateway.web.app import create_app
-from tests.helpers import SECRET, T0, GraphQLClient
+from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, post_signed
 
 
 class Clock:
@@ -26,7 +27,11 @@ class Clock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=str(tmp_path / "gateway.db"), jwt_secret=SecretStr(SECRET))
+    return Settings(
+        database_url=str(tmp_path / "gateway.db"),
+        jwt_secret=SecretStr(SECRET),
+        nim_app_secret=SecretStr(APP_SECRET),
+    )
 
 
 @pytest.fixture
@@ -59,6 +64,32 @@ async def http(
 
 
 @pytest.fixture
+def webhook(http: httpx.AsyncClient, clock: Clock) -> Webhook:
+    return Webhook(http, clock)
+
+
+class Webhook:
+    """Posts signed NIM callbacks, as NIM would, at the server's current time."""
+
+    def __init__(self, http: httpx.AsyncClient, clock: Clock) -> None:
+        self.http = http
+        self.clock = clock
+
+    async def __call__(self, body: Any, path: str = "/nim/cc", **kwargs: Any) -> httpx.Response:
+        return await post_signed(self.http, path, body, self.clock.now, **kwargs)
+
+    async def ok(self, body: Any, path: str = "/nim/cc", **kwargs: Any) -> dict[str, Any]:
+        response = await self(body, path, **kwargs)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def team(self, tid: str, members: list[str], kind: str = "TEAM") -> None:
+        body = {"type": kind, "members": members}
+        await self.ok(body, f"/nim/teams/{tid}/members", method="PUT")
+
+
+@pytest.fixture
 def token_for(settings: Settings) -> Callable[[str], str]:
     return lambda account: issue_token(settings, account)
 
@@ -78,6 +109,11 @@ def alice(as_user: Callable[[str], GraphQLClient]) -> GraphQLClient:
 @pytest.fixture
 def bob(as_user: Callable[[str], GraphQLClient]) -> GraphQLClient:
     return as_user("bob")
+
+
+@pytest.fixture
+def carol(as_user: Callable[[str], GraphQLClient]) -> GraphQLClient:
+    return as_user("carol")
 
 
 @pytest.fixture

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
+from gateway.domain.checksum import sign
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
 from gateway.store.base import SessionStore
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
+APP_SECRET = "nim-app-secret"
 T0 = 1_790_000_000_000  # 2026-09-21T14:13:20.000Z
 
 
@@ -37,6 +40,43 @@ async def send(
     message = text_message(server_id, sender, time, text)
     await store.record_message(message, p2p_deliveries(sender, recipient))
     return message
+
+
+def cc_message(
+    msgid: str, sender: str, to: str, time: int, *, conv: str = "PERSON", text: str = "hi"
+) -> dict[str, Any]:
+    """A NIM message-CC event (eventType 1), with NIM's habit of sending numbers as text."""
+    return {
+        "eventType": "1", "convType": conv, "to": to, "fromAccount": sender,
+        "fromClientType": "WEB", "fromDeviceId": "d1", "fromNick": sender,
+        "msgTimestamp": str(time), "msgType": "TEXT", "body": text,
+        "msgidClient": f"c-{msgid}", "msgidServer": msgid,
+    }  # fmt: skip
+
+
+def cc_recall(
+    msgid: str, operator: str, to: str, time: int, *, event_type: int = 7, note: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"eventType": event_type, "deleteMsgid": msgid, "fromAccount": operator,
+                            "to": to, "msgTimestamp": time}  # fmt: skip
+    if note is not None:
+        body["body"] = note
+    return body
+
+
+async def post_signed(
+    http: httpx.AsyncClient,
+    path: str,
+    body: Any,
+    now: int,
+    *,
+    secret: str = APP_SECRET,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    signed = {**sign(secret, raw, now), "Content-Type": "application/json", **(headers or {})}
+    return await http.request(method, path, content=raw, headers=signed)
 
 
 @dataclass

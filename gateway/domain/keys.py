@@ -45,6 +45,6 @@ def check_account(value: str, *, what: str = "account id") -> str:
         raise BadUserInput(f"the {what} is empty")
     if len(value) > MAX_ACCOUNT_LENGTH:
         raise BadUserInput(f"the {what} is longer than {MAX_ACCOUNT_LENGTH} characters")
-    if not value.isprintable() or value != value.strip():
+    if not value.isprintable() or any(c.isspace() for c in value):
         raise BadUserInput(f"the {what} contains whitespace or control characters")
     return value

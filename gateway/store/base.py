@@ -50,13 +50,31 @@ class SessionStore(Protocol):
 
     # Ingestion writes ----------------------------------------------------------------------
 
-    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
-        """Make ``message`` the last message of each delivery's session where it is newer than
-        the current one. Returns False, changing nothing, when the message was seen before."""
+    async def record_message(
+        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
+    ) -> bool:
+        """Make ``message`` the last message of each delivery's session, and of every member's
+        session ``team``, where it is newer than the current one. One transaction; returns False,
+        changing nothing, when the message was seen before."""
 
     async def revoke_message(
-        self, revoke: RevokeNotification, deliveries: Sequence[Delivery]
+        self,
+        revoke: RevokeNotification,
+        deliveries: Sequence[Delivery],
+        *,
+        team: SessionKey | None = None,
     ) -> bool:
         """Turn the sessions whose last message is the revoked one into revoke notifications,
         and remember the recall for a message that has not arrived yet. Returns False when the
         recall was seen before."""
+
+    # Team registry -------------------------------------------------------------------------
+
+    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        """Replace the member list; returns the member count."""
+
+    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int: ...
+
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int: ...
+
+    async def team_members(self, team: SessionKey) -> list[str]: ...

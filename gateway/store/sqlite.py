@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiosqlite
+import orjson
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Page, PageQuery, Position, TimeWindow
@@ -76,10 +77,11 @@ ON CONFLICT DO NOTHING
 
 # The message becomes the last one only where it is newer, by (time, server id), than the
 # current last message and than the owner's last deletion of the session.
-DELIVER_MESSAGE = """
+_DELIVER_COLUMNS = """
 INSERT INTO sessions (owner, key, update_time, last_kind, last_msg_id, last_msg_time,
                       revoke_operator, revoke_time, revoke_postscript)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_DELIVER_IF_NEWER = """
 ON CONFLICT (owner, key) DO UPDATE SET
     update_time = max(update_time, excluded.update_time),
     last_kind = excluded.last_kind,
@@ -93,18 +95,40 @@ WHERE excluded.last_msg_time > horizon
   AND (last_msg_time IS NULL
        OR (excluded.last_msg_time, excluded.last_msg_id) > (last_msg_time, last_msg_id))
 """
+DELIVER_MESSAGE = f"{_DELIVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_DELIVER_IF_NEWER}"
+# One statement for the whole team, however many members it has.
+DELIVER_TO_TEAM = f"""
+{_DELIVER_COLUMNS} SELECT member, ?, ?, ?, ?, ?, ?, ?, ? FROM team_members WHERE team_key = ?
+{_DELIVER_IF_NEWER}
+"""
 
 INSERT_REVOCATION = """
 INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
 FIND_REVOCATION = "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
-APPLY_REVOCATION = """
+_REVOKE = """
 UPDATE sessions SET
     last_kind = 1, revoke_operator = ?, revoke_time = ?, revoke_postscript = ?,
     update_time = max(update_time, ?)
-WHERE owner = ? AND key = ? AND last_msg_id = ? AND last_kind = 0 AND deleted_at IS NULL
+WHERE key = ? AND last_msg_id = ? AND last_kind = 0 AND deleted_at IS NULL
 """
+APPLY_REVOCATION = f"{_REVOKE} AND owner = ?"
+APPLY_REVOCATION_TO_TEAM = (
+    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = ?)"
+)
+
+# Member lists travel as one JSON array parameter, so any size is one statement.
+CLEAR_TEAM = "DELETE FROM team_members WHERE team_key = ?"
+ADD_MEMBERS = """
+INSERT INTO team_members (team_key, member) SELECT ?, value FROM json_each(?) WHERE true
+ON CONFLICT DO NOTHING
+"""
+REMOVE_MEMBERS = (
+    "DELETE FROM team_members WHERE team_key = ? AND member IN (SELECT value FROM json_each(?))"
+)
+TEAM_MEMBERS = "SELECT member FROM team_members WHERE team_key = ? ORDER BY member"
+COUNT_MEMBERS = "SELECT count(*) FROM team_members WHERE team_key = ?"
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
 Row = sqlite3.Row
@@ -273,7 +297,9 @@ class SqliteStore:
 
     # Ingestion writes ----------------------------------------------------------------------
 
-    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
+    async def record_message(
+        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
+    ) -> bool:
         async with self._write() as db:
             cursor = await db.execute(INSERT_MESSAGE, _message_params(message))
             if cursor.rowcount == 0:
@@ -285,11 +311,20 @@ class SqliteStore:
                 if rows
                 else None
             )  # fmt: skip
-            await db.executemany(DELIVER_MESSAGE, _delivery_params(message, revoke, deliveries))
+            values = _last_message_values(message, revoke)
+            await db.executemany(
+                DELIVER_MESSAGE, [(d.owner, str(d.key), *values) for d in dict.fromkeys(deliveries)]
+            )
+            if team is not None:
+                await db.execute(DELIVER_TO_TEAM, (str(team), *values, str(team)))
         return True
 
     async def revoke_message(
-        self, revoke: RevokeNotification, deliveries: Sequence[Delivery]
+        self,
+        revoke: RevokeNotification,
+        deliveries: Sequence[Delivery],
+        *,
+        team: SessionKey | None = None,
     ) -> bool:
         async with self._write() as db:
             cursor = await db.execute(
@@ -298,22 +333,44 @@ class SqliteStore:
             )
             if cursor.rowcount == 0:
                 return False
+            values = (revoke.operator, revoke.time, revoke.postscript, revoke.time)
             await db.executemany(
                 APPLY_REVOCATION,
-                [
-                    (
-                        revoke.operator,
-                        revoke.time,
-                        revoke.postscript,
-                        revoke.time,
-                        d.owner,
-                        str(d.key),
-                        revoke.message_server_id,
-                    )
-                    for d in deliveries
-                ],
+                [(*values, str(d.key), revoke.message_server_id, d.owner) for d in deliveries],
             )
+            if team is not None:
+                await db.execute(
+                    APPLY_REVOCATION_TO_TEAM,
+                    (*values, str(team), revoke.message_server_id, str(team)),
+                )
         return True
+
+    # Team registry -------------------------------------------------------------------------
+
+    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._write() as db:
+            await db.execute(CLEAR_TEAM, (str(team),))
+            return await self._change_members(db, ADD_MEMBERS, team, members)
+
+    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._write() as db:
+            return await self._change_members(db, ADD_MEMBERS, team, members)
+
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._write() as db:
+            return await self._change_members(db, REMOVE_MEMBERS, team, members)
+
+    async def team_members(self, team: SessionKey) -> list[str]:
+        async with self._read() as db:
+            rows = await db.execute_fetchall(TEAM_MEMBERS, (str(team),))
+        return [str(row[0]) for row in rows]
+
+    async def _change_members(
+        self, db: aiosqlite.Connection, sql: str, team: SessionKey, members: Sequence[str]
+    ) -> int:
+        await db.execute(sql, (str(team), orjson.dumps(list(members)).decode()))
+        rows = list(await db.execute_fetchall(COUNT_MEMBERS, (str(team),)))
+        return int(rows[0][0])
 
 
 def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...]]:
@@ -327,23 +384,14 @@ def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...
     return LIST_PAGE_AFTER, params
 
 
-def _delivery_params(
-    message: Message, revoke: RevokeNotification | None, deliveries: Iterable[Delivery]
-) -> Iterable[tuple[object, ...]]:
+def _last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:
+    """The columns after (owner, key) that make ``message`` a session's last message."""
     if revoke is None:
-        kind, update_time = LastMessageKind.MESSAGE.value, message.time
-        operator, revoke_time, postscript = None, None, None
-    else:
-        kind, update_time = (
-            LastMessageKind.REVOKE_NOTIFICATION.value,
-            max(message.time, revoke.time),
-        )
-        operator, revoke_time, postscript = revoke.operator, revoke.time, revoke.postscript
-    for delivery in dict.fromkeys(deliveries):
-        yield (
-            delivery.owner, str(delivery.key), update_time, kind, message.server_id, message.time,
-            operator, revoke_time, postscript,
-        )  # fmt: skip
+        return (message.time, LastMessageKind.MESSAGE.value, message.server_id, message.time,
+                None, None, None)  # fmt: skip
+    update_time = max(message.time, revoke.time)
+    return (update_time, LastMessageKind.REVOKE_NOTIFICATION.value, message.server_id,
+            message.time, revoke.operator, revoke.time, revoke.postscript)  # fmt: skip
 
 
 def _message_params(m: Message) -> tuple[object, ...]:

@@ -1,0 +1,193 @@
+"""NIM message-CC events, parsed into what the session lists need.
+
+Accepted shapes (all other fields are ignored):
+
+- ``eventType`` 1, a conversation message: ``convType`` (PERSON, CUSTOM_PERSON, TEAM,
+  CUSTOM_TEAM, SUPER_TEAM, CUSTOM_SUPER_TEAM), ``to``, ``fromAccount``, ``msgTimestamp``,
+  ``msgidServer``, optional ``msgType``, ``body``, ``attach``, ``ext``, ``msgidClient``.
+- ``eventType`` 7 (P2P) or 8 (team) recall: the recalled message's server id as ``deleteMsgid``
+  (else ``msgidServer``), the operator as ``fromAccount``, the conversation as ``to`` (with
+  ``convType`` for super teams), the time as ``msgTimestamp``, an optional postscript in
+  ``attach`` or ``body``.
+- Any other ``eventType``: acknowledged and counted, never stored.
+
+Numbers may arrive as JSON numbers or as decimal strings, as NIM sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.domain.keys import SessionKey, SessionType, check_account
+from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
+from gateway.errors import BadEvent, BadUserInput
+
+MESSAGE = 1
+P2P_RECALL = 7
+TEAM_RECALL = 8
+
+_CONV_TYPES = {
+    "PERSON": SessionType.P2P,
+    "CUSTOM_PERSON": SessionType.P2P,
+    "TEAM": SessionType.TEAM,
+    "CUSTOM_TEAM": SessionType.TEAM,
+    "SUPER_TEAM": SessionType.SUPER_TEAM,
+    "CUSTOM_SUPER_TEAM": SessionType.SUPER_TEAM,
+}
+_MAX_TIME = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Who a message is between: the sender and a peer, or the sender and a team."""
+
+    type: SessionType
+    sender: str
+    to: str
+
+    def fanout(self) -> tuple[list[Delivery], SessionKey | None]:
+        """The explicit deliveries, and the team whose every member also gets the message."""
+        if self.type is SessionType.P2P:
+            deliveries = [Delivery(self.sender, SessionKey(SessionType.P2P, self.to))]
+            if self.to != self.sender:
+                deliveries.append(Delivery(self.to, SessionKey(SessionType.P2P, self.sender)))
+            return deliveries, None
+        team = SessionKey(self.type, self.to)
+        return [Delivery(self.sender, team)], team
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    conversation: Conversation
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class RecallEvent:
+    conversation: Conversation
+    revoke: RevokeNotification
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredEvent:
+    event_type: int
+
+
+Event = MessageEvent | RecallEvent | IgnoredEvent
+
+
+def parse_event(body: object) -> Event:
+    if not isinstance(body, Mapping):
+        raise BadEvent("the body must be a JSON object")
+    if "eventType" not in body:
+        raise BadEvent("the body has no eventType", code="MISSING_EVENT_TYPE")
+    event_type = _int(body, "eventType")
+    if event_type == MESSAGE:
+        return _message_event(body)
+    if event_type in (P2P_RECALL, TEAM_RECALL):
+        return _recall_event(body, event_type)
+    return IgnoredEvent(event_type)
+
+
+def _message_event(body: Mapping[str, object]) -> MessageEvent:
+    conv_type = _str(body, "convType")
+    session_type = _CONV_TYPES.get(conv_type)
+    if session_type is None:
+        raise BadEvent(f"convType {conv_type!r} is not one of {', '.join(_CONV_TYPES)}")
+    conversation = Conversation(session_type, _account(body, "fromAccount"), _account(body, "to"))
+    message = Message(
+        server_id=_id(body, "msgidServer"),
+        from_account=conversation.sender,
+        type=MessageType.from_nim(_opt_str(body, "msgType") or ""),
+        time=_time(body, "msgTimestamp"),
+        client_id=_opt_str(body, "msgidClient"),
+        text=_opt_str(body, "body"),
+        attachment=_json_text(body, "attach"),
+        ext=_json_text(body, "ext"),
+    )
+    return MessageEvent(conversation, message)
+
+
+def _recall_event(body: Mapping[str, object], event_type: int) -> RecallEvent:
+    if event_type == P2P_RECALL:
+        session_type = SessionType.P2P
+    else:
+        conv_type = _opt_str(body, "convType") or "TEAM"
+        session_type = _CONV_TYPES.get(conv_type, SessionType.TEAM)
+        if session_type is SessionType.P2P:
+            raise BadEvent("a team recall (eventType 8) with a P2P convType")
+    recalled_field = "deleteMsgid" if body.get("deleteMsgid") not in (None, "") else "msgidServer"
+    operator = _account(body, "fromAccount")
+    conversation = Conversation(session_type, operator, _account(body, "to"))
+    postscript = _opt_str(body, "attach") or _opt_str(body, "body")
+    revoke = RevokeNotification(
+        message_server_id=_id(body, recalled_field),
+        operator=operator,
+        time=_time(body, "msgTimestamp"),
+        postscript=postscript,
+    )
+    return RecallEvent(conversation, revoke)
+
+
+def _str(body: Mapping[str, object], field: str) -> str:
+    value = body.get(field)
+    if value is None or value == "":
+        raise BadEvent(f"{field} is required")
+    if not isinstance(value, str):
+        raise BadEvent(f"{field} must be a string")
+    return value
+
+
+def _opt_str(body: Mapping[str, object], field: str) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadEvent(f"{field} must be a string")
+    return value
+
+
+def _account(body: Mapping[str, object], field: str) -> str:
+    try:
+        return check_account(_str(body, field), what=field)
+    except BadUserInput as e:
+        raise BadEvent(e.message) from None
+
+
+def _id(body: Mapping[str, object], field: str) -> str:
+    value = body.get(field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID_LENGTH:
+        raise BadEvent(f"{field} must be a non-empty id of at most {_MAX_ID_LENGTH} characters")
+    return value
+
+
+def _int(body: Mapping[str, object], field: str) -> int:
+    value = body.get(field)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise BadEvent(f"{field} must be an integer")
+
+
+def _time(body: Mapping[str, object], field: str) -> int:
+    value = _int(body, field)
+    if not 0 <= value <= _MAX_TIME:
+        raise BadEvent(f"{field} must be milliseconds since the epoch")
+    return value
+
+
+def _json_text(body: Mapping[str, object], field: str) -> str | None:
+    # NIM sends attach and ext as JSON text; a client that sends an object gets it kept as text.
+    value = body.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    raise BadEvent(f"{field} must be JSON text")

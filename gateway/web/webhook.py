@@ -1,0 +1,175 @@
+"""NIM's signed callbacks: the message-CC webhook and the team registry.
+
+Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, each as
+``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM retries anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.domain.checksum import Verifier
+from gateway.domain.keys import SessionKey
+from gateway.domain.teams import MemberChange, parse_member_change, team_key
+from gateway.errors import BadEvent, GatewayError, Refused
+from gateway.ingest import Ingestor
+from gateway.metrics import Metrics
+from gateway.store.base import SessionStore
+
+logger = logging.getLogger("gateway.webhook")
+
+_PROBE: dict[str, object] = {}  # NIM checks an endpoint by posting an empty object
+_MemberUpdate = Callable[[SessionKey, Sequence[str]], Awaitable[int]]
+
+
+class _TooLarge(GatewayError):
+    code = "BODY_TOO_LARGE"
+
+
+class NimWebhooks:
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        verifier: Verifier | None,
+        clock: Callable[[], int],
+        metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
+        self._store = store
+        self._ingestor = Ingestor(store)
+        self._verifier = verifier
+        self._clock = clock
+        self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
+
+    def routes(self, cc_path: str) -> list[Route]:
+        teams = "/nim/teams/{tid}/members"
+        return [
+            Route(cc_path, self.cc, methods=["POST"]),
+            Route(teams, self.replace_members, methods=["PUT"]),
+            Route(teams, self.list_members, methods=["GET"]),
+            Route(teams + ":add", self.add_members, methods=["POST"]),
+            Route(teams + ":remove", self.remove_members, methods=["POST"]),
+        ]
+
+    async def cc(self, request: Request) -> Response:
+        try:
+            body = await self._read(request)
+            if _is_probe(body):
+                self._count("probe", "ok")
+                return _json({})
+            document = self._verified_json(request, body)
+            _, outcome = await self._ingestor.apply_json(document)
+        except GatewayError as e:
+            self._count("unknown", "refused" if isinstance(e, Refused) else "rejected")
+            return _error(e)
+        except Exception:
+            logger.exception("a webhook could not be applied")
+            self._count("unknown", "failed")
+            return _internal_error()
+        self._count(_event_label(document), outcome.value)
+        return _json({"outcome": outcome.value})
+
+    async def replace_members(self, request: Request) -> Response:
+        return await self._change_members(request, self._store.set_team_members)
+
+    async def add_members(self, request: Request) -> Response:
+        return await self._change_members(request, self._store.add_team_members)
+
+    async def remove_members(self, request: Request) -> Response:
+        return await self._change_members(request, self._store.remove_team_members)
+
+    async def list_members(self, request: Request) -> Response:
+        try:
+            self._verified_json(request, await self._read(request), allow_empty=True)
+            team = team_key(request.path_params["tid"], request.query_params.get("type", "TEAM"))
+        except GatewayError as e:
+            return _error(e)
+        members = await self._store.team_members(team)
+        return _json({"team": str(team), "members": members, "count": len(members)})
+
+    async def _change_members(self, request: Request, update: _MemberUpdate) -> Response:
+        try:
+            document = self._verified_json(request, await self._read(request))
+            change: MemberChange = parse_member_change(request.path_params["tid"], document)
+        except GatewayError as e:
+            self._count("team_members", "refused" if isinstance(e, Refused) else "rejected")
+            return _error(e)
+        try:
+            count = await update(change.team, change.members)
+        except Exception:
+            logger.exception("a team member change could not be applied")
+            self._count("team_members", "failed")
+            return _internal_error()
+        self._count("team_members", "applied")
+        return _json({"team": str(change.team), "count": count})
+
+    async def _read(self, request: Request) -> bytes:
+        if self._verifier is None:
+            raise GatewayError(
+                "the NIM webhooks are off: set GATEWAY_NIM_APP_SECRET", code="WEBHOOK_DISABLED"
+            )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            raise _TooLarge(f"the body is larger than {self._max_body_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise _TooLarge(f"the body is larger than {self._max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _verified_json(self, request: Request, body: bytes, *, allow_empty: bool = False) -> object:
+        assert self._verifier is not None
+        self._verifier.verify(request.headers, body, self._clock())
+        if allow_empty and not body:
+            return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise BadEvent("the body is not JSON", code="BAD_JSON") from None
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        self._metrics.webhook_events.labels(event_type, outcome).inc()
+
+
+def _is_probe(body: bytes) -> bool:
+    if len(body) > 16:
+        return False
+    try:
+        return bool(orjson.loads(body) == _PROBE)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _event_label(document: object) -> str:
+    # Bounded label values: NIM's event types 1-9, anything else is "other".
+    event_type = document.get("eventType") if isinstance(document, dict) else None
+    text = str(event_type)
+    return text if text in {str(n) for n in range(1, 10)} else "other"
+
+
+_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503}
+
+
+def _error(error: GatewayError) -> Response:
+    status = 403 if isinstance(error, Refused) else _STATUS.get(error.code, 400)
+    return _json({"error": {"code": error.code, "message": error.message}}, status)
+
+
+def _internal_error() -> Response:
+    body = {"error": {"code": "INTERNAL_SERVER_ERROR", "message": "the event was not applied"}}
+    return _json(body, 500)
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
