@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/gateway serve --demo --db gateway-demo.db
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway tests
-	$(BIN)/ruff format --check gateway tests
+	$(BIN)/ruff check gateway tests examples
+	$(BIN)/ruff format --check gateway tests examples
 	$(BIN)/mypy
 
 test: lint

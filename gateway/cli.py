@@ -6,6 +6,8 @@ import asyncio
 import logging
 import secrets
 import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import click
 import uvicorn
@@ -14,12 +16,15 @@ from pydantic import SecretStr, ValidationError
 from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
+from gateway.domain.checksum import sign as sign_body
 from gateway.errors import ConfigurationError
+from gateway.importer import ImportReport, import_lines
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.web.app import create_app, now_ms, open_store
 
 DEMO_ACCOUNT = "alice"
+_SHOWN_REJECTIONS = 20
 
 
 def _settings(**overrides: object) -> Settings:
@@ -44,9 +49,8 @@ def main() -> None:
 def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> None:
     """Run the gateway."""
     settings = _settings(host=host, port=port, database_url=db)
-    if demo and settings.jwt_secret is None and settings.jwt_public_key is None:
-        # A throwaway key: tokens from this run stop working when it ends.
-        settings = settings.model_copy(update={"jwt_secret": SecretStr(secrets.token_urlsafe(32))})
+    if demo:
+        settings = _with_demo_secrets(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
@@ -83,6 +87,37 @@ def seed(db: str | None) -> None:
                f"{settings.sqlite_path()}")  # fmt: skip
 
 
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any line is rejected.")
+def import_(file: Path, db: str | None, strict: bool) -> None:
+    """Apply a file of NIM CC events (JSON lines) as the webhook would."""
+    settings = _settings(database_url=db)
+    with (
+        file.open("rb") as lines,
+        click.progressbar(length=file.stat().st_size, label="importing", file=sys.stderr) as bar,
+    ):
+        report = asyncio.run(_import(settings, lines, lambda line: bar.update(len(line))))
+    for number, reason in report.rejected[:_SHOWN_REJECTIONS]:
+        click.echo(f"line {number}: {reason}", err=True)
+    if len(report.rejected) > _SHOWN_REJECTIONS:
+        click.echo(f"... and {len(report.rejected) - _SHOWN_REJECTIONS} more", err=True)
+    click.echo(report.summary())
+    if strict and report.rejected:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("body")
+@click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET", required=True,
+              help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
+def sign(body: str, secret: str) -> None:
+    """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file)."""
+    for name, value in sign_body(secret, body.encode(), now_ms()).items():
+        click.echo(f"{name}: {value}")
+
+
 @main.command()
 def schema() -> None:
     """Print the GraphQL schema (SDL); `schema.graphql` is this output."""
@@ -98,6 +133,17 @@ async def _seed(settings: Settings) -> SeedSummary:
         await store.close()
 
 
+async def _import(
+    settings: Settings, lines: Iterable[bytes], on_line: Callable[[bytes], None]
+) -> ImportReport:
+    store = open_store(settings)
+    await store.open()
+    try:
+        return await import_lines(store, lines, on_line)
+    finally:
+        await store.close()
+
+
 async def _seed_if_empty(settings: Settings) -> None:
     store = open_store(settings)
     await store.open()
@@ -107,6 +153,16 @@ async def _seed_if_empty(settings: Settings) -> None:
             click.echo(f"demo: seeded {summary.messages} messages into {settings.sqlite_path()}")
     finally:
         await store.close()
+
+
+def _with_demo_secrets(settings: Settings) -> Settings:
+    # Throwaway keys for whatever is not configured: they stop working when this run ends.
+    update: dict[str, object] = {}
+    if settings.jwt_secret is None and settings.jwt_public_key is None:
+        update["jwt_secret"] = SecretStr(secrets.token_urlsafe(32))
+    if settings.nim_app_secret is None:
+        update["nim_app_secret"] = SecretStr(secrets.token_hex(16))
+    return settings.model_copy(update=update)
 
 
 def _print_demo_banner(settings: Settings) -> None:
@@ -121,3 +177,15 @@ def _print_demo_banner(settings: Settings) -> None:
         "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'\n",
         nl=True,
     )
+    if settings.nim_app_secret is not None:
+        secret = settings.nim_app_secret.get_secret_value()
+        base = f"http://{settings.host}:{settings.port}"
+        click.echo(
+            f"NIM message-CC webhook: POST {base}{settings.nim_cc_path} (app secret {secret})\n"
+            "Send bob a message from alice:\n"
+            "  BODY='{\"eventType\":1,\"convType\":\"PERSON\",\"fromAccount\":\"alice\","
+            "\"to\":\"bob\",\"msgType\":\"TEXT\",\"body\":\"hi\",\"msgidServer\":\"m-1\","
+            f"\"msgTimestamp\":'$(date +%s%3N)'}}'\n"
+            f"  GATEWAY_NIM_APP_SECRET={secret} gateway sign \"$BODY\" > /tmp/nim-headers\n"
+            f"  curl -s {base}{settings.nim_cc_path} -H @/tmp/nim-headers -d \"$BODY\"\n"
+        )

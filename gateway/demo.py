@@ -1,4 +1,7 @@
-"""Realistic demo data: a few accounts with P2P and team sessions, long histories, recalls."""
+"""Realistic demo data: a few accounts with P2P and team sessions, long histories, recalls.
+
+The data goes in as NIM message-CC events through the same ingestion path as the webhook.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
+from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
 
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin", "frank"]
@@ -25,7 +28,10 @@ _LINES = [
     "The build is green again", "Let's move the meeting to 3pm", "好的,收到", "明天见",
     "Where did you put the keys?", "Happy birthday! 🎂", "Call me when you're free",
 ]  # fmt: skip
+_CONV_TYPES = {SessionType.TEAM: "TEAM", SessionType.SUPER_TEAM: "SUPER_TEAM"}
 _DAY_MS = 86_400_000
+
+Event = dict[str, object]
 
 
 @dataclass
@@ -35,60 +41,90 @@ class SeedSummary:
 
 
 async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSummary:
-    rng = random.Random(rng_seed)
+    for team, members in TEAMS.items():
+        await store.set_team_members(team, members)
+    ingestor = Ingestor(store)
     summary = SeedSummary()
-    conversations: list[tuple[list[str], SessionKey | None]] = []
-    for i, a in enumerate(ACCOUNTS):
-        for b in ACCOUNTS[i + 1 :]:
-            conversations.append(([a, b], None))
-    for customer in CUSTOMERS:
-        conversations.append((["alice", customer], None))
-    conversations.extend((members, key) for key, members in TEAMS.items())
-
-    for n, (people, team) in enumerate(conversations):
-        length = rng.randint(3, 40)
-        start = now - rng.randint(1, 60) * _DAY_MS
-        times = sorted(rng.randint(start, now - 1000) for _ in range(length))
-        last: tuple[Message, list[Delivery]] | None = None
-        for m, sent in enumerate(times):
-            sender = rng.choice(people)
-            message = _message(rng, f"demo-{n:04}-{m:03}", sender, sent)
-            deliveries = _deliveries(sender, people, team)
-            await store.record_message(message, deliveries)
-            summary.messages += 1
-            last = (message, deliveries)
-        if last is not None and rng.random() < 0.15:  # some last messages were recalled
-            message, deliveries = last
-            revoke = RevokeNotification(message.server_id, message.from_account,
-                                        message.time + rng.randint(1000, 60_000))  # fmt: skip
-            await store.revoke_message(revoke, deliveries)
-            summary.recalls += 1
+    for event in demo_events(now, rng_seed=rng_seed):
+        _, outcome = await ingestor.apply_json(event)
+        if outcome is Outcome.APPLIED:
+            if event["eventType"] == 1:
+                summary.messages += 1
+            else:
+                summary.recalls += 1
     return summary
 
 
-def _deliveries(sender: str, people: list[str], team: SessionKey | None) -> list[Delivery]:
-    if team is not None:
-        return [Delivery(member, team) for member in people]
-    peer = next((p for p in people if p != sender), sender)
-    return [
-        Delivery(sender, SessionKey(SessionType.P2P, peer)),
-        Delivery(peer, SessionKey(SessionType.P2P, sender)),
-    ]
+def demo_events(now: int, *, rng_seed: int = 7) -> list[Event]:
+    """CC events for every demo conversation, in time order within each conversation."""
+    rng = random.Random(rng_seed)
+    conversations: list[tuple[list[str], SessionKey | None]] = []
+    for i, a in enumerate(ACCOUNTS):
+        conversations.extend(([a, b], None) for b in ACCOUNTS[i + 1 :])
+    conversations.extend((["alice", customer], None) for customer in CUSTOMERS)
+    conversations.extend((members, key) for key, members in TEAMS.items())
+
+    events: list[Event] = []
+    for n, (people, team) in enumerate(conversations):
+        start = now - rng.randint(2, 60) * _DAY_MS
+        times = sorted(rng.randint(start, now - 600_000) for _ in range(rng.randint(3, 40)))
+        history = [
+            _message(rng, f"demo-{n:04}-{m:03}", rng.choice(people), people, team, sent)
+            for m, sent in enumerate(times)
+        ]
+        events.extend(history)
+        if rng.random() < 0.15:  # some last messages were recalled
+            last = history[-1]
+            recalled_at = int(str(last["msgTimestamp"])) + rng.randint(1000, 60_000)
+            events.append(_recall(last, recalled_at))
+    # The freshest activity: a chat and a team thread alice sees at the top of her list.
+    events.append(_text("demo-fresh-1", "bob", "alice", "PERSON", now - 120_000, "See you at 3?"))
+    events.append(_text("demo-fresh-2", "carol", "1001", "TEAM", now - 60_000, "Standup in 5"))
+    return events
 
 
-def _message(rng: random.Random, server_id: str, sender: str, sent: int) -> Message:
+def _message(
+    rng: random.Random,
+    msgid: str,
+    sender: str,
+    people: list[str],
+    team: SessionKey | None,
+    sent: int,
+) -> Event:
+    if team is None:
+        to, conv = next((p for p in people if p != sender), sender), "PERSON"
+    else:
+        to, conv = team.target, _CONV_TYPES[team.type]
     roll = rng.random()
     if roll < 0.8:
-        return Message(server_id, sender, MessageType.TEXT, sent, client_id=f"c-{server_id}",
-                       text=rng.choice(_LINES))  # fmt: skip
+        return _text(msgid, sender, to, conv, sent, rng.choice(_LINES))
+    event = _text(msgid, sender, to, conv, sent, None)
     if roll < 0.9:
-        attach = {"name": "photo.jpg", "md5": f"{rng.getrandbits(128):032x}", "w": 1280,
-                  "h": 960, "size": rng.randint(50_000, 900_000), "ext": "jpg"}  # fmt: skip
-        return Message(server_id, sender, MessageType.PICTURE, sent, client_id=f"c-{server_id}",
-                       attachment=orjson.dumps(attach).decode())  # fmt: skip
-    if roll < 0.95:
-        attach = {"title": "Office", "lat": 30.2741, "lng": 120.1551}
-        return Message(server_id, sender, MessageType.LOCATION, sent, client_id=f"c-{server_id}",
-                       attachment=orjson.dumps(attach).decode())  # fmt: skip
-    return Message(server_id, sender, MessageType.CUSTOM, sent, client_id=f"c-{server_id}",
-                   attachment='{"type":"sticker","id":42}', ext='{"priority":"high"}')  # fmt: skip
+        event["msgType"] = "PICTURE"
+        event["attach"] = orjson.dumps({"name": "photo.jpg", "md5": f"{rng.getrandbits(128):032x}",
+                                        "w": 1280, "h": 960, "size": rng.randint(50_000, 900_000),
+                                        "ext": "jpg"}).decode()  # fmt: skip
+    elif roll < 0.95:
+        event["msgType"] = "LOCATION"
+        event["attach"] = '{"title": "Office", "lat": 30.2741, "lng": 120.1551}'
+    else:
+        event["msgType"] = "CUSTOM"
+        event["attach"] = '{"type": "sticker", "id": 42}'
+        event["ext"] = '{"priority": "high"}'
+    return event
+
+
+def _text(msgid: str, sender: str, to: str, conv: str, sent: int, text: str | None) -> Event:
+    return {
+        "eventType": 1, "convType": conv, "to": to, "fromAccount": sender, "fromClientType": "IOS",
+        "msgTimestamp": str(sent), "msgType": "TEXT", "body": text, "msgidClient": f"c-{msgid}",
+        "msgidServer": msgid,
+    }  # fmt: skip
+
+
+def _recall(message: Event, at: int) -> Event:
+    return {
+        "eventType": 7 if message["convType"] == "PERSON" else 8,
+        "convType": message["convType"], "deleteMsgid": message["msgidServer"],
+        "fromAccount": message["fromAccount"], "to": message["to"], "msgTimestamp": at,
+    }  # fmt: skip
