@@ -183,9 +183,9 @@ def _print_demo_banner(settings: Settings) -> None:
         click.echo(
             f"NIM message-CC webhook: POST {base}{settings.nim_cc_path} (app secret {secret})\n"
             "Send bob a message from alice:\n"
-            "  BODY='{\"eventType\":1,\"convType\":\"PERSON\",\"fromAccount\":\"alice\","
-            "\"to\":\"bob\",\"msgType\":\"TEXT\",\"body\":\"hi\",\"msgidServer\":\"m-1\","
+            '  BODY=\'{"eventType":1,"convType":"PERSON","fromAccount":"alice",'
+            '"to":"bob","msgType":"TEXT","body":"hi","msgidServer":"m-1",'
             f"\"msgTimestamp\":'$(date +%s%3N)'}}'\n"
-            f"  GATEWAY_NIM_APP_SECRET={secret} gateway sign \"$BODY\" > /tmp/nim-headers\n"
-            f"  curl -s {base}{settings.nim_cc_path} -H @/tmp/nim-headers -d \"$BODY\"\n"
+            f'  GATEWAY_NIM_APP_SECRET={secret} gateway sign "$BODY" > /tmp/nim-headers\n'
+            f'  curl -s {base}{settings.nim_cc_path} -H @/tmp/nim-headers -d "$BODY"\n'
         )
