@@ -3,6 +3,7 @@
     GatewayError                  code
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
+    ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
     ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
     │                             STALE_CURTIME, BAD_APP_KEY                (webhook: 403)
@@ -36,6 +37,12 @@ class BadUserInput(GatewayError):
 
 class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
+
+
+class SyncTokenExpired(GatewayError):
+    """Tombstones newer than the token were purged: the client must reload its whole list."""
+
+    code = "SYNC_TOKEN_EXPIRED"
 
 
 class BadEvent(GatewayError):

@@ -9,8 +9,8 @@ import pytest
 from gateway.domain.pages import PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, LastMessageKind, RevokeNotification, Session
 from gateway.errors import ConfigurationError
-from gateway.store import sqlite as sql
-from gateway.store.sqlite import SqliteStore
+from gateway.store import sqlite_sql as sql
+from gateway.store.sqlite import SqliteStore, page_statement
 from tests.helpers import T0, p2p, p2p_deliveries, send, team, text_message
 
 
@@ -193,7 +193,7 @@ async def test_a_deep_page_costs_what_the_first_page_costs(store: SqliteStore) -
 
         with sqlite3.connect(store.path) as db:
             db.set_progress_handler(count, 1)
-            rows = db.execute(*sql.page_statement("v", query)).fetchall()
+            rows = db.execute(*page_statement("v", query)).fetchall()
         assert len(rows) == 21
         return steps
 

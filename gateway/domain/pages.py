@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import MAX_PAGE_SIZE, Session
+from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
 
 # The widest window SQLite's INTEGER and PostgreSQL's BIGINT both hold.
@@ -48,6 +49,7 @@ class PageQuery:
 class Page:
     sessions: list[Session]
     has_more: bool
+    sync_position: SyncPosition | None = None  # the change feed's position as of this page
 
 
 def check_page_size(first: int | None) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
+from gateway.domain.sync import ChangeSet, SyncPosition
+
+ChangeListener = Callable[[frozenset[str]], None]
+"""Called after each commit with the owners whose lists it changed."""
 
 
 class SessionStore(Protocol):
@@ -19,13 +23,19 @@ class SessionStore(Protocol):
 
     async def close(self) -> None: ...
 
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after every commit that changes someone's list."""
+
     async def is_empty(self) -> bool:
         """Whether no session of anyone has been stored yet."""
 
     # Reads ---------------------------------------------------------------------------------
 
-    async def list_sessions(self, owner: str, query: PageQuery) -> Page:
-        """A page of live sessions, newest first, strictly after ``query.after``."""
+    async def list_sessions(
+        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+    ) -> Page:
+        """A page of live sessions, newest first, strictly after ``query.after``; with
+        ``with_sync_position``, also the change feed's position as of the same snapshot."""
 
     async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
         """Whether a live session in ``window`` stands before ``position`` in the list."""
@@ -36,6 +46,18 @@ class SessionStore(Protocol):
         """The live sessions among ``keys``; missing and deleted ones are left out."""
 
     async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]: ...
+
+    # The change feed -----------------------------------------------------------------------
+
+    async def sync_position(self) -> SyncPosition:
+        """The feed's position now: changes committed later come after it."""
+
+    async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
+        """Sessions changed or deleted after ``since``, oldest change first; raises
+        SyncTokenExpired when tombstones after ``since`` were purged."""
+
+    async def purge_tombstones(self, deleted_before: int) -> None:
+        """Forget sessions deleted before this time; older sync tokens expire."""
 
     # Owner's writes ------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
@@ -23,116 +24,37 @@ from gateway.domain.sessions import (
     RevokeNotification,
     Session,
 )
-from gateway.errors import ConfigurationError
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.errors import ConfigurationError, SyncTokenExpired
+from gateway.store import sqlite_sql as sql
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import key_from_db
-
-# SQLite's default limit on host parameters is 32766; stay well below it.
-_CHUNK = 500
-
-SESSION_COLUMNS = (
-    "key, update_time, server_ext, last_kind, last_msg_id, "
-    "revoke_operator, revoke_time, revoke_postscript"
-)
-MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
-
-LIVE_IN_WINDOW = "owner = ? AND deleted_at IS NULL AND update_time BETWEEN ? AND ?"
-
-LIST_PAGE = (
-    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {LIVE_IN_WINDOW} "
-    "ORDER BY update_time DESC, key DESC LIMIT ?"
-)
-LIST_PAGE_AFTER = (
-    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {LIVE_IN_WINDOW} "
-    "AND (update_time, key) < (?, ?) ORDER BY update_time DESC, key DESC LIMIT ?"
-)
-ANY_BEFORE = (
-    f"SELECT 1 FROM sessions WHERE {LIVE_IN_WINDOW} AND (update_time, key) > (?, ?) LIMIT 1"
-)
-COUNT = f"SELECT count(*) FROM sessions WHERE {LIVE_IN_WINDOW}"
-
-UPSERT_EXT = f"""
-INSERT INTO sessions (owner, key, update_time, server_ext) VALUES (?, ?, ?, ?)
-ON CONFLICT (owner, key) DO UPDATE SET
-    server_ext = excluded.server_ext,
-    update_time = CASE WHEN deleted_at IS NULL THEN update_time ELSE excluded.update_time END,
-    deleted_at = NULL
-RETURNING {SESSION_COLUMNS}
-"""
-
-# A tombstone forgets everything the session held; `horizon` keeps older messages out of it.
-DELETE_KEY = """
-UPDATE sessions SET
-    deleted_at = ?1, update_time = ?1, horizon = max(horizon, ?1, coalesce(last_msg_time, ?1)),
-    server_ext = '', last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL,
-    revoke_operator = NULL, revoke_time = NULL, revoke_postscript = NULL
-WHERE owner = ?2 AND key = ?3 AND deleted_at IS NULL
-RETURNING key
-"""
-
-INSERT_MESSAGE = f"""
-INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT DO NOTHING
-"""
-
-# The message becomes the last one only where it is newer, by (time, server id), than the
-# current last message and than the owner's last deletion of the session.
-_DELIVER_COLUMNS = """
-INSERT INTO sessions (owner, key, update_time, last_kind, last_msg_id, last_msg_time,
-                      revoke_operator, revoke_time, revoke_postscript)
-"""
-_DELIVER_IF_NEWER = """
-ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = max(update_time, excluded.update_time),
-    last_kind = excluded.last_kind,
-    last_msg_id = excluded.last_msg_id,
-    last_msg_time = excluded.last_msg_time,
-    revoke_operator = excluded.revoke_operator,
-    revoke_time = excluded.revoke_time,
-    revoke_postscript = excluded.revoke_postscript,
-    deleted_at = NULL
-WHERE excluded.last_msg_time > horizon
-  AND (last_msg_time IS NULL
-       OR (excluded.last_msg_time, excluded.last_msg_id) > (last_msg_time, last_msg_id))
-"""
-DELIVER_MESSAGE = f"{_DELIVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) {_DELIVER_IF_NEWER}"
-# One statement for the whole team, however many members it has.
-DELIVER_TO_TEAM = f"""
-{_DELIVER_COLUMNS} SELECT member, ?, ?, ?, ?, ?, ?, ?, ? FROM team_members WHERE team_key = ?
-{_DELIVER_IF_NEWER}
-"""
-
-INSERT_REVOCATION = """
-INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (?, ?, ?, ?)
-ON CONFLICT DO NOTHING
-"""
-FIND_REVOCATION = "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
-_REVOKE = """
-UPDATE sessions SET
-    last_kind = 1, revoke_operator = ?, revoke_time = ?, revoke_postscript = ?,
-    update_time = max(update_time, ?)
-WHERE key = ? AND last_msg_id = ? AND last_kind = 0 AND deleted_at IS NULL
-"""
-APPLY_REVOCATION = f"{_REVOKE} AND owner = ?"
-APPLY_REVOCATION_TO_TEAM = (
-    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = ?)"
-)
-
-# Member lists travel as one JSON array parameter, so any size is one statement.
-CLEAR_TEAM = "DELETE FROM team_members WHERE team_key = ?"
-ADD_MEMBERS = """
-INSERT INTO team_members (team_key, member) SELECT ?, value FROM json_each(?) WHERE true
-ON CONFLICT DO NOTHING
-"""
-REMOVE_MEMBERS = (
-    "DELETE FROM team_members WHERE team_key = ? AND member IN (SELECT value FROM json_each(?))"
-)
-TEAM_MEMBERS = "SELECT member FROM team_members WHERE team_key = ? ORDER BY member"
-COUNT_MEMBERS = "SELECT count(*) FROM team_members WHERE team_key = ?"
+from gateway.store.base import ChangeListener
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
 Row = sqlite3.Row
 Trace = Callable[[str], None]
+
+
+class _Transaction:
+    """One write transaction: the version it stamps and the owners whose lists it changed."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+        self.touched: set[str] = set()
+        self._version: int | None = None
+
+    async def version(self) -> int:
+        if self._version is None:
+            rows = list(await self.db.execute_fetchall(sql.TICK))
+            self._version = int(rows[0][0])
+        return self._version
+
+    async def changing(self, statement: str, params: Sequence[object]) -> list[Row]:
+        """Run a statement that returns the owner of each session row it changed."""
+        rows = list(await self.db.execute_fetchall(statement, params))
+        self.touched.update(str(row[0]) for row in rows)
+        return rows
 
 
 class SqliteStore:
@@ -152,6 +74,7 @@ class SqliteStore:
         self._write_lock = asyncio.Lock()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
+        self._listeners: list[ChangeListener] = []
 
     # Lifecycle -----------------------------------------------------------------------------
 
@@ -180,6 +103,9 @@ class SqliteStore:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
 
     async def _configure(self, connection: aiosqlite.Connection) -> None:
         await connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
@@ -217,82 +143,133 @@ class SqliteStore:
             self._readers.put_nowait(reader)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self) -> AsyncIterator[_Transaction]:
         if self._writer is None:
             raise RuntimeError("the store is not open")
-        db = self._writer
         async with self._write_lock:
-            await db.execute("BEGIN IMMEDIATE")
+            tx = _Transaction(self._writer)
+            await tx.db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                yield tx
             except BaseException:
-                await db.execute("ROLLBACK")
+                await tx.db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
+            await tx.db.execute("COMMIT")
+        if tx.touched:
+            for listener in self._listeners:
+                listener(frozenset(tx.touched))
 
     # Reads ---------------------------------------------------------------------------------
 
     async def is_empty(self) -> bool:
         async with self._read() as db:
-            rows = await db.execute_fetchall("SELECT 1 FROM sessions LIMIT 1")
+            rows = await db.execute_fetchall(sql.ANY_SESSION)
         return not list(rows)
 
-    async def list_sessions(self, owner: str, query: PageQuery) -> Page:
+    async def list_sessions(
+        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+    ) -> Page:
+        statement, params = page_statement(owner, query)
+        position = None
         async with self._read() as db:
-            rows = await db.execute_fetchall(*page_statement(owner, query))
+            if with_sync_position:
+                # One read transaction: the token names exactly the snapshot the page shows.
+                await db.execute("BEGIN")
+                try:
+                    position = SyncPosition(await _clock(db))
+                    rows = await db.execute_fetchall(statement, params)
+                finally:
+                    await db.execute("COMMIT")
+            else:
+                rows = await db.execute_fetchall(statement, params)
         sessions = [_session(owner, row) for row in rows]
-        return Page(sessions[: query.limit], has_more=len(sessions) > query.limit)
+        return Page(sessions[: query.limit], len(sessions) > query.limit, position)
 
     async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
         # The cursor's time bounds the index range, so the answer costs one index seek.
         low = max(window.min_time, position.update_time)
         params = (owner, low, window.max_time, position.update_time, str(position.key))
         async with self._read() as db:
-            rows = await db.execute_fetchall(ANY_BEFORE, params)
+            rows = await db.execute_fetchall(sql.ANY_BEFORE, params)
         return bool(list(rows))
 
     async def count_sessions(self, owner: str, window: TimeWindow) -> int:
         async with self._read() as db:
-            rows = list(await db.execute_fetchall(COUNT, (owner, window.min_time, window.max_time)))
+            params = (owner, window.min_time, window.max_time)
+            rows = list(await db.execute_fetchall(sql.COUNT, params))
         return int(rows[0][0])
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
         found: list[Session] = []
         async with self._read() as db:
-            for chunk in _chunks([str(k) for k in keys]):
-                sql = (
-                    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ? "
-                    f"AND deleted_at IS NULL AND key IN ({_marks(chunk)})"
-                )
-                rows = await db.execute_fetchall(sql, (owner, *chunk))
+            for chunk in sql.chunks([str(k) for k in keys]):
+                rows = await db.execute_fetchall(sql.sessions_by_key(len(chunk)), (owner, *chunk))
                 found.extend(_session(owner, row) for row in rows)
         return found
 
     async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
         found: dict[str, Message] = {}
         async with self._read() as db:
-            for chunk in _chunks(list(server_ids)):
-                sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE server_id IN ({_marks(chunk)})"
-                for row in await db.execute_fetchall(sql, chunk):
+            for chunk in sql.chunks(list(server_ids)):
+                for row in await db.execute_fetchall(sql.messages_by_id(len(chunk)), chunk):
                     message = _message(row)
                     found[message.server_id] = message
         return found
 
+    # The change feed -----------------------------------------------------------------------
+
+    async def sync_position(self) -> SyncPosition:
+        async with self._read() as db:
+            return SyncPosition(await _clock(db))
+
+    async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
+        statement: str
+        params: tuple[object, ...]
+        if since.key is None:
+            statement, params = sql.CHANGES_AFTER_VERSION, (owner, since.version, limit + 1)
+        else:
+            statement = sql.CHANGES_AFTER_KEY
+            params = (owner, since.version, since.key, limit + 1)
+        async with self._read() as db:
+            await db.execute("BEGIN")
+            try:
+                purged = list(await db.execute_fetchall(sql.PURGED_THROUGH, (owner,)))
+                rows = list(await db.execute_fetchall(statement, params))
+            finally:
+                await db.execute("COMMIT")
+        if purged and int(purged[0][0]) > since.version:
+            raise SyncTokenExpired(
+                "changes after this sync token are no longer kept: reload the whole list"
+            )
+        changes = [_change(owner, row) for row in rows[:limit]]
+        position = changes[-1].position if changes else since
+        return ChangeSet(changes, position, has_more=len(rows) > limit)
+
+    async def purge_tombstones(self, deleted_before: int) -> None:
+        async with self._write() as tx:
+            await tx.db.execute(sql.RECORD_PURGES, (deleted_before,))
+            await tx.db.execute(sql.PURGE_TOMBSTONES, (deleted_before,))
+
     # Owner's writes ------------------------------------------------------------------------
 
     async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
-        async with self._write() as db:
-            rows = list(await db.execute_fetchall(UPSERT_EXT, (owner, str(key), now, ext)))
+        async with self._write() as tx:
+            params = (owner, str(key), now, ext, await tx.version())
+            rows = list(await tx.db.execute_fetchall(sql.UPSERT_EXT, params))
+            tx.touched.add(owner)
         return _session(owner, rows[0])
 
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
     ) -> list[SessionKey]:
         deleted: list[SessionKey] = []
-        async with self._write() as db:
+        async with self._write() as tx:
+            version = await tx.version()
             for key in dict.fromkeys(keys):
-                rows = await db.execute_fetchall(DELETE_KEY, (now, owner, str(key)))
+                rows = await tx.db.execute_fetchall(sql.DELETE_KEY, (now, version, owner, str(key)))
                 deleted.extend(key_from_db(str(row[0])) for row in rows)
+            if deleted:
+                tx.touched.add(owner)
         return deleted
 
     # Ingestion writes ----------------------------------------------------------------------
@@ -300,23 +277,21 @@ class SqliteStore:
     async def record_message(
         self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
     ) -> bool:
-        async with self._write() as db:
-            cursor = await db.execute(INSERT_MESSAGE, _message_params(message))
+        async with self._write() as tx:
+            cursor = await tx.db.execute(sql.INSERT_MESSAGE, _message_params(message))
             if cursor.rowcount == 0:
                 return False
-            rows = list(await db.execute_fetchall(FIND_REVOCATION, (message.server_id,)))
-            revoke = (
-                RevokeNotification(message.server_id, str(rows[0][0]), int(rows[0][1]),
-                                   _opt_str(rows[0][2]))
-                if rows
-                else None
-            )  # fmt: skip
-            values = _last_message_values(message, revoke)
-            await db.executemany(
-                DELIVER_MESSAGE, [(d.owner, str(d.key), *values) for d in dict.fromkeys(deliveries)]
-            )
+            found = list(await tx.db.execute_fetchall(sql.FIND_REVOCATION, (message.server_id,)))
+            revoke = None
+            if found:
+                operator, time, postscript = found[0]
+                revoke = RevokeNotification(message.server_id, str(operator), int(time),
+                                            _opt_str(postscript))  # fmt: skip
+            values = (*_last_message_values(message, revoke), await tx.version())
+            for delivery in dict.fromkeys(deliveries):
+                await tx.changing(sql.DELIVER_MESSAGE, (delivery.owner, str(delivery.key), *values))
             if team is not None:
-                await db.execute(DELIVER_TO_TEAM, (str(team), *values, str(team)))
+                await tx.changing(sql.DELIVER_TO_TEAM, (str(team), *values, str(team)))
         return True
 
     async def revoke_message(
@@ -326,51 +301,42 @@ class SqliteStore:
         *,
         team: SessionKey | None = None,
     ) -> bool:
-        async with self._write() as db:
-            cursor = await db.execute(
-                INSERT_REVOCATION,
+        async with self._write() as tx:
+            cursor = await tx.db.execute(
+                sql.INSERT_REVOCATION,
                 (revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript),
             )
             if cursor.rowcount == 0:
                 return False
-            values = (revoke.operator, revoke.time, revoke.postscript, revoke.time)
-            await db.executemany(
-                APPLY_REVOCATION,
-                [(*values, str(d.key), revoke.message_server_id, d.owner) for d in deliveries],
-            )
+            values = (revoke.operator, revoke.time, revoke.postscript, revoke.time,
+                      await tx.version())  # fmt: skip
+            for d in deliveries:
+                params = (*values, str(d.key), revoke.message_server_id, d.owner)
+                await tx.changing(sql.APPLY_REVOCATION, params)
             if team is not None:
-                await db.execute(
-                    APPLY_REVOCATION_TO_TEAM,
-                    (*values, str(team), revoke.message_server_id, str(team)),
-                )
+                params = (*values, str(team), revoke.message_server_id, str(team))
+                await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, params)
         return True
 
     # Team registry -------------------------------------------------------------------------
 
     async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._write() as db:
-            await db.execute(CLEAR_TEAM, (str(team),))
-            return await self._change_members(db, ADD_MEMBERS, team, members)
+        async with self._write() as tx:
+            await tx.db.execute(sql.CLEAR_TEAM, (str(team),))
+            return await _change_members(tx.db, sql.ADD_MEMBERS, team, members)
 
     async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._write() as db:
-            return await self._change_members(db, ADD_MEMBERS, team, members)
+        async with self._write() as tx:
+            return await _change_members(tx.db, sql.ADD_MEMBERS, team, members)
 
     async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._write() as db:
-            return await self._change_members(db, REMOVE_MEMBERS, team, members)
+        async with self._write() as tx:
+            return await _change_members(tx.db, sql.REMOVE_MEMBERS, team, members)
 
     async def team_members(self, team: SessionKey) -> list[str]:
         async with self._read() as db:
-            rows = await db.execute_fetchall(TEAM_MEMBERS, (str(team),))
+            rows = await db.execute_fetchall(sql.TEAM_MEMBERS, (str(team),))
         return [str(row[0]) for row in rows]
-
-    async def _change_members(
-        self, db: aiosqlite.Connection, sql: str, team: SessionKey, members: Sequence[str]
-    ) -> int:
-        await db.execute(sql, (str(team), orjson.dumps(list(members)).decode()))
-        rows = list(await db.execute_fetchall(COUNT_MEMBERS, (str(team),)))
-        return int(rows[0][0])
 
 
 def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...]]:
@@ -378,10 +344,23 @@ def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...
     in the list starts with an index seek instead of skipping the rows before it."""
     window, after, limit = query.window, query.after, query.limit + 1
     if after is None:
-        return LIST_PAGE, (owner, window.min_time, window.max_time, limit)
+        return sql.LIST_PAGE, (owner, window.min_time, window.max_time, limit)
     high = min(window.max_time, after.update_time)
     params = (owner, window.min_time, high, after.update_time, str(after.key), limit)
-    return LIST_PAGE_AFTER, params
+    return sql.LIST_PAGE_AFTER, params
+
+
+async def _clock(db: aiosqlite.Connection) -> int:
+    rows = list(await db.execute_fetchall(sql.CLOCK))
+    return int(rows[0][0])
+
+
+async def _change_members(
+    db: aiosqlite.Connection, statement: str, team: SessionKey, members: Sequence[str]
+) -> int:
+    await db.execute(statement, (str(team), orjson.dumps(list(members)).decode()))
+    rows = list(await db.execute_fetchall(sql.COUNT_MEMBERS, (str(team),)))
+    return int(rows[0][0])
 
 
 def _last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:
@@ -399,7 +378,13 @@ def _message_params(m: Message) -> tuple[object, ...]:
             m.attachment, m.ext)  # fmt: skip
 
 
-def _session(owner: str, row: Row) -> Session:
+def _change(owner: str, row: Row) -> Change:
+    version, deleted, *columns = row
+    session = None if deleted else _session(owner, columns)
+    return Change(int(version), key_from_db(str(columns[0])), session)
+
+
+def _session(owner: str, row: Sequence[Any]) -> Session:
     key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript = row
     last_kind = None if kind is None else LastMessageKind(kind)
     revoke = None
@@ -433,12 +418,3 @@ def _message(row: Row) -> Message:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _chunks(items: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _marks(chunk: Sequence[object]) -> str:
-    return ", ".join("?" * len(chunk))
