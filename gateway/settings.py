@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     nim_max_clock_skew_s: int = 300
     webhook_max_body_bytes: int = 1_048_576
 
+    ws_allowed_origins: str = ""
+    ws_max_subscriptions_per_connection: int = 10
+    ws_max_connections_per_account: int = 20
+    ws_event_queue_size: int = 1000
+    tombstone_retention_days: float = 30
+
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
@@ -63,6 +69,9 @@ class Settings(BaseSettings):
             )
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
         return unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+
+    def allowed_origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.ws_allowed_origins.split(",") if o.strip())
 
     def public_key(self) -> str | None:
         """The PEM text of ``jwt_public_key``, which may be the PEM itself or a file path."""

@@ -14,6 +14,7 @@ from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.mutations import Mutation
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
+from gateway.schema.subscriptions import Subscription
 from gateway.schema.types import Session
 
 logger = logging.getLogger("gateway.graphql")
@@ -33,6 +34,7 @@ def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Session],
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[

@@ -34,6 +34,7 @@ class SessionConnection:
     edges: list[SessionEdge]
     page_info: PageInfo
     _total_count: strawberry.Private[Callable[[], Awaitable[int]]]
+    _sync_token: strawberry.Private[Callable[[], Awaitable[str]]]
 
     @strawberry.field(description="The sessions of this page, as in `edges`.")
     def nodes(self) -> list[Session]:
@@ -45,3 +46,10 @@ class SessionConnection:
     )
     async def total_count(self) -> int:
         return await self._total_count()
+
+    @strawberry.field(
+        description="The change feed's token as of this page's snapshot: follow "
+        "`sessionChanges(since:)` or `sessionEvents(since:)` from it to miss nothing."
+    )
+    async def sync_token(self) -> str:
+        return await self._sync_token()

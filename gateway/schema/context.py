@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.sessions import Message
 from gateway.errors import Unauthenticated
+from gateway.live import ChangeNotifier
 from gateway.schema.loaders import message_loader
 from gateway.store.base import SessionStore
 
@@ -19,8 +20,14 @@ class Context:
     store: SessionStore
     cursors: CursorCodec
     clock: Callable[[], int]
+    notifier: ChangeNotifier
+    event_queue_size: int = 1000
     viewer_id: str | None = None
     auth_error: Unauthenticated | None = None
+    # WebSocket connections: the connection_init payload, and how to close the socket.
+    connection_params: dict[str, object] | None = None
+    close_connection: Callable[[int, str], Awaitable[None]] | None = None
+    socket_id: int = 0
     messages: DataLoader[str, Message | None] = field(init=False)
 
     def __post_init__(self) -> None:

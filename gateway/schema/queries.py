@@ -7,10 +7,13 @@ from typing import TypeVar
 import strawberry
 
 from gateway.domain.pages import PageQuery, Position, TimeWindow, check_page_size
+from gateway.domain.sync import ChangeSet, SyncPosition
 from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
 from gateway.schema.context import Context
 from gateway.schema.ids import parse_session_id
 from gateway.schema.scalars import Timestamp
+from gateway.schema.selection import selects
+from gateway.schema.sync import SessionChangeSet
 from gateway.schema.types import Node, Session
 
 Info = strawberry.Info[Context, None]
@@ -37,7 +40,11 @@ class Query:
         window = _window(_given(min_timestamp), _given(max_timestamp))
         after = _given(after)
         position = None if after is None else ctx.cursors.decode(viewer, after)
-        page = await ctx.store.list_sessions(viewer, PageQuery(window, limit, position))
+        page = await ctx.store.list_sessions(
+            viewer,
+            PageQuery(window, limit, position),
+            with_sync_position=selects(info, "syncToken"),
+        )
         edges = [
             SessionEdge(cursor=ctx.cursors.encode(viewer, Position.of(s)), node=Session.of(s))
             for s in page.sessions
@@ -51,6 +58,10 @@ class Query:
         async def total_count() -> int:
             return await ctx.store.count_sessions(viewer, window)
 
+        async def sync_token() -> str:
+            snapshot = page.sync_position or await ctx.store.sync_position()
+            return snapshot.token()
+
         return SessionConnection(
             edges=edges,
             page_info=PageInfo(
@@ -60,7 +71,26 @@ class Query:
                 _has_previous_page=has_previous_page,
             ),
             _total_count=total_count,
+            _sync_token=sync_token,
         )
+
+    @strawberry.field(
+        description="What changed in the viewer's list after `since`: changed sessions as they "
+        "are now, and deletions. `since: null` returns a token for now. Fails with "
+        "SYNC_TOKEN_EXPIRED when the changes after `since` are no longer kept: reload the list."
+    )
+    async def session_changes(
+        self, info: Info, since: str | None = strawberry.UNSET, first: int | None = strawberry.UNSET
+    ) -> SessionChangeSet:
+        ctx = info.context
+        viewer = ctx.viewer()
+        limit = check_page_size(_given(first))
+        since = _given(since)
+        if since is None:
+            now = await ctx.store.sync_position()
+            return SessionChangeSet.of(ChangeSet([], now, has_more=False))
+        change_set = await ctx.store.changes_since(viewer, SyncPosition.parse(since), limit)
+        return SessionChangeSet.of(change_set)
 
     @strawberry.field(
         description="One of the viewer's sessions by global ID or NIM key ('p2p|bob'); null "

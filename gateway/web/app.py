@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,12 +16,13 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
+from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from gateway.store.sqlite import SqliteStore
-from gateway.web.graphql import GraphQLView
+from gateway.web.graphql import GraphQLView, SocketLimits
 from gateway.web.webhook import NimWebhooks
 
 logger = logging.getLogger("gateway")
@@ -48,12 +50,21 @@ def create_app(
     opens the store that ``settings`` names for its lifespan."""
     owns_store = store is None
     the_store = open_store(settings) if store is None else store
+    notifier = ChangeNotifier()
+    the_store.add_listener(notifier.notify)
     view = GraphQLView(
         build_schema(),
         store=the_store,
         authenticator=Authenticator(settings),
         cursors=CursorCodec(settings.cursor_key()),
         clock=clock,
+        notifier=notifier,
+        limits=SocketLimits(
+            allowed_origins=settings.allowed_origins(),
+            subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+            connections_per_account=settings.ws_max_connections_per_account,
+            event_queue_size=settings.ws_event_queue_size,
+        ),
     )
 
     metrics = Metrics()
@@ -69,9 +80,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_store:
             await the_store.open()
+        purger = asyncio.create_task(_purge_tombstones(the_store, settings, clock))
         try:
             yield
         finally:
+            purger.cancel()
+            with suppress(asyncio.CancelledError):
+                await purger
             if owns_store:
                 await the_store.close()
 
@@ -107,3 +122,19 @@ def _verifier(settings: Settings) -> Verifier | None:
         max_skew_ms=settings.nim_max_clock_skew_s * 1000,
         app_key=settings.nim_app_key,
     )
+
+
+_PURGE_EVERY_S = 3600
+
+
+async def _purge_tombstones(
+    store: SessionStore, settings: Settings, clock: Callable[[], int]
+) -> None:
+    """Forget deletions older than the retention, hourly; sync tokens from before them expire."""
+    retention_ms = int(settings.tombstone_retention_days * 86_400_000)
+    while True:
+        try:
+            await store.purge_tombstones(clock() - retention_ms)
+        except Exception:
+            logger.exception("purging tombstones failed; trying again in an hour")
+        await asyncio.sleep(_PURGE_EVERY_S)

@@ -1,0 +1,138 @@
+"""Live session events: each subscription tails its owner's change feed in the store.
+
+A commit wakes the subscriptions of the owners it touched (``ChangeNotifier``); each woken
+subscription reads the feed after its own position and queues the events. The store is the log,
+so wake-ups may be coalesced or arrive from another replica without losing or doubling a change,
+and a slow subscriber only lets its own bounded queue fill: then it is told to go away and resync
+with its last token, while ingestion and everyone else carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.sessions import Session
+from gateway.domain.sync import Change, SyncPosition
+from gateway.store.base import SessionStore
+
+_READ_BATCH = 100
+
+
+class ChangeNotifier:
+    def __init__(self) -> None:
+        self._watchers: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+
+    def notify(self, owners: frozenset[str]) -> None:
+        for owner in owners:
+            for woken in self._watchers.get(owner, ()):
+                woken.set()
+
+    @contextmanager
+    def watch(self, owner: str) -> Iterator[asyncio.Event]:
+        woken = asyncio.Event()
+        self._watchers[owner].add(woken)
+        try:
+            yield woken
+        finally:
+            self._watchers[owner].discard(woken)
+            if not self._watchers[owner]:
+                del self._watchers[owner]
+
+    def watching(self, owner: str) -> int:
+        return len(self._watchers.get(owner, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    session: Session
+    position: SyncPosition
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    keys: list[SessionKey]
+    position: SyncPosition
+
+
+Event = Upserted | Deleted
+
+
+class Overflow(Exception):
+    """The subscriber fell more than its queue's size behind."""
+
+
+def events_of(changes: list[Change]) -> list[Event]:
+    """One event per changed session; deletions committed together make one event."""
+    events: list[Event] = []
+    for change in changes:
+        if change.session is not None:
+            events.append(Upserted(change.session, change.position))
+            continue
+        last = events[-1] if events else None
+        if isinstance(last, Deleted) and last.position.version == change.version:
+            events[-1] = Deleted([*last.keys, change.key], change.position)
+        else:
+            events.append(Deleted([change.key], change.position))
+    return events
+
+
+async def session_events(
+    store: SessionStore,
+    notifier: ChangeNotifier,
+    owner: str,
+    since: SyncPosition,
+    *,
+    capacity: int,
+    on_overflow: Callable[[], Awaitable[None]],
+) -> AsyncIterator[Event]:
+    """The owner's events after ``since``, then live ones, in commit order. When the consumer
+    falls ``capacity`` events behind, ``on_overflow`` runs (it should close the connection) and
+    the stream ends."""
+    queue: asyncio.Queue[Event | Overflow] = asyncio.Queue(maxsize=capacity)
+
+    async def pump(woken: asyncio.Event) -> None:
+        position = since
+        while True:
+            woken.clear()
+            while True:
+                batch = await store.changes_since(owner, position, _READ_BATCH)
+                for event in events_of(batch.changes):
+                    if queue.full():
+                        _drain(queue)
+                        queue.put_nowait(Overflow())
+                        await on_overflow()
+                        return
+                    queue.put_nowait(event)
+                position = batch.position
+                if not batch.has_more:
+                    break
+            await woken.wait()
+
+    with notifier.watch(owner) as woken:
+        task = asyncio.create_task(pump(woken))
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    task.result()  # the pump failed: raise its error here
+                    return
+                item = getter.result()
+                if isinstance(item, Overflow):
+                    return
+                yield item
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+def _drain(queue: asyncio.Queue[Event | Overflow]) -> None:
+    while not queue.empty():
+        queue.get_nowait()

@@ -1,0 +1,64 @@
+"""The change feed in the schema: change sets, live events and their sync tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from gateway.domain.sync import Change, ChangeSet
+from gateway.live import Deleted, Event, Upserted
+from gateway.schema.ids import global_id
+from gateway.schema.types import Session
+
+
+@strawberry.type(description="Everything that changed in the viewer's list after a sync token.")
+class SessionChangeSet:
+    changed: list[Session] = strawberry.field(description="Changed sessions, as they are now.")
+    deleted_ids: list[strawberry.ID] = strawberry.field(description="Global IDs of deletions.")
+    deleted_keys: list[str] = strawberry.field(description="NIM keys of the same deletions.")
+    sync_token: str = strawberry.field(description="Pass it as `since` to continue.")
+    has_more: bool = strawberry.field(description="More changes wait: ask again with the token.")
+
+    @classmethod
+    def of(cls, change_set: ChangeSet) -> SessionChangeSet:
+        changes: list[Change] = change_set.changes
+        deleted = [c.key for c in changes if c.session is None]
+        return cls(
+            changed=[Session.of(c.session) for c in changes if c.session is not None],
+            deleted_ids=[strawberry.ID(global_id(key)) for key in deleted],
+            deleted_keys=[str(key) for key in deleted],
+            sync_token=change_set.position.token(),
+            has_more=change_set.has_more,
+        )
+
+
+@strawberry.type(description="A session was created or changed (message, recall, ext).")
+class SessionUpserted:
+    session: Session
+    sync_token: str = strawberry.field(description="The token after this change.")
+
+
+@strawberry.type(description="Sessions were deleted from the viewer's list.")
+class SessionsDeleted:
+    ids: list[strawberry.ID]
+    keys: list[str]
+    sync_token: str = strawberry.field(description="The token after this change.")
+
+
+SessionEvent = Annotated[
+    SessionUpserted | SessionsDeleted,
+    strawberry.union("SessionEvent", description="A change to the viewer's session list."),
+]
+
+
+def graphql_event(event: Event) -> SessionUpserted | SessionsDeleted:
+    token = event.position.token()
+    if isinstance(event, Upserted):
+        return SessionUpserted(session=Session.of(event.session), sync_token=token)
+    assert isinstance(event, Deleted)
+    return SessionsDeleted(
+        ids=[strawberry.ID(global_id(key)) for key in event.keys],
+        keys=[str(key) for key in event.keys],
+        sync_token=token,
+    )
