@@ -3,6 +3,7 @@
     GatewayError                  code
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
+    ├── NotFound                  NOT_FOUND
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
     ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
@@ -37,6 +38,10 @@ class BadUserInput(GatewayError):
 
 class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
+
+
+class NotFound(GatewayError):
+    code = "NOT_FOUND"
 
 
 class SyncTokenExpired(GatewayError):

@@ -6,11 +6,12 @@ import sqlite3
 
 import pytest
 
-from gateway.domain.pages import PageQuery, Position, TimeWindow
+from gateway.domain.keys import SessionType
+from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, LastMessageKind, RevokeNotification, Session
 from gateway.errors import ConfigurationError
-from gateway.store import sqlite_sql as sql
-from gateway.store.sqlite import SqliteStore, page_statement
+from gateway.store import sqlite_lists as lists
+from gateway.store.sqlite import SqliteStore
 from tests.helpers import T0, p2p, p2p_deliveries, send, team, text_message
 
 
@@ -159,19 +160,45 @@ async def test_pages_follow_the_keyset(store: SqliteStore) -> None:
     assert not rest.has_more
 
 
-@pytest.mark.parametrize("statement", ["LIST_PAGE", "LIST_PAGE_AFTER", "COUNT", "ANY_BEFORE"])
-async def test_list_reads_are_served_by_the_index_without_sorting(
-    store: SqliteStore, statement: str
-) -> None:
-    sql_text = getattr(sql, statement)
-    params = [0] * sql_text.count("?")
+_AFTER = Position(T0, p2p("x"))
+_PINNED_AFTER = Position(T0, p2p("x"), pinned_at=T0)
+LIST_QUERIES = {
+    "first page": PageQuery(TimeWindow()),
+    "after a cursor": PageQuery(TimeWindow(T0, T0 + 9), after=_AFTER),
+    "one type": PageQuery(TimeWindow(), filters=Filters(types=frozenset({SessionType.TEAM}))),
+    "two types": PageQuery(
+        TimeWindow(), after=_AFTER,
+        filters=Filters(types=frozenset({SessionType.TEAM, SessionType.P2P})),
+    ),
+    "only unread": PageQuery(TimeWindow(), after=_AFTER, filters=Filters(only_unread=True)),
+    "pinned": PageQuery(TimeWindow(), filters=Filters(pinned=True)),
+    "not pinned": PageQuery(TimeWindow(), after=_AFTER, filters=Filters(pinned=False)),
+    "pinned first": PageQuery(TimeWindow(), pinned_first=True, after=_PINNED_AFTER),
+}  # fmt: skip
+
+
+def plan_of(store: SqliteStore, statement: tuple[str, tuple[object, ...]]) -> str:
     with sqlite3.connect(store.path) as db:
-        plan = " / ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql_text}", params))
-    assert (
-        "USING INDEX sessions_live_by_time" in plan
-        or "USING COVERING INDEX sessions_live_by_time" in plan
-    ), plan
-    assert "TEMP B-TREE" not in plan, plan
+        rows = db.execute(f"EXPLAIN QUERY PLAN {statement[0]}", statement[1])
+        return " / ".join(row[3] for row in rows)
+
+
+@pytest.mark.parametrize("name", LIST_QUERIES)
+async def test_every_list_read_walks_an_index_in_order(store: SqliteStore, name: str) -> None:
+    query = LIST_QUERIES[name]
+    statements = [
+        lists.page_statement("v", query, section, 21, continued=n > 0)
+        for n, section in enumerate(lists.sections(query))
+    ]
+    statements.append(lists.count_statement("v", query.window, query.filters))
+    statements += lists.before_statements("v", query, query.after or _AFTER)
+    for statement in statements:
+        plan = plan_of(store, statement)
+        assert "INDEX sessions_" in plan, plan
+        assert "SCAN sessions" not in plan, plan
+        # Only the merge of per-type pages (a few pages of rows) may sort.
+        if "UNION ALL" not in statement[0]:
+            assert "TEMP B-TREE" not in plan, plan
 
 
 async def test_a_deep_page_costs_what_the_first_page_costs(store: SqliteStore) -> None:
@@ -193,7 +220,7 @@ async def test_a_deep_page_costs_what_the_first_page_costs(store: SqliteStore) -
 
         with sqlite3.connect(store.path) as db:
             db.set_progress_handler(count, 1)
-            rows = db.execute(*page_statement("v", query)).fetchall()
+            rows = db.execute(*lists.page_statement("v", query, lists.Section.ALL, 21)).fetchall()
         assert len(rows) == 21
         return steps
 

@@ -25,7 +25,10 @@ class CursorCodec:
         self._secret = secret
 
     def encode(self, viewer: str, position: Position) -> str:
-        payload = orjson.dumps([position.update_time, str(position.key)])
+        parts: list[object] = [position.update_time, str(position.key)]
+        if position.pinned_at is not None:
+            parts.append(position.pinned_at)
+        payload = orjson.dumps(parts)
         return f"{_b64(payload)}.{_b64(self._mac(viewer, payload))}"
 
     def decode(self, viewer: str, cursor: str) -> Position:
@@ -37,8 +40,8 @@ class CursorCodec:
             valid = False
         if not valid:
             raise BadUserInput("the cursor is not one this server issued to you")
-        update_time, key = orjson.loads(payload)
-        return Position(update_time, SessionKey.parse(key))
+        update_time, key, *pinned = orjson.loads(payload)
+        return Position(update_time, SessionKey.parse(key), pinned[0] if pinned else None)
 
     def _mac(self, viewer: str, payload: bytes) -> bytes:
         message = viewer.encode() + b"\0" + payload

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.domain.keys import SessionKey
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import MAX_PAGE_SIZE, Session
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
@@ -28,14 +28,30 @@ class TimeWindow:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Position:
-    """Where a session stands in the list; pages continue strictly after it."""
+    """Where a session stands in the list; pages continue strictly after it. With pinned
+    sessions first, a position in the pinned part also carries the pin time it is ordered by."""
 
     update_time: int
     key: SessionKey
+    pinned_at: int | None = None
 
     @classmethod
-    def of(cls, session: Session) -> Position:
-        return cls(session.update_time, session.key)
+    def of(cls, session: Session, *, pinned_first: bool = False) -> Position:
+        pinned_at = session.pinned_at if pinned_first else None
+        return cls(session.update_time, session.key, pinned_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which live sessions a list shows; None means "any"."""
+
+    types: frozenset[SessionType] | None = None
+    only_unread: bool = False
+    pinned: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.types is not None and not self.types:
+            raise BadUserInput("types must name at least one session type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,8 @@ class PageQuery:
     window: TimeWindow
     limit: int = MAX_PAGE_SIZE
     after: Position | None = None
+    filters: Filters = Filters()
+    pinned_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

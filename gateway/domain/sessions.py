@@ -72,6 +72,9 @@ class Session:
     last_message_kind: LastMessageKind | None = None
     last_message_id: str | None = None
     revoke: RevokeNotification | None = None
+    unread_count: int = 0
+    last_read_time: int | None = None
+    pinned_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

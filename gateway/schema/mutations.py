@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import MAX_PAGE_SIZE, check_ext
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, NotFound
 from gateway.schema.context import Context
 from gateway.schema.ids import global_id, parse_session_id
 from gateway.schema.types import Session
@@ -39,6 +40,32 @@ class DeleteSessionsPayload:
     deleted_keys: list[str] = strawberry.field(description="NIM keys of the same sessions.")
 
 
+@strawberry.input
+class MarkSessionsReadInput:
+    ids: list[strawberry.ID] = strawberry.field(description="1 to 100 global IDs or NIM keys.")
+
+
+@strawberry.type
+class MarkSessionsReadPayload:
+    sessions: list[Session] = strawberry.field(description="The sessions that were marked read.")
+
+
+@strawberry.type
+class MarkAllSessionsReadPayload:
+    total_unread_count: int
+
+
+@strawberry.input
+class PinSessionInput:
+    id: strawberry.ID
+    pinned: bool
+
+
+@strawberry.type
+class PinSessionPayload:
+    session: Session
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -63,11 +90,48 @@ class Mutation:
     ) -> DeleteSessionsPayload:
         ctx = info.context
         viewer = ctx.viewer()
-        if not 1 <= len(input.ids) <= MAX_PAGE_SIZE:
-            raise BadUserInput(f"ids must hold 1 to {MAX_PAGE_SIZE} ids; got {len(input.ids)}")
-        keys = [parse_session_id(id) for id in input.ids]
+        keys = _keys(input.ids)
         deleted = await ctx.store.delete_sessions(viewer, keys, ctx.clock())
         return DeleteSessionsPayload(
             deleted_ids=[strawberry.ID(global_id(key)) for key in deleted],
             deleted_keys=[str(key) for key in deleted],
         )
+
+    @strawberry.mutation(
+        description="Clear the unread count of sessions and set their lastReadTime to now; "
+        "ids the viewer does not have are ignored."
+    )
+    async def mark_sessions_read(
+        self, info: Info, input: MarkSessionsReadInput
+    ) -> MarkSessionsReadPayload:
+        ctx = info.context
+        viewer = ctx.viewer()
+        keys = _keys(input.ids)
+        marked = await ctx.store.mark_read(viewer, keys, ctx.clock())
+        return MarkSessionsReadPayload(sessions=[Session.of(s) for s in marked])
+
+    @strawberry.mutation(description="Mark every session with unread messages read.")
+    async def mark_all_sessions_read(self, info: Info) -> MarkAllSessionsReadPayload:
+        ctx = info.context
+        viewer = ctx.viewer()
+        await ctx.store.mark_all_read(viewer, ctx.clock())
+        return MarkAllSessionsReadPayload(total_unread_count=await ctx.store.total_unread(viewer))
+
+    @strawberry.mutation(
+        description="Pin a session to the top of `sessions(pinnedFirst: true)`, or unpin it. "
+        "Pinning again refreshes the pin time. Does not change updateTime."
+    )
+    async def pin_session(self, info: Info, input: PinSessionInput) -> PinSessionPayload:
+        ctx = info.context
+        viewer = ctx.viewer()
+        key = parse_session_id(input.id)
+        session = await ctx.store.set_pinned(viewer, key, input.pinned, ctx.clock())
+        if session is None:
+            raise NotFound(f"you have no session {str(key)!r} to pin")
+        return PinSessionPayload(session=Session.of(session))
+
+
+def _keys(ids: list[strawberry.ID]) -> list[SessionKey]:
+    if not 1 <= len(ids) <= MAX_PAGE_SIZE:
+        raise BadUserInput(f"ids must hold 1 to {MAX_PAGE_SIZE} ids; got {len(ids)}")
+    return [parse_session_id(id) for id in ids]

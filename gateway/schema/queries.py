@@ -6,7 +6,8 @@ from typing import TypeVar
 
 import strawberry
 
-from gateway.domain.pages import PageQuery, Position, TimeWindow, check_page_size
+from gateway.domain.keys import SessionType
+from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow, check_page_size
 from gateway.domain.sync import ChangeSet, SyncPosition
 from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
 from gateway.schema.context import Context
@@ -24,7 +25,9 @@ T = TypeVar("T")
 class Query:
     @strawberry.field(
         description="The viewer's sessions, newest `updateTime` first (ties by key). `first` is "
-        "1 to 100 (default 100); the timestamps are inclusive bounds on `updateTime`."
+        "1 to 100 (default 100); the timestamps are inclusive bounds on `updateTime`. Filters: "
+        "`types`, `onlyUnread`, `pinned`. `pinnedFirst` lists pinned sessions first, most "
+        "recently pinned first, then the rest by `updateTime`."
     )
     async def sessions(
         self,
@@ -33,30 +36,45 @@ class Query:
         after: str | None = strawberry.UNSET,
         min_timestamp: Timestamp | None = strawberry.UNSET,
         max_timestamp: Timestamp | None = strawberry.UNSET,
+        types: list[SessionType] | None = strawberry.UNSET,
+        only_unread: bool | None = strawberry.UNSET,
+        pinned: bool | None = strawberry.UNSET,
+        pinned_first: bool | None = strawberry.UNSET,
     ) -> SessionConnection:
         ctx = info.context
         viewer = ctx.viewer()
-        limit = check_page_size(_given(first))
-        window = _window(_given(min_timestamp), _given(max_timestamp))
-        after = _given(after)
-        position = None if after is None else ctx.cursors.decode(viewer, after)
+        given_types = _given(types)
+        filters = Filters(
+            types=None if given_types is None else frozenset(given_types),
+            only_unread=bool(_given(only_unread)),
+            pinned=_given(pinned),
+        )
+        cursor = _given(after)
+        query = PageQuery(
+            window=_window(_given(min_timestamp), _given(max_timestamp)),
+            limit=check_page_size(_given(first)),
+            after=None if cursor is None else ctx.cursors.decode(viewer, cursor),
+            filters=filters,
+            pinned_first=bool(_given(pinned_first)),
+        )
         page = await ctx.store.list_sessions(
-            viewer,
-            PageQuery(window, limit, position),
-            with_sync_position=selects(info, "syncToken"),
+            viewer, query, with_sync_position=selects(info, "syncToken")
         )
         edges = [
-            SessionEdge(cursor=ctx.cursors.encode(viewer, Position.of(s)), node=Session.of(s))
+            SessionEdge(
+                cursor=ctx.cursors.encode(viewer, Position.of(s, pinned_first=query.pinned_first)),
+                node=Session.of(s),
+            )
             for s in page.sessions
         ]
 
         async def has_previous_page() -> bool:
-            if position is None:
+            if query.after is None:
                 return False
-            return await ctx.store.has_sessions_before(viewer, window, position)
+            return await ctx.store.has_sessions_before(viewer, query, query.after)
 
         async def total_count() -> int:
-            return await ctx.store.count_sessions(viewer, window)
+            return await ctx.store.count_sessions(viewer, query.window, filters)
 
         async def sync_token() -> str:
             snapshot = page.sync_position or await ctx.store.sync_position()
@@ -73,6 +91,11 @@ class Query:
             _total_count=total_count,
             _sync_token=sync_token,
         )
+
+    @strawberry.field(description="The sum of the unread counts of the viewer's sessions.")
+    async def total_unread_count(self, info: Info) -> int:
+        ctx = info.context
+        return await ctx.store.total_unread(ctx.viewer())
 
     @strawberry.field(
         description="What changed in the viewer's list after `since`: changed sessions as they "

@@ -91,7 +91,18 @@ class Session(Node):
     last_revoke_notification: RevokeNotification | None = strawberry.field(
         description="Set when lastMessageKind is REVOKE_NOTIFICATION."
     )
+    unread_count: int = strawberry.field(
+        description="Messages from others since the last mark-read (kept by the server)."
+    )
+    last_read_time: Timestamp | None = strawberry.field(
+        description="When the viewer last marked this session read."
+    )
+    pinned_at: Timestamp | None = strawberry.field(description="When it was (last) pinned.")
     _last_message_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="Whether the viewer pinned this session to the top.")
+    def pinned(self) -> bool:
+        return self.pinned_at is not None
 
     @strawberry.field(description="The last message; null unless lastMessageKind is MESSAGE.")
     async def last_message(self, info: strawberry.Info) -> Message | None:
@@ -113,8 +124,15 @@ class Session(Node):
             last_revoke_notification=(
                 None if session.revoke is None else RevokeNotification.of(session.revoke)
             ),
+            unread_count=session.unread_count,
+            last_read_time=_timestamp(session.last_read_time),
+            pinned_at=_timestamp(session.pinned_at),
             _last_message_id=session.last_message_id,
         )
+
+
+def _timestamp(ms: int | None) -> Timestamp | None:
+    return None if ms is None else Timestamp(ms)
 
 
 def _json(text: str | None) -> JSON | None:

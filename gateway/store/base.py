@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from gateway.domain.keys import SessionKey
-from gateway.domain.pages import Page, PageQuery, Position, TimeWindow
+from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
 from gateway.domain.sync import ChangeSet, SyncPosition
 
@@ -37,10 +37,14 @@ class SessionStore(Protocol):
         """A page of live sessions, newest first, strictly after ``query.after``; with
         ``with_sync_position``, also the change feed's position as of the same snapshot."""
 
-    async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
-        """Whether a live session in ``window`` stands before ``position`` in the list."""
+    async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
+        """Whether a session that ``query`` lists stands before ``position``."""
 
-    async def count_sessions(self, owner: str, window: TimeWindow) -> int: ...
+    async def count_sessions(
+        self, owner: str, window: TimeWindow, filters: Filters | None = None
+    ) -> int: ...
+
+    async def total_unread(self, owner: str) -> int: ...
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
         """The live sessions among ``keys``; missing and deleted ones are left out."""
@@ -69,6 +73,17 @@ class SessionStore(Protocol):
         self, owner: str, keys: Sequence[SessionKey], now: int
     ) -> list[SessionKey]:
         """Delete live sessions and return the keys that were deleted."""
+
+    async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
+        """Clear the unread count of live sessions and stamp their read time."""
+
+    async def mark_all_read(self, owner: str, now: int) -> None:
+        """Mark read every session that has unread messages."""
+
+    async def set_pinned(
+        self, owner: str, key: SessionKey, pinned: bool, now: int
+    ) -> Session | None:
+        """Pin (again: refreshing the pin time) or unpin; None when there is no such session."""
 
     # Ingestion writes ----------------------------------------------------------------------
 

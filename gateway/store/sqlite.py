@@ -15,7 +15,7 @@ import aiosqlite
 import orjson
 
 from gateway.domain.keys import SessionKey
-from gateway.domain.pages import Page, PageQuery, Position, TimeWindow
+from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import (
     Delivery,
     LastMessageKind,
@@ -26,10 +26,12 @@ from gateway.domain.sessions import (
 )
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError, SyncTokenExpired
+from gateway.store import sqlite_lists as lists
 from gateway.store import sqlite_sql as sql
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import key_from_db
 from gateway.store.base import ChangeListener
+from gateway.store.sqlite_lists import KINDS
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
 Row = sqlite3.Row
@@ -50,7 +52,9 @@ class _Transaction:
             self._version = int(rows[0][0])
         return self._version
 
-    async def changing(self, statement: str, params: Sequence[object]) -> list[Row]:
+    async def changing(
+        self, statement: str, params: Sequence[object] | Mapping[str, object]
+    ) -> list[Row]:
         """Run a statement that returns the owner of each session row it changed."""
         rows = list(await self.db.execute_fetchall(statement, params))
         self.touched.update(str(row[0]) for row in rows)
@@ -169,34 +173,45 @@ class SqliteStore:
     async def list_sessions(
         self, owner: str, query: PageQuery, *, with_sync_position: bool = False
     ) -> Page:
-        statement, params = page_statement(owner, query)
         position = None
+        rows: list[Row] = []
         async with self._read() as db:
             if with_sync_position:
                 # One read transaction: the token names exactly the snapshot the page shows.
                 await db.execute("BEGIN")
-                try:
+            try:
+                if with_sync_position:
                     position = SyncPosition(await _clock(db))
-                    rows = await db.execute_fetchall(statement, params)
-                finally:
+                for n, section in enumerate(lists.sections(query)):
+                    wanted = query.limit + 1 - len(rows)
+                    statement = lists.page_statement(owner, query, section, wanted, continued=n > 0)
+                    rows += await db.execute_fetchall(*statement)
+                    if len(rows) > query.limit:
+                        break
+            finally:
+                if with_sync_position:
                     await db.execute("COMMIT")
-            else:
-                rows = await db.execute_fetchall(statement, params)
         sessions = [_session(owner, row) for row in rows]
         return Page(sessions[: query.limit], len(sessions) > query.limit, position)
 
-    async def has_sessions_before(self, owner: str, window: TimeWindow, position: Position) -> bool:
-        # The cursor's time bounds the index range, so the answer costs one index seek.
-        low = max(window.min_time, position.update_time)
-        params = (owner, low, window.max_time, position.update_time, str(position.key))
+    async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
         async with self._read() as db:
-            rows = await db.execute_fetchall(sql.ANY_BEFORE, params)
-        return bool(list(rows))
+            for statement in lists.before_statements(owner, query, position):
+                if list(await db.execute_fetchall(*statement)):
+                    return True
+        return False
 
-    async def count_sessions(self, owner: str, window: TimeWindow) -> int:
+    async def count_sessions(
+        self, owner: str, window: TimeWindow, filters: Filters | None = None
+    ) -> int:
+        statement = lists.count_statement(owner, window, filters or Filters())
         async with self._read() as db:
-            params = (owner, window.min_time, window.max_time)
-            rows = list(await db.execute_fetchall(sql.COUNT, params))
+            rows = list(await db.execute_fetchall(*statement))
+        return int(rows[0][0])
+
+    async def total_unread(self, owner: str) -> int:
+        async with self._read() as db:
+            rows = list(await db.execute_fetchall(sql.TOTAL_UNREAD, (owner,)))
         return int(rows[0][0])
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
@@ -254,7 +269,7 @@ class SqliteStore:
 
     async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
         async with self._write() as tx:
-            params = (owner, str(key), now, ext, await tx.version())
+            params = (owner, str(key), KINDS[key.type], now, ext, await tx.version())
             rows = list(await tx.db.execute_fetchall(sql.UPSERT_EXT, params))
             tx.touched.add(owner)
         return _session(owner, rows[0])
@@ -272,6 +287,35 @@ class SqliteStore:
                 tx.touched.add(owner)
         return deleted
 
+    async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
+        marked: list[Session] = []
+        async with self._write() as tx:
+            version = await tx.version()
+            for key in dict.fromkeys(keys):
+                params = {"owner": owner, "key": str(key), "now": now, "version": version}
+                rows = await tx.db.execute_fetchall(sql.MARK_READ, params)
+                marked.extend(_session(owner, row) for row in rows)
+            if marked:
+                tx.touched.add(owner)
+        return marked
+
+    async def mark_all_read(self, owner: str, now: int) -> None:
+        async with self._write() as tx:
+            params = {"owner": owner, "now": now, "version": await tx.version()}
+            await tx.changing(sql.MARK_ALL_READ, params)
+
+    async def set_pinned(
+        self, owner: str, key: SessionKey, pinned: bool, now: int
+    ) -> Session | None:
+        async with self._write() as tx:
+            params = {"owner": owner, "key": str(key), "pinned_at": now if pinned else None,
+                      "version": await tx.version()}  # fmt: skip
+            rows = list(await tx.db.execute_fetchall(sql.PIN, params))
+            if not rows:
+                return None
+            tx.touched.add(owner)
+        return _session(owner, rows[0])
+
     # Ingestion writes ----------------------------------------------------------------------
 
     async def record_message(
@@ -287,11 +331,17 @@ class SqliteStore:
                 operator, time, postscript = found[0]
                 revoke = RevokeNotification(message.server_id, str(operator), int(time),
                                             _opt_str(postscript))  # fmt: skip
-            values = (*_last_message_values(message, revoke), await tx.version())
-            for delivery in dict.fromkeys(deliveries):
-                await tx.changing(sql.DELIVER_MESSAGE, (delivery.owner, str(delivery.key), *values))
+            values = _last_message_values(message, revoke)
+            version = await tx.version()
+            for d in dict.fromkeys(deliveries):
+                unread = int(revoke is None and d.owner != message.from_account)
+                params = (d.owner, str(d.key), KINDS[d.key.type], *values, unread, version)
+                await tx.changing(sql.DELIVER_MESSAGE, params)
             if team is not None:
-                await tx.changing(sql.DELIVER_TO_TEAM, (str(team), *values, str(team)))
+                # A recalled message arriving late is not unread for anyone.
+                sender = message.from_account if revoke is None else None
+                params = (str(team), KINDS[team.type], *values, sender, version, str(team))
+                await tx.changing(sql.DELIVER_TO_TEAM, params)
         return True
 
     async def revoke_message(
@@ -308,14 +358,19 @@ class SqliteStore:
             )
             if cursor.rowcount == 0:
                 return False
-            values = (revoke.operator, revoke.time, revoke.postscript, revoke.time,
-                      await tx.version())  # fmt: skip
+            found = list(await tx.db.execute_fetchall(sql.FIND_SENDER, (revoke.message_server_id,)))
+            sender, sent = (str(found[0][0]), int(found[0][1])) if found else (None, None)
+            params: dict[str, object] = {
+                "message": revoke.message_server_id, "operator": revoke.operator,
+                "time": revoke.time, "postscript": revoke.postscript, "sender": sender,
+                "sent": sent, "version": await tx.version(),
+            }  # fmt: skip
             for d in deliveries:
-                params = (*values, str(d.key), revoke.message_server_id, d.owner)
-                await tx.changing(sql.APPLY_REVOCATION, params)
+                await tx.changing(
+                    sql.APPLY_REVOCATION, {**params, "key": str(d.key), "owner": d.owner}
+                )
             if team is not None:
-                params = (*values, str(team), revoke.message_server_id, str(team))
-                await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, params)
+                await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, {**params, "key": str(team)})
         return True
 
     # Team registry -------------------------------------------------------------------------
@@ -337,17 +392,6 @@ class SqliteStore:
         async with self._read() as db:
             rows = await db.execute_fetchall(sql.TEAM_MEMBERS, (str(team),))
         return [str(row[0]) for row in rows]
-
-
-def page_statement(owner: str, query: PageQuery) -> tuple[str, tuple[object, ...]]:
-    """The SQL and parameters of one page. A cursor also narrows the time range, so a page deep
-    in the list starts with an index seek instead of skipping the rows before it."""
-    window, after, limit = query.window, query.after, query.limit + 1
-    if after is None:
-        return sql.LIST_PAGE, (owner, window.min_time, window.max_time, limit)
-    high = min(window.max_time, after.update_time)
-    params = (owner, window.min_time, high, after.update_time, str(after.key), limit)
-    return sql.LIST_PAGE_AFTER, params
 
 
 async def _clock(db: aiosqlite.Connection) -> int:
@@ -385,7 +429,8 @@ def _change(owner: str, row: Row) -> Change:
 
 
 def _session(owner: str, row: Sequence[Any]) -> Session:
-    key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript = row
+    (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
+     unread, last_read_time, pinned_at) = row  # fmt: skip
     last_kind = None if kind is None else LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
@@ -399,6 +444,9 @@ def _session(owner: str, row: Sequence[Any]) -> Session:
         last_message_kind=last_kind,
         last_message_id=_opt_str(last_id),
         revoke=revoke,
+        unread_count=int(unread),
+        last_read_time=last_read_time,
+        pinned_at=pinned_at,
     )
 
 

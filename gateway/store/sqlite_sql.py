@@ -7,26 +7,17 @@ from collections.abc import Sequence
 
 SESSION_COLUMNS = (
     "key, update_time, server_ext, last_kind, last_msg_id, "
-    "revoke_operator, revoke_time, revoke_postscript"
+    "revoke_operator, revoke_time, revoke_postscript, unread, last_read_time, pinned_at"
 )
 MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
 
 # Reads ------------------------------------------------------------------------------------------
 
-LIVE_IN_WINDOW = "owner = ? AND deleted_at IS NULL AND update_time BETWEEN ? AND ?"
-LIST_PAGE = (
-    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {LIVE_IN_WINDOW} "
-    "ORDER BY update_time DESC, key DESC LIMIT ?"
-)
-LIST_PAGE_AFTER = (
-    f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {LIVE_IN_WINDOW} "
-    "AND (update_time, key) < (?, ?) ORDER BY update_time DESC, key DESC LIMIT ?"
-)
-ANY_BEFORE = (
-    f"SELECT 1 FROM sessions WHERE {LIVE_IN_WINDOW} AND (update_time, key) > (?, ?) LIMIT 1"
-)
-COUNT = f"SELECT count(*) FROM sessions WHERE {LIVE_IN_WINDOW}"
 ANY_SESSION = "SELECT 1 FROM sessions LIMIT 1"
+TOTAL_UNREAD = (
+    "SELECT coalesce(sum(unread), 0) FROM sessions "
+    "WHERE owner = ? AND deleted_at IS NULL AND unread > 0"
+)
 
 
 def sessions_by_key(count: int) -> str:
@@ -69,7 +60,7 @@ PURGE_TOMBSTONES = "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND delete
 # The owner's writes -----------------------------------------------------------------------------
 
 UPSERT_EXT = f"""
-INSERT INTO sessions (owner, key, update_time, server_ext, version) VALUES (?, ?, ?, ?, ?)
+INSERT INTO sessions (owner, key, kind, update_time, server_ext, version) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (owner, key) DO UPDATE SET
     server_ext = excluded.server_ext,
     update_time = CASE WHEN deleted_at IS NULL THEN update_time ELSE excluded.update_time END,
@@ -83,9 +74,30 @@ DELETE_KEY = """
 UPDATE sessions SET
     deleted_at = ?1, update_time = ?1, horizon = max(horizon, ?1, coalesce(last_msg_time, ?1)),
     server_ext = '', last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL,
-    revoke_operator = NULL, revoke_time = NULL, revoke_postscript = NULL, version = ?2
+    revoke_operator = NULL, revoke_time = NULL, revoke_postscript = NULL, version = ?2,
+    unread = 0, last_read_time = NULL, pinned_at = NULL
 WHERE owner = ?3 AND key = ?4 AND deleted_at IS NULL
 RETURNING key
+"""
+
+_SET_READ = """
+    unread = 0, last_read_time = :now, version = :version,
+    read_horizon = max(read_horizon, :now, coalesce(last_msg_time, :now))
+"""
+MARK_READ = f"""
+UPDATE sessions SET {_SET_READ}
+WHERE owner = :owner AND key = :key AND deleted_at IS NULL
+RETURNING {SESSION_COLUMNS}
+"""
+MARK_ALL_READ = f"""
+UPDATE sessions SET {_SET_READ}
+WHERE owner = :owner AND deleted_at IS NULL AND unread > 0
+RETURNING owner
+"""
+PIN = f"""
+UPDATE sessions SET pinned_at = :pinned_at, version = :version
+WHERE owner = :owner AND key = :key AND deleted_at IS NULL
+RETURNING {SESSION_COLUMNS}
 """
 
 # Ingestion --------------------------------------------------------------------------------------
@@ -95,32 +107,48 @@ INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
 
-# The message becomes the last one only where it is newer, by (time, server id), than the
-# current last message and than the owner's last deletion of the session.
+# The message becomes the last one where it is newer, by (time, server id), than the current last
+# message and than the owner's last deletion of the session. Independently, a message from someone
+# else after the deletion and after the last read mark counts as unread, even when it arrives late.
+_NEWER = (
+    "(excluded.last_msg_time > horizon AND (last_msg_time IS NULL OR "
+    "(excluded.last_msg_time, excluded.last_msg_id) > (last_msg_time, last_msg_id)))"
+)
+_COUNTS = (
+    "(excluded.unread > 0 AND excluded.last_msg_time > horizon "
+    "AND excluded.last_msg_time > read_horizon)"
+)
 _DELIVER_COLUMNS = """
-INSERT INTO sessions (owner, key, update_time, last_kind, last_msg_id, last_msg_time,
-                      revoke_operator, revoke_time, revoke_postscript, version)
+INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
+                      revoke_operator, revoke_time, revoke_postscript, unread, version)
 """
-_DELIVER_IF_NEWER = """
+
+
+def _if_newer(column: str) -> str:
+    return f"{column} = CASE WHEN {_NEWER} THEN excluded.{column} ELSE {column} END"
+
+
+_DELIVER_IF_NEWER = f"""
 ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = max(update_time, excluded.update_time),
-    last_kind = excluded.last_kind,
-    last_msg_id = excluded.last_msg_id,
-    last_msg_time = excluded.last_msg_time,
-    revoke_operator = excluded.revoke_operator,
-    revoke_time = excluded.revoke_time,
-    revoke_postscript = excluded.revoke_postscript,
-    deleted_at = NULL,
+    update_time = CASE WHEN {_NEWER} THEN max(update_time, excluded.update_time)
+                       ELSE update_time END,
+    {_if_newer("last_kind")}, {_if_newer("last_msg_id")}, {_if_newer("last_msg_time")},
+    {_if_newer("revoke_operator")}, {_if_newer("revoke_time")}, {_if_newer("revoke_postscript")},
+    deleted_at = CASE WHEN {_NEWER} THEN NULL ELSE deleted_at END,
+    unread = unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
     version = excluded.version
-WHERE excluded.last_msg_time > horizon
-  AND (last_msg_time IS NULL
-       OR (excluded.last_msg_time, excluded.last_msg_id) > (last_msg_time, last_msg_id))
+WHERE {_NEWER} OR {_COUNTS}
 RETURNING owner
 """
-DELIVER_MESSAGE = f"{_DELIVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_DELIVER_IF_NEWER}"
-# One statement for the whole team, however many members it has.
+DELIVER_MESSAGE = (
+    f"{_DELIVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_DELIVER_IF_NEWER}"
+)
+# One statement for the whole team, however many members it has; the sender's own message is
+# not unread for the sender.
 DELIVER_TO_TEAM = f"""
-{_DELIVER_COLUMNS} SELECT member, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM team_members WHERE team_key = ?
+{_DELIVER_COLUMNS}
+SELECT member, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN member = ? THEN 0 ELSE 1 END, ?
+FROM team_members WHERE team_key = ?
 {_DELIVER_IF_NEWER}
 """
 
@@ -129,15 +157,34 @@ INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (
 ON CONFLICT DO NOTHING
 """
 FIND_REVOCATION = "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
-_REVOKE = """
+FIND_SENDER = "SELECT from_account, time FROM messages WHERE server_id = ?"
+
+# A recall turns the session's last message into a revoke notification if it is the last one,
+# and takes back its unread mark wherever it was counted.
+_IS_LAST = "(last_msg_id = :message AND last_kind = 0)"
+_WAS_COUNTED = (
+    "(:sender IS NOT NULL AND owner <> :sender AND :sent > horizon AND :sent > read_horizon "
+    "AND unread > 0)"
+)
+
+
+def _if_last(column: str, value: str) -> str:
+    return f"{column} = CASE WHEN {_IS_LAST} THEN {value} ELSE {column} END"
+
+
+_REVOKE = f"""
 UPDATE sessions SET
-    last_kind = 1, revoke_operator = ?, revoke_time = ?, revoke_postscript = ?,
-    update_time = max(update_time, ?), version = ?
-WHERE key = ? AND last_msg_id = ? AND last_kind = 0 AND deleted_at IS NULL
+    {_if_last("last_kind", "1")}, {_if_last("revoke_operator", ":operator")},
+    {_if_last("revoke_time", ":time")}, {_if_last("revoke_postscript", ":postscript")},
+    {_if_last("update_time", "max(update_time, :time)")},
+    unread = CASE WHEN {_WAS_COUNTED} THEN unread - 1 ELSE unread END,
+    version = :version
+WHERE key = :key AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
 """
-APPLY_REVOCATION = f"{_REVOKE} AND owner = ? RETURNING owner"
+APPLY_REVOCATION = f"{_REVOKE} AND owner = :owner RETURNING owner"
 APPLY_REVOCATION_TO_TEAM = (
-    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = ?) RETURNING owner"
+    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = :key) "
+    "RETURNING owner"
 )
 
 # The team registry: member lists travel as one JSON array parameter, so any size is one statement.

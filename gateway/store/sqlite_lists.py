@@ -1,0 +1,151 @@
+"""SQL for reading a viewer's list: pages, counts and "anything before?" for any filters.
+
+Every statement is assembled from constant fragments and "?" placeholders. Each filter has a
+partial index that serves it (see migration 0004); a subset of types reads each type's index in
+order and merges at most a page from each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.domain.keys import SessionType
+from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
+from gateway.store.sqlite_sql import SESSION_COLUMNS
+
+KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
+
+Statement = tuple[str, tuple[object, ...]]
+
+
+class Section(Enum):
+    ALL = "all"  # every matching session, by update time
+    PINNED = "pinned"  # with pinned first: the pinned part, by pin time
+    REST = "rest"  # with pinned first: the unpinned part, by update time
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    column: str
+
+    @property
+    def descending(self) -> str:
+        return f"{self.column} DESC, key DESC"
+
+
+_BY_TIME = _Order("update_time")
+_BY_PIN = _Order("pinned_at")
+
+
+def sections(query: PageQuery) -> list[Section]:
+    """The parts a page reads, in list order, starting from where its cursor stands."""
+    pinned = query.filters.pinned
+    if not query.pinned_first or pinned is False:
+        return [Section.ALL]
+    if pinned is True:
+        return [Section.PINNED]
+    after = query.after
+    if after is not None and after.pinned_at is None:
+        return [Section.REST]
+    return [Section.PINNED, Section.REST]
+
+
+def page_statement(
+    owner: str, query: PageQuery, section: Section, limit: int, *, continued: bool = False
+) -> Statement:
+    """Up to ``limit`` sessions of ``section`` after the query's cursor. ``continued`` means the
+    page already went through an earlier section, so this one starts from its top."""
+    order = _BY_PIN if section is Section.PINNED else _BY_TIME
+    after = None if continued else query.after
+    if after is not None and order is _BY_PIN and after.pinned_at is None:
+        after = None
+    clauses, params = _matching(owner, query.window, query.filters, section, after, order)
+    if after is not None:
+        clauses.append(f"({order.column}, key) < (?, ?)")
+        params += [after.pinned_at if order is _BY_PIN else after.update_time, str(after.key)]
+    types = query.filters.types
+    if types is None or len(types) == len(KINDS):
+        return _select(clauses, order), (*params, limit)
+    if len(types) == 1:
+        [only] = types
+        return _select([*clauses, "kind = ?"], order), (*params, KINDS[only], limit)
+    # One index walk per type, each at most a page, merged: never a sort of the whole list.
+    parts = [f"SELECT * FROM ({_select([*clauses, 'kind = ?'], order)})" for _ in types]
+    sql = " UNION ALL ".join(parts) + f" ORDER BY {order.descending} LIMIT ?"
+    merged: list[object] = []
+    for kind in sorted(KINDS[t] for t in types):
+        merged += [*params, kind, limit]
+    return sql, (*merged, limit)
+
+
+def count_statement(owner: str, window: TimeWindow, filters: Filters) -> Statement:
+    clauses, params = _matching(owner, window, filters, Section.ALL, None, _BY_TIME)
+    parts = _per_type(clauses, params, filters)
+    counts = " + ".join(f"(SELECT count(*) FROM sessions WHERE {where})" for where, _ in parts)
+    return f"SELECT {counts}", tuple(p for _, part in parts for p in part)
+
+
+def before_statements(owner: str, query: PageQuery, position: Position) -> list[Statement]:
+    """Statements that each find a matching session standing before ``position``, if any."""
+    if sections(query) == [Section.ALL]:
+        return [_exists_before(owner, query, Section.ALL, _BY_TIME, position)]
+    if position.pinned_at is not None:
+        return [_exists_before(owner, query, Section.PINNED, _BY_PIN, position)]
+    # A cursor in the unpinned part: every pinned session stands before it.
+    return [
+        _exists_before(owner, query, Section.PINNED, _BY_PIN, None),
+        _exists_before(owner, query, Section.REST, _BY_TIME, position),
+    ]
+
+
+def _matching(
+    owner: str,
+    window: TimeWindow,
+    filters: Filters,
+    section: Section,
+    after: Position | None,
+    order: _Order,
+) -> tuple[list[str], list[object]]:
+    clauses = ["owner = ?", "deleted_at IS NULL", "update_time BETWEEN ? AND ?"]
+    high = window.max_time
+    if after is not None and order is _BY_TIME:
+        high = min(high, after.update_time)  # a seek to the cursor, not a scan down to it
+    params: list[object] = [owner, window.min_time, high]
+    if section is Section.PINNED or filters.pinned is True:
+        clauses.append("pinned_at IS NOT NULL")
+    elif section is Section.REST or filters.pinned is False:
+        clauses.append("pinned_at IS NULL")
+    if filters.only_unread:
+        clauses.append("unread > 0")
+    return clauses, params
+
+
+def _select(clauses: list[str], order: _Order) -> str:
+    return (
+        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {order.descending} LIMIT ?"
+    )
+
+
+def _exists_before(
+    owner: str, query: PageQuery, section: Section, order: _Order, position: Position | None
+) -> Statement:
+    clauses, params = _matching(owner, query.window, query.filters, section, None, order)
+    if position is not None:
+        clauses.append(f"({order.column}, key) > (?, ?)")
+        value = position.pinned_at if order is _BY_PIN else position.update_time
+        params += [value, str(position.key)]
+    parts = _per_type(clauses, params, query.filters)
+    found = " OR ".join(f"EXISTS (SELECT 1 FROM sessions WHERE {where})" for where, _ in parts)
+    return f"SELECT 1 WHERE {found}", tuple(p for _, part in parts for p in part)
+
+
+def _per_type(
+    clauses: list[str], params: list[object], filters: Filters
+) -> list[tuple[str, list[object]]]:
+    """The conditions once per filtered type, each served by the (owner, kind, ...) index."""
+    if filters.types is None or len(filters.types) == len(KINDS):
+        return [(" AND ".join(clauses), params)]
+    where = " AND ".join([*clauses, "kind = ?"])
+    return [(where, [*params, kind]) for kind in sorted(KINDS[t] for t in filters.types)]
