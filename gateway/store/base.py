@@ -38,7 +38,7 @@ class SessionStore(Protocol):
         ``with_sync_position``, also the change feed's position as of the same snapshot."""
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
-        """Whether a session that ``query`` lists stands before ``position``."""
+        """Whether a session that ``query`` lists stands at or before ``position``."""
 
     async def count_sessions(
         self, owner: str, window: TimeWindow, filters: Filters | None = None

@@ -339,8 +339,9 @@ class SqliteStore:
                 await tx.changing(sql.DELIVER_MESSAGE, params)
             if team is not None:
                 # A recalled message arriving late is not unread for anyone.
-                sender = message.from_account if revoke is None else None
-                params = (str(team), KINDS[team.type], *values, sender, version, str(team))
+                unread = int(revoke is None)
+                params = (str(team), KINDS[team.type], *values, message.from_account, unread,
+                          version, str(team))  # fmt: skip
                 await tx.changing(sql.DELIVER_TO_TEAM, params)
         return True
 

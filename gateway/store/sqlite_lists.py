@@ -87,7 +87,8 @@ def count_statement(owner: str, window: TimeWindow, filters: Filters) -> Stateme
 
 
 def before_statements(owner: str, query: PageQuery, position: Position) -> list[Statement]:
-    """Statements that each find a matching session standing before ``position``, if any."""
+    """Statements that each find a matching session at or before ``position``, if any: the
+    cursor's own session precedes the page that follows it."""
     if sections(query) == [Section.ALL]:
         return [_exists_before(owner, query, Section.ALL, _BY_TIME, position)]
     if position.pinned_at is not None:
@@ -133,7 +134,7 @@ def _exists_before(
 ) -> Statement:
     clauses, params = _matching(owner, query.window, query.filters, section, None, order)
     if position is not None:
-        clauses.append(f"({order.column}, key) > (?, ?)")
+        clauses.append(f"({order.column}, key) >= (?, ?)")
         value = position.pinned_at if order is _BY_PIN else position.update_time
         params += [value, str(position.key)]
     parts = _per_type(clauses, params, query.filters)

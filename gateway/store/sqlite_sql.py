@@ -147,7 +147,7 @@ DELIVER_MESSAGE = (
 # not unread for the sender.
 DELIVER_TO_TEAM = f"""
 {_DELIVER_COLUMNS}
-SELECT member, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN member = ? THEN 0 ELSE 1 END, ?
+SELECT member, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN member = ? THEN 0 ELSE ? END, ?
 FROM team_members WHERE team_key = ?
 {_DELIVER_IF_NEWER}
 """
