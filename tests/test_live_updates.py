@@ -28,6 +28,8 @@ EVENTS = """subscription($since: String) { sessionEvents(since: $since) {
 SET_EXT = """mutation($id: ID!, $ext: String!) {
   updateSessionExt(input: {id: $id, ext: $ext}) { session { key } } }"""
 DELETE = "mutation($ids: [ID!]!) { deleteSessions(input: {ids: $ids}) { deletedIds } }"
+MARK_READ = "mutation($ids: [ID!]!) { markSessionsRead(input: {ids: $ids}) { sessions { key } } }"
+PIN = "mutation($id: ID!) { pinSession(input: {id: $id, pinned: true}) { session { key } } }"
 CHANGES = """query($since: String) { sessionChanges(since: $since) {
   changed { key serverExt lastMessageKind lastMessage { serverId text } }
   deletedKeys syncToken hasMore } }"""
@@ -287,3 +289,23 @@ async def test_two_clients_of_one_account_and_a_reconnecting_third(server: Serve
     assert [s["key"] for s in third["changed"]] == [updated["session"]["key"]]
     assert third["changed"][0]["serverExt"] == "v"
     assert third["syncToken"] == updated["syncToken"]
+
+
+async def test_unread_and_pin_changes_reach_subscribers(server: Server) -> None:
+    alice, bob = account(), account()
+    async with server.http as http:
+        await post_message(http, f"u-{alice}", bob, alice)
+        since = await now_token(server, alice)
+        socket = await GraphQLSocket.connect(server.ws_url, token(alice))
+        await socket.subscribe(
+            "subscription($since: String) { sessionEvents(since: $since) { "
+            "... on SessionUpserted { session { key unreadCount pinned } } } }",
+            since=since,
+        )
+        await graphql(http, alice, MARK_READ, ids=[f"p2p|{bob}"])
+        await graphql(http, alice, PIN, id=f"p2p|{bob}")
+    marked = (await socket.next_data())["sessionEvents"]["session"]
+    pinned = (await socket.next_data())["sessionEvents"]["session"]
+    await socket.close()
+    assert marked == {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": False}
+    assert pinned == {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": True}
