@@ -10,7 +10,7 @@ from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, LastMessageKind, RevokeNotification, Session
 from gateway.errors import ConfigurationError
-from gateway.store import sqlite_lists as lists
+from gateway.store import _lists as lists
 from gateway.store.sqlite import SqliteStore
 from tests.helpers import T0, p2p, p2p_deliveries, send, team, text_message
 

@@ -26,12 +26,12 @@ from gateway.domain.sessions import (
 )
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError, SyncTokenExpired
-from gateway.store import sqlite_lists as lists
+from gateway.store import _lists as lists
 from gateway.store import sqlite_sql as sql
+from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import key_from_db
 from gateway.store.base import ChangeListener
-from gateway.store.sqlite_lists import KINDS
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
 Row = sqlite3.Row

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-SESSION_COLUMNS = (
-    "key, update_time, server_ext, last_kind, last_msg_id, "
-    "revoke_operator, revoke_time, revoke_postscript, unread, last_read_time, pinned_at"
-)
+from gateway.store._lists import SESSION_COLUMNS
+
 MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
 
 # Reads ------------------------------------------------------------------------------------------

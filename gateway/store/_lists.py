@@ -1,6 +1,7 @@
-"""SQL for reading a viewer's list: pages, counts and "anything before?" for any filters.
+"""SQL for reading a viewer's list: pages, counts and "anything before?" for any filters, in
+the SQL that SQLite and PostgreSQL share ("?" placeholders; PostgreSQL numbers them).
 
-Every statement is assembled from constant fragments and "?" placeholders. Each filter has a
+Every statement is assembled from constant fragments and placeholders. Each filter has a
 partial index that serves it (see migration 0004); a subset of types reads each type's index in
 order and merges at most a page from each.
 """
@@ -12,7 +13,11 @@ from enum import Enum
 
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
-from gateway.store.sqlite_sql import SESSION_COLUMNS
+
+SESSION_COLUMNS = (
+    "key, update_time, server_ext, last_kind, last_msg_id, "
+    "revoke_operator, revoke_time, revoke_postscript, unread, last_read_time, pinned_at"
+)
 
 KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
 
@@ -71,7 +76,8 @@ def page_statement(
         [only] = types
         return _select([*clauses, "kind = ?"], order), (*params, KINDS[only], limit)
     # One index walk per type, each at most a page, merged: never a sort of the whole list.
-    parts = [f"SELECT * FROM ({_select([*clauses, 'kind = ?'], order)})" for _ in types]
+    one_type = _select([*clauses, "kind = ?"], order)
+    parts = [f"SELECT * FROM ({one_type}) AS t{n}" for n in range(len(types))]
     sql = " UNION ALL ".join(parts) + f" ORDER BY {order.descending} LIMIT ?"
     merged: list[object] = []
     for kind in sorted(KINDS[t] for t in types):
