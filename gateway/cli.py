@@ -21,7 +21,8 @@ from gateway.errors import ConfigurationError
 from gateway.importer import ImportReport, import_lines
 from gateway.schema import build_schema
 from gateway.settings import Settings
-from gateway.web.app import create_app, now_ms, open_store
+from gateway.store import open_store
+from gateway.web.app import create_app, now_ms
 
 DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
@@ -83,8 +84,7 @@ def seed(db: str | None) -> None:
     """Fill a database with demo accounts, sessions and histories."""
     settings = _settings(database_url=db)
     summary = asyncio.run(_seed(settings))
-    click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls into "
-               f"{settings.sqlite_path()}")  # fmt: skip
+    click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
 
 
 @main.command("import")
@@ -150,7 +150,7 @@ async def _seed_if_empty(settings: Settings) -> None:
     try:
         if await store.is_empty():
             summary = await seed_demo(store, now_ms())
-            click.echo(f"demo: seeded {summary.messages} messages into {settings.sqlite_path()}")
+            click.echo(f"demo: seeded {summary.messages} messages")
     finally:
         await store.close()
 

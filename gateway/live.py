@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -43,8 +43,8 @@ class ChangeNotifier:
             if not self._watchers[owner]:
                 del self._watchers[owner]
 
-    def watching(self, owner: str) -> int:
-        return len(self._watchers.get(owner, ()))
+    def watched(self) -> Collection[str]:
+        return self._watchers.keys()
 
 
 @dataclass(frozen=True, slots=True)

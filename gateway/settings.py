@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     ws_event_queue_size: int = 1000
     tombstone_retention_days: float = 30
 
+    pg_pool_size: int = 10
+    pg_statement_timeout_ms: int = 5000
+    pg_connect_retries: int = 10
+
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
@@ -57,6 +61,9 @@ class Settings(BaseSettings):
             return None
         return value
 
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
     def sqlite_path(self) -> str:
         """The SQLite file that ``database_url`` names: a path or a ``sqlite:///`` URL."""
         url = self.database_url
@@ -65,7 +72,8 @@ class Settings(BaseSettings):
         parsed = urlparse(url)
         if parsed.scheme != "sqlite":
             raise ConfigurationError(
-                f"GATEWAY_DATABASE_URL {url!r}: only SQLite paths and sqlite:/// URLs are supported"
+                f"GATEWAY_DATABASE_URL {url!r}: use a SQLite path, a sqlite:/// URL or a "
+                "postgresql:// URL"
             )
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
         return unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)

@@ -1,6 +1,24 @@
 """Storage backends behind one interface (:class:`SessionStore`)."""
 
+from gateway.settings import Settings
 from gateway.store.base import SessionStore
+from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 
-__all__ = ["SessionStore", "SqliteStore"]
+__all__ = ["PostgresStore", "SessionStore", "SqliteStore", "open_store"]
+
+
+def open_store(settings: Settings) -> SessionStore:
+    """The store ``GATEWAY_DATABASE_URL`` names (not yet opened)."""
+    if settings.uses_postgres():
+        return PostgresStore(
+            settings.database_url,
+            pool_size=settings.pg_pool_size,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            connect_retries=settings.pg_connect_retries,
+        )
+    return SqliteStore(
+        settings.sqlite_path(),
+        readers=settings.sqlite_readers,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )

@@ -1,10 +1,29 @@
-"""Decoding helpers shared by the SQL backends."""
+"""Decoding rows into domain records, shared by the SQL backends (SQLite tuples, asyncpg
+Records: both index by position)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any, Protocol
 
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.sessions import (
+    LastMessageKind,
+    Message,
+    MessageType,
+    RevokeNotification,
+    Session,
+)
+from gateway.domain.sync import Change
+
+
+class Row(Protocol):
+    """A result row: a tuple from SQLite, a Record from asyncpg."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 @lru_cache(maxsize=65536)
@@ -12,3 +31,51 @@ def key_from_db(text: str) -> SessionKey:
     # Keys in the database were validated on the way in; only split them.
     prefix, _, target = text.partition("|")
     return SessionKey(SessionType(prefix), target)
+
+
+def session_from_row(owner: str, row: Row) -> Session:
+    """A row of ``SESSION_COLUMNS``."""
+    (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
+     unread, last_read_time, pinned_at) = row  # fmt: skip
+    last_kind = None if kind is None else LastMessageKind(kind)
+    revoke = None
+    if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
+        revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
+                                    _opt_str(postscript))  # fmt: skip
+    return Session(
+        owner=owner,
+        key=key_from_db(str(key)),
+        update_time=int(update_time),
+        server_ext=str(server_ext),
+        last_message_kind=last_kind,
+        last_message_id=_opt_str(last_id),
+        revoke=revoke,
+        unread_count=int(unread),
+        last_read_time=last_read_time,
+        pinned_at=pinned_at,
+    )
+
+
+def change_from_row(owner: str, row: Row) -> Change:
+    """A row of version, deleted, then ``SESSION_COLUMNS``."""
+    version, deleted, *columns = row
+    session = None if deleted else session_from_row(owner, columns)
+    return Change(int(version), key_from_db(str(columns[0])), session)
+
+
+def message_from_row(row: Row) -> Message:
+    server_id, client_id, from_account, type_, time, text, attachment, ext = row
+    return Message(
+        server_id=str(server_id),
+        from_account=str(from_account),
+        type=MessageType(type_),
+        time=int(time),
+        client_id=_opt_str(client_id),
+        text=_opt_str(text),
+        attachment=_opt_str(attachment),
+        ext=_opt_str(ext),
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)

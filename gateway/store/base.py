@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from gateway.domain.keys import SessionKey
@@ -10,8 +10,16 @@ from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
 from gateway.domain.sync import ChangeSet, SyncPosition
 
-ChangeListener = Callable[[frozenset[str]], None]
-"""Called after each commit with the owners whose lists it changed."""
+
+class ChangeListener(Protocol):
+    """Told after each commit whose owners' lists changed (here or, with a shared database, on
+    another replica)."""
+
+    def notify(self, owners: frozenset[str]) -> None: ...
+
+    def watched(self) -> Collection[str]:
+        """The owners it wants to hear about (a store may filter changes made elsewhere)."""
+        ...
 
 
 class SessionStore(Protocol):

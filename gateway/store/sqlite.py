@@ -8,7 +8,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
@@ -20,17 +19,16 @@ from gateway.domain.sessions import (
     Delivery,
     LastMessageKind,
     Message,
-    MessageType,
     RevokeNotification,
     Session,
 )
-from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.domain.sync import ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError, SyncTokenExpired
 from gateway.store import _lists as lists
 from gateway.store import sqlite_sql as sql
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
-from gateway.store._rows import key_from_db
+from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
 from gateway.store.base import ChangeListener
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
@@ -161,7 +159,7 @@ class SqliteStore:
             await tx.db.execute("COMMIT")
         if tx.touched:
             for listener in self._listeners:
-                listener(frozenset(tx.touched))
+                listener.notify(frozenset(tx.touched))
 
     # Reads ---------------------------------------------------------------------------------
 
@@ -191,7 +189,7 @@ class SqliteStore:
             finally:
                 if with_sync_position:
                     await db.execute("COMMIT")
-        sessions = [_session(owner, row) for row in rows]
+        sessions = [session_from_row(owner, row) for row in rows]
         return Page(sessions[: query.limit], len(sessions) > query.limit, position)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
@@ -219,7 +217,7 @@ class SqliteStore:
         async with self._read() as db:
             for chunk in sql.chunks([str(k) for k in keys]):
                 rows = await db.execute_fetchall(sql.sessions_by_key(len(chunk)), (owner, *chunk))
-                found.extend(_session(owner, row) for row in rows)
+                found.extend(session_from_row(owner, row) for row in rows)
         return found
 
     async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
@@ -227,7 +225,7 @@ class SqliteStore:
         async with self._read() as db:
             for chunk in sql.chunks(list(server_ids)):
                 for row in await db.execute_fetchall(sql.messages_by_id(len(chunk)), chunk):
-                    message = _message(row)
+                    message = message_from_row(row)
                     found[message.server_id] = message
         return found
 
@@ -256,7 +254,7 @@ class SqliteStore:
             raise SyncTokenExpired(
                 "changes after this sync token are no longer kept: reload the whole list"
             )
-        changes = [_change(owner, row) for row in rows[:limit]]
+        changes = [change_from_row(owner, row) for row in rows[:limit]]
         position = changes[-1].position if changes else since
         return ChangeSet(changes, position, has_more=len(rows) > limit)
 
@@ -272,7 +270,7 @@ class SqliteStore:
             params = (owner, str(key), KINDS[key.type], now, ext, await tx.version())
             rows = list(await tx.db.execute_fetchall(sql.UPSERT_EXT, params))
             tx.touched.add(owner)
-        return _session(owner, rows[0])
+        return session_from_row(owner, rows[0])
 
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
@@ -294,7 +292,7 @@ class SqliteStore:
             for key in dict.fromkeys(keys):
                 params = {"owner": owner, "key": str(key), "now": now, "version": version}
                 rows = await tx.db.execute_fetchall(sql.MARK_READ, params)
-                marked.extend(_session(owner, row) for row in rows)
+                marked.extend(session_from_row(owner, row) for row in rows)
             if marked:
                 tx.touched.add(owner)
         return marked
@@ -314,7 +312,7 @@ class SqliteStore:
             if not rows:
                 return None
             tx.touched.add(owner)
-        return _session(owner, rows[0])
+        return session_from_row(owner, rows[0])
 
     # Ingestion writes ----------------------------------------------------------------------
 
@@ -421,48 +419,6 @@ def _last_message_values(message: Message, revoke: RevokeNotification | None) ->
 def _message_params(m: Message) -> tuple[object, ...]:
     return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
             m.attachment, m.ext)  # fmt: skip
-
-
-def _change(owner: str, row: Row) -> Change:
-    version, deleted, *columns = row
-    session = None if deleted else _session(owner, columns)
-    return Change(int(version), key_from_db(str(columns[0])), session)
-
-
-def _session(owner: str, row: Sequence[Any]) -> Session:
-    (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
-     unread, last_read_time, pinned_at) = row  # fmt: skip
-    last_kind = None if kind is None else LastMessageKind(kind)
-    revoke = None
-    if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
-        revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
-                                    _opt_str(postscript))  # fmt: skip
-    return Session(
-        owner=owner,
-        key=key_from_db(str(key)),
-        update_time=int(update_time),
-        server_ext=str(server_ext),
-        last_message_kind=last_kind,
-        last_message_id=_opt_str(last_id),
-        revoke=revoke,
-        unread_count=int(unread),
-        last_read_time=last_read_time,
-        pinned_at=pinned_at,
-    )
-
-
-def _message(row: Row) -> Message:
-    server_id, client_id, from_account, type_, time, text, attachment, ext = row
-    return Message(
-        server_id=str(server_id),
-        from_account=str(from_account),
-        type=MessageType(type_),
-        time=int(time),
-        client_id=_opt_str(client_id),
-        text=_opt_str(text),
-        attachment=_opt_str(attachment),
-        ext=_opt_str(ext),
-    )
 
 
 def _opt_str(value: object) -> str | None:

@@ -20,8 +20,8 @@ from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.settings import Settings
+from gateway.store import open_store
 from gateway.store.base import SessionStore
-from gateway.store.sqlite import SqliteStore
 from gateway.web.graphql import GraphQLView, SocketLimits
 from gateway.web.webhook import NimWebhooks
 
@@ -30,14 +30,6 @@ logger = logging.getLogger("gateway")
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def open_store(settings: Settings) -> SessionStore:
-    return SqliteStore(
-        settings.sqlite_path(),
-        readers=settings.sqlite_readers,
-        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-    )
 
 
 def create_app(
@@ -51,7 +43,7 @@ def create_app(
     owns_store = store is None
     the_store = open_store(settings) if store is None else store
     notifier = ChangeNotifier()
-    the_store.add_listener(notifier.notify)
+    the_store.add_listener(notifier)
     view = GraphQLView(
         build_schema(),
         store=the_store,

@@ -1,0 +1,476 @@
+"""The scale-out store: PostgreSQL through an asyncpg pool, for many stateless gateway replicas.
+
+Same rules and results as the SQLite store. Writes that change sessions take the next version
+from ``sync_clock_state`` first, which orders them as SQLite's single writer does; each such
+commit also sends ``NOTIFY gateway_sessions`` so that other replicas wake their subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
+from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
+from gateway.domain.sync import ChangeSet, SyncPosition
+from gateway.errors import ConfigurationError, SyncTokenExpired
+from gateway.store import _lists as lists
+from gateway.store import postgres_sql as sql
+from gateway.store._lists import KINDS
+from gateway.store._migrations import load_migrations
+from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
+from gateway.store.base import ChangeListener
+
+logger = logging.getLogger("gateway.store")
+
+CHANNEL = "gateway_sessions"
+_MIGRATION_LOCK = 7_264_001  # pg_advisory_lock key: one replica migrates at a time
+_RETRYABLE = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
+Db: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+
+
+class _Transaction:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self.touched: set[str] = set()
+        self.version_taken: int | None = None
+
+    async def version(self) -> int:
+        if self.version_taken is None:
+            self.version_taken = int(await self.db.fetchval(sql.TICK))
+        return self.version_taken
+
+    async def changing(self, statement: str, *params: object) -> None:
+        rows = await self.db.fetch(statement, *params)
+        self.touched.update(str(row[0]) for row in rows)
+
+
+class PostgresStore:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        pool_size: int = 10,
+        statement_timeout_ms: int = 5000,
+        connect_retries: int = 10,
+        trace: Callable[[str], None] | None = None,
+        schema: str | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._statement_timeout_ms = statement_timeout_ms
+        self._connect_retries = connect_retries
+        self._trace = trace
+        self._schema = schema
+        self._pool: asyncpg.Pool | None = None
+        self._listen: asyncpg.Connection | None = None
+        self._listeners: list[ChangeListener] = []
+        self._local_versions: deque[int] = deque(maxlen=4096)
+        self._remote: asyncio.Queue[int] = asyncio.Queue()
+        self._remote_task: asyncio.Task[None] | None = None
+        self._seen_version = 0
+
+    # Lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        settings = {"statement_timeout": str(self._statement_timeout_ms)}
+        if self._schema:
+            settings["search_path"] = self._schema
+        for attempt in range(self._connect_retries + 1):
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    server_settings=settings,
+                    init=self._init_connection,
+                )
+                break
+            except (OSError, asyncpg.CannotConnectNowError) as e:
+                if attempt == self._connect_retries:
+                    raise ConfigurationError(f"cannot reach PostgreSQL: {e}") from e
+                logger.warning("PostgreSQL not reachable (%s); retrying", e)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+        async with self._connection() as db:
+            await self._migrate(db)
+            self._seen_version = int(await db.fetchval(sql.CLOCK))
+        self._listen = await asyncpg.connect(self._dsn, server_settings=settings)
+        await self._listen.add_listener(CHANNEL, self._on_notify)
+        self._remote_task = asyncio.create_task(self._wake_remote())
+
+    async def close(self) -> None:
+        if self._remote_task is not None:
+            self._remote_task.cancel()
+            self._remote_task = None
+        if self._listen is not None:
+            await self._listen.close()
+            self._listen = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    async def _init_connection(self, db: asyncpg.Connection) -> None:
+        if self._trace is not None:
+            trace = self._trace
+            db.add_query_logger(lambda record: trace(record.query))
+
+    async def _migrate(self, db: Db) -> None:
+        await db.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {r[0] for r in await db.fetch("SELECT version FROM schema_migrations")}
+            migrations = load_migrations("postgres")
+            if applied and max(applied) > len(migrations):
+                raise ConfigurationError(
+                    f"the database has schema version {max(applied)}, newer than this gateway "
+                    f"knows ({len(migrations)}); upgrade the gateway"
+                )
+            for migration in migrations:
+                if migration.version in applied:
+                    continue
+                async with db.transaction():
+                    await db.execute(migration.sql)
+                    await db.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+        finally:
+            await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Db]:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        async with self._pool.acquire() as db:
+            yield db
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[_Transaction]:
+        async with self._connection() as db, db.transaction():
+            tx = _Transaction(db)
+            yield tx
+            if tx.version_taken is not None:
+                await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(tx.version_taken))
+        if tx.version_taken is not None:
+            self._local_versions.append(tx.version_taken)
+        if tx.touched:
+            for listener in self._listeners:
+                listener.notify(frozenset(tx.touched))
+
+    async def _retrying(self, work: Callable[[], Any]) -> Any:
+        """Run a write again after a transient failure (deadlock, lost connection)."""
+        for attempt in range(3):
+            try:
+                return await work()
+            except _RETRYABLE:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    # Waking subscribers of other replicas ----------------------------------------------------
+
+    def _on_notify(
+        self,
+        db: asyncpg.Connection[Any] | PoolConnectionProxy[Any],
+        pid: int,
+        channel: str,
+        payload: object,
+    ) -> None:
+        del db, pid, channel
+        if isinstance(payload, str) and payload.isdigit():
+            version = int(payload)
+            if version not in self._local_versions:
+                self._remote.put_nowait(version)
+
+    async def _wake_remote(self) -> None:
+        while True:
+            version = await self._remote.get()
+            while not self._remote.empty():  # coalesce a burst into one look-up
+                version = max(version, self._remote.get_nowait())
+            if version <= self._seen_version:
+                continue
+            watched = sorted({o for listener in self._listeners for o in listener.watched()})
+            try:
+                if watched:
+                    async with self._connection() as db:
+                        rows = await db.fetch(sql.CHANGED_OWNERS, watched, self._seen_version)
+                    owners = frozenset(str(row[0]) for row in rows)
+                    for listener in self._listeners:
+                        listener.notify(owners)
+                self._seen_version = version
+            except Exception:
+                logger.exception("could not wake subscribers for a change made elsewhere")
+
+    # Reads ---------------------------------------------------------------------------------
+
+    async def is_empty(self) -> bool:
+        async with self._connection() as db:
+            return await db.fetchval(sql.ANY_SESSION) is None
+
+    async def list_sessions(
+        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+    ) -> Page:
+        rows: list[Any] = []
+        position = None
+        async with self._connection() as db, db.transaction(isolation="repeatable_read",
+                                                            readonly=True):  # fmt: skip
+            if with_sync_position:
+                position = SyncPosition(int(await db.fetchval(sql.CLOCK)))
+            for n, section in enumerate(lists.sections(query)):
+                wanted = query.limit + 1 - len(rows)
+                text, params = lists.page_statement(owner, query, section, wanted, continued=n > 0)
+                rows += await db.fetch(sql.numbered(text), *params)
+                if len(rows) > query.limit:
+                    break
+        sessions = [session_from_row(owner, row) for row in rows]
+        return Page(sessions[: query.limit], len(sessions) > query.limit, position)
+
+    async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
+        async with self._connection() as db:
+            for text, params in lists.before_statements(owner, query, position):
+                if await db.fetchval(sql.numbered(text), *params) is not None:
+                    return True
+        return False
+
+    async def count_sessions(
+        self, owner: str, window: TimeWindow, filters: Filters | None = None
+    ) -> int:
+        text, params = lists.count_statement(owner, window, filters or Filters())
+        async with self._connection() as db:
+            return int(await db.fetchval(sql.numbered(text), *params))
+
+    async def total_unread(self, owner: str) -> int:
+        async with self._connection() as db:
+            return int(await db.fetchval(sql.TOTAL_UNREAD, owner))
+
+    async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
+        async with self._connection() as db:
+            rows = await db.fetch(sql.SESSIONS_BY_KEY, owner, [str(k) for k in keys])
+        return [session_from_row(owner, row) for row in rows]
+
+    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
+        async with self._connection() as db:
+            rows = await db.fetch(sql.MESSAGES_BY_ID, list(server_ids))
+        messages = (message_from_row(row) for row in rows)
+        return {message.server_id: message for message in messages}
+
+    # The change feed -----------------------------------------------------------------------
+
+    async def sync_position(self) -> SyncPosition:
+        async with self._connection() as db:
+            return SyncPosition(int(await db.fetchval(sql.CLOCK)))
+
+    async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
+        async with self._connection() as db, db.transaction(isolation="repeatable_read",
+                                                            readonly=True):  # fmt: skip
+            purged = await db.fetchval(sql.PURGED_THROUGH, owner)
+            if since.key is None:
+                rows = await db.fetch(sql.CHANGES_AFTER_VERSION, owner, since.version, limit + 1)
+            else:
+                rows = await db.fetch(
+                    sql.CHANGES_AFTER_KEY, owner, since.version, since.key, limit + 1
+                )
+        if purged is not None and int(purged) > since.version:
+            raise SyncTokenExpired(
+                "changes after this sync token are no longer kept: reload the whole list"
+            )
+        changes = [change_from_row(owner, row) for row in rows[:limit]]
+        position = changes[-1].position if changes else since
+        return ChangeSet(changes, position, has_more=len(rows) > limit)
+
+    async def purge_tombstones(self, deleted_before: int) -> None:
+        async with self._write() as tx:
+            await tx.db.execute(sql.RECORD_PURGES, deleted_before)
+            await tx.db.execute(sql.PURGE_TOMBSTONES, deleted_before)
+
+    # Owner's writes ------------------------------------------------------------------------
+
+    async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
+        async def work() -> Session:
+            async with self._write() as tx:
+                row = await tx.db.fetchrow(
+                    sql.UPSERT_EXT, owner, str(key), KINDS[key.type], now, ext, await tx.version()
+                )
+                assert row is not None  # an upsert always returns its row
+                tx.touched.add(owner)
+            return session_from_row(owner, row)
+
+        result: Session = await self._retrying(work)
+        return result
+
+    async def delete_sessions(
+        self, owner: str, keys: Sequence[SessionKey], now: int
+    ) -> list[SessionKey]:
+        async def work() -> list[SessionKey]:
+            deleted: list[SessionKey] = []
+            async with self._write() as tx:
+                version = await tx.version()
+                for key in dict.fromkeys(keys):
+                    rows = await tx.db.fetch(sql.DELETE_KEY, now, version, owner, str(key))
+                    deleted.extend(key_from_db(str(row[0])) for row in rows)
+                if deleted:
+                    tx.touched.add(owner)
+            return deleted
+
+        result: list[SessionKey] = await self._retrying(work)
+        return result
+
+    async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
+        async def work() -> list[Session]:
+            marked: list[Session] = []
+            async with self._write() as tx:
+                version = await tx.version()
+                for key in dict.fromkeys(keys):
+                    rows = await tx.db.fetch(sql.MARK_READ, owner, now, version, str(key))
+                    marked.extend(session_from_row(owner, row) for row in rows)
+                if marked:
+                    tx.touched.add(owner)
+            return marked
+
+        result: list[Session] = await self._retrying(work)
+        return result
+
+    async def mark_all_read(self, owner: str, now: int) -> None:
+        async def work() -> None:
+            async with self._write() as tx:
+                await tx.changing(sql.MARK_ALL_READ, owner, now, await tx.version())
+
+        await self._retrying(work)
+
+    async def set_pinned(
+        self, owner: str, key: SessionKey, pinned: bool, now: int
+    ) -> Session | None:
+        async def work() -> Session | None:
+            async with self._write() as tx:
+                pinned_at = now if pinned else None
+                row = await tx.db.fetchrow(sql.PIN, owner, str(key), pinned_at, await tx.version())
+                if row is None:
+                    return None
+                tx.touched.add(owner)
+            return session_from_row(owner, row)
+
+        result: Session | None = await self._retrying(work)
+        return result
+
+    # Ingestion writes ----------------------------------------------------------------------
+
+    async def record_message(
+        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
+    ) -> bool:
+        async def work() -> bool:
+            async with self._write() as tx:
+                # The version first: a recall of this message now waits for this transaction,
+                # or this one sees the recall.
+                version = await tx.version()
+                inserted = await tx.db.fetchval(sql.INSERT_MESSAGE, *_message_params(message))
+                if inserted is None:
+                    return False
+                found = await tx.db.fetchrow(sql.FIND_REVOCATION, message.server_id)
+                revoke = None
+                if found is not None:
+                    revoke = RevokeNotification(message.server_id, found[0], found[1], found[2])
+                values = _last_message_values(message, revoke)
+                for d in dict.fromkeys(deliveries):
+                    unread = int(revoke is None and d.owner != message.from_account)
+                    await tx.changing(sql.DELIVER_MESSAGE, d.owner, str(d.key),
+                                      KINDS[d.key.type], *values, unread, version)  # fmt: skip
+                if team is not None:
+                    await tx.changing(sql.DELIVER_TO_TEAM, message.from_account, str(team),
+                                      KINDS[team.type], *values, int(revoke is None),
+                                      version)  # fmt: skip
+            return True
+
+        result: bool = await self._retrying(work)
+        return result
+
+    async def revoke_message(
+        self,
+        revoke: RevokeNotification,
+        deliveries: Sequence[Delivery],
+        *,
+        team: SessionKey | None = None,
+    ) -> bool:
+        async def work() -> bool:
+            async with self._write() as tx:
+                version = await tx.version()
+                inserted = await tx.db.fetchval(
+                    sql.INSERT_REVOCATION,
+                    revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript,
+                )  # fmt: skip
+                if inserted is None:
+                    return False
+                found = await tx.db.fetchrow(sql.FIND_SENDER, revoke.message_server_id)
+                sender, sent = (found[0], found[1]) if found is not None else (None, None)
+                params = (revoke.message_server_id, revoke.operator, revoke.time,
+                          revoke.postscript, sender, sent, version)  # fmt: skip
+                for d in deliveries:
+                    await tx.changing(sql.APPLY_REVOCATION, *params, str(d.key), d.owner)
+                if team is not None:
+                    await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, *params, str(team))
+            return True
+
+        result: bool = await self._retrying(work)
+        return result
+
+    # Team registry -------------------------------------------------------------------------
+
+    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._connection() as db, db.transaction():
+            await db.execute(sql.CLEAR_TEAM, str(team))
+            return await _change_members(db, sql.ADD_MEMBERS, team, members)
+
+    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._connection() as db, db.transaction():
+            return await _change_members(db, sql.ADD_MEMBERS, team, members)
+
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+        async with self._connection() as db, db.transaction():
+            return await _change_members(db, sql.REMOVE_MEMBERS, team, members)
+
+    async def team_members(self, team: SessionKey) -> list[str]:
+        async with self._connection() as db:
+            rows = await db.fetch(sql.TEAM_MEMBERS, str(team))
+        return [str(row[0]) for row in rows]
+
+
+async def _change_members(db: Db, statement: str, team: SessionKey, members: Sequence[str]) -> int:
+    await db.execute(statement, str(team), orjson.dumps(list(members)).decode())
+    return int(await db.fetchval(sql.COUNT_MEMBERS, str(team)))
+
+
+def _last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[Any, ...]:
+    if revoke is None:
+        return (message.time, 0, message.server_id, message.time, None, None, None)
+    return (max(message.time, revoke.time), 1, message.server_id, message.time,
+            revoke.operator, revoke.time, revoke.postscript)  # fmt: skip
+
+
+def _message_params(m: Message) -> tuple[object, ...]:
+    return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
+            m.attachment, m.ext)  # fmt: skip
