@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from gateway.auth import issue_token
 from gateway.settings import Settings
-from gateway.store.sqlite import SqliteStore
+from gateway.store import PostgresStore, SessionStore, SqliteStore
 from gateway.web.app import create_app
 from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, post_signed
 
@@ -25,10 +29,38 @@ class Clock:
         return self.now
 
 
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database of each backend: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "gateway.db")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
+    async with postgres_schema(POSTGRES_URL) as url:
+        yield url
+
+
+@asynccontextmanager
+async def postgres_schema(base_url: str) -> AsyncIterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base_url)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        separator = "&" if "?" in base_url else "?"
+        yield f"{base_url}{separator}search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=str(tmp_path / "gateway.db"),
+        database_url=database_url,
         jwt_secret=SecretStr(SECRET),
         nim_app_secret=SecretStr(APP_SECRET),
     )
@@ -41,8 +73,29 @@ def statements() -> list[str]:
 
 
 @pytest.fixture
-async def store(settings: Settings, statements: list[str]) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(settings.sqlite_path(), readers=2, trace=statements.append)
+def new_store(settings: Settings, statements: list[str]) -> Callable[[], SessionStore]:
+    """Makes a store on the test's database; each call is like a restart or another replica."""
+
+    def make() -> SessionStore:
+        if settings.uses_postgres():
+            return PostgresStore(settings.database_url, pool_size=4, trace=statements.append)
+        return SqliteStore(settings.sqlite_path(), readers=2, trace=statements.append)
+
+    return make
+
+
+@pytest.fixture
+async def store(new_store: Callable[[], SessionStore]) -> AsyncIterator[SessionStore]:
+    store = new_store()
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path, statements: list[str]) -> AsyncIterator[SqliteStore]:
+    """For what only SQLite has: its file, its query plans."""
+    store = SqliteStore(tmp_path / "sqlite-only.db", readers=2, trace=statements.append)
     await store.open()
     yield store
     await store.close()
@@ -55,7 +108,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def http(
-    settings: Settings, store: SqliteStore, clock: Clock
+    settings: Settings, store: SessionStore, clock: Clock
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, store=store, clock=clock)
     transport = httpx.ASGITransport(app=app)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 
 from gateway.domain.checksum import sign
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
+from gateway.settings import Settings
 from gateway.store.base import SessionStore
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -77,6 +80,22 @@ async def post_signed(
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     signed = {**sign(secret, raw, now), "Content-Type": "application/json", **(headers or {})}
     return await http.request(method, path, content=raw, headers=signed)
+
+
+async def raw_sql(settings: Settings, statement: str) -> list[tuple[Any, ...]]:
+    """Run SQL on the test's database behind the store's back (to break or inspect it)."""
+    if settings.uses_postgres():
+        db = await asyncpg.connect(settings.database_url)
+        try:
+            if ";" in statement:  # a script: no rows
+                await db.execute(statement)
+                return []
+            return [tuple(row) for row in await db.fetch(statement)]
+        finally:
+            await db.close()
+    with sqlite3.connect(settings.sqlite_path()) as lite:
+        rows = lite.executescript(statement) if ";" in statement else lite.execute(statement)
+        return [tuple(row) for row in rows.fetchall()]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.helpers import GraphQLClient
 
 
@@ -22,7 +22,7 @@ async def test_a_validation_error_is_coded(alice: GraphQLClient) -> None:
 
 
 async def test_an_unexpected_failure_is_masked_and_logged(
-    store: SqliteStore, alice: GraphQLClient, caplog: pytest.LogCaptureFixture,
+    store: SessionStore, alice: GraphQLClient, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     async def broken(*args: object) -> int:

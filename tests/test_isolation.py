@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.helpers import T0, GraphQLClient, send
 
 PAGE = """query($after: String) { sessions(first: 1, after: $after) {
@@ -12,7 +12,7 @@ PAGE = """query($after: String) { sessions(first: 1, after: $after) {
 
 
 @pytest.fixture
-async def bobs_team_session(store: SqliteStore) -> str:
+async def bobs_team_session(store: SessionStore) -> str:
     """bob has a team session alice is not in, plus a P2P session with carol."""
     from gateway.domain.sessions import Delivery
     from tests.helpers import team, text_message
@@ -39,7 +39,7 @@ async def test_alice_cannot_read_bobs_sessions_by_key_or_id(
 
 
 async def test_bobs_cursor_does_not_work_for_alice(
-    store: SqliteStore, bobs_team_session: str, alice: GraphQLClient, bob: GraphQLClient
+    store: SessionStore, bobs_team_session: str, alice: GraphQLClient, bob: GraphQLClient
 ) -> None:
     await send(store, "a1", "alice", "erin", T0)
     bobs_cursor = (await bob.ok(PAGE))["sessions"]["pageInfo"]["endCursor"]

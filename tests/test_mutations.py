@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.conftest import Clock
 from tests.helpers import T0, GraphQLClient, send
 
@@ -19,7 +19,7 @@ DELETE = """mutation($ids: [ID!]!) {
 LIST = "{ sessions { totalCount edges { node { key serverExt } } } }"
 
 
-async def test_ext_is_set_and_read_back(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_ext_is_set_and_read_back(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "alice", "bob", T0)
     session = (await alice.ok(UPDATE, id="p2p|bob", ext='{"muted":true}'))["updateSessionExt"][
         "session"
@@ -29,7 +29,7 @@ async def test_ext_is_set_and_read_back(store: SqliteStore, alice: GraphQLClient
     assert found["session"]["serverExt"] == '{"muted":true}'
 
 
-async def test_ext_does_not_reorder_the_list(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_ext_does_not_reorder_the_list(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "alice", "bob", T0)
     await send(store, "m2", "alice", "carol", T0 + 1)
     session = (await alice.ok(UPDATE, id="p2p|bob", ext="x"))["updateSessionExt"]["session"]
@@ -46,7 +46,7 @@ async def test_ext_on_a_missing_session_creates_it_now(alice: GraphQLClient, clo
     assert (await alice.ok(LIST))["sessions"]["totalCount"] == 1
 
 
-async def test_ext_accepts_the_global_id(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_ext_accepts_the_global_id(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "alice", "bob", T0)
     global_id = (await alice.ok('{ session(id: "p2p|bob") { id } }'))["session"]["id"]
     session = (await alice.ok(UPDATE, id=global_id, ext="y"))["updateSessionExt"]["session"]
@@ -63,7 +63,7 @@ async def test_ext_of_1024_bytes_is_accepted_and_1025_refused(alice: GraphQLClie
 
 
 async def test_delete_removes_sessions_from_the_list(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     await send(store, "m1", "alice", "bob", T0)
     await send(store, "m2", "alice", "carol", T0 + 1)
@@ -75,7 +75,7 @@ async def test_delete_removes_sessions_from_the_list(
     assert (await alice.ok('{ session(id: "p2p|bob") { id } }'))["session"] is None
 
 
-async def test_deleting_does_not_touch_the_peers_session(store: SqliteStore, alice: GraphQLClient,
+async def test_deleting_does_not_touch_the_peers_session(store: SessionStore, alice: GraphQLClient,
                                                         bob: GraphQLClient) -> None:  # fmt: skip
     await send(store, "m1", "alice", "bob", T0)
     await alice.ok(DELETE, ids=["p2p|bob"])
@@ -88,7 +88,7 @@ async def test_delete_takes_one_to_one_hundred_ids(alice: GraphQLClient, count: 
     assert result.codes == ["BAD_USER_INPUT"]
 
 
-async def test_one_bad_id_deletes_nothing(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_one_bad_id_deletes_nothing(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "alice", "bob", T0)
     result = await alice(DELETE, ids=["p2p|bob", "not-an-id"])
     assert result.codes == ["BAD_USER_INPUT"]

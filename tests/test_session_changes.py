@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
 from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
 
@@ -110,7 +110,7 @@ async def test_a_malformed_token_is_bad_user_input(alice: GraphQLClient) -> None
 
 
 async def test_a_token_older_than_purged_tombstones_is_expired(
-    webhook: Webhook, alice: GraphQLClient, store: SqliteStore, clock: Clock
+    webhook: Webhook, alice: GraphQLClient, store: SessionStore, clock: Clock
 ) -> None:
     await webhook.ok(cc_message("m1", "bob", "alice", T0))
     old = (await changes(alice, None))["syncToken"]
@@ -123,7 +123,7 @@ async def test_a_token_older_than_purged_tombstones_is_expired(
 
 
 async def test_purging_does_not_expire_other_owners_tokens(
-    webhook: Webhook, alice: GraphQLClient, bob: GraphQLClient, store: SqliteStore, clock: Clock
+    webhook: Webhook, alice: GraphQLClient, bob: GraphQLClient, store: SessionStore, clock: Clock
 ) -> None:
     await webhook.ok(cc_message("m1", "carol", "alice", T0))
     token = (await changes(bob, None))["syncToken"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.helpers import T0, GraphQLClient, send
 
 SESSION = """query($id: ID!) {
@@ -17,7 +17,7 @@ SESSION = """query($id: ID!) {
 NODE = "query($id: ID!) { node(id: $id) { __typename id ... on Session { key } } }"
 
 
-async def test_a_session_by_nim_key(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_a_session_by_nim_key(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "bob", "alice", T0, text="hello")
     session = (await alice.ok(SESSION, id="p2p|bob"))["session"]
     assert session == {
@@ -36,7 +36,7 @@ async def test_a_session_by_nim_key(store: SqliteStore, alice: GraphQLClient) ->
 
 
 async def test_the_global_id_finds_the_same_session(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     await send(store, "m1", "bob", "alice", T0)
     global_id = (await alice.ok(SESSION, id="p2p|bob"))["session"]["id"]
@@ -44,7 +44,7 @@ async def test_the_global_id_finds_the_same_session(
     assert (await alice.ok(SESSION, id=global_id))["session"]["key"] == "p2p|bob"
 
 
-async def test_node_resolves_global_ids_and_keys(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_node_resolves_global_ids_and_keys(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "bob", "alice", T0)
     by_key = (await alice.ok(NODE, id="p2p|bob"))["node"]
     by_id = (await alice.ok(NODE, id=by_key["id"]))["node"]
@@ -76,7 +76,7 @@ async def test_anything_else_is_bad_user_input(alice: GraphQLClient, bad_id: str
         assert result.codes == ["BAD_USER_INPUT"], (query, result.errors)
 
 
-async def test_non_text_content_is_json(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_non_text_content_is_json(store: SessionStore, alice: GraphQLClient) -> None:
     from gateway.domain.sessions import Message, MessageType
     from tests.helpers import p2p_deliveries
 
@@ -90,7 +90,7 @@ async def test_non_text_content_is_json(store: SqliteStore, alice: GraphQLClient
 
 
 async def test_a_revoked_last_message_shows_the_notification(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     from gateway.domain.sessions import RevokeNotification
     from tests.helpers import p2p_deliveries

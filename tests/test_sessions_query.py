@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.helpers import T0, GraphQLClient, send
 
 PAGE = """
@@ -22,12 +22,12 @@ async def keys(client: GraphQLClient, **variables: object) -> list[str]:
     return [edge["node"]["key"] for edge in data["sessions"]["edges"]]
 
 
-async def fill(store: SqliteStore, count: int, owner: str = "alice") -> None:
+async def fill(store: SessionStore, count: int, owner: str = "alice") -> None:
     for n in range(count):
         await send(store, f"{owner}-m{n}", owner, f"peer{n:03}", T0 + n * 1000)
 
 
-async def test_sessions_are_newest_first(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_sessions_are_newest_first(store: SessionStore, alice: GraphQLClient) -> None:
     await send(store, "m1", "alice", "bob", T0)
     await send(store, "m2", "carol", "alice", T0 + 5)
     await send(store, "m3", "alice", "dave", T0 + 2)
@@ -35,7 +35,7 @@ async def test_sessions_are_newest_first(store: SqliteStore, alice: GraphQLClien
 
 
 async def test_equal_update_times_are_ordered_by_key(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     for n, peer in enumerate(["bob", "dave", "carol"]):
         await send(store, f"m{n}", "alice", peer, T0)
@@ -43,14 +43,14 @@ async def test_equal_update_times_are_ordered_by_key(
 
 
 async def test_update_time_is_iso_utc_with_milliseconds(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     await send(store, "m1", "alice", "bob", 1_790_000_000_123)
     data = await alice.ok(PAGE)
     assert data["sessions"]["edges"][0]["node"]["updateTime"] == "2026-09-21T14:13:20.123Z"
 
 
-async def test_first_defaults_to_one_hundred(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_first_defaults_to_one_hundred(store: SessionStore, alice: GraphQLClient) -> None:
     await fill(store, 101)
     data = await alice.ok(PAGE)
     assert len(data["sessions"]["edges"]) == 100
@@ -66,7 +66,7 @@ async def test_first_outside_one_to_one_hundred_is_refused(
     assert "100" in result.errors[0]["message"]
 
 
-async def test_has_next_page_is_exact(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_has_next_page_is_exact(store: SessionStore, alice: GraphQLClient) -> None:
     await fill(store, 4)
     first = await alice.ok(PAGE, first=2)
     assert first["sessions"]["pageInfo"]["hasNextPage"] is True
@@ -84,7 +84,7 @@ async def test_an_empty_list_has_no_cursors(alice: GraphQLClient) -> None:
 
 
 async def test_walking_every_page_yields_each_session_once(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     for n in range(23):  # many share an update time, so the key breaks ties across pages
         await send(store, f"m{n}", "alice", f"peer{n:02}", T0 + n // 4)
@@ -100,14 +100,14 @@ async def test_walking_every_page_yields_each_session_once(
     assert len(seen) == 23
 
 
-async def test_time_bounds_are_inclusive(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_time_bounds_are_inclusive(store: SessionStore, alice: GraphQLClient) -> None:
     await fill(store, 5)  # at T0, T0+1s, ... T0+4s
     found = await keys(alice, min="2026-09-21T14:13:21.000Z", max="2026-09-21T14:13:23.000Z")
     assert found == ["p2p|peer003", "p2p|peer002", "p2p|peer001"]
 
 
 async def test_time_bounds_accept_offsets_and_epoch_milliseconds(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     await fill(store, 5)
     found = await keys(alice, min="2026-09-21T22:13:21+08:00", max=T0 + 3000)
@@ -128,7 +128,7 @@ async def test_a_bad_timestamp_is_refused(alice: GraphQLClient, value: object) -
 
 
 async def test_total_count_ignores_the_cursor_but_not_the_window(
-    store: SqliteStore, alice: GraphQLClient
+    store: SessionStore, alice: GraphQLClient
 ) -> None:
     await fill(store, 6)
     query = """query($after: String, $min: DateTime) {
@@ -145,14 +145,14 @@ async def test_total_count_ignores_the_cursor_but_not_the_window(
     ["garbage", "", "WzEsInAycHxib2IiXQ", "WzEsInAycHxib2IiXQ.AAAAAAAAAAAAAAAAAAAAAA", "é.é"],
 )
 async def test_a_garbage_cursor_is_refused(
-    store: SqliteStore, alice: GraphQLClient, cursor: str
+    store: SessionStore, alice: GraphQLClient, cursor: str
 ) -> None:
     await fill(store, 3)
     result = await alice(PAGE, first=1, after=cursor)
     assert result.codes == ["BAD_USER_INPUT"]
 
 
-async def test_a_tampered_cursor_is_refused(store: SqliteStore, alice: GraphQLClient) -> None:
+async def test_a_tampered_cursor_is_refused(store: SessionStore, alice: GraphQLClient) -> None:
     import base64
 
     await fill(store, 3)
@@ -164,7 +164,7 @@ async def test_a_tampered_cursor_is_refused(store: SqliteStore, alice: GraphQLCl
 
 
 async def test_a_deep_page_is_the_same_query_as_the_first(
-    store: SqliteStore, alice: GraphQLClient, statements: list[str]
+    store: SessionStore, alice: GraphQLClient, statements: list[str]
 ) -> None:
     await fill(store, 30)
     query = """query($after: String) {
@@ -180,7 +180,7 @@ async def test_a_deep_page_is_the_same_query_as_the_first(
 
 
 async def test_without_last_message_the_messages_are_not_read(
-    store: SqliteStore, alice: GraphQLClient, statements: list[str]
+    store: SessionStore, alice: GraphQLClient, statements: list[str]
 ) -> None:
     await fill(store, 3)
     statements.clear()
@@ -190,7 +190,7 @@ async def test_without_last_message_the_messages_are_not_read(
 
 
 async def test_last_messages_of_a_page_are_read_in_one_batch(
-    store: SqliteStore, alice: GraphQLClient, statements: list[str]
+    store: SessionStore, alice: GraphQLClient, statements: list[str]
 ) -> None:
     await fill(store, 7)
     statements.clear()
@@ -200,7 +200,7 @@ async def test_last_messages_of_a_page_are_read_in_one_batch(
 
 
 async def test_total_count_is_counted_only_when_selected(
-    store: SqliteStore, alice: GraphQLClient, statements: list[str]
+    store: SessionStore, alice: GraphQLClient, statements: list[str]
 ) -> None:
     await fill(store, 3)
     statements.clear()

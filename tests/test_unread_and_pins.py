@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
 from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
 
@@ -147,7 +148,7 @@ async def test_deletion_resets_the_count(webhook: Webhook, alice: GraphQLClient)
 
 
 async def test_counts_are_exact_under_concurrent_ingestion(
-    webhook: Webhook, alice: GraphQLClient, store: SqliteStore
+    webhook: Webhook, alice: GraphQLClient, new_store: Callable[[], SessionStore]
 ) -> None:
     events = [cc_message(f"m{n}", f"peer{n % 4}", "alice", T0 + n) for n in range(120)]
     events += [cc_message(f"a{n}", "alice", f"peer{n % 4}", T0 + n) for n in range(40)]
@@ -157,7 +158,7 @@ async def test_counts_are_exact_under_concurrent_ingestion(
     counts = [await unread(alice, f"p2p|peer{n}") for n in range(4)]
     assert counts == [30, 30, 30, 30]
 
-    again = SqliteStore(store.path)  # and they survive a restart
+    again = new_store()  # and they survive a restart
     await again.open()
     try:
         assert await again.total_unread("alice") == 120

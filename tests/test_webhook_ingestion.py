@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
-from gateway.store.sqlite import SqliteStore
+from gateway.settings import Settings
+from gateway.store import SessionStore
 from tests.conftest import Webhook
-from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
+from tests.helpers import T0, GraphQLClient, cc_message, cc_recall, raw_sql
 
 ONE = """query($id: ID!) { session(id: $id) {
   key updateTime serverExt lastMessageKind
@@ -101,7 +101,7 @@ async def test_super_team_messages_use_super_team_sessions(
 
 
 async def test_a_ten_thousand_member_team_costs_what_a_small_team_costs(
-    webhook: Webhook, store: SqliteStore, statements: list[str]
+    webhook: Webhook, store: SessionStore, statements: list[str]
 ) -> None:
     await webhook.team("small", ["u1", "u2"])
     await webhook.team("big", [f"member-{n:05}" for n in range(10_000)])
@@ -204,25 +204,30 @@ async def test_a_message_after_a_deletion_brings_the_session_back_fresh(
     assert await last_id(alice, "p2p|bob") == "m2"
 
 
-async def test_a_failure_mid_fan_out_applies_nothing(webhook: Webhook, store: SqliteStore) -> None:
+SQLITE_BOOM = """CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.owner = 'm050'
+BEGIN SELECT RAISE(ABORT, 'disk full'); END;"""
+POSTGRES_BOOM = """
+CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.owner = 'm050' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER boom BEFORE INSERT ON sessions FOR EACH ROW EXECUTE FUNCTION boom();
+"""
+
+
+async def test_a_failure_mid_fan_out_applies_nothing(webhook: Webhook, settings: Settings) -> None:
     await webhook.team("42", [f"m{n:03}" for n in range(100)])
-    with sqlite3.connect(store.path) as db:  # a real storage failure halfway through the team
-        db.execute(
-            "CREATE TRIGGER boom BEFORE INSERT ON sessions WHEN NEW.owner = 'm050' "
-            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-        )
+    # A real storage failure halfway through the team's fan-out.
+    await raw_sql(settings, POSTGRES_BOOM if settings.uses_postgres() else SQLITE_BOOM)
     response = await webhook(cc_message("t1", "alice", "42", T0, conv="TEAM"))
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "INTERNAL_SERVER_ERROR"
     assert "disk" not in response.text
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
-        db.execute("DROP TRIGGER boom")
+    assert await raw_sql(settings, "SELECT count(*) FROM sessions") == [(0,)]
+    assert await raw_sql(settings, "SELECT count(*) FROM messages") == [(0,)]
+    await raw_sql(settings, "DROP TRIGGER boom ON sessions" if settings.uses_postgres()
+                  else "DROP TRIGGER boom")  # fmt: skip
 
     # NIM retries; now the whole fan-out lands.
     assert await webhook.ok(cc_message("t1", "alice", "42", T0, conv="TEAM")) == {
         "outcome": "applied"
     }
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT count(*) FROM sessions").fetchone() == (101,)
+    assert await raw_sql(settings, "SELECT count(*) FROM sessions") == [(101,)]

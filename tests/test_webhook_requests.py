@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from gateway.domain.checksum import sign
 from gateway.settings import Settings
-from gateway.store.sqlite import SqliteStore
+from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock, Webhook
-from tests.helpers import APP_SECRET, SECRET, T0, cc_message
+from tests.helpers import APP_SECRET, T0, cc_message
 
 
-async def nothing_stored(store: SqliteStore) -> bool:
+async def nothing_stored(store: SessionStore) -> bool:
     return await store.is_empty()
 
 
@@ -29,14 +26,14 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, body["error"]["code"]
 
 
-async def test_a_wrong_app_secret_is_refused(webhook: Webhook, store: SqliteStore) -> None:
+async def test_a_wrong_app_secret_is_refused(webhook: Webhook, store: SessionStore) -> None:
     response = await webhook(cc_message("m1", "alice", "bob", T0), secret="guess")
     assert error_of(response) == (403, "BAD_CHECKSUM")
     assert await nothing_stored(store)
 
 
 async def test_a_body_that_does_not_match_its_md5_is_refused(
-    http: httpx.AsyncClient, clock: Clock, store: SqliteStore
+    http: httpx.AsyncClient, clock: Clock, store: SessionStore
 ) -> None:
     signed = sign(APP_SECRET, orjson.dumps(cc_message("m1", "alice", "bob", T0)), clock.now)
     tampered = orjson.dumps(cc_message("m1", "mallory", "bob", T0))
@@ -59,7 +56,7 @@ async def test_unsigned_requests_are_refused(
 
 @pytest.mark.parametrize("offset_ms", [-301_000, 301_000])
 async def test_a_curtime_outside_five_minutes_is_a_replay(
-    http: httpx.AsyncClient, clock: Clock, store: SqliteStore, offset_ms: int
+    http: httpx.AsyncClient, clock: Clock, store: SessionStore, offset_ms: int
 ) -> None:
     body = orjson.dumps(cc_message("m1", "alice", "bob", T0))
     headers = sign(APP_SECRET, body, clock.now + offset_ms)
@@ -77,7 +74,7 @@ async def test_curtime_in_seconds_is_accepted(http: httpx.AsyncClient, clock: Cl
 
 
 async def test_the_empty_probe_answers_200_signed_or_not(
-    http: httpx.AsyncClient, webhook: Webhook, store: SqliteStore
+    http: httpx.AsyncClient, webhook: Webhook, store: SessionStore
 ) -> None:
     assert (await http.post("/nim/cc", content=b"{}")).status_code == 200
     assert (await webhook({})).status_code == 200
@@ -106,7 +103,7 @@ async def test_the_empty_probe_answers_200_signed_or_not(
          "empty-msgid", "negative-time", "bad-account", "recall-without-id"],
 )  # fmt: skip
 async def test_bad_bodies_are_400_and_say_why(
-    webhook: Webhook, store: SqliteStore, body: bytes, code: str, says: str
+    webhook: Webhook, store: SessionStore, body: bytes, code: str, says: str
 ) -> None:
     response = await webhook(body)
     assert error_of(response) == (400, code)
@@ -116,7 +113,7 @@ async def test_bad_bodies_are_400_and_say_why(
 
 @pytest.mark.parametrize("event_type", [2, 3, 4, 5, 6, 9, 42])
 async def test_events_the_service_does_not_use_are_counted_not_stored(
-    webhook: Webhook, http: httpx.AsyncClient, store: SqliteStore, event_type: int
+    webhook: Webhook, http: httpx.AsyncClient, store: SessionStore, event_type: int
 ) -> None:
     body = {"eventType": event_type, "accid": "alice", "clientType": "WEB"}
     assert await webhook.ok(body) == {"outcome": "ignored"}
@@ -127,23 +124,20 @@ async def test_events_the_service_does_not_use_are_counted_not_stored(
     assert line in metrics
 
 
-async def test_an_oversized_body_is_413(webhook: Webhook, store: SqliteStore) -> None:
+async def test_an_oversized_body_is_413(webhook: Webhook, store: SessionStore) -> None:
     body = cc_message("m1", "alice", "bob", T0, text="x" * 1_100_000)
     assert error_of(await webhook(body)) == (413, "BODY_TOO_LARGE")
     assert await nothing_stored(store)
 
 
-async def test_without_an_app_secret_the_webhook_is_off(tmp_path: Path, clock: Clock) -> None:
-    settings = Settings(database_url=str(tmp_path / "off.db"), jwt_secret=SecretStr(SECRET))
-    store = SqliteStore(settings.sqlite_path())
-    await store.open()
-    try:
-        transport = httpx.ASGITransport(app=create_app(settings, store=store, clock=clock))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            response = await http.post("/nim/cc", content=b'{"eventType": 1}')
-        assert error_of(response) == (503, "WEBHOOK_DISABLED")
-    finally:
-        await store.close()
+async def test_without_an_app_secret_the_webhook_is_off(
+    settings: Settings, store: SessionStore, clock: Clock
+) -> None:
+    off = settings.model_copy(update={"nim_app_secret": None})
+    transport = httpx.ASGITransport(app=create_app(off, store=store, clock=clock))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        response = await http.post("/nim/cc", content=b'{"eventType": 1}')
+    assert error_of(response) == (503, "WEBHOOK_DISABLED")
 
 
 async def test_the_team_registry_replaces_adds_and_removes(webhook: Webhook) -> None:

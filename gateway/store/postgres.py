@@ -71,14 +71,12 @@ class PostgresStore:
         statement_timeout_ms: int = 5000,
         connect_retries: int = 10,
         trace: Callable[[str], None] | None = None,
-        schema: str | None = None,
     ) -> None:
         self._dsn = dsn
         self._pool_size = pool_size
         self._statement_timeout_ms = statement_timeout_ms
         self._connect_retries = connect_retries
         self._trace = trace
-        self._schema = schema
         self._pool: asyncpg.Pool | None = None
         self._listen: asyncpg.Connection | None = None
         self._listeners: list[ChangeListener] = []
@@ -91,8 +89,6 @@ class PostgresStore:
 
     async def open(self) -> None:
         settings = {"statement_timeout": str(self._statement_timeout_ms)}
-        if self._schema:
-            settings["search_path"] = self._schema
         for attempt in range(self._connect_retries + 1):
             try:
                 self._pool = await asyncpg.create_pool(
@@ -101,6 +97,9 @@ class PostgresStore:
                     max_size=self._pool_size,
                     server_settings=settings,
                     init=self._init_connection,
+                    # The store leaves no session state behind (no LISTEN, locks or SET on
+                    # pooled connections), so skip asyncpg's reset round trip on release.
+                    reset=_no_reset,
                 )
                 break
             except (OSError, asyncpg.CannotConnectNowError) as e:
@@ -238,16 +237,26 @@ class PostgresStore:
     ) -> Page:
         rows: list[Any] = []
         position = None
-        async with self._connection() as db, db.transaction(isolation="repeatable_read",
-                                                            readonly=True):  # fmt: skip
-            if with_sync_position:
-                position = SyncPosition(int(await db.fetchval(sql.CLOCK)))
-            for n, section in enumerate(lists.sections(query)):
-                wanted = query.limit + 1 - len(rows)
-                text, params = lists.page_statement(owner, query, section, wanted, continued=n > 0)
-                rows += await db.fetch(sql.numbered(text), *params)
-                if len(rows) > query.limit:
-                    break
+        sections = lists.sections(query)
+        async with self._connection() as db:
+            # One snapshot when the page reads more than once (the token, or two parts).
+            snapshot = with_sync_position or len(sections) > 1
+            tx = db.transaction(isolation="repeatable_read", readonly=True)
+            if snapshot:
+                await tx.start()
+            try:
+                if with_sync_position:
+                    position = SyncPosition(int(await db.fetchval(sql.CLOCK)))
+                for n, section in enumerate(sections):
+                    wanted = query.limit + 1 - len(rows)
+                    text, params = lists.page_statement(owner, query, section, wanted,
+                                                        continued=n > 0)  # fmt: skip
+                    rows += await db.fetch(sql.numbered(text), *params)
+                    if len(rows) > query.limit:
+                        break
+            finally:
+                if snapshot:
+                    await tx.commit()
         sessions = [session_from_row(owner, row) for row in rows]
         return Page(sessions[: query.limit], len(sessions) > query.limit, position)
 
@@ -457,6 +466,10 @@ class PostgresStore:
         async with self._connection() as db:
             rows = await db.fetch(sql.TEAM_MEMBERS, str(team))
         return [str(row[0]) for row in rows]
+
+
+async def _no_reset(db: asyncpg.Connection[Any]) -> None:
+    del db
 
 
 async def _change_members(db: Db, statement: str, team: SessionKey, members: Sequence[str]) -> int:
