@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore
 from gateway.web.app import create_app
 from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, post_signed
+from tests.process import free_tcp_port
 
 
 class Clock:
@@ -46,15 +48,43 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @asynccontextmanager
 async def postgres_schema(base_url: str) -> AsyncIterator[str]:
+    schema = await _create_schema(base_url)
+    try:
+        yield _with_search_path(base_url, schema)
+    finally:
+        await _drop_schema(base_url, schema)
+
+
+@contextmanager
+def sync_postgres_schema(base_url: str) -> Iterator[str]:
+    """``postgres_schema`` for fixtures that live outside an event loop (module scope)."""
+    schema = asyncio.run(_create_schema(base_url))
+    try:
+        yield _with_search_path(base_url, schema)
+    finally:
+        asyncio.run(_drop_schema(base_url, schema))
+
+
+async def _create_schema(base_url: str) -> str:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(base_url)
     try:
         await admin.execute(f"CREATE SCHEMA {schema}")
-        separator = "&" if "?" in base_url else "?"
-        yield f"{base_url}{separator}search_path={schema}"
     finally:
-        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
+    return schema
+
+
+async def _drop_schema(base_url: str, schema: str) -> None:
+    admin = await asyncpg.connect(base_url)
+    try:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await admin.close()
+
+
+def _with_search_path(base_url: str, schema: str) -> str:
+    return f"{base_url}{'&' if '?' in base_url else '?'}search_path={schema}"
 
 
 @pytest.fixture
@@ -176,9 +206,4 @@ def anonymous(http: httpx.AsyncClient) -> GraphQLClient:
 
 @pytest.fixture
 def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return int(port)
+    return free_tcp_port()

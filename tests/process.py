@@ -70,3 +70,12 @@ def gateway(*args: str, env: dict[str, str] | None = None) -> Iterator[GatewayPr
         yield process
     finally:
         process.stop()
+
+
+def free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port

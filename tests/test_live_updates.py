@@ -15,8 +15,9 @@ import orjson
 import pytest
 
 from gateway.domain.checksum import sign
+from tests.conftest import POSTGRES_URL, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET
-from tests.process import GatewayProcess, gateway
+from tests.process import GatewayProcess, free_tcp_port, gateway
 from tests.ws import Closed, GraphQLSocket
 
 EVENTS = """subscription($since: String) { sessionEvents(since: $since) {
@@ -49,22 +50,31 @@ class Server:
         return httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import socket
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("live") / "gw.db")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
+    with sync_postgres_schema(POSTGRES_URL) as url:
+        yield url
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    db = tmp_path_factory.mktemp("live") / "gw.db"
+
+@pytest.fixture(scope="module")
+def server(database: str) -> Iterator[Server]:
+    port = free_tcp_port()
     env = {
+        "GATEWAY_DATABASE_URL": database,
         "GATEWAY_JWT_SECRET": SECRET,
         "GATEWAY_NIM_APP_SECRET": APP_SECRET,
         "GATEWAY_WS_EVENT_QUEUE_SIZE": "8",
         "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": "3",
         "GATEWAY_WS_ALLOWED_ORIGINS": "https://app.example",
     }
-    with gateway("serve", "--db", str(db), "--port", str(port), env=env) as process:
+    with gateway("serve", "--port", str(port), env=env) as process:
         process.wait_for("Uvicorn running", timeout=30)
         yield Server(process, port)
 
