@@ -1,0 +1,110 @@
+"""Two gateway replicas on one PostgreSQL: what one commits, the other's subscribers see, and
+racing replicas apply each message once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import orjson
+import pytest
+
+from gateway.domain.checksum import sign
+from tests.conftest import POSTGRES_URL, sync_postgres_schema
+from tests.helpers import APP_SECRET, SECRET
+from tests.process import free_tcp_port, gateway
+from tests.ws import GraphQLSocket
+
+pytestmark = pytest.mark.skipif(
+    not POSTGRES_URL, reason="replicas need PostgreSQL: set GATEWAY_TEST_POSTGRES_URL"
+)
+EVENTS = """subscription($since: String) { sessionEvents(since: $since) {
+  ... on SessionUpserted { session { key serverExt unreadCount lastMessage { serverId } } } } }"""
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[tuple[int, int]]:
+    with sync_postgres_schema(POSTGRES_URL) as url:
+        env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_JWT_SECRET": SECRET,
+               "GATEWAY_NIM_APP_SECRET": APP_SECRET}  # fmt: skip
+        a_port, b_port = free_tcp_port(), free_tcp_port()
+        with gateway("serve", "--port", str(a_port), env=env) as a:
+            a.wait_for("Uvicorn running")
+            with gateway("serve", "--port", str(b_port), env=env) as b:
+                b.wait_for("Uvicorn running")
+                yield a_port, b_port
+
+
+def token(account: str) -> str:
+    return jwt.encode({"sub": account, "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
+
+
+async def graphql(port: int, who: str, query: str, **variables: Any) -> Any:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        response = await http.post("/graphql", json={"query": query, "variables": variables},
+                                   headers={"Authorization": f"Bearer {token(who)}"})  # fmt: skip
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def cc(msgid: str, sender: str, to: str, sent: int) -> bytes:
+    return orjson.dumps({"eventType": 1, "convType": "PERSON", "fromAccount": sender, "to": to,
+                         "msgType": "TEXT", "body": "hi", "msgidServer": msgid,
+                         "msgTimestamp": sent})  # fmt: skip
+
+
+async def post(http: httpx.AsyncClient, body: bytes) -> str:
+    response = await http.post("/nim/cc", content=body,
+                               headers=sign(APP_SECRET, body, int(time.time() * 1000)))  # fmt: skip
+    assert response.status_code == 200, response.text
+    outcome: str = response.json()["outcome"]
+    return outcome
+
+
+async def test_a_change_through_one_replica_reaches_a_subscriber_of_the_other(
+    replicas: tuple[int, int],
+) -> None:
+    a, b = replicas
+    alice, bob = f"a-{uuid.uuid4().hex[:8]}", f"b-{uuid.uuid4().hex[:8]}"
+    since = (await graphql(b, alice, "{ sessionChanges { syncToken } }"))["sessionChanges"]
+    socket = await GraphQLSocket.connect(f"ws://127.0.0.1:{b}/graphql", token(alice))
+    await socket.subscribe(EVENTS, since=since["syncToken"])
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{a}") as http:
+        await post(http, cc(f"m-{alice}", bob, alice, int(time.time() * 1000)))
+    await graphql(a, alice, 'mutation($id: ID!) { updateSessionExt(input: {id: $id, ext: "x"}) '
+                  "{ session { key } } }", id=f"p2p|{bob}")  # fmt: skip
+
+    message = (await socket.next_data(wait=5))["sessionEvents"]["session"]
+    ext = (await socket.next_data(wait=5))["sessionEvents"]["session"]
+    await socket.close()
+    assert message["lastMessage"] == {"serverId": f"m-{alice}"}
+    assert (ext["key"], ext["serverExt"]) == (f"p2p|{bob}", "x")
+
+
+async def test_racing_replicas_apply_each_message_once(replicas: tuple[int, int]) -> None:
+    a, b = replicas
+    alice = f"r-{uuid.uuid4().hex[:8]}"
+    now = int(time.time() * 1000)
+    bodies = [cc(f"{alice}-{n}", f"peer{n % 5}", alice, now + n) for n in range(100)]
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{a}") as on_a,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{b}") as on_b,
+    ):
+        outcomes = await asyncio.gather(
+            *(post(on_a, body) for body in bodies), *(post(on_b, body) for body in bodies)
+        )
+    assert outcomes.count("applied") == 100
+    assert outcomes.count("duplicate") == 100
+    data = await graphql(a, alice, "{ totalUnreadCount sessions { edges { node { key "
+                         "unreadCount lastMessage { serverId } } } } }")  # fmt: skip
+    assert data["totalUnreadCount"] == 100
+    last = {e["node"]["key"]: e["node"]["lastMessage"]["serverId"]
+            for e in data["sessions"]["edges"]}  # fmt: skip
+    assert last == {f"p2p|peer{p}": f"{alice}-{95 + p}" for p in range(5)}
