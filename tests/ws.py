@@ -97,7 +97,7 @@ class GraphQLSocket:
         """Read everything buffered until the server's close arrives."""
         while True:
             try:
-                await self.receive()
+                await self.receive(wait=30)
             except Closed as closed:
                 return closed
 
