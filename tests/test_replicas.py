@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gateway.domain.checksum import sign
-from tests.conftest import POSTGRES_URL, sync_postgres_schema
+from tests.conftest import POSTGRES_URL, postgres_schema, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import free_tcp_port, gateway
 from tests.ws import GraphQLSocket
@@ -108,3 +108,36 @@ async def test_racing_replicas_apply_each_message_once(replicas: tuple[int, int]
     last = {e["node"]["key"]: e["node"]["lastMessage"]["serverId"]
             for e in data["sessions"]["edges"]}  # fmt: skip
     assert last == {f"p2p|peer{p}": f"{alice}-{95 + p}" for p in range(5)}
+
+
+async def test_after_a_replica_restarts_its_clients_catch_up_with_their_token() -> None:
+    alice, bob = f"c-{uuid.uuid4().hex[:8]}", f"d-{uuid.uuid4().hex[:8]}"
+    events = """subscription($since: String) { sessionEvents(since: $since) {
+      ... on SessionUpserted { syncToken session { lastMessage { serverId } } } } }"""
+    async with postgres_schema(POSTGRES_URL) as url:
+        env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_JWT_SECRET": SECRET,
+               "GATEWAY_NIM_APP_SECRET": APP_SECRET}  # fmt: skip
+        a, b = free_tcp_port(), free_tcp_port()
+        with gateway("serve", "--port", str(a), env=env) as replica_a:
+            replica_a.wait_for("Uvicorn running")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{a}") as http:
+                with gateway("serve", "--port", str(b), env=env) as replica_b:
+                    replica_b.wait_for("Uvicorn running")
+                    now = await graphql(b, alice, "{ sessionChanges { syncToken } }")
+                    socket = await GraphQLSocket.connect(f"ws://127.0.0.1:{b}/graphql",
+                                                         token(alice))  # fmt: skip
+                    await socket.subscribe(events, since=now["sessionChanges"]["syncToken"])
+                    await post(http, cc(f"{alice}-1", bob, alice, int(time.time() * 1000)))
+                    last_token = (await socket.next_data(wait=5))["sessionEvents"]["syncToken"]
+                # replica B is gone (its client too); writes go on through A
+                for n in range(2, 5):
+                    await post(http, cc(f"{alice}-{n}", bob, alice, int(time.time() * 1000) + n))
+            with gateway("serve", "--port", str(b), env=env) as restarted:
+                restarted.wait_for("Uvicorn running")
+                socket = await GraphQLSocket.connect(f"ws://127.0.0.1:{b}/graphql", token(alice))
+                await socket.subscribe(events, since=last_token)
+                caught_up = (await socket.next_data(wait=5))["sessionEvents"]
+                await socket.close()
+    # Catching up gives each changed session once, as it is now: the last of the three messages.
+    assert caught_up["session"]["lastMessage"] == {"serverId": f"{alice}-4"}
+    assert caught_up["syncToken"] != last_token
