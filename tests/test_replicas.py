@@ -110,6 +110,32 @@ async def test_racing_replicas_apply_each_message_once(replicas: tuple[int, int]
     assert last == {f"p2p|peer{p}": f"{alice}-{95 + p}" for p in range(5)}
 
 
+async def test_a_recall_racing_its_message_on_another_replica_still_revokes_it(
+    replicas: tuple[int, int],
+) -> None:
+    a, b = replicas
+    alice = f"v-{uuid.uuid4().hex[:8]}"
+    now = int(time.time() * 1000)
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{a}") as on_a,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{b}") as on_b,
+    ):
+        jobs = []
+        for n in range(30):
+            message = cc(f"{alice}-{n}", f"peer{n}", alice, now + n)
+            recall = orjson.dumps({"eventType": 7, "deleteMsgid": f"{alice}-{n}",
+                                   "fromAccount": f"peer{n}", "to": alice,
+                                   "msgTimestamp": now + n + 1})  # fmt: skip
+            jobs += [post(on_a, message), post(on_b, recall)]
+        await asyncio.gather(*jobs)
+    data = await graphql(a, alice, "{ totalUnreadCount sessions { totalCount edges { node { "
+                         "lastMessageKind } } } }")  # fmt: skip
+    kinds = {edge["node"]["lastMessageKind"] for edge in data["sessions"]["edges"]}
+    assert data["sessions"]["totalCount"] == 30
+    assert kinds == {"REVOKE_NOTIFICATION"}
+    assert data["totalUnreadCount"] == 0
+
+
 async def test_after_a_replica_restarts_its_clients_catch_up_with_their_token() -> None:
     alice, bob = f"c-{uuid.uuid4().hex[:8]}", f"d-{uuid.uuid4().hex[:8]}"
     events = """subscription($since: String) { sessionEvents(since: $since) {
