@@ -51,7 +51,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> Non
     """Run the gateway."""
     settings = _settings(host=host, port=port, database_url=db)
     if demo:
-        settings = _with_demo_secrets(settings)
+        settings = _with_demo_settings(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
@@ -155,13 +155,16 @@ async def _seed_if_empty(settings: Settings) -> None:
         await store.close()
 
 
-def _with_demo_secrets(settings: Settings) -> Settings:
+def _with_demo_settings(settings: Settings) -> Settings:
     # Throwaway keys for whatever is not configured: they stop working when this run ends.
     update: dict[str, object] = {}
     if settings.jwt_secret is None and settings.jwt_public_key is None:
         update["jwt_secret"] = SecretStr(secrets.token_urlsafe(32))
     if settings.nim_app_secret is None:
         update["nim_app_secret"] = SecretStr(secrets.token_hex(16))
+    # The demo is for trying things out: no rate limits in the way.
+    update["rate_limit_reads_per_minute"] = 0
+    update["rate_limit_writes_per_minute"] = 0
     return settings.model_copy(update=update)
 
 

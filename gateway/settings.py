@@ -33,11 +33,24 @@ class Settings(BaseSettings):
     nim_max_clock_skew_s: int = 300
     webhook_max_body_bytes: int = 1_048_576
 
-    ws_allowed_origins: str = ""
+    allowed_origins: str = ""  # browsers' origins, for CORS and WebSockets alike
     ws_max_subscriptions_per_connection: int = 10
     ws_max_connections_per_account: int = 20
     ws_event_queue_size: int = 1000
     tombstone_retention_days: float = 30
+
+    max_query_depth: int = 12
+    max_query_aliases: int = 30
+    max_query_tokens: int = 2000
+    max_total_first: int = 500
+    max_body_bytes: int = 65_536
+    max_variables_bytes: int = 16_384
+    introspection: bool = True
+    rate_limit_reads_per_minute: int = 600
+    rate_limit_reads_burst: int = 120
+    rate_limit_writes_per_minute: int = 120
+    rate_limit_writes_burst: int = 30
+    shutdown_timeout_s: float = 10
 
     pg_pool_size: int = 10
     pg_statement_timeout_ms: int = 5000
@@ -78,8 +91,8 @@ class Settings(BaseSettings):
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
         return unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
 
-    def allowed_origins(self) -> tuple[str, ...]:
-        return tuple(o.strip() for o in self.ws_allowed_origins.split(",") if o.strip())
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     def public_key(self) -> str | None:
         """The PEM text of ``jwt_public_key``, which may be the PEM itself or a file path."""

@@ -72,7 +72,7 @@ def server(database: str) -> Iterator[Server]:
         "GATEWAY_NIM_APP_SECRET": APP_SECRET,
         "GATEWAY_WS_EVENT_QUEUE_SIZE": "8",
         "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": "3",
-        "GATEWAY_WS_ALLOWED_ORIGINS": "https://app.example",
+        "GATEWAY_ALLOWED_ORIGINS": "https://app.example",
     }
     with gateway("serve", "--port", str(port), env=env) as process:
         process.wait_for("Uvicorn running", timeout=30)

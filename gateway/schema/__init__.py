@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
+from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
 from gateway.schema.mutations import Mutation
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
@@ -30,16 +39,26 @@ class GatewaySchema(strawberry.Schema):
                 logger.error("unexpected error at %s", error.path, exc_info=root_cause(error))
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    limits: QueryLimits | None = None, *, introspection: bool = True
+) -> strawberry.Schema:
+    limits = limits or QueryLimits()
+    rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),  # before the parser cache
+        lambda: ParserCache(maxsize=256),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=256),
+        RateLimits,
+        ErrorCodes,
+    ]
+    if not introspection:
+        extensions.insert(2, DisableIntrospection)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Session],
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=[
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
-            ErrorCodes,
-        ],
+        extensions=extensions,
     )

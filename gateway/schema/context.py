@@ -11,6 +11,7 @@ from gateway.domain.cursors import CursorCodec
 from gateway.domain.sessions import Message
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
+from gateway.schema.limits import RateLimiter
 from gateway.schema.loaders import message_loader
 from gateway.store.base import SessionStore
 
@@ -28,6 +29,7 @@ class Context:
     connection_params: dict[str, object] | None = None
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
     socket_id: int = 0
+    rate_limiter: RateLimiter | None = None
     messages: DataLoader[str, Message | None] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -19,10 +21,11 @@ from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
+from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
 from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.base import SessionStore
-from gateway.web.graphql import GraphQLView, SocketLimits
+from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
 from gateway.web.webhook import NimWebhooks
 
 logger = logging.getLogger("gateway")
@@ -44,15 +47,27 @@ def create_app(
     the_store = open_store(settings) if store is None else store
     notifier = ChangeNotifier()
     the_store.add_listener(notifier)
+    limits = QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+        max_total_first=settings.max_total_first,
+    )
+    rate_limiter = RateLimiter(
+        reads=RateLimit(settings.rate_limit_reads_per_minute, settings.rate_limit_reads_burst),
+        writes=RateLimit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
+    )
     view = GraphQLView(
-        build_schema(),
+        build_schema(limits, introspection=settings.introspection),
         store=the_store,
         authenticator=Authenticator(settings),
         cursors=CursorCodec(settings.cursor_key()),
         clock=clock,
         notifier=notifier,
+        rate_limiter=rate_limiter,
+        http_limits=HttpLimits(settings.max_body_bytes, settings.max_variables_bytes),
         limits=SocketLimits(
-            allowed_origins=settings.allowed_origins(),
+            allowed_origins=settings.origins(),
             subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
             connections_per_account=settings.ws_max_connections_per_account,
             event_queue_size=settings.ws_event_queue_size,
@@ -102,6 +117,15 @@ def create_app(
             WebSocketRoute("/graphql", view),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.origins(),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept"],
+                max_age=600,
+            )
+        ],
     )
 
 

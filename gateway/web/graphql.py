@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -24,7 +25,16 @@ from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
+from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    max_body_bytes: int = 65_536
+    max_variables_bytes: int = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,8 @@ class GraphQLView(GraphQL[Context, None]):
         clock: Callable[[], int],
         notifier: ChangeNotifier,
         limits: SocketLimits,
+        http_limits: HttpLimits,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(
             schema,  # type: ignore[arg-type]
@@ -62,10 +74,15 @@ class GraphQLView(GraphQL[Context, None]):
         self._clock = clock
         self._notifier = notifier
         self._limits = limits
+        self._http_limits = http_limits
+        self._rate_limiter = rate_limiter
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+            return
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -73,6 +90,35 @@ class GraphQLView(GraphQL[Context, None]):
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
                     del self._connections[account]
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive=_limited(receive, self._http_limits.max_body_bytes))
+        declared = request.headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > self._http_limits.max_body_bytes:
+                raise _TooLarge
+            response = _conform(request, await self.run(request))
+        except _TooLarge:
+            limit = self._http_limits.max_body_bytes
+            response = _error(413, "REQUEST_TOO_LARGE", f"the body is larger than {limit} bytes")
+        except HTTPException as e:
+            response = _http_error(request, e)
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> object:
+        parsed = super().parse_json(data)
+        if isinstance(parsed, dict) and parsed.get("variables") is not None:
+            size = len(orjson.dumps(parsed["variables"]))
+            limit = self._http_limits.max_variables_bytes
+            if size > limit:
+                raise HTTPException(413, f"the variables are {size} bytes; at most {limit}")
+        return parsed
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            raise HTTPException(400, "the body is not JSON") from e
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -83,6 +129,7 @@ class GraphQLView(GraphQL[Context, None]):
             clock=self._clock,
             notifier=self._notifier,
             event_queue_size=self._limits.event_queue_size,
+            rate_limiter=self._rate_limiter,
         )
         if isinstance(request, WebSocket):
             socket = request
@@ -126,7 +173,71 @@ class GraphQLView(GraphQL[Context, None]):
         # get their code here.
         if result.errors:
             result.errors = [client_error(error) for error in result.errors]
+            if result.data is None and all(error.path is None for error in result.errors):
+                request.scope["gateway.request_error"] = True
+            for error in result.errors:
+                if error.extensions and error.extensions.get("code") == "RATE_LIMITED":
+                    request.scope["gateway.retry_after"] = error.extensions.get("retryAfter")
         return process_result(result)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _limited(receive: Receive, max_bytes: int) -> Receive:
+    """``receive`` that stops a body (chunked or not) once it passes ``max_bytes``."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > max_bytes:
+                raise _TooLarge
+        return message
+
+    return limited
+
+
+_HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
+               415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
+
+
+def _http_error(request: Request, error: HTTPException) -> Response:
+    status, reason = error.status_code, error.reason
+    if request.method == "GET" and "mutation" in reason.lower():
+        status = 405  # GraphQL over HTTP: mutations only by POST
+    elif reason == "Unsupported content type":
+        status, reason = 415, "send application/json (POST) or query parameters (GET)"
+    response = _error(status, _HTTP_CODES.get(status, "BAD_REQUEST"), reason)
+    if status == 405:
+        response.headers["Allow"] = "POST"
+    return response
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+def _conform(request: Request, response: Response) -> Response:
+    """GraphQL over HTTP: status codes and the media type the client asked for."""
+    retry_after = request.scope.get("gateway.retry_after")
+    if retry_after is not None:
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry_after)
+    if _accepts_graphql_response(request):
+        response.headers["content-type"] = GRAPHQL_RESPONSE
+        # A request that never executed (parse, validation, variables) is the client's error.
+        if request.scope.get("gateway.request_error") and response.status_code == 200:
+            response.status_code = 400
+    return response
+
+
+def _accepts_graphql_response(request: Request | WebSocket) -> bool:
+    return GRAPHQL_RESPONSE in request.headers.get("accept", "")
