@@ -118,7 +118,7 @@ class GraphQLClient:
         response = await self.http.post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code in (200, 429), response.text
         body = response.json()
         return Response(body.get("data"), body.get("errors", []))
 

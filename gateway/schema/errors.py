@@ -40,6 +40,8 @@ def client_error(error: GraphQLError) -> GraphQLError:
         code, message = cause.code, error.message
     elif cause is not None:
         code, message = INTERNAL, "Unexpected error."
+    elif "introspection has been disabled" in error.message:
+        code, message = "INTROSPECTION_DISABLED", error.message
     elif "Document contains more than" in error.message:  # graphql-core's token limit
         code, message = "QUERY_TOO_LARGE", error.message
     elif error.message.startswith("Syntax Error"):
