@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import click
@@ -37,6 +38,23 @@ def _settings(**overrides: object) -> Settings:
     return settings.model_copy(update=given) if given else settings
 
 
+class _GracefulServer(uvicorn.Server):
+    """On SIGTERM: stop accepting, tell subscribers we are going away (1001), let in-flight
+    requests and webhook transactions finish, then close the store."""
+
+    def __init__(
+        self, config: uvicorn.Config, close_connections: Callable[[int, str], Awaitable[None]]
+    ) -> None:
+        super().__init__(config)
+        self._close_connections = close_connections
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connections from here on
+        await self._close_connections(1001, "server shutting down: reconnect with your sync token")
+        await super().shutdown(sockets)
+
+
 @click.group()
 def main() -> None:
     """The session gateway: NIM-compatible server-side session lists over GraphQL."""
@@ -64,7 +82,14 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> Non
         raise click.ClickException(e.message) from None
     if demo:
         _print_demo_banner(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+    _GracefulServer(config, app.state.close_connections).run()
 
 
 @main.command()

@@ -106,7 +106,7 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
@@ -127,6 +127,8 @@ def create_app(
             )
         ],
     )
+    app.state.close_connections = view.close_connections
+    return app
 
 
 def _verifier(settings: Settings) -> Verifier | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -78,6 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._rate_limiter = rate_limiter
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
+        self._open_sockets: dict[int, WebSocket] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -86,10 +88,17 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self._open_sockets.pop(id(scope), None)
             if (account := self._socket_accounts.pop(id(scope), None)) is not None:
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
                     del self._connections[account]
+
+    async def close_connections(self, code: int, reason: str) -> None:
+        """Close every open WebSocket (at shutdown: 1001, going away)."""
+        for socket in list(self._open_sockets.values()):
+            with suppress(Exception):  # already closing or gone
+                await socket.close(code=code, reason=reason)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive=_limited(receive, self._http_limits.max_body_bytes))
@@ -139,6 +148,7 @@ class GraphQLView(GraphQL[Context, None]):
 
             context.close_connection = close
             context.socket_id = id(request.scope)
+            self._open_sockets[context.socket_id] = socket
             return context  # authenticated in on_ws_connect, from connection_init
         try:
             context.viewer_id = self._authenticator.authenticate(
