@@ -93,6 +93,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         jwt_secret=SecretStr(SECRET),
         nim_app_secret=SecretStr(APP_SECRET),
+        # Tests drive many requests as one account; the rate-limit tests switch limits on.
+        rate_limit_reads_per_minute=0,
+        rate_limit_writes_per_minute=0,
     )
 
 

@@ -93,3 +93,7 @@ async def test_one_bad_id_deletes_nothing(store: SessionStore, alice: GraphQLCli
     result = await alice(DELETE, ids=["p2p|bob", "not-an-id"])
     assert result.codes == ["BAD_USER_INPUT"]
     assert (await alice.ok(LIST))["sessions"]["totalCount"] == 1
+
+
+async def test_an_ext_with_a_nul_character_is_refused(alice: GraphQLClient) -> None:
+    assert (await alice(UPDATE, id="p2p|bob", ext="a\x00b")).codes == ["BAD_USER_INPUT"]

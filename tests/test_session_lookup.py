@@ -109,3 +109,9 @@ async def test_a_revoked_last_message_shows_the_notification(
             "postscript": "typo",
         },
     }  # fmt: skip
+
+
+async def test_a_non_ascii_id_is_bad_user_input_not_a_crash(alice: GraphQLClient) -> None:
+    # Found by the fuzzing suite: base64 decoding refused non-ASCII text with a ValueError.
+    assert (await alice(SESSION, id="\x80")).codes == ["BAD_USER_INPUT"]
+    assert (await alice(SESSION, id="Séssion")).codes == ["BAD_USER_INPUT"]

@@ -166,3 +166,9 @@ async def test_bad_team_bodies_are_400(webhook: Webhook, body: object) -> None:
 async def test_team_changes_must_be_signed(http: httpx.AsyncClient) -> None:
     response = await http.put("/nim/teams/42/members", json={"type": "TEAM", "members": ["m"]})
     assert error_of(response) == (403, "MISSING_SIGNATURE")
+
+
+async def test_a_nul_character_is_refused_on_every_backend(webhook: Webhook) -> None:
+    # Found by the fuzzing suite: PostgreSQL text cannot hold NUL, so it failed there with a 500.
+    body = {**cc_message("m1", "alice", "bob", T0), "body": "a\x00b"}
+    assert error_of(await webhook(body)) == (400, "BAD_EVENT")

@@ -134,11 +134,9 @@ def _recall_event(body: Mapping[str, object], event_type: int) -> RecallEvent:
 
 
 def _str(body: Mapping[str, object], field: str) -> str:
-    value = body.get(field)
-    if value is None or value == "":
+    value = _opt_str(body, field)
+    if not value:
         raise BadEvent(f"{field} is required")
-    if not isinstance(value, str):
-        raise BadEvent(f"{field} must be a string")
     return value
 
 
@@ -148,6 +146,13 @@ def _opt_str(body: Mapping[str, object], field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise BadEvent(f"{field} must be a string")
+    return _no_nul(value, field)
+
+
+def _no_nul(value: str, field: str) -> str:
+    # Text columns (PostgreSQL's at least) cannot hold NUL: refuse it on every backend alike.
+    if "\x00" in value:
+        raise BadEvent(f"{field} contains a NUL character")
     return value
 
 
@@ -187,7 +192,7 @@ def _json_text(body: Mapping[str, object], field: str) -> str | None:
     # NIM sends attach and ext as JSON text; a client that sends an object gets it kept as text.
     value = body.get(field)
     if value is None or isinstance(value, str):
-        return value
+        return None if value is None else _no_nul(value, field)
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
+        return _no_nul(orjson.dumps(value).decode(), field)
     raise BadEvent(f"{field} must be JSON text")

@@ -86,6 +86,8 @@ class Delivery:
 
 
 def check_ext(ext: str) -> str:
+    if "\x00" in ext:
+        raise BadUserInput("ext may not contain NUL characters")
     size = len(ext.encode("utf-8"))
     if size > MAX_EXT_BYTES:
         raise BadUserInput(f"ext is {size} bytes of UTF-8; the limit is {MAX_EXT_BYTES}")

@@ -20,8 +20,8 @@ def parse_session_id(value: str) -> SessionKey:
     if "|" in value:  # the base64 alphabet has no '|'
         return SessionKey.parse(value)
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError):  # not base64, or not ASCII / UTF-8
         decoded = ""
     if not decoded.startswith(_PREFIX):
         raise BadUserInput(f"{value!r} is neither a session's global ID nor a NIM session key")

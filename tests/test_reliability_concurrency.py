@@ -1,0 +1,118 @@
+"""Many clients at once: no 5xx, no lost acknowledged write, and a final state that a serial
+replay of each client's own operations predicts; pages walked while the list reorders."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.conftest import Webhook
+from tests.helpers import T0, GraphQLClient, cc_message
+
+pytestmark = pytest.mark.reliability
+
+SET_EXT = """mutation($id: ID!, $ext: String!) {
+  updateSessionExt(input: {id: $id, ext: $ext}) { session { key } } }"""
+DELETE = "mutation($ids: [ID!]!) { deleteSessions(input: {ids: $ids}) { deletedKeys } }"
+STATE = "{ sessions { edges { node { key serverExt lastMessage { serverId } } } } }"
+PAGE = """query($after: String) { sessions(first: 3, after: $after) {
+  edges { node { key } } pageInfo { hasNextPage endCursor } } }"""
+AFTER_DELETIONS = T0 + 2 * 3_600_000  # later than any deletion (the server's clock is T0 + 1 h)
+
+
+@dataclass
+class Model:
+    """What one account's list must be after its operations, applied one by one."""
+
+    sessions: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # key: (ext, last)
+
+    def message(self, key: str, msgid: str) -> None:
+        ext, _ = self.sessions.get(key, ("", None))
+        self.sessions[key] = (ext, msgid)
+
+    def set_ext(self, key: str, ext: str) -> None:
+        _, last = self.sessions.get(key, ("", None))
+        self.sessions[key] = (ext, last)
+
+    def delete(self, key: str) -> None:
+        self.sessions.pop(key, None)
+
+
+async def test_mixed_clients_end_as_a_serial_replay_predicts(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    accounts = [f"acct{n}" for n in range(6)]
+    models = {account: Model() for account in accounts}
+    stop = time.monotonic() + 3  # a fixed time, bounded
+
+    async def client(account: str, seed: int) -> int:
+        rng = random.Random(seed)
+        me = as_user(account)
+        model = models[account]
+        operations = 0
+        while time.monotonic() < stop:
+            peer = f"p2p|peer{rng.randrange(4)}"
+            roll = rng.random()
+            operations += 1
+            if roll < 0.4:
+                msgid = f"{account}-{operations}"
+                sent = AFTER_DELETIONS + operations  # each newer than the last
+                await webhook.ok(cc_message(msgid, peer.split("|")[1], account, sent))
+                model.message(peer, msgid)
+            elif roll < 0.65:
+                ext = f"e{operations}"
+                await me.ok(SET_EXT, id=peer, ext=ext)
+                model.set_ext(peer, ext)
+            elif roll < 0.8:
+                await me.ok(DELETE, ids=[peer])
+                model.delete(peer)
+            else:
+                await me.ok(STATE)  # reads in between; ok() fails on any error
+        return operations
+
+    counts = await asyncio.gather(*(client(a, n) for n, a in enumerate(accounts)))
+    assert sum(counts) > 50
+
+    for account in accounts:
+        data = await as_user(account).ok(STATE)
+        actual = {
+            edge["node"]["key"]: (edge["node"]["serverExt"],
+                                  (edge["node"]["lastMessage"] or {}).get("serverId"))
+            for edge in data["sessions"]["edges"]
+        }  # fmt: skip
+        assert actual == models[account].sessions, account
+
+
+async def test_walking_pages_while_the_list_reorders(
+    webhook: Webhook, alice: GraphQLClient
+) -> None:
+    for n in range(30):
+        await webhook.ok(cc_message(f"m{n}", f"peer{n:02}", "alice", T0 + n))
+    touched: set[str] = set()
+    rng = random.Random(5)
+
+    async def reorder() -> None:
+        for n in range(40):  # messages keep moving sessions to the top during the walk
+            peer = f"peer{rng.randrange(30):02}"
+            touched.add(f"p2p|{peer}")
+            await webhook.ok(cc_message(f"r{n}", peer, "alice", T0 + 100 + n))
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(reorder())
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await alice.ok(PAGE, after=after))["sessions"]
+        seen += [edge["node"]["key"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    await writer
+    assert len(seen) == len(set(seen)), "a session appeared twice in one walk"
+    untouched = {f"p2p|peer{n:02}" for n in range(30)} - touched
+    assert untouched <= set(seen)
