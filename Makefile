@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install schema clean
+.PHONY: demo test lint install schema clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,8 +20,8 @@ demo: $(STAMP)
 	$(BIN)/gateway serve --demo --db gateway-demo.db
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway tests examples
-	$(BIN)/ruff format --check gateway tests examples
+	$(BIN)/ruff check gateway tests examples bench
+	$(BIN)/ruff format --check gateway tests examples bench
 	$(BIN)/mypy
 
 test: lint
@@ -32,3 +32,7 @@ schema: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache gateway-demo.db*
+
+# Every workload beside its baselines; writes docs/benchmarks/README.md and chart.png (~10 min).
+bench: $(STAMP)
+	$(BIN)/python -m bench --out docs/benchmarks

@@ -1,0 +1,1 @@
+"""Benchmarks, side by side with their baselines: `python -m bench` (see README)."""

@@ -1,0 +1,231 @@
+"""Run every workload against its baselines and write docs/benchmarks/README.md + chart.png.
+
+    python -m bench [--quick] [--out docs/benchmarks]
+
+Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
+(default postgresql://127.0.0.1:5432/test) and npm for the PostGraphile peer. Every load run
+is bounded in time and talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from bench import data, report
+from bench.servers import start_floor, start_gateway, start_postgraphile
+from bench.wrk import graphql_script, run_wrk
+from gateway.auth import issue_token
+from gateway.domain.checksum import sign
+from gateway.domain.cursors import CursorCodec
+from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.pages import Position
+from gateway.settings import Settings
+
+JWT_SECRET = "bench-secret-bench-secret-bench-secret"
+APP_SECRET = "bench-app-secret"
+SETTINGS = Settings(jwt_secret=SecretStr(JWT_SECRET))
+PAGE = (
+    "{ sessions(first: 20) { edges { cursor node { id key updateTime unreadCount "
+    "lastMessage { serverId from text time } } } pageInfo { hasNextPage endCursor } } }"
+)
+PEER_PAGE = (
+    "{ allSessions(first: 20, orderBy: [UPDATE_TIME_DESC, KEY_DESC], "
+    'condition: {owner: "viewer"}) { edges { cursor node { key updateTime unread '
+    "messageByLastMsgId { serverId fromAccount text time } } } "
+    "pageInfo { hasNextPage endCursor } } }"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds each: a smoke run")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    args = parser.parse_args()
+    ensure_wrk()
+    results = run(quick=args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write(args.out, results, machine=machine())
+    print(f"report: {args.out / 'README.md'}")
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk") is None:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL
+        )
+
+
+def machine() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "?")
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {system}, Python {platform.python_version()}"
+
+
+def run(*, quick: bool) -> dict[str, object]:
+    seconds = 3 if quick else 15
+    pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+    token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
+    results: dict[str, object] = {"quick": quick, "seconds": seconds}
+    with tempfile.TemporaryDirectory() as tmp:
+        small_sqlite, deep_sqlite = f"{tmp}/small.db", f"{tmp}/deep.db"
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        pg_url = f"{pg_base}?search_path={schema}"
+        asyncio.run(_sql(pg_base, f"CREATE SCHEMA {schema}"))
+        try:
+            asyncio.run(data.fill_sqlite(small_sqlite, 1000))
+            asyncio.run(data.fill_sqlite(deep_sqlite, 2_000 if quick else 100_000))
+            asyncio.run(data.fill_postgres(pg_url, 1000))
+            # PostGraphile follows foreign keys to offer `messageByLastMsgId`.
+            asyncio.run(
+                _sql(
+                    pg_url,
+                    "ALTER TABLE sessions ADD FOREIGN KEY (last_msg_id) "
+                    "REFERENCES messages (server_id)",
+                )
+            )
+            results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds)
+            results["W2"] = w2(deep_sqlite, token, seconds, quick)
+            results["W3"] = w3(small_sqlite, seconds)
+            results["W4"] = w4(small_sqlite, 50 if quick else 1000, 3 if quick else 20)
+            results["W5"] = w5(small_sqlite, token, 5_000 if quick else 100_000)
+        finally:
+            asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
+    return results
+
+
+async def _sql(url: str, statement: str) -> None:
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute(statement)
+    finally:
+        await db.close()
+
+
+def register_team(gateway_url: str, team: str, members: list[str]) -> None:
+    body = orjson.dumps({"type": "TEAM", "members": members})
+    headers = sign(APP_SECRET, body, int(time.time() * 1000))
+    url = f"{gateway_url}/nim/teams/{team}/members"
+    httpx.put(url, content=body, headers=headers, timeout=30).raise_for_status()
+
+
+def gateway_env(database: str) -> dict[str, str]:
+    return {
+        "GATEWAY_DATABASE_URL": database,
+        "GATEWAY_JWT_SECRET": JWT_SECRET,
+        "GATEWAY_NIM_APP_SECRET": APP_SECRET,
+        "GATEWAY_RATE_LIMIT_READS_PER_MINUTE": "0",
+        "GATEWAY_RATE_LIMIT_WRITES_PER_MINUTE": "0",
+        "GATEWAY_LOG_LEVEL": "warning",
+        "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": "5",
+    }
+
+
+def w1(
+    sqlite: str, pg_url: str, schema: str, pg_base: str, token: str, seconds: int
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    gql = graphql_script(PAGE, token)
+    for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
+        with start_gateway(gateway_env(database)) as gw, start_floor(database) as floor:
+            out[f"{backend}_gateway_64"] = run_wrk(gw.url("/graphql"), gql, 64, seconds)
+            out[f"{backend}_floor_64"] = run_wrk(floor.url("/page?first=20"), None, 64, seconds)
+            out[f"{backend}_gateway_16"] = run_wrk(gw.url("/graphql"), gql, 16, seconds)
+            out[f"{backend}_floor_16"] = run_wrk(floor.url("/page?first=20"), None, 16, seconds)
+    peer = start_postgraphile(pg_base, schema)
+    if peer is not None:
+        with peer as pg:
+            out["postgres_peer_64"] = run_wrk(
+                pg.url("/graphql"), graphql_script(PEER_PAGE, None), 64, seconds
+            )
+    return out
+
+
+def w2(deep: str, token: str, seconds: int, quick: bool) -> dict[str, object]:
+    sessions = 2_000 if quick else 100_000
+    cursors = CursorCodec(SETTINGS.cursor_key())
+    middle = sessions // 2
+    key = SessionKey(SessionType.P2P, f"peer{middle:06}")
+    cursor = cursors.encode(data.VIEWER, Position(data.BASE_TIME + middle, key))
+    deep_page = PAGE.replace("sessions(first: 20)", f'sessions(first: 20, after: "{cursor}")')
+    with start_gateway(gateway_env(deep)) as gw:
+        first = run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, seconds)
+        middle_run = run_wrk(gw.url("/graphql"), graphql_script(deep_page, token), 16, seconds)
+    return {"sessions": sessions, "first": first, "middle": middle_run}
+
+
+def w3(sqlite: str, seconds: int) -> dict[str, object]:
+    out: dict[str, object] = {}
+    with start_gateway(gateway_env(sqlite)) as gw:
+        register_team(gw.url(""), "bench-team", [f"tm{n}" for n in range(1000)])
+        for kind in ("noop", "p2p", "team"):
+            out[kind] = loadgen("webhooks", gw.url(""), APP_SECRET, str(seconds), "16", kind)
+    return out
+
+
+def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
+    with start_gateway(gateway_env(sqlite)) as gw:
+        team = "fan"
+        register_team(gw.url(""), team, [f"{team}-m{n}" for n in range(subscribers)])
+        result = loadgen(
+            "fanout",
+            gw.ws_url("/graphql"),
+            gw.url(""),
+            JWT_SECRET,
+            APP_SECRET,
+            team,
+            str(subscribers),
+            str(messages),
+        )
+    return {"subscribers": subscribers, "messages": messages, **result}
+
+
+def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
+    with start_gateway(gateway_env(sqlite)) as gw:
+        warm = run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, 3)
+        before = gw.rss_kib()
+        served = 0
+        started = time.monotonic()
+        while served < requests and time.monotonic() - started < 600:
+            served += int(
+                run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, 5)["requests"]
+            )
+        after = gw.rss_kib()
+    del warm
+    return {
+        "requests": served,
+        "rss_before_kib": before,
+        "rss_after_kib": after,
+        "growth": (after - before) / before,
+    }
+
+
+def loadgen(*args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    result: dict[str, object] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Bench data: one viewer with N P2P sessions, each with a last message, in a store of either
+kind. Written with bulk SQL (after the store has migrated) so 100,000 sessions take seconds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
+
+from gateway.store import PostgresStore, SqliteStore
+
+VIEWER = "viewer"
+BASE_TIME = 1_790_000_000_000
+
+
+async def fill_sqlite(path: str, sessions: int) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO messages (server_id, client_id, from_account, type, time, text) "
+            "VALUES (?, ?, ?, 'TEXT', ?, ?)",
+            (
+                (f"m{n}", f"c{n}", f"peer{n}", BASE_TIME + n, f"message number {n}")
+                for n in range(sessions)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, "
+            "last_msg_time, unread) VALUES (?, ?, 0, ?, 0, ?, ?, 1)",
+            (
+                (VIEWER, f"p2p|peer{n:06}", BASE_TIME + n, f"m{n}", BASE_TIME + n)
+                for n in range(sessions)
+            ),
+        )
+
+
+async def fill_postgres(url: str, sessions: int) -> None:
+    store = PostgresStore(url)
+    await store.open()
+    await store.close()
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute(
+            "INSERT INTO messages (server_id, client_id, from_account, type, time, text) "
+            "SELECT 'm' || n, 'c' || n, 'peer' || n, 'TEXT', $1::bigint + n, "
+            "'message number ' || n FROM generate_series(0, $2 - 1) AS n",
+            BASE_TIME,
+            sessions,
+        )
+        await db.execute(
+            "INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, "
+            "last_msg_time, unread) SELECT $1, 'p2p|peer' || lpad(n::text, 6, '0'), 0, "
+            "$2::bigint + n, 0, 'm' || n, $2::bigint + n, 1 FROM generate_series(0, $3 - 1) AS n",
+            VIEWER,
+            BASE_TIME,
+            sessions,
+        )
+        await db.execute("ANALYZE")
+    finally:
+        await db.close()

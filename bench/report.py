@@ -1,0 +1,132 @@
+"""The benchmark report: a Markdown table of every workload beside its baselines, and a chart."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+
+def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
+    rows = _rows(results)
+    _chart(out / "chart.png", rows)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {machine}; "
+        f"{'smoke run (--quick)' if results['quick'] else 'full run'}, "
+        f"{results['seconds']} s per load run. Load comes from wrk (2 threads) or "
+        "`bench/loadgen.py` in a separate process over loopback. Every figure is a ratio to a "
+        "baseline measured in the same run. Rerun with `make bench`.",
+        "",
+        "| workload | measured | baseline | ratio | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['name']} | {r['measured']} | {r['baseline']} | {r['ratio']} | {r['target']} |"
+        for r in rows
+    ]
+    lines += ["", "![ratios](chart.png)", ""]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    w1 = results["W1"]
+
+    def rate(run: dict[str, float]) -> str:
+        return f"{run['rps']:.0f} req/s, p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms"
+
+    for backend in ("sqlite", "postgres"):
+        for conns in (64, 16):
+            gw, floor = w1[f"{backend}_gateway_{conns}"], w1[f"{backend}_floor_{conns}"]
+            rows.append(
+                {
+                    "name": f"W1 page, {backend}, {conns} conns",
+                    "measured": rate(gw),
+                    "baseline": f"floor: {rate(floor)}",
+                    "value": gw["rps"] / floor["rps"],
+                    "ratio": f"{gw['rps'] / floor['rps']:.2f}× floor",
+                    "target": "≥ 0.5× floor" + ("; p99 ≤ 50 ms" if conns == 16 else ""),
+                }
+            )
+    if "postgres_peer_64" in w1:
+        gw, peer = w1["postgres_gateway_64"], w1["postgres_peer_64"]
+        rows.append(
+            {
+                "name": "W1 page, postgres, 64 conns, vs PostGraphile 4",
+                "measured": rate(gw),
+                "baseline": f"PostGraphile: {rate(peer)}",
+                "value": gw["rps"] / peer["rps"],
+                "ratio": f"{gw['rps'] / peer['rps']:.2f}× peer",
+                "target": "≥ 1.0× peer",
+            }
+        )
+    w2 = results["W2"]
+    ratio = w2["middle"]["p50_ms"] / max(w2["first"]["p50_ms"], 0.001)
+    rows.append(
+        {
+            "name": f"W2 deep page, {w2['sessions']:,} sessions (sqlite)",
+            "measured": f"middle: {rate(w2['middle'])}",
+            "baseline": f"first: {rate(w2['first'])}",
+            "value": ratio,
+            "ratio": f"{ratio:.2f}× first (p50)",
+            "target": "≤ 1.2",
+        }
+    )
+    w3 = results["W3"]
+    for kind, label in (("p2p", "signed P2P webhooks"), ("team", "team messages, 1,000 members")):
+        value = w3[kind]["rate"] / w3["noop"]["rate"]
+        rows.append(
+            {
+                "name": f"W3 {label}",
+                "measured": f"{w3[kind]['rate']:.0f}/s",
+                "baseline": f"verify-only endpoint: {w3['noop']['rate']:.0f}/s",
+                "value": value,
+                "ratio": f"{value:.2f}× no-op",
+                "target": "≥ 0.5× no-op",
+            }
+        )
+    w4 = results["W4"]
+    rows.append(
+        {
+            "name": f"W4 fan-out to {w4['subscribers']} subscriptions",
+            "measured": f"p50 {w4['p50_ms']:.0f} ms, p99 {w4['p99_ms']:.0f} ms "
+            f"({w4['events']}/{w4['expected']} events)",
+            "baseline": "webhook sent",
+            "value": w4["p99_ms"] / 100,
+            "ratio": f"p99 {w4['p99_ms'] / 100:.2f}× target",
+            "target": "p99 ≤ 100 ms",
+        }
+    )
+    w5 = results["W5"]
+    rows.append(
+        {
+            "name": f"W5 memory over {w5['requests']:,} requests",
+            "measured": f"{w5['rss_after_kib'] / 1024:.0f} MiB after",
+            "baseline": f"{w5['rss_before_kib'] / 1024:.0f} MiB before",
+            "value": 1 + w5["growth"],
+            "ratio": f"{w5['growth']:+.1%}",
+            "target": "≤ +10%",
+        }
+    )
+    return rows
+
+
+def _chart(path: Path, rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in rows]
+    values = [r["value"] for r in rows]
+    figure, axes = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
+    axes.barh(names, values, color="#4C72B0")
+    axes.axvline(1.0, color="grey", linewidth=0.8)
+    axes.invert_yaxis()
+    axes.set_xlabel("ratio to the baseline measured in the same run (see table for direction)")
+    axes.set_title("Session gateway benchmarks")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
