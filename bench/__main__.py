@@ -78,7 +78,7 @@ def machine() -> str:
 
 
 def run(*, quick: bool) -> dict[str, object]:
-    seconds = 3 if quick else 15
+    seconds = 2 if quick else 15
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -102,8 +102,8 @@ def run(*, quick: bool) -> dict[str, object]:
             results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds)
             results["W2"] = w2(deep_sqlite, token, seconds, quick)
             results["W3"] = w3(small_sqlite, seconds)
-            results["W4"] = w4(small_sqlite, 50 if quick else 1000, 3 if quick else 20)
-            results["W5"] = w5(small_sqlite, token, 5_000 if quick else 100_000)
+            results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
+            results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
         finally:
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results
@@ -197,13 +197,18 @@ def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
 
 def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
     with start_gateway(gateway_env(sqlite)) as gw:
-        warm = run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, 3)
+        warm = run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, 2)
         before = gw.rss_kib()
         served = 0
         started = time.monotonic()
         while served < requests and time.monotonic() - started < 600:
             served += int(
-                run_wrk(gw.url("/graphql"), graphql_script(PAGE, token), 16, 5)["requests"]
+                run_wrk(
+                    gw.url("/graphql"),
+                    graphql_script(PAGE, token),
+                    16,
+                    2 if requests < 10_000 else 20,
+                )["requests"]
             )
         after = gw.rss_kib()
     del warm

@@ -1,18 +1,14 @@
-"""Per-request context: who is asking, and the loaders that batch their reads."""
+"""Per-request context: who is asking, and what serves them."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-
-from strawberry.dataloader import DataLoader
+from dataclasses import dataclass
 
 from gateway.domain.cursors import CursorCodec
-from gateway.domain.sessions import Message
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
 from gateway.schema.limits import RateLimiter
-from gateway.schema.loaders import message_loader
 from gateway.store.base import SessionStore
 
 
@@ -30,10 +26,6 @@ class Context:
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
     socket_id: int = 0
     rate_limiter: RateLimiter | None = None
-    messages: DataLoader[str, Message | None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.messages = message_loader(self.store)
 
     def viewer(self) -> str:
         """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""

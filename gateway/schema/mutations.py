@@ -9,6 +9,7 @@ from gateway.domain.sessions import MAX_PAGE_SIZE, check_ext
 from gateway.errors import BadUserInput, NotFound
 from gateway.schema.context import Context
 from gateway.schema.ids import global_id, parse_session_id
+from gateway.schema.prefetch import last_messages
 from gateway.schema.types import Session
 
 Info = strawberry.Info[Context, None]
@@ -79,7 +80,9 @@ class Mutation:
         viewer = ctx.viewer()
         key = parse_session_id(input.id)
         session = await ctx.store.update_ext(viewer, key, check_ext(input.ext), ctx.clock())
-        return UpdateSessionExtPayload(session=Session.of(session))
+        return UpdateSessionExtPayload(
+            session=Session.of(session, await last_messages(info, [session]))
+        )
 
     @strawberry.mutation(
         description="Delete sessions from the viewer's list (messages are not touched). A later "
@@ -108,7 +111,8 @@ class Mutation:
         viewer = ctx.viewer()
         keys = _keys(input.ids)
         marked = await ctx.store.mark_read(viewer, keys, ctx.clock())
-        return MarkSessionsReadPayload(sessions=[Session.of(s) for s in marked])
+        messages = await last_messages(info, marked)
+        return MarkSessionsReadPayload(sessions=[Session.of(s, messages) for s in marked])
 
     @strawberry.mutation(description="Mark every session with unread messages read.")
     async def mark_all_sessions_read(self, info: Info) -> MarkAllSessionsReadPayload:
@@ -128,7 +132,7 @@ class Mutation:
         session = await ctx.store.set_pinned(viewer, key, input.pinned, ctx.clock())
         if session is None:
             raise NotFound(f"you have no session {str(key)!r} to pin")
-        return PinSessionPayload(session=Session.of(session))
+        return PinSessionPayload(session=Session.of(session, await last_messages(info, [session])))
 
 
 def _keys(ids: list[strawberry.ID]) -> list[SessionKey]:

@@ -12,8 +12,8 @@ from gateway.domain.sync import ChangeSet, SyncPosition
 from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
 from gateway.schema.context import Context
 from gateway.schema.ids import parse_session_id
+from gateway.schema.prefetch import last_messages, selects
 from gateway.schema.scalars import Timestamp
-from gateway.schema.selection import selects
 from gateway.schema.sync import SessionChangeSet
 from gateway.schema.types import Node, Session
 
@@ -60,10 +60,11 @@ class Query:
         page = await ctx.store.list_sessions(
             viewer, query, with_sync_position=selects(info, "syncToken")
         )
+        messages = await last_messages(info, page.sessions)
         edges = [
             SessionEdge(
                 cursor=ctx.cursors.encode(viewer, Position.of(s, pinned_first=query.pinned_first)),
-                node=Session.of(s),
+                node=Session.of(s, messages),
             )
             for s in page.sessions
         ]
@@ -113,25 +114,26 @@ class Query:
             now = await ctx.store.sync_position()
             return SessionChangeSet.of(ChangeSet([], now, has_more=False))
         change_set = await ctx.store.changes_since(viewer, SyncPosition.parse(since), limit)
-        return SessionChangeSet.of(change_set)
+        changed = [c.session for c in change_set.changes if c.session is not None]
+        return SessionChangeSet.of(change_set, await last_messages(info, changed))
 
     @strawberry.field(
         description="One of the viewer's sessions by global ID or NIM key ('p2p|bob'); null "
         "when the viewer has no such session."
     )
     async def session(self, info: Info, id: strawberry.ID) -> Session | None:
-        return await _find_session(info.context, id)
+        return await _find_session(info, id)
 
     @strawberry.field(description="Any object by its global ID (Relay); sessions also by NIM key.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await _find_session(info.context, id)
+        return await _find_session(info, id)
 
 
-async def _find_session(ctx: Context, id: str) -> Session | None:
-    viewer = ctx.viewer()
+async def _find_session(info: Info, id: str) -> Session | None:
+    viewer = info.context.viewer()
     key = parse_session_id(id)
-    found = await ctx.store.get_sessions(viewer, [key])
-    return Session.of(found[0]) if found else None
+    found = await info.context.store.get_sessions(viewer, [key])
+    return Session.of(found[0], await last_messages(info, found)) if found else None
 
 
 def _given(value: T | None) -> T | None:

@@ -8,8 +8,9 @@ import strawberry
 
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import session_events
+from gateway.live import Upserted, session_events
 from gateway.schema.context import Context
+from gateway.schema.prefetch import last_messages
 from gateway.schema.sync import SessionEvent, graphql_event
 
 Info = strawberry.Info[Context, None]
@@ -43,4 +44,5 @@ class Subscription:
         events = session_events(ctx.store, ctx.notifier, viewer, start,
                                 capacity=ctx.event_queue_size, on_overflow=overflow)  # fmt: skip
         async for event in events:
-            yield graphql_event(event)
+            sessions = [event.session] if isinstance(event, Upserted) else []
+            yield graphql_event(event, await last_messages(info, sessions))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 import strawberry
 
+from gateway.domain import sessions as domain
 from gateway.domain.sync import Change, ChangeSet
 from gateway.live import Deleted, Event, Upserted
 from gateway.schema.ids import global_id
@@ -21,11 +23,13 @@ class SessionChangeSet:
     has_more: bool = strawberry.field(description="More changes wait: ask again with the token.")
 
     @classmethod
-    def of(cls, change_set: ChangeSet) -> SessionChangeSet:
+    def of(
+        cls, change_set: ChangeSet, messages: Mapping[str, domain.Message] | None = None
+    ) -> SessionChangeSet:
         changes: list[Change] = change_set.changes
         deleted = [c.key for c in changes if c.session is None]
         return cls(
-            changed=[Session.of(c.session) for c in changes if c.session is not None],
+            changed=[Session.of(c.session, messages) for c in changes if c.session is not None],
             deleted_ids=[strawberry.ID(global_id(key)) for key in deleted],
             deleted_keys=[str(key) for key in deleted],
             sync_token=change_set.position.token(),
@@ -52,10 +56,12 @@ SessionEvent = Annotated[
 ]
 
 
-def graphql_event(event: Event) -> SessionUpserted | SessionsDeleted:
+def graphql_event(
+    event: Event, messages: Mapping[str, domain.Message] | None = None
+) -> SessionUpserted | SessionsDeleted:
     token = event.position.token()
     if isinstance(event, Upserted):
-        return SessionUpserted(session=Session.of(event.session), sync_token=token)
+        return SessionUpserted(session=Session.of(event.session, messages), sync_token=token)
     assert isinstance(event, Deleted)
     return SessionsDeleted(
         ids=[strawberry.ID(global_id(key)) for key in event.keys],

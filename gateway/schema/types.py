@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 import strawberry
 from strawberry.scalars import JSON
@@ -98,21 +100,24 @@ class Session(Node):
         description="When the viewer last marked this session read."
     )
     pinned_at: Timestamp | None = strawberry.field(description="When it was (last) pinned.")
-    _last_message_id: strawberry.Private[str | None]
+    _last_message: strawberry.Private[domain.Message | None]
 
     @strawberry.field(description="Whether the viewer pinned this session to the top.")
     def pinned(self) -> bool:
         return self.pinned_at is not None
 
     @strawberry.field(description="The last message; null unless lastMessageKind is MESSAGE.")
-    async def last_message(self, info: strawberry.Info) -> Message | None:
-        if self.last_message_kind is not LastMessageKind.MESSAGE or self._last_message_id is None:
-            return None
-        message = await info.context.messages.load(self._last_message_id)
-        return None if message is None else Message.of(message)
+    def last_message(self) -> Message | None:
+        # Read ahead by the field that returned this session (see schema/prefetch.py).
+        return None if self._last_message is None else Message.of(self._last_message)
 
     @classmethod
-    def of(cls, session: domain.Session) -> Session:
+    def of(
+        cls, session: domain.Session, messages: Mapping[str, domain.Message] | None = None
+    ) -> Session:
+        message = None
+        if session.last_message_kind is LastMessageKind.MESSAGE and messages:
+            message = messages.get(session.last_message_id or "")
         return cls(
             id=strawberry.ID(global_id(session.key)),
             key=str(session.key),
@@ -127,7 +132,7 @@ class Session(Node):
             unread_count=session.unread_count,
             last_read_time=_timestamp(session.last_read_time),
             pinned_at=_timestamp(session.pinned_at),
-            _last_message_id=session.last_message_id,
+            _last_message=message,
         )
 
 

@@ -1,0 +1,44 @@
+"""Reading ahead what the client selected, so fields resolve without awaiting one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import strawberry
+from strawberry.types.nodes import Selection
+
+from gateway.domain import sessions as domain
+from gateway.domain.sessions import LastMessageKind
+from gateway.store.base import SessionStore
+
+
+def selects(info: strawberry.Info, name: str, *, deep: bool = False) -> bool:
+    """Whether the current field's selection includes ``name``: among its own fields (through
+    fragments), or with ``deep`` anywhere below it."""
+    return any(_contains(field.selections, name, deep) for field in info.selected_fields)
+
+
+def _contains(selections: Iterable[Selection], name: str, deep: bool) -> bool:
+    for selection in selections:
+        is_field = hasattr(selection, "arguments")
+        if is_field and getattr(selection, "name", None) == name:
+            return True
+        if (deep or not is_field) and _contains(selection.selections, name, deep):
+            return True
+    return False
+
+
+async def last_messages(
+    info: strawberry.Info, sessions: Sequence[domain.Session]
+) -> Mapping[str, domain.Message]:
+    """The last messages of ``sessions`` in one read, if the client asked for them at all
+    (NIM's needLastMessage): without `lastMessage` in the selection no message is read."""
+    ids = [
+        s.last_message_id
+        for s in sessions
+        if s.last_message_kind is LastMessageKind.MESSAGE and s.last_message_id is not None
+    ]
+    if not ids or not selects(info, "lastMessage", deep=True):
+        return {}
+    store: SessionStore = info.context.store
+    return await store.get_messages(ids)

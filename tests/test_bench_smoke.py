@@ -1,0 +1,30 @@
+"""The benchmark command runs end to end (a short smoke run), so it cannot rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POSTGRES_URL
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.skipif(
+    not POSTGRES_URL, reason="the benchmark needs PostgreSQL (GATEWAY_TEST_POSTGRES_URL)"
+)
+def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        env={**__import__("os").environ, "GATEWAY_TEST_POSTGRES_URL": POSTGRES_URL},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    report = (tmp_path / "README.md").read_text()
+    for workload in ("W1", "W2", "W3", "W4", "W5"):
+        assert workload in report
+    assert "floor" in report
+    assert (tmp_path / "chart.png").stat().st_size > 1000
