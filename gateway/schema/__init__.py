@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
+from gateway.schema.execution import PLAIN, PlanningExecutionContext
 from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
 from gateway.schema.mutations import Mutation
 from gateway.schema.queries import Query
@@ -42,8 +43,10 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(
-    limits: QueryLimits | None = None, *, introspection: bool = True
+    limits: QueryLimits | None = None, *, introspection: bool = True, planned: bool = True
 ) -> strawberry.Schema:
+    """The schema. ``planned`` runs plain sub-selections through compiled plans (see
+    schema/execution.py); without it every field goes through graphql-core alone."""
     limits = limits or QueryLimits()
     rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
     extensions: list[Callable[[], SchemaExtension]] = [
@@ -63,6 +66,7 @@ def build_schema(
         types=[Session],
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=extensions,
+        execution_context_class=PlanningExecutionContext if planned else None,
     )
     _read_plain_fields_directly(schema)
     return schema
@@ -91,4 +95,5 @@ def _attribute(name: str) -> Callable[..., object]:
     def resolve(source: object, info: object, **_: object) -> object:
         return getter(source)
 
+    setattr(resolve, PLAIN, getter)  # lets PlanningExecutionContext read it in a compiled plan
     return resolve

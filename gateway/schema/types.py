@@ -100,16 +100,12 @@ class Session(Node):
         description="When the viewer last marked this session read."
     )
     pinned_at: Timestamp | None = strawberry.field(description="When it was (last) pinned.")
-    _last_message: strawberry.Private[domain.Message | None]
-
-    @strawberry.field(description="Whether the viewer pinned this session to the top.")
-    def pinned(self) -> bool:
-        return self.pinned_at is not None
-
-    @strawberry.field(description="The last message; null unless lastMessageKind is MESSAGE.")
-    def last_message(self) -> Message | None:
-        # Read ahead by the field that returned this session (see schema/prefetch.py).
-        return None if self._last_message is None else Message.of(self._last_message)
+    pinned: bool = strawberry.field(
+        description="Whether the viewer pinned this session to the top."
+    )
+    last_message: Message | None = strawberry.field(
+        description="The last message; null unless lastMessageKind is MESSAGE."
+    )
 
     @classmethod
     def of(
@@ -132,7 +128,9 @@ class Session(Node):
             unread_count=session.unread_count,
             last_read_time=_timestamp(session.last_read_time),
             pinned_at=_timestamp(session.pinned_at),
-            _last_message=message,
+            pinned=session.pinned_at is not None,
+            # Read ahead by the field that returned this session (see schema/prefetch.py).
+            last_message=None if message is None else Message.of(message),
         )
 
 

@@ -1,0 +1,53 @@
+"""Compiled plans give exactly what graphql-core's own execution gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.domain.cursors import CursorCodec
+from gateway.live import ChangeNotifier
+from gateway.schema import build_schema
+from gateway.schema.context import Context
+from gateway.store import SessionStore
+from tests.conftest import Webhook
+from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
+
+QUERIES = [
+    "{ sessions { edges { cursor node { id key type target updateTime serverExt unreadCount "
+    "pinned pinnedAt lastReadTime lastMessageKind lastMessage { serverId clientId from type text "
+    "attachment ext time } lastRevokeNotification { messageServerId operator time postscript } } }"
+    " pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount } }",
+    "{ a: sessions(first: 2) { edges { n: node { __typename k: key ...F } } } "
+    "b: sessions(first: 1) { nodes { ... on Session { key lastMessage { __typename text } } } } }"
+    " fragment F on Session { lastMessage { from time } lastRevokeNotification { operator } }",
+    '{ session(id: "p2p|bob") { key lastMessage { text } } node(id: "p2p|dave") { id '
+    "... on Session { lastMessageKind lastRevokeNotification { postscript } } } }",
+    "{ sessionChanges { syncToken } totalUnreadCount }",
+    '{ session(id: "nope") { key } }',
+]
+
+
+@pytest.fixture
+async def data(webhook: Webhook, alice: GraphQLClient) -> None:
+    await webhook.ok(cc_message("m1", "bob", "alice", T0, text="hello"))
+    await webhook.ok({**cc_message("m2", "carol", "alice", T0 + 1), "attach": '{"w": 1}',
+                      "msgType": "PICTURE"})  # fmt: skip
+    await webhook.ok(cc_message("m3", "dave", "alice", T0 + 2))
+    await webhook.ok(cc_recall("m3", "dave", "alice", T0 + 3, note="oops"))
+    await alice.ok('mutation { pinSession(input: {id: "p2p|carol", pinned: true}) { session '
+                   "{ key } } }")  # fmt: skip
+
+
+@pytest.mark.usefixtures("data")
+@pytest.mark.parametrize("query", QUERIES)
+async def test_planned_execution_matches_graphql_core(store: SessionStore, query: str) -> None:
+    async def run(planned: bool) -> Any:
+        context = Context(store=store, cursors=CursorCodec(b"k"), clock=lambda: T0,
+                          notifier=ChangeNotifier(), viewer_id="alice")  # fmt: skip
+        result = await build_schema(planned=planned).execute(query, context_value=context)
+        errors = [(e.message, e.path) for e in result.errors or []]
+        return result.data, errors
+
+    assert await run(planned=True) == await run(planned=False)
