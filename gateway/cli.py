@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -65,9 +66,17 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to listen on [GATEWAY_PORT, default 8000].")
 @click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database, print a token.")
-def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> None:
+@click.option(
+    "--workers", type=int, default=1, show_default=True,
+    help="Worker processes (PostgreSQL only: its NOTIFY wakes every worker).",
+)  # fmt: skip
+def serve(host: str | None, port: int | None, db: str | None, demo: bool, workers: int) -> None:
     """Run the gateway."""
     settings = _settings(host=host, port=port, database_url=db)
+    if workers > 1 and not settings.uses_postgres():
+        raise click.ClickException(
+            "--workers needs PostgreSQL: with SQLite one process wakes its own subscribers"
+        )
     if demo:
         settings = _with_demo_settings(settings)
     logging.basicConfig(
@@ -82,6 +91,9 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> Non
         raise click.ClickException(e.message) from None
     if demo:
         _print_demo_banner(settings)
+    if workers > 1:
+        _serve_workers(settings, workers)
+        return
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -90,6 +102,24 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool) -> Non
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
     _GracefulServer(config, app.state.close_connections).run()
+
+
+def _serve_workers(settings: Settings, workers: int) -> None:
+    # Each worker builds its app from the environment, so pass on what was set here.
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+            text = str(secret).lower() if isinstance(secret, bool) else str(secret)
+            os.environ[f"GATEWAY_{name.upper()}"] = text
+    uvicorn.run(
+        "gateway.web.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
 
 
 @main.command()

@@ -167,3 +167,37 @@ async def test_after_a_replica_restarts_its_clients_catch_up_with_their_token() 
     # Catching up gives each changed session once, as it is now: the last of the three messages.
     assert caught_up["session"]["lastMessage"] == {"serverId": f"{alice}-4"}
     assert caught_up["syncToken"] != last_token
+
+
+async def test_workers_share_one_postgresql_and_wake_each_others_subscribers() -> None:
+    alice, bob = f"w-{uuid.uuid4().hex[:8]}", f"x-{uuid.uuid4().hex[:8]}"
+    async with postgres_schema(POSTGRES_URL) as url:
+        env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_JWT_SECRET": SECRET,
+               "GATEWAY_NIM_APP_SECRET": APP_SECRET}  # fmt: skip
+        port = free_tcp_port()
+        with gateway("serve", "--port", str(port), "--workers", "2", env=env) as server:
+            for _ in range(2):
+                server.wait_for("Application startup complete")
+            since = await graphql(port, alice, "{ sessionChanges { syncToken } }")
+            sockets = [await GraphQLSocket.connect(f"ws://127.0.0.1:{port}/graphql", token(alice))
+                       for _ in range(4)]  # fmt: skip
+            for socket in sockets:
+                await socket.subscribe(EVENTS, since=since["sessionChanges"]["syncToken"])
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                await post(http, cc(f"{alice}-1", bob, alice, int(time.time() * 1000)))
+            # whichever worker took the webhook, subscribers on both workers hear of it
+            for socket in sockets:
+                event = (await socket.next_data(wait=5))["sessionEvents"]["session"]
+                assert event["lastMessage"] == {"serverId": f"{alice}-1"}
+                await socket.close()
+
+
+def test_workers_need_postgresql(tmp_path: object) -> None:
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--workers", "2", "--db", "x.db"],
+                                env={"GATEWAY_JWT_SECRET": SECRET})  # fmt: skip
+    assert result.exit_code != 0
+    assert "PostgreSQL" in result.output

@@ -156,3 +156,8 @@ async def _purge_tombstones(
         except Exception:
             logger.exception("purging tombstones failed; trying again in an hour")
         await asyncio.sleep(_PURGE_EVERY_S)
+
+
+def app_from_environment() -> Starlette:
+    """The app as a worker process builds it (``gateway serve --workers N``)."""
+    return create_app(Settings())
