@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
@@ -23,23 +23,50 @@ from gateway.store.base import SessionStore
 _READ_BATCH = 100
 
 
+class Watcher:
+    """One subscription's inbox: changes handed over by local commits, or a flag that says
+    "read the feed" (a commit elsewhere, whose changes this process has not seen)."""
+
+    def __init__(self) -> None:
+        self.woken = asyncio.Event()
+        self.needs_read = True
+        self.pushed: list[Change] = []
+
+    def push(self, changes: list[Change]) -> None:
+        self.pushed.extend(changes)
+        self.woken.set()
+
+    def wake(self) -> None:
+        self.needs_read = True
+        self.woken.set()
+
+
 class ChangeNotifier:
     def __init__(self) -> None:
-        self._watchers: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._watchers: defaultdict[str, set[Watcher]] = defaultdict(set)
 
-    def notify(self, owners: frozenset[str]) -> None:
+    def notify(
+        self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
+    ) -> None:
         for owner in owners:
-            for woken in self._watchers.get(owner, ()):
-                woken.set()
+            watchers = self._watchers.get(owner)
+            if not watchers:
+                continue
+            mine = None if changes is None else changes.get(owner)
+            for watcher in watchers:
+                if mine is None:
+                    watcher.wake()
+                else:
+                    watcher.push(mine)
 
     @contextmanager
-    def watch(self, owner: str) -> Iterator[asyncio.Event]:
-        woken = asyncio.Event()
-        self._watchers[owner].add(woken)
+    def watch(self, owner: str) -> Iterator[Watcher]:
+        watcher = Watcher()
+        self._watchers[owner].add(watcher)
         try:
-            yield woken
+            yield watcher
         finally:
-            self._watchers[owner].discard(woken)
+            self._watchers[owner].discard(watcher)
             if not self._watchers[owner]:
                 del self._watchers[owner]
 
@@ -95,26 +122,36 @@ async def session_events(
     the stream ends."""
     queue: asyncio.Queue[Event | Overflow] = asyncio.Queue(maxsize=capacity)
 
-    async def pump(woken: asyncio.Event) -> None:
+    async def pump(watcher: Watcher) -> None:
+        # The feed is read when a commit elsewhere may have changed it; changes that commits in
+        # this process hand over are used as they are (no read), past the position only.
         position = since
         while True:
-            woken.clear()
-            while True:
-                batch = await store.changes_since(owner, position, _READ_BATCH)
-                for event in events_of(batch.changes):
-                    if queue.full():
-                        _drain(queue)
-                        queue.put_nowait(Overflow())
-                        await on_overflow()
-                        return
-                    queue.put_nowait(event)
-                position = batch.position
-                if not batch.has_more:
-                    break
-            await woken.wait()
+            watcher.woken.clear()
+            changes: list[Change] = []
+            if watcher.needs_read:
+                watcher.needs_read = False
+                while True:
+                    batch = await store.changes_since(owner, position, _READ_BATCH)
+                    changes += batch.changes
+                    position = batch.position
+                    if not batch.has_more:
+                        break
+            pushed, watcher.pushed = watcher.pushed, []
+            changes += [c for c in pushed if _after(c, position)]
+            if changes:
+                position = changes[-1].position
+            for event in events_of(changes):
+                if queue.full():
+                    _drain(queue)
+                    queue.put_nowait(Overflow())
+                    await on_overflow()
+                    return
+                queue.put_nowait(event)
+            await watcher.woken.wait()
 
-    with notifier.watch(owner) as woken:
-        task = asyncio.create_task(pump(woken))
+    with notifier.watch(owner) as watcher:
+        task = asyncio.create_task(pump(watcher))
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
@@ -131,6 +168,12 @@ async def session_events(
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+
+
+def _after(change: Change, position: SyncPosition) -> bool:
+    if change.version != position.version:
+        return change.version > position.version
+    return position.key is not None and str(change.key) > position.key
 
 
 def _drain(queue: asyncio.Queue[Event | Overflow]) -> None:

@@ -57,9 +57,9 @@ def session_from_row(owner: str, row: Row) -> Session:
 
 
 def change_from_row(owner: str, row: Row) -> Change:
-    """A row of version, deleted, then ``SESSION_COLUMNS``."""
-    version, deleted, *columns = row
-    session = None if deleted else session_from_row(owner, columns)
+    """A row of version, deleted_at, then ``SESSION_COLUMNS``."""
+    version, deleted_at, *columns = row
+    session = None if deleted_at is not None else session_from_row(owner, columns)
     return Change(int(version), key_from_db(str(columns[0])), session)
 
 

@@ -8,14 +8,18 @@ from typing import Protocol
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
-from gateway.domain.sync import ChangeSet, SyncPosition
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
 
 
 class ChangeListener(Protocol):
     """Told after each commit whose owners' lists changed (here or, with a shared database, on
     another replica)."""
 
-    def notify(self, owners: frozenset[str]) -> None: ...
+    def notify(
+        self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
+    ) -> None:
+        """``changes``, when given, holds every change the commit made to each owner's list, in
+        feed order (a commit here); without it only the owners are known (a commit elsewhere)."""
 
     def watched(self) -> Collection[str]:
         """The owners it wants to hear about (a store may filter changes made elsewhere)."""

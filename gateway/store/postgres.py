@@ -21,10 +21,11 @@ from asyncpg.pool import PoolConnectionProxy
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
-from gateway.domain.sync import ChangeSet, SyncPosition
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError, SyncTokenExpired
 from gateway.store import _lists as lists
 from gateway.store import postgres_sql as sql
+from gateway.store._changes import ChangeLog
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
@@ -49,7 +50,7 @@ Db: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 class _Transaction:
     def __init__(self, db: Db) -> None:
         self.db = db
-        self.touched: set[str] = set()
+        self.changes = ChangeLog()
         self.version_taken: int | None = None
 
     async def version(self) -> int:
@@ -58,8 +59,8 @@ class _Transaction:
         return self.version_taken
 
     async def changing(self, statement: str, *params: object) -> None:
-        rows = await self.db.fetch(statement, *params)
-        self.touched.update(str(row[0]) for row in rows)
+        """Run a statement that returns each session row it changed (RETURNING_CHANGE)."""
+        self.changes.record_rows(await self.db.fetch(statement, *params))
 
 
 class PostgresStore:
@@ -174,12 +175,13 @@ class PostgresStore:
             tx = _Transaction(db)
             yield tx
             if tx.version_taken is not None:
+                # Known as ours before the notice can come back on the LISTEN connection.
+                self._local_versions.append(tx.version_taken)
                 await db.execute("SELECT pg_notify($1, $2)", CHANNEL, str(tx.version_taken))
-        if tx.version_taken is not None:
-            self._local_versions.append(tx.version_taken)
-        if tx.touched:
+        if tx.changes:
+            by_owner = tx.changes.by_owner()
             for listener in self._listeners:
-                listener.notify(frozenset(tx.touched))
+                listener.notify(frozenset(by_owner), by_owner)
 
     async def _retrying(self, work: Callable[[], Any]) -> Any:
         """Run a write again after a transient failure (deadlock, lost connection)."""
@@ -323,12 +325,14 @@ class PostgresStore:
     async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
         async def work() -> Session:
             async with self._write() as tx:
+                version = await tx.version()
                 row = await tx.db.fetchrow(
-                    sql.UPSERT_EXT, owner, str(key), KINDS[key.type], now, ext, await tx.version()
+                    sql.UPSERT_EXT, owner, str(key), KINDS[key.type], now, ext, version
                 )
                 assert row is not None  # an upsert always returns its row
-                tx.touched.add(owner)
-            return session_from_row(owner, row)
+                session = session_from_row(owner, row)
+                tx.changes.record(owner, Change(version, key, session))
+            return session
 
         result: Session = await self._retrying(work)
         return result
@@ -341,10 +345,9 @@ class PostgresStore:
             async with self._write() as tx:
                 version = await tx.version()
                 for key in dict.fromkeys(keys):
-                    rows = await tx.db.fetch(sql.DELETE_KEY, now, version, owner, str(key))
-                    deleted.extend(key_from_db(str(row[0])) for row in rows)
-                if deleted:
-                    tx.touched.add(owner)
+                    for row in await tx.db.fetch(sql.DELETE_KEY, now, version, owner, str(key)):
+                        deleted.append(key_from_db(str(row[0])))
+                        tx.changes.record(owner, Change(version, deleted[-1], None))
             return deleted
 
         result: list[SessionKey] = await self._retrying(work)
@@ -356,10 +359,9 @@ class PostgresStore:
             async with self._write() as tx:
                 version = await tx.version()
                 for key in dict.fromkeys(keys):
-                    rows = await tx.db.fetch(sql.MARK_READ, owner, now, version, str(key))
-                    marked.extend(session_from_row(owner, row) for row in rows)
-                if marked:
-                    tx.touched.add(owner)
+                    for row in await tx.db.fetch(sql.MARK_READ, owner, now, version, str(key)):
+                        marked.append(session_from_row(owner, row))
+                        tx.changes.record(owner, Change(version, marked[-1].key, marked[-1]))
             return marked
 
         result: list[Session] = await self._retrying(work)
@@ -377,12 +379,14 @@ class PostgresStore:
     ) -> Session | None:
         async def work() -> Session | None:
             async with self._write() as tx:
+                version = await tx.version()
                 pinned_at = now if pinned else None
-                row = await tx.db.fetchrow(sql.PIN, owner, str(key), pinned_at, await tx.version())
+                row = await tx.db.fetchrow(sql.PIN, owner, str(key), pinned_at, version)
                 if row is None:
                     return None
-                tx.touched.add(owner)
-            return session_from_row(owner, row)
+                session = session_from_row(owner, row)
+                tx.changes.record(owner, Change(version, key, session))
+            return session
 
         result: Session | None = await self._retrying(work)
         return result

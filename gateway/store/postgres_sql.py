@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._lists import SESSION_COLUMNS
+
+RETURNING_CHANGE = f"{RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
 
 MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
 
@@ -35,7 +38,7 @@ CLOCK = "SELECT version FROM sync_clock_state WHERE id = 1"
 # The row lock taken here is held to COMMIT: versions commit in order, and the writes that take
 # one (every write to sessions) are serialized, as SQLite's single writer serializes them.
 TICK = "UPDATE sync_clock_state SET version = version + 1 WHERE id = 1 RETURNING version"
-_CHANGE_COLUMNS = f"version, deleted_at IS NOT NULL, {SESSION_COLUMNS}"
+_CHANGE_COLUMNS = f"version, deleted_at, {SESSION_COLUMNS}"
 CHANGES_AFTER_VERSION = (
     f"SELECT {_CHANGE_COLUMNS} FROM sessions WHERE owner = $1 AND version > $2 "
     "ORDER BY version, key LIMIT $3"
@@ -90,7 +93,7 @@ RETURNING {SESSION_COLUMNS}
 MARK_ALL_READ = f"""
 UPDATE sessions SET {_SET_READ}
 WHERE owner = $1 AND deleted_at IS NULL AND unread > 0
-RETURNING owner
+RETURNING {RETURNING_CHANGE}
 """
 PIN = f"""
 UPDATE sessions SET pinned_at = $3, version = $4
@@ -133,7 +136,7 @@ ON CONFLICT (owner, key) DO UPDATE SET
     unread = s.unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
     version = excluded.version
 WHERE {_NEWER} OR {_COUNTS}
-RETURNING owner
+RETURNING {RETURNING_CHANGE}
 """
 _VALUES = (
     "$2::text, $3::smallint, $4::bigint, $5::smallint, $6::text, $7::bigint, $8::text, "
@@ -178,9 +181,10 @@ UPDATE sessions SET
     version = $7
 WHERE key = $8 AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
 """
-APPLY_REVOCATION = f"{_REVOKE} AND owner = $9 RETURNING owner"
+APPLY_REVOCATION = f"{_REVOKE} AND owner = $9 RETURNING {RETURNING_CHANGE}"
 APPLY_REVOCATION_TO_TEAM = (
-    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = $8) RETURNING owner"
+    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = $8) "
+    f"RETURNING {RETURNING_CHANGE}"
 )
 
 # The team registry ------------------------------------------------------------------------------

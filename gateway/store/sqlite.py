@@ -22,10 +22,11 @@ from gateway.domain.sessions import (
     RevokeNotification,
     Session,
 )
-from gateway.domain.sync import ChangeSet, SyncPosition
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError, SyncTokenExpired
 from gateway.store import _lists as lists
 from gateway.store import sqlite_sql as sql
+from gateway.store._changes import ChangeLog
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
@@ -41,7 +42,7 @@ class _Transaction:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
-        self.touched: set[str] = set()
+        self.changes = ChangeLog()
         self._version: int | None = None
 
     async def version(self) -> int:
@@ -52,11 +53,9 @@ class _Transaction:
 
     async def changing(
         self, statement: str, params: Sequence[object] | Mapping[str, object]
-    ) -> list[Row]:
-        """Run a statement that returns the owner of each session row it changed."""
-        rows = list(await self.db.execute_fetchall(statement, params))
-        self.touched.update(str(row[0]) for row in rows)
-        return rows
+    ) -> None:
+        """Run a statement that returns each session row it changed (RETURNING_CHANGE)."""
+        self.changes.record_rows(await self.db.execute_fetchall(statement, params))
 
 
 class SqliteStore:
@@ -157,9 +156,10 @@ class SqliteStore:
                 await tx.db.execute("ROLLBACK")
                 raise
             await tx.db.execute("COMMIT")
-        if tx.touched:
+        if tx.changes:
+            by_owner = tx.changes.by_owner()
             for listener in self._listeners:
-                listener.notify(frozenset(tx.touched))
+                listener.notify(frozenset(by_owner), by_owner)
 
     # Reads ---------------------------------------------------------------------------------
 
@@ -267,10 +267,12 @@ class SqliteStore:
 
     async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
         async with self._write() as tx:
-            params = (owner, str(key), KINDS[key.type], now, ext, await tx.version())
+            version = await tx.version()
+            params = (owner, str(key), KINDS[key.type], now, ext, version)
             rows = list(await tx.db.execute_fetchall(sql.UPSERT_EXT, params))
-            tx.touched.add(owner)
-        return session_from_row(owner, rows[0])
+            session = session_from_row(owner, rows[0])
+            tx.changes.record(owner, Change(version, key, session))
+        return session
 
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
@@ -280,9 +282,9 @@ class SqliteStore:
             version = await tx.version()
             for key in dict.fromkeys(keys):
                 rows = await tx.db.execute_fetchall(sql.DELETE_KEY, (now, version, owner, str(key)))
-                deleted.extend(key_from_db(str(row[0])) for row in rows)
-            if deleted:
-                tx.touched.add(owner)
+                for row in rows:
+                    deleted.append(key_from_db(str(row[0])))
+                    tx.changes.record(owner, Change(version, deleted[-1], None))
         return deleted
 
     async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
@@ -291,10 +293,9 @@ class SqliteStore:
             version = await tx.version()
             for key in dict.fromkeys(keys):
                 params = {"owner": owner, "key": str(key), "now": now, "version": version}
-                rows = await tx.db.execute_fetchall(sql.MARK_READ, params)
-                marked.extend(session_from_row(owner, row) for row in rows)
-            if marked:
-                tx.touched.add(owner)
+                for row in await tx.db.execute_fetchall(sql.MARK_READ, params):
+                    marked.append(session_from_row(owner, row))
+                    tx.changes.record(owner, Change(version, marked[-1].key, marked[-1]))
         return marked
 
     async def mark_all_read(self, owner: str, now: int) -> None:
@@ -306,13 +307,15 @@ class SqliteStore:
         self, owner: str, key: SessionKey, pinned: bool, now: int
     ) -> Session | None:
         async with self._write() as tx:
+            version = await tx.version()
             params = {"owner": owner, "key": str(key), "pinned_at": now if pinned else None,
-                      "version": await tx.version()}  # fmt: skip
+                      "version": version}  # fmt: skip
             rows = list(await tx.db.execute_fetchall(sql.PIN, params))
             if not rows:
                 return None
-            tx.touched.add(owner)
-        return session_from_row(owner, rows[0])
+            session = session_from_row(owner, rows[0])
+            tx.changes.record(owner, Change(version, key, session))
+        return session
 
     # Ingestion writes ----------------------------------------------------------------------
 

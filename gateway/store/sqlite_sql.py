@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._lists import SESSION_COLUMNS
+
+RETURNING_CHANGE = f"{RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
 
 MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
 
@@ -37,7 +40,7 @@ def marks(count: int) -> str:
 
 CLOCK = "SELECT version FROM sync_clock WHERE id = 1"
 TICK = "UPDATE sync_clock SET version = version + 1 WHERE id = 1 RETURNING version"
-_CHANGE_COLUMNS = f"version, deleted_at IS NOT NULL, {SESSION_COLUMNS}"
+_CHANGE_COLUMNS = f"version, deleted_at, {SESSION_COLUMNS}"
 CHANGES_AFTER_VERSION = (
     f"SELECT {_CHANGE_COLUMNS} FROM sessions WHERE owner = ? AND version > ? "
     "ORDER BY version, key LIMIT ?"
@@ -90,7 +93,7 @@ RETURNING {SESSION_COLUMNS}
 MARK_ALL_READ = f"""
 UPDATE sessions SET {_SET_READ}
 WHERE owner = :owner AND deleted_at IS NULL AND unread > 0
-RETURNING owner
+RETURNING {RETURNING_CHANGE}
 """
 PIN = f"""
 UPDATE sessions SET pinned_at = :pinned_at, version = :version
@@ -136,7 +139,7 @@ ON CONFLICT (owner, key) DO UPDATE SET
     unread = unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
     version = excluded.version
 WHERE {_NEWER} OR {_COUNTS}
-RETURNING owner
+RETURNING {RETURNING_CHANGE}
 """
 DELIVER_MESSAGE = (
     f"{_DELIVER_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_DELIVER_IF_NEWER}"
@@ -179,10 +182,10 @@ UPDATE sessions SET
     version = :version
 WHERE key = :key AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
 """
-APPLY_REVOCATION = f"{_REVOKE} AND owner = :owner RETURNING owner"
+APPLY_REVOCATION = f"{_REVOKE} AND owner = :owner RETURNING {RETURNING_CHANGE}"
 APPLY_REVOCATION_TO_TEAM = (
     f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = :key) "
-    "RETURNING owner"
+    f"RETURNING {RETURNING_CHANGE}"
 )
 
 # The team registry: member lists travel as one JSON array parameter, so any size is one statement.
