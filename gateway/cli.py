@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import socket
@@ -21,6 +20,7 @@ from gateway.demo import seed as seed_demo
 from gateway.domain.checksum import sign as sign_body
 from gateway.errors import ConfigurationError
 from gateway.importer import ImportReport, import_lines
+from gateway.logs import configure_logging
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import open_store
@@ -79,9 +79,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         )
     if demo:
         settings = _with_demo_settings(settings)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         settings.check_auth()
         if demo:
@@ -99,6 +97,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn logs through our handler (JSON, with request ids)
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
     _GracefulServer(config, app.state.close_connections).run()

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+import re
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from strawberry.extensions import SchemaExtension
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
 class Metrics:
@@ -17,6 +25,49 @@ class Metrics:
             ["event_type", "outcome"],
             registry=self.registry,
         )
+        self.operations = Histogram(
+            "gateway_graphql_operation_seconds",
+            "GraphQL operations by name and type, and how long they took.",
+            ["operation", "type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "gateway_graphql_errors",
+            "GraphQL errors by extensions.code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.subscriptions = Gauge(
+            "gateway_subscriptions_open",
+            "sessionEvents subscriptions open in this process.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def extension(self) -> type[SchemaExtension]:
+        """A schema extension that times each operation and counts its errors."""
+        metrics = self
+
+        class OperationMetrics(SchemaExtension):
+            def on_operation(self) -> Iterator[None]:
+                started = time.perf_counter()
+                yield
+                context = self.execution_context
+                name = context.operation_name or "anonymous"
+                if not _NAME.fullmatch(name):
+                    name = "other"  # client-chosen names must not grow the label set unboundedly
+                try:
+                    kind = context.operation_type.value
+                except RuntimeError:  # the document did not parse
+                    kind = "unknown"
+                elapsed = time.perf_counter() - started
+                metrics.operations.labels(name, kind).observe(elapsed)
+                result = context.result
+                for error in getattr(result, "errors", None) or ():
+                    code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+                    metrics.errors.labels(str(code)).inc()
+
+        return OperationMetrics

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
+    log_format: str = "json"  # or "text"
 
     @field_validator(
         "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",

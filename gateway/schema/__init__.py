@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+from gateway.metrics import Metrics
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.execution import PLAIN, PlanningExecutionContext
 from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
@@ -43,7 +44,11 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(
-    limits: QueryLimits | None = None, *, introspection: bool = True, planned: bool = True
+    limits: QueryLimits | None = None,
+    *,
+    introspection: bool = True,
+    planned: bool = True,
+    metrics: Metrics | None = None,
 ) -> strawberry.Schema:
     """The schema. ``planned`` runs plain sub-selections through compiled plans (see
     schema/execution.py); without it every field goes through graphql-core alone."""
@@ -57,6 +62,8 @@ def build_schema(
         RateLimits,
         ErrorCodes,
     ]
+    if metrics is not None:
+        extensions.insert(len(extensions) - 1, metrics.extension())  # exits after ErrorCodes
     if not introspection:
         extensions.insert(2, DisableIntrospection)
     schema = GatewaySchema(

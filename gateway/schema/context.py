@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from gateway.domain.cursors import CursorCodec
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
+from gateway.metrics import Metrics
 from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
 
@@ -26,6 +27,7 @@ class Context:
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
     socket_id: int = 0
     rate_limiter: RateLimiter | None = None
+    metrics: Metrics | None = None
 
     def viewer(self) -> str:
         """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""

@@ -43,6 +43,12 @@ class Subscription:
 
         events = session_events(ctx.store, ctx.notifier, viewer, start,
                                 capacity=ctx.event_queue_size, on_overflow=overflow)  # fmt: skip
-        async for event in events:
-            sessions = [event.session] if isinstance(event, Upserted) else []
-            yield graphql_event(event, await last_messages(info, sessions))
+        if ctx.metrics is not None:
+            ctx.metrics.subscriptions.inc()
+        try:
+            async for event in events:
+                sessions = [event.session] if isinstance(event, Upserted) else []
+                yield graphql_event(event, await last_messages(info, sessions))
+        finally:
+            if ctx.metrics is not None:
+                ctx.metrics.subscriptions.dec()

@@ -137,6 +137,8 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        if not self._all_readers:
+            raise RuntimeError("the store is not open")
         reader = await self._readers.get()
         try:
             yield reader

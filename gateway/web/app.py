@@ -19,6 +19,7 @@ from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
+from gateway.logs import RequestIdMiddleware
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
@@ -57,14 +58,16 @@ def create_app(
         reads=RateLimit(settings.rate_limit_reads_per_minute, settings.rate_limit_reads_burst),
         writes=RateLimit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
     )
+    metrics = Metrics()
     view = GraphQLView(
-        build_schema(limits, introspection=settings.introspection),
+        build_schema(limits, introspection=settings.introspection, metrics=metrics),
         store=the_store,
         authenticator=Authenticator(settings),
         cursors=CursorCodec(settings.cursor_key()),
         clock=clock,
         notifier=notifier,
         rate_limiter=rate_limiter,
+        metrics=metrics,
         http_limits=HttpLimits(settings.max_body_bytes, settings.max_variables_bytes),
         limits=SocketLimits(
             allowed_origins=settings.origins(),
@@ -74,7 +77,6 @@ def create_app(
         ),
     )
 
-    metrics = Metrics()
     webhooks = NimWebhooks(
         store=the_store,
         verifier=_verifier(settings),
@@ -100,6 +102,15 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        # Ready once the store answers: it is open, reachable, and its migrations are applied.
+        try:
+            await asyncio.wait_for(the_store.is_empty(), _READY_TIMEOUT_S)
+        except Exception as e:  # any failure means "do not send traffic here"
+            logger.warning("not ready: %s", e)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
@@ -110,6 +121,7 @@ def create_app(
         routes=[
             Route("/", home),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/metrics", prometheus),
             *webhooks.routes(settings.nim_cc_path),
             # The view is an ASGI app, not a request handler: Route passes it the raw scope.
@@ -118,13 +130,14 @@ def create_app(
         ],
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.origins(),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept"],
                 max_age=600,
-            )
+            ),
         ],
     )
     app.state.close_connections = view.close_connections
@@ -143,6 +156,7 @@ def _verifier(settings: Settings) -> Verifier | None:
 
 
 _PURGE_EVERY_S = 3600
+_READY_TIMEOUT_S = 2
 
 
 async def _purge_tombstones(

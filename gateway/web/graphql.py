@@ -24,6 +24,7 @@ from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
+from gateway.metrics import Metrics
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
 from gateway.schema.limits import RateLimiter
@@ -60,6 +61,7 @@ class GraphQLView(GraphQL[Context, None]):
         limits: SocketLimits,
         http_limits: HttpLimits,
         rate_limiter: RateLimiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             schema,  # type: ignore[arg-type]
@@ -77,6 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._limits = limits
         self._http_limits = http_limits
         self._rate_limiter = rate_limiter
+        self._metrics = metrics
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
         self._open_sockets: dict[int, WebSocket] = {}
@@ -139,6 +142,7 @@ class GraphQLView(GraphQL[Context, None]):
             notifier=self._notifier,
             event_queue_size=self._limits.event_queue_size,
             rate_limiter=self._rate_limiter,
+            metrics=self._metrics,
         )
         if isinstance(request, WebSocket):
             socket = request

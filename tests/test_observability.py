@@ -1,0 +1,49 @@
+"""Metrics, readiness, request ids and structured logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from gateway.store import SessionStore
+from tests.helpers import SECRET, GraphQLClient
+from tests.process import gateway
+
+
+async def test_metrics_count_operations_and_errors(
+    http: httpx.AsyncClient, alice: GraphQLClient
+) -> None:
+    await alice.ok("query Page { sessions { totalCount } }")
+    await alice('query Broken { session(id: "nope") { key } }')
+    metrics = (await http.get("/metrics")).text
+    assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 1.0' in metrics
+    assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
+    assert "gateway_subscriptions_open 0.0" in metrics
+
+
+async def test_readiness_follows_the_store(http: httpx.AsyncClient, store: SessionStore) -> None:
+    assert (await http.get("/readyz")).json() == {"status": "ready"}
+    await store.close()
+    response = await http.get("/readyz")
+    assert (response.status_code, response.json()) == (503, {"status": "unavailable"})
+
+
+async def test_request_ids_are_echoed_or_made(http: httpx.AsyncClient) -> None:
+    given = await http.get("/healthz", headers={"X-Request-ID": "trace-42"})
+    made = await http.get("/healthz")
+    assert given.headers["x-request-id"] == "trace-42"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_logs_are_json_lines_with_the_request_id(tmp_path: Path, free_port: int) -> None:
+    env = {"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_LOG_FORMAT": "json"}
+    with gateway("serve", "--db", str(tmp_path / "g.db"), "--port", str(free_port),
+                 env=env) as server:  # fmt: skip
+        server.wait_for("Application startup complete")
+        httpx.get(f"http://127.0.0.1:{free_port}/healthz", headers={"X-Request-ID": "req-77"})
+        line = server.wait_for("req-77")
+    record = json.loads(line)
+    assert record["request_id"] == "req-77"
+    assert {"time", "level", "logger", "message"} <= set(record)
