@@ -9,7 +9,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import jwt
@@ -17,7 +16,6 @@ import orjson
 import pytest
 
 from gateway.domain.checksum import sign
-from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import GatewayProcess, free_tcp_port, gateway
 from tests.ws import GraphQLSocket
@@ -25,15 +23,10 @@ from tests.ws import GraphQLSocket
 pytestmark = pytest.mark.reliability
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "gw.db")
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
-    async with postgres_schema(POSTGRES_URL) as url:
-        yield url
+@pytest.fixture
+def database(database_url: str) -> str:
+    """The suite's fresh database of each backend (conftest), here for a real process."""
+    return database_url
 
 
 def env_for(database: str) -> dict[str, str]:

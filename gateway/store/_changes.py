@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from gateway.domain.sync import Change
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.errors import SyncTokenExpired
 from gateway.store._rows import Row, change_from_row
 
 # What statements that change sessions return, so the commit can hand listeners the new state.
@@ -34,3 +35,17 @@ class ChangeLog:
             owner: sorted(changes, key=lambda c: (c.version, str(c.key)))
             for owner, changes in self._changes.items()
         }
+
+
+def change_set(
+    owner: str, since: SyncPosition, limit: int, rows: Sequence[Row], purged_through: int | None
+) -> ChangeSet:
+    """The feed page that ``rows`` (up to ``limit`` + 1 of them) make, or SyncTokenExpired when
+    tombstones after ``since`` were purged."""
+    if purged_through is not None and purged_through > since.version:
+        raise SyncTokenExpired(
+            "changes after this sync token are no longer kept: reload the whole list"
+        )
+    changes = [change_from_row(owner, row) for row in rows[:limit]]
+    position = changes[-1].position if changes else since
+    return ChangeSet(changes, position, has_more=len(rows) > limit)

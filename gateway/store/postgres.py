@@ -22,13 +22,13 @@ from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
-from gateway.errors import ConfigurationError, SyncTokenExpired
+from gateway.errors import ConfigurationError
 from gateway.store import _lists as lists
 from gateway.store import postgres_sql as sql
-from gateway.store._changes import ChangeLog
+from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
-from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
+from gateway.store._rows import key_from_db, message_from_row, session_from_row
 from gateway.store.base import ChangeListener
 
 logger = logging.getLogger("gateway.store")
@@ -307,13 +307,7 @@ class PostgresStore:
                 rows = await db.fetch(
                     sql.CHANGES_AFTER_KEY, owner, since.version, since.key, limit + 1
                 )
-        if purged is not None and int(purged) > since.version:
-            raise SyncTokenExpired(
-                "changes after this sync token are no longer kept: reload the whole list"
-            )
-        changes = [change_from_row(owner, row) for row in rows[:limit]]
-        position = changes[-1].position if changes else since
-        return ChangeSet(changes, position, has_more=len(rows) > limit)
+        return change_set(owner, since, limit, list(rows), None if purged is None else int(purged))
 
     async def purge_tombstones(self, deleted_before: int) -> None:
         async with self._write() as tx:

@@ -23,13 +23,13 @@ from gateway.domain.sessions import (
     Session,
 )
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
-from gateway.errors import ConfigurationError, SyncTokenExpired
+from gateway.errors import ConfigurationError
 from gateway.store import _lists as lists
 from gateway.store import sqlite_sql as sql
-from gateway.store._changes import ChangeLog
+from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
-from gateway.store._rows import change_from_row, key_from_db, message_from_row, session_from_row
+from gateway.store._rows import key_from_db, message_from_row, session_from_row
 from gateway.store.base import ChangeListener
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
@@ -252,13 +252,7 @@ class SqliteStore:
                 rows = list(await db.execute_fetchall(statement, params))
             finally:
                 await db.execute("COMMIT")
-        if purged and int(purged[0][0]) > since.version:
-            raise SyncTokenExpired(
-                "changes after this sync token are no longer kept: reload the whole list"
-            )
-        changes = [change_from_row(owner, row) for row in rows[:limit]]
-        position = changes[-1].position if changes else since
-        return ChangeSet(changes, position, has_more=len(rows) > limit)
+        return change_set(owner, since, limit, rows, int(purged[0][0]) if purged else None)
 
     async def purge_tombstones(self, deleted_before: int) -> None:
         async with self._write() as tx:
