@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/gateway install-graphiql || echo "GraphiQL assets not installed (npm missing?): the page will use the CDN"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -14,6 +15,7 @@ import click
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from gateway import graphiql
 from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
@@ -170,6 +172,19 @@ def sign(body: str, secret: str) -> None:
     """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file)."""
     for name, value in sign_body(secret, body.encode(), now_ms()).items():
         click.echo(f"{name}: {value}")
+
+
+@main.command("install-graphiql")
+@click.option("--dir", "directory", help="Where to put them [GATEWAY_GRAPHIQL_DIR, .graphiql].")
+def install_graphiql(directory: str | None) -> None:
+    """Install GraphiQL's pinned assets from the npm registry, integrity-checked, so the
+    explorer works without internet."""
+    target = Path(directory or _settings().graphiql_dir)
+    try:
+        graphiql.install(target)
+    except (RuntimeError, subprocess.CalledProcessError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"GraphiQL assets installed in {target}")
 
 
 @main.command()

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     rate_limit_writes_per_minute: int = 120
     rate_limit_writes_burst: int = 30
     shutdown_timeout_s: float = 10
+    graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
+    graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 
     pg_pool_size: int = 10
     pg_statement_timeout_ms: int = 5000

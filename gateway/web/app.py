@@ -7,14 +7,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from gateway import graphiql
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
@@ -68,6 +70,7 @@ def create_app(
         notifier=notifier,
         rate_limiter=rate_limiter,
         metrics=metrics,
+        graphiql_page=_graphiql_page(settings),
         http_limits=HttpLimits(settings.max_body_bytes, settings.max_variables_bytes),
         limits=SocketLimits(
             allowed_origins=settings.origins(),
@@ -114,6 +117,14 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
+    graphiql_dir = Path(settings.graphiql_dir)
+
+    async def graphiql_asset(request: Request) -> Response:
+        path = graphiql.asset_path(graphiql_dir, request.path_params["asset"])
+        if path is None or not path.is_file():
+            return JSONResponse({"error": "no such asset"}, status_code=404)
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/graphql")
 
@@ -122,6 +133,7 @@ def create_app(
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/graphiql/assets/{asset:path}", graphiql_asset),
             Route("/metrics", prometheus),
             *webhooks.routes(settings.nim_cc_path),
             # The view is an ASGI app, not a request handler: Route passes it the raw scope.
@@ -175,3 +187,18 @@ async def _purge_tombstones(
 def app_from_environment() -> Starlette:
     """The app as a worker process builds it (``gateway serve --workers N``)."""
     return create_app(Settings())
+
+
+def _graphiql_page(settings: Settings) -> str | None:
+    """GraphiQL from the gateway's own copy of its assets; None for Strawberry's CDN page."""
+    if graphiql.installed(Path(settings.graphiql_dir)):
+        return graphiql.local_page()
+    if settings.graphiql_cdn:
+        logger.info(
+            "GraphiQL loads from the public CDN: run `gateway install-graphiql` to serve it"
+        )
+        return None
+    return (
+        "<!doctype html><title>GraphiQL</title><p>GraphiQL's assets are not installed here. "
+        "Run <code>gateway install-graphiql</code>, or set GATEWAY_GRAPHIQL_CDN=true.</p>"
+    )

@@ -62,6 +62,7 @@ class GraphQLView(GraphQL[Context, None]):
         http_limits: HttpLimits,
         rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
+        graphiql_page: str | None = None,
     ) -> None:
         super().__init__(
             schema,  # type: ignore[arg-type]
@@ -80,6 +81,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._http_limits = http_limits
         self._rate_limiter = rate_limiter
         self._metrics = metrics
+        self._graphiql_page = graphiql_page
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
         self._open_sockets: dict[int, WebSocket] = {}
@@ -179,6 +181,11 @@ class GraphQLView(GraphQL[Context, None]):
         self._socket_accounts[context.socket_id] = account
         context.viewer_id = account
         return None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._graphiql_page is None:
+            return await super().render_graphql_ide(request)
+        return Response(self._graphiql_page, media_type="text/html")
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
