@@ -80,9 +80,11 @@ class _Cost:
             return
         for selection in selections.selections:
             if isinstance(selection, FieldNode):
-                self.depth = max(self.depth, depth)
                 if selection.alias is not None:
                     self.aliases += 1
+                if selection.name.value.startswith("__"):
+                    continue  # introspection (GraphiQL's own query nests deep) is not data
+                self.depth = max(self.depth, depth)
                 if selection.name.value in _PAGED_FIELDS:
                     self.first += _first_of(selection)
                 self.walk(selection.selection_set, depth + 1)
