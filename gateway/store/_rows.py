@@ -1,5 +1,5 @@
-"""Decoding rows into domain records, shared by the SQL backends (SQLite tuples, asyncpg
-Records: both index by position)."""
+"""Rows to domain records and back, shared by the SQL backends (SQLite tuples, asyncpg Records:
+both index by position)."""
 
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ def session_from_row(owner: str, row: Row) -> Session:
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
         revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
-                                    _opt_str(postscript))  # fmt: skip
+                                    opt_str(postscript))  # fmt: skip
     return Session(
         owner=owner,
         key=key_from_db(str(key)),
         update_time=int(update_time),
         server_ext=str(server_ext),
         last_message_kind=last_kind,
-        last_message_id=_opt_str(last_id),
+        last_message_id=opt_str(last_id),
         revoke=revoke,
         unread_count=int(unread),
         last_read_time=last_read_time,
@@ -70,12 +70,29 @@ def message_from_row(row: Row) -> Message:
         from_account=str(from_account),
         type=MessageType(type_),
         time=int(time),
-        client_id=_opt_str(client_id),
-        text=_opt_str(text),
-        attachment=_opt_str(attachment),
-        ext=_opt_str(ext),
+        client_id=opt_str(client_id),
+        text=opt_str(text),
+        attachment=opt_str(attachment),
+        ext=opt_str(ext),
     )
 
 
-def _opt_str(value: object) -> str | None:
+def opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def message_values(m: Message) -> tuple[object, ...]:
+    """A message as the ``messages`` columns, in ``MESSAGE_COLUMNS`` order."""
+    return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
+            m.attachment, m.ext)  # fmt: skip
+
+
+def last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:
+    """The session columns after (owner, key, kind) that make ``message`` its last message:
+    update_time, last_kind, last_msg_id, last_msg_time and the revoke columns."""
+    if revoke is None:
+        return (message.time, LastMessageKind.MESSAGE.value, message.server_id, message.time,
+                None, None, None)  # fmt: skip
+    update_time = max(message.time, revoke.time)
+    return (update_time, LastMessageKind.REVOKE_NOTIFICATION.value, message.server_id,
+            message.time, revoke.operator, revoke.time, revoke.postscript)  # fmt: skip

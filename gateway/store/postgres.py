@@ -28,7 +28,13 @@ from gateway.store import postgres_sql as sql
 from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
-from gateway.store._rows import key_from_db, message_from_row, session_from_row
+from gateway.store._rows import (
+    key_from_db,
+    last_message_values,
+    message_from_row,
+    message_values,
+    session_from_row,
+)
 from gateway.store.base import ChangeListener
 
 logger = logging.getLogger("gateway.store")
@@ -395,14 +401,14 @@ class PostgresStore:
                 # The version first: a recall of this message now waits for this transaction,
                 # or this one sees the recall.
                 version = await tx.version()
-                inserted = await tx.db.fetchval(sql.INSERT_MESSAGE, *_message_params(message))
+                inserted = await tx.db.fetchval(sql.INSERT_MESSAGE, *message_values(message))
                 if inserted is None:
                     return False
                 found = await tx.db.fetchrow(sql.FIND_REVOCATION, message.server_id)
                 revoke = None
                 if found is not None:
                     revoke = RevokeNotification(message.server_id, found[0], found[1], found[2])
-                values = _last_message_values(message, revoke)
+                values = last_message_values(message, revoke)
                 for d in dict.fromkeys(deliveries):
                     unread = int(revoke is None and d.owner != message.from_account)
                     await tx.changing(sql.DELIVER_MESSAGE, d.owner, str(d.key),
@@ -473,15 +479,3 @@ async def _no_reset(db: asyncpg.Connection[Any]) -> None:
 async def _change_members(db: Db, statement: str, team: SessionKey, members: Sequence[str]) -> int:
     await db.execute(statement, str(team), orjson.dumps(list(members)).decode())
     return int(await db.fetchval(sql.COUNT_MEMBERS, str(team)))
-
-
-def _last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[Any, ...]:
-    if revoke is None:
-        return (message.time, 0, message.server_id, message.time, None, None, None)
-    return (max(message.time, revoke.time), 1, message.server_id, message.time,
-            revoke.operator, revoke.time, revoke.postscript)  # fmt: skip
-
-
-def _message_params(m: Message) -> tuple[object, ...]:
-    return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
-            m.attachment, m.ext)  # fmt: skip

@@ -17,7 +17,6 @@ from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import (
     Delivery,
-    LastMessageKind,
     Message,
     RevokeNotification,
     Session,
@@ -29,7 +28,14 @@ from gateway.store import sqlite_sql as sql
 from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
-from gateway.store._rows import key_from_db, message_from_row, session_from_row
+from gateway.store._rows import (
+    key_from_db,
+    last_message_values,
+    message_from_row,
+    message_values,
+    opt_str,
+    session_from_row,
+)
 from gateway.store.base import ChangeListener
 
 # aiosqlite is typed to return sqlite3.Row; with no row factory the rows are plain tuples.
@@ -319,7 +325,7 @@ class SqliteStore:
         self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
     ) -> bool:
         async with self._write() as tx:
-            cursor = await tx.db.execute(sql.INSERT_MESSAGE, _message_params(message))
+            cursor = await tx.db.execute(sql.INSERT_MESSAGE, message_values(message))
             if cursor.rowcount == 0:
                 return False
             found = list(await tx.db.execute_fetchall(sql.FIND_REVOCATION, (message.server_id,)))
@@ -327,8 +333,8 @@ class SqliteStore:
             if found:
                 operator, time, postscript = found[0]
                 revoke = RevokeNotification(message.server_id, str(operator), int(time),
-                                            _opt_str(postscript))  # fmt: skip
-            values = _last_message_values(message, revoke)
+                                            opt_str(postscript))  # fmt: skip
+            values = last_message_values(message, revoke)
             version = await tx.version()
             for d in dict.fromkeys(deliveries):
                 unread = int(revoke is None and d.owner != message.from_account)
@@ -403,22 +409,3 @@ async def _change_members(
     await db.execute(statement, (str(team), orjson.dumps(list(members)).decode()))
     rows = list(await db.execute_fetchall(sql.COUNT_MEMBERS, (str(team),)))
     return int(rows[0][0])
-
-
-def _last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:
-    """The columns after (owner, key) that make ``message`` a session's last message."""
-    if revoke is None:
-        return (message.time, LastMessageKind.MESSAGE.value, message.server_id, message.time,
-                None, None, None)  # fmt: skip
-    update_time = max(message.time, revoke.time)
-    return (update_time, LastMessageKind.REVOKE_NOTIFICATION.value, message.server_id,
-            message.time, revoke.operator, revoke.time, revoke.postscript)  # fmt: skip
-
-
-def _message_params(m: Message) -> tuple[object, ...]:
-    return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
-            m.attachment, m.ext)  # fmt: skip
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
