@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import orjson
@@ -39,6 +39,7 @@ from gateway.store.base import ChangeListener
 
 logger = logging.getLogger("gateway.store")
 
+T = TypeVar("T")
 CHANNEL = "gateway_sessions"
 _MIGRATION_LOCK = 7_264_001  # pg_advisory_lock key: one replica migrates at a time
 _RETRYABLE = (
@@ -189,7 +190,7 @@ class PostgresStore:
             for listener in self._listeners:
                 listener.notify(frozenset(by_owner), by_owner)
 
-    async def _retrying(self, work: Callable[[], Any]) -> Any:
+    async def _retrying(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run a write again after a transient failure (deadlock, lost connection)."""
         for attempt in range(3):
             try:
@@ -334,8 +335,7 @@ class PostgresStore:
                 tx.changes.record(owner, Change(version, key, session))
             return session
 
-        result: Session = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
@@ -350,8 +350,7 @@ class PostgresStore:
                         tx.changes.record(owner, Change(version, deleted[-1], None))
             return deleted
 
-        result: list[SessionKey] = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
         async def work() -> list[Session]:
@@ -364,8 +363,7 @@ class PostgresStore:
                         tx.changes.record(owner, Change(version, marked[-1].key, marked[-1]))
             return marked
 
-        result: list[Session] = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     async def mark_all_read(self, owner: str, now: int) -> None:
         async def work() -> None:
@@ -388,8 +386,7 @@ class PostgresStore:
                 tx.changes.record(owner, Change(version, key, session))
             return session
 
-        result: Session | None = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     # Ingestion writes ----------------------------------------------------------------------
 
@@ -419,8 +416,7 @@ class PostgresStore:
                                       version)  # fmt: skip
             return True
 
-        result: bool = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     async def revoke_message(
         self,
@@ -448,8 +444,7 @@ class PostgresStore:
                     await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, *params, str(team))
             return True
 
-        result: bool = await self._retrying(work)
-        return result
+        return await self._retrying(work)
 
     # Team registry -------------------------------------------------------------------------
 
