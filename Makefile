@@ -6,6 +6,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The npm projects the tests drive (codegen, Relay, the web example): installed from their
+# lockfiles whenever those change; without npm their tests skip (and fail under .ci/run).
+NPM_PROJECTS := clients
+NPM_STAMPS   := $(addsuffix /node_modules/.package-lock.json,$(NPM_PROJECTS))
+
 .PHONY: demo test lint install schema clean bench
 
 $(STAMP): pyproject.toml
@@ -15,7 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/gateway install-graphiql || echo "GraphiQL assets not installed (npm missing?): the page will use the CDN"
 	touch $(STAMP)
 
-install: $(STAMP)
+%/node_modules/.package-lock.json: %/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix $* --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the tests of $* will skip"; fi
+
+install: $(STAMP) $(NPM_STAMPS)
 
 demo: $(STAMP)
 	$(BIN)/gateway serve --demo --db gateway-demo.db
@@ -25,14 +35,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check gateway tests examples bench
 	$(BIN)/mypy
 
-test: lint
+test: lint $(NPM_STAMPS)
 	$(BIN)/pytest
 
 schema: $(STAMP)
 	$(BIN)/gateway schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache gateway-demo.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache gateway-demo.db* test-artifacts \
+		$(addsuffix /node_modules,$(NPM_PROJECTS))
 
 # Every workload beside its baselines; writes docs/benchmarks/README.md and chart.png (~10 min).
 bench: $(STAMP)

@@ -14,6 +14,7 @@ from gateway.settings import Settings
 from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
+from tests.tools import require
 
 INSTALLED = Path(".graphiql")  # where `make` (gateway install-graphiql) puts them
 
@@ -25,12 +26,10 @@ def client(
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
 
 
-@pytest.mark.skipif(
-    not graphiql.installed(INSTALLED), reason="run `gateway install-graphiql` first"
-)
 async def test_the_page_and_every_asset_come_from_the_gateway(
     settings: Settings, store: SessionStore, clock: Clock
 ) -> None:
+    require(graphiql.installed(INSTALLED), "run `gateway install-graphiql` (make install does)")
     async with client(settings, store, clock, graphiql_dir=str(INSTALLED)) as http:
         page = (await http.get("/graphql", headers={"Accept": "text/html"})).text
         assert "unpkg.com" not in page
