@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import httpx
-import pytest
 
 from gateway import graphiql
 from gateway.settings import Settings

@@ -1,0 +1,91 @@
+"""GraphiQL as a user meets it: the page at /graphql, with no internet, a token pasted into the
+Headers tab, a sessions query run and its result read off the result pane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from playwright.sync_api import Page, expect
+
+from gateway import graphiql
+from tests.browser.conftest import RunningGateway, start_gateway
+from tests.tools import ROOT, require, screenshot_path
+
+QUERY = """query FirstSessions {
+  sessions(first: 5) {
+    totalCount
+    edges { node { key type lastMessage { from text } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+@pytest.fixture
+def demo_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
+    """`gateway serve --demo` with local assets only: a CDN request would fail the page."""
+    require(graphiql.installed(ROOT / ".graphiql"), "run `gateway install-graphiql` first")
+    yield from start_gateway(tmp_path / "demo.db", "--demo", GATEWAY_GRAPHIQL_CDN="false")
+
+
+def editor(page: Page, area: str) -> Any:
+    return page.locator(f"{area} .CodeMirror:visible").first
+
+
+def paste(page: Page, area: str, text: str) -> None:
+    """Click into a GraphiQL editor, select all and paste, as a user does."""
+    editor(page, area).click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(text)
+
+
+def result(page: Page) -> dict[str, Any]:
+    text = page.evaluate(
+        "() => document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()"
+    )
+    parsed: dict[str, Any] = orjson.loads(text)
+    return parsed
+
+
+def run_query(page: Page) -> dict[str, Any]:
+    page.locator(".graphiql-execute-button").click()
+    response = page.locator(".graphiql-response .CodeMirror-code")
+    expect(response).to_contain_text('"', timeout=10_000)  # wait for a result to be shown
+    return result(page)
+
+
+def test_graphiql_runs_a_sessions_query_with_a_pasted_token(
+    page: Page, demo_gateway: RunningGateway
+) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(demo_gateway.graphql_url)
+    expect(page.get_by_test_id("graphiql-container")).to_be_visible(timeout=20_000)
+    paste(page, ".graphiql-query-editor", QUERY)
+
+    # Without a token the gateway answers, and says why there is no data.
+    unauthenticated = run_query(page)
+    assert unauthenticated["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    page.get_by_role("button", name="Headers").click()
+    token = demo_gateway.token("alice")
+    headers = orjson.dumps({"Authorization": f"Bearer {token}"}, option=orjson.OPT_INDENT_2)
+    paste(page, ".graphiql-editor-tool", headers.decode())
+    page.locator(".graphiql-response .CodeMirror").first.evaluate("e => e.CodeMirror.setValue('')")
+    answer = run_query(page)
+
+    sessions = answer["data"]["sessions"]
+    keys = [edge["node"]["key"] for edge in sessions["edges"]]
+    # The demo's freshest activity: carol's team message, then bob's chat.
+    assert keys[:2] == ["team|1001", "p2p|bob"]
+    assert sessions["edges"][0]["node"]["lastMessage"] == {"from": "carol", "text": "Standup in 5"}
+    assert sessions["pageInfo"]["hasNextPage"] is True
+    assert len(keys) == 5
+    page.screenshot(path=screenshot_path("graphiql"), full_page=True)
+
+    # Everything the page loaded came from the gateway itself.
+    assert requests
+    assert all(url.startswith(demo_gateway.url) for url in requests), requests
