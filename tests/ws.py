@@ -70,6 +70,9 @@ class GraphQLSocket:
                 received = e.rcvd
                 raise Closed(received.code if received else None,
                              received.reason if received else "") from None  # fmt: skip
+            # The protocol sends JSON in text frames; browsers' graphql-ws drops the connection
+            # on a binary one (it did, until the gateway stopped sending orjson's bytes as is).
+            assert isinstance(raw, str), f"binary frame: {raw!r}"
             message: dict[str, Any] = orjson.loads(raw)
             if message.get("type") == "ping":
                 await self.send({"type": "pong"})

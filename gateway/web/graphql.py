@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,9 +13,10 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
@@ -48,7 +49,20 @@ class SocketLimits:
     init_timeout: timedelta = timedelta(seconds=10)
 
 
+class _TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages as text frames: orjson gives bytes, which Strawberry would
+    send as binary frames, and browsers' graphql-ws closes the connection (4400) on those."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as e:
+            raise WebSocketDisconnected from e
+
+
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = _TextFrames
+
     def __init__(
         self,
         schema: object,
