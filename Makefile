@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # The npm projects the tests drive (codegen, Relay, the web example): installed from their
 # lockfiles whenever those change; without npm their tests skip (and fail under .ci/run).
-NPM_PROJECTS := clients
+NPM_PROJECTS := clients examples/web
 NPM_STAMPS   := $(addsuffix /node_modules/.package-lock.json,$(NPM_PROJECTS))
 
 .PHONY: demo test lint install schema clean bench

@@ -25,8 +25,8 @@ from tests.tools import ROOT, npm, npm_project
 
 SCHEMA = ROOT / "schema.graphql"
 EXPECTED_OPERATIONS = {
-    "SessionList", "Session", "SessionChanges", "UpdateSessionExt", "DeleteSessions",
-    "MarkSessionsRead", "PinSession", "SessionEvents",
+    "SessionList", "Session", "TotalUnreadCount", "SessionChanges",
+    "UpdateSessionExt", "DeleteSessions", "MarkSessionsRead", "PinSession", "SessionEvents",
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class RunningGateway:
         return data
 
 
+@contextmanager
 def start_gateway(database: Path, *args: str, **env: str) -> Iterator[RunningGateway]:
     port = free_tcp_port()
     process = GatewayProcess(

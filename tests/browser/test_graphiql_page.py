@@ -28,7 +28,8 @@ QUERY = """query FirstSessions {
 def demo_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
     """`gateway serve --demo` with local assets only: a CDN request would fail the page."""
     require(graphiql.installed(ROOT / ".graphiql"), "run `gateway install-graphiql` first")
-    yield from start_gateway(tmp_path / "demo.db", "--demo", GATEWAY_GRAPHIQL_CDN="false")
+    with start_gateway(tmp_path / "demo.db", "--demo", GATEWAY_GRAPHIQL_CDN="false") as running:
+        yield running
 
 
 def editor(page: Page, area: str) -> Any:
@@ -58,7 +59,7 @@ def run_query(page: Page) -> dict[str, Any]:
 
 
 def test_graphiql_runs_a_sessions_query_with_a_pasted_token(
-    page: Page, demo_gateway: RunningGateway
+    demo_gateway: RunningGateway, page: Page
 ) -> None:
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))

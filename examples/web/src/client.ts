@@ -1,0 +1,53 @@
+// One urql client per connection: queries and mutations over HTTP, the subscription over
+// graphql-transport-ws, both authenticated with the same bearer token.
+import { Client, fetchExchange, subscriptionExchange, type CombinedError } from "@urql/core";
+import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
+import type { Connection } from "./connection";
+
+export type LiveStatus = "connecting" | "live" | "offline";
+
+export interface Gateway {
+  client: Client;
+  dispose(): void;
+}
+
+export function connect(connection: Connection, onStatus: (status: LiveStatus) => void): Gateway {
+  const authorization = `Bearer ${connection.token}`;
+  const ws: WsClient = createWsClient({
+    url: connection.url.replace(/^http/, "ws"),
+    connectionParams: { authorization },
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    on: {
+      connecting: () => onStatus("connecting"),
+      connected: () => onStatus("live"),
+      closed: () => onStatus("offline"),
+    },
+  });
+  const client = new Client({
+    url: connection.url,
+    preferGetMethod: false,
+    requestPolicy: "network-only", // the list keeps its own state, fed by pages and events
+    fetchOptions: () => ({ headers: { authorization } }),
+    exchanges: [
+      fetchExchange,
+      subscriptionExchange({
+        forwardSubscription(request) {
+          const operation = { ...request, query: request.query ?? "" };
+          return {
+            subscribe(sink) {
+              return { unsubscribe: ws.subscribe(operation, sink) };
+            },
+          };
+        },
+      }),
+    ],
+  });
+  return { client, dispose: () => void ws.dispose() };
+}
+
+/** The gateway's error code (`extensions.code`) of a failed result, if it sent one. */
+export function errorCode(error: CombinedError | undefined): string | null {
+  const code = error?.graphQLErrors[0]?.extensions?.code;
+  return typeof code === "string" ? code : null;
+}
