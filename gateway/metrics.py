@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -38,11 +38,36 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.store_operations = Histogram(
+            "gateway_store_operation_seconds",
+            "Store calls by operation (list_sessions, record_message, ...) and how long they took.",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "gateway_store_errors",
+            "Store calls that raised, by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
         self.subscriptions = Gauge(
             "gateway_subscriptions_open",
             "sessionEvents subscriptions open in this process.",
             registry=self.registry,
         )
+
+    def store_observer(self, operation: str) -> Callable[[float, bool], None]:
+        """Records one store operation's calls (labels resolved once, not per call)."""
+        latency = self.store_operations.labels(operation)
+        errors = self.store_errors.labels(operation)
+
+        def observe(seconds: float, failed: bool) -> None:
+            latency.observe(seconds)
+            if failed:
+                errors.inc()
+
+        return observe
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

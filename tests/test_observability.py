@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
 
 from gateway.store import SessionStore
-from tests.helpers import SECRET, GraphQLClient
+from tests.conftest import Clock, Webhook
+from tests.helpers import SECRET, GraphQLClient, cc_message
 from tests.process import gateway
 
 
@@ -21,6 +23,29 @@ async def test_metrics_count_operations_and_errors(
     assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 1.0' in metrics
     assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
     assert "gateway_subscriptions_open 0.0" in metrics
+
+
+async def test_metrics_time_every_store_call_by_operation(
+    http: httpx.AsyncClient, alice: GraphQLClient, webhook: Webhook, clock: Clock
+) -> None:
+    await webhook.ok(cc_message("m1", "bob", "alice", clock.now))
+    await alice.ok("{ sessions { edges { node { lastMessage { text } } } } }")
+    metrics = (await http.get("/metrics")).text
+    for operation in ("record_message", "list_sessions", "get_messages"):
+        assert f'gateway_store_operation_seconds_count{{operation="{operation}"}} 1.0' in metrics
+    errors = re.findall(r"^gateway_store_errors_total\{.*\} (\S+)$", metrics, re.MULTILINE)
+    assert errors
+    assert {float(count) for count in errors} == {0.0}
+
+
+async def test_metrics_count_failed_store_calls(
+    http: httpx.AsyncClient, store: SessionStore
+) -> None:
+    await store.close()
+    assert (await http.get("/readyz")).status_code == 503
+    metrics = (await http.get("/metrics")).text
+    assert 'gateway_store_errors_total{operation="is_empty"} 1.0' in metrics
+    assert 'gateway_store_operation_seconds_count{operation="is_empty"} 1.0' in metrics
 
 
 async def test_readiness_follows_the_store(http: httpx.AsyncClient, store: SessionStore) -> None:

@@ -28,6 +28,7 @@ from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
 from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.base import SessionStore
+from gateway.store.timed import timed
 from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
 from gateway.web.webhook import NimWebhooks
 
@@ -47,7 +48,8 @@ def create_app(
     """The gateway. With ``store`` given, the caller opens and closes it; otherwise the app
     opens the store that ``settings`` names for its lifespan."""
     owns_store = store is None
-    the_store = open_store(settings) if store is None else store
+    metrics = Metrics()
+    the_store = timed(open_store(settings) if store is None else store, metrics.store_observer)
     notifier = ChangeNotifier()
     the_store.add_listener(notifier)
     limits = QueryLimits(
@@ -60,7 +62,6 @@ def create_app(
         reads=RateLimit(settings.rate_limit_reads_per_minute, settings.rate_limit_reads_burst),
         writes=RateLimit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
     )
-    metrics = Metrics()
     view = GraphQLView(
         build_schema(limits, introspection=settings.introspection, metrics=metrics),
         store=the_store,
