@@ -59,6 +59,18 @@ def install(directory: Path) -> None:
         digest = hashlib.new(algorithm, (directory / _file(asset)).read_bytes()).digest()
         if base64.b64encode(digest).decode() != expected:
             raise RuntimeError(f"{asset} does not match its integrity hash {integrity}")
+    _prune(directory)
+
+
+def _prune(directory: Path) -> None:
+    """Keep the pinned files only: npm brings whole packages (~60 MB) for a few MB of assets."""
+    keep = {directory / _file(asset) for asset in assets()}
+    for path in sorted(directory.rglob("*"), reverse=True):  # files before their folders
+        if path.is_file() or path.is_symlink():
+            if path not in keep:
+                path.unlink()
+        elif not any(path.iterdir()):
+            path.rmdir()
 
 
 def _package(asset: str) -> str:

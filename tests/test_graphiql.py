@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 from pathlib import Path
 
 import httpx
@@ -53,3 +54,13 @@ async def test_without_local_assets_the_cdn_page_or_a_hint(
         hint = (await http.get("/graphql", headers={"Accept": "text/html"})).text
     assert "unpkg.com" in cdn
     assert "gateway install-graphiql" in hint
+
+
+def test_install_keeps_only_the_pinned_files_and_they_check_out(tmp_path: Path) -> None:
+    require(shutil.which("npm") is not None, "npm is needed to install GraphiQL's assets")
+    graphiql.install(tmp_path)
+    files = {path for path in tmp_path.rglob("*") if path.is_file()}
+    assert files == {graphiql.asset_path(tmp_path, asset) for asset in graphiql.assets()}
+    assert graphiql.installed(tmp_path)
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    assert total < 10_000_000  # a few MB of scripts and styles, not npm's whole packages
