@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, GraphQLObjectType
@@ -30,6 +31,9 @@ from gateway.schema.scalars import SCALARS
 from gateway.schema.subscriptions import Subscription
 from gateway.schema.types import Session
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 logger = logging.getLogger("gateway.graphql")
 
 
@@ -49,9 +53,11 @@ def build_schema(
     introspection: bool = True,
     planned: bool = True,
     metrics: Metrics | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> strawberry.Schema:
     """The schema. ``planned`` runs plain sub-selections through compiled plans (see
-    schema/execution.py); without it every field goes through graphql-core alone."""
+    schema/execution.py); without it every field goes through graphql-core alone. With a
+    ``tracer_provider``, operations and resolvers are traced (gateway/tracing.py)."""
     limits = limits or QueryLimits()
     rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
     extensions: list[Callable[[], SchemaExtension]] = [
@@ -66,6 +72,10 @@ def build_schema(
         extensions.insert(len(extensions) - 1, metrics.extension())  # exits after ErrorCodes
     if not introspection:
         extensions.insert(2, DisableIntrospection)
+    if tracer_provider is not None:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        extensions.insert(0, lambda: OpenTelemetryExtension(tracer_provider=tracer_provider))
     schema = GatewaySchema(
         query=Query,
         mutation=Mutation,

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from gateway import graphiql
+from gateway import graphiql, tracing
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
@@ -28,9 +29,12 @@ from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
 from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.base import SessionStore
-from gateway.store.timed import timed
+from gateway.store.instrumented import instrumented
 from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
 from gateway.web.webhook import NimWebhooks
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger("gateway")
 
@@ -44,12 +48,20 @@ def create_app(
     *,
     store: SessionStore | None = None,
     clock: Callable[[], int] = now_ms,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """The gateway. With ``store`` given, the caller opens and closes it; otherwise the app
-    opens the store that ``settings`` names for its lifespan."""
+    opens the store that ``settings`` names for its lifespan. Tracing is on with a
+    ``tracer_provider``, or when OpenTelemetry's OTLP endpoint variables are set."""
     owns_store = store is None
+    owns_provider = tracer_provider is None
+    provider = tracing.provider_from_environment() if tracer_provider is None else tracer_provider
     metrics = Metrics()
-    the_store = timed(open_store(settings) if store is None else store, metrics.store_observer)
+    the_store = instrumented(
+        open_store(settings) if store is None else store,
+        metrics.store_observer,
+        provider.get_tracer("gateway.store") if provider is not None else None,
+    )
     notifier = ChangeNotifier()
     the_store.add_listener(notifier)
     limits = QueryLimits(
@@ -63,7 +75,9 @@ def create_app(
         writes=RateLimit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
     )
     view = GraphQLView(
-        build_schema(limits, introspection=settings.introspection, metrics=metrics),
+        build_schema(
+            limits, introspection=settings.introspection, metrics=metrics, tracer_provider=provider
+        ),
         store=the_store,
         authenticator=Authenticator(settings),
         cursors=CursorCodec(settings.cursor_key()),
@@ -102,6 +116,8 @@ def create_app(
                 await purger
             if owns_store:
                 await the_store.close()
+            if owns_provider and provider is not None:
+                provider.shutdown()  # flush the spans still batched
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -143,6 +159,7 @@ def create_app(
         ],
         lifespan=lifespan,
         middleware=[
+            *_tracing_middleware(provider),
             Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
@@ -155,6 +172,20 @@ def create_app(
     )
     app.state.close_connections = view.close_connections
     return app
+
+
+def _tracing_middleware(provider: TracerProvider | None) -> list[Middleware]:
+    if provider is None:
+        return []
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return [
+        Middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=provider,
+            excluded_urls=tracing.UNTRACED_PATHS,
+        )
+    ]
 
 
 def _verifier(settings: Settings) -> Verifier | None:
