@@ -17,7 +17,8 @@ export function connect(connection: Connection, onStatus: (status: LiveStatus) =
     url: connection.url.replace(/^http/, "ws"),
     connectionParams: { authorization },
     retryAttempts: Infinity,
-    shouldRetry: () => true,
+    // Reconnect after anything but a refused token (4403): retrying that cannot succeed.
+    shouldRetry: (event) => !(isCloseEvent(event) && event.code === 4403),
     on: {
       connecting: () => onStatus("connecting"),
       connected: () => onStatus("live"),
@@ -44,6 +45,10 @@ export function connect(connection: Connection, onStatus: (status: LiveStatus) =
     ],
   });
   return { client, dispose: () => void ws.dispose() };
+}
+
+function isCloseEvent(event: unknown): event is { code: number } {
+  return typeof event === "object" && event !== null && "code" in event;
 }
 
 /** The gateway's error code (`extensions.code`) of a failed result, if it sent one. */
