@@ -31,6 +31,12 @@ def dist() -> Path:
     return web / "dist"
 
 
+def test_the_list_logic_passes_its_unit_tests(dist: Path) -> None:
+    """Vitest: ordering, paging and live merges of src/sessionList.ts, edge cases included."""
+    result = npm(dist.parent, "test")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
