@@ -99,27 +99,23 @@ def copy_of(clients: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_codegen_fails_on_an_operation_the_schema_does_not_have(
-    clients: Path, tmp_path: Path
-) -> None:
-    copy = copy_of(clients, tmp_path)
-    (copy / "operations" / "typo.graphql").write_text(
-        "query Typo { sessions { edges { node { nickname } } } }\n"
-    )
-    result = npm(copy, "run", "codegen")
-    assert result.returncode != 0
-    assert "nickname" in result.stdout + result.stderr
+TYPOS = {
+    "codegen": ("operations/typo.graphql",
+                "query Typo { sessions { edges { node { nickname } } } }\n"),
+    "relay": ("relay/Typo.ts",
+              'import { graphql } from "relay-runtime";\n'
+              "export const typo = graphql`fragment Typo_session on Session { nickname }`;\n"),
+}  # fmt: skip
 
 
-def test_relay_compiler_fails_on_a_fragment_the_schema_does_not_have(
-    clients: Path, tmp_path: Path
+@pytest.mark.parametrize("script", sorted(TYPOS))
+def test_each_compiler_fails_on_a_field_the_schema_does_not_have(
+    clients: Path, tmp_path: Path, script: str
 ) -> None:
     copy = copy_of(clients, tmp_path)
-    (copy / "relay" / "Typo.ts").write_text(
-        'import { graphql } from "relay-runtime";\n'
-        "export const typo = graphql`fragment Typo_session on Session { nickname }`;\n"
-    )
-    result = npm(copy, "run", "relay")
+    path, source = TYPOS[script]
+    (copy / path).write_text(source)
+    result = npm(copy, "run", script)
     assert result.returncode != 0
     assert "nickname" in result.stdout + result.stderr
 
