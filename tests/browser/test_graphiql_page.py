@@ -3,16 +3,19 @@ Headers tab, a sessions query run and its result read off the result pane."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from playwright.sync_api import Page, expect
 
 from gateway import graphiql
 from tests.browser.conftest import RunningGateway, start_gateway
+from tests.helpers import cc_message
 from tests.tools import ROOT, require, screenshot_path
 
 QUERY = """query FirstSessions {
@@ -20,6 +23,11 @@ QUERY = """query FirstSessions {
     totalCount
     edges { node { key type lastMessage { from text } } }
     pageInfo { hasNextPage endCursor }
+  }
+}"""
+SUBSCRIPTION = """subscription Live {
+  sessionEvents {
+    ... on SessionUpserted { session { key lastMessage { text } } }
   }
 }"""
 
@@ -90,3 +98,34 @@ def test_graphiql_runs_a_sessions_query_with_a_pasted_token(
     # Everything the page loaded came from the gateway itself.
     assert requests
     assert all(url.startswith(demo_gateway.url) for url in requests), requests
+
+
+def wait_for_subscriptions(gateway: RunningGateway, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while f"gateway_subscriptions_open {count}.0" not in httpx.get(f"{gateway.url}/metrics").text:
+        assert time.monotonic() < deadline, "the subscription did not start"
+        time.sleep(0.1)
+
+
+def test_graphiql_streams_a_subscription_over_websockets(
+    demo_gateway: RunningGateway, page: Page
+) -> None:
+    """GraphiQL sends its Headers as the WebSocket's connection_init payload, so a pasted token
+    authenticates subscriptions too; a webhook posted meanwhile shows up in the result pane."""
+    page.goto(demo_gateway.graphql_url)
+    expect(page.get_by_test_id("graphiql-container")).to_be_visible(timeout=20_000)
+    paste(page, ".graphiql-query-editor", SUBSCRIPTION)
+    page.get_by_role("button", name="Headers").click()
+    token = demo_gateway.token("alice")
+    paste(
+        page, ".graphiql-editor-tool", orjson.dumps({"Authorization": f"Bearer {token}"}).decode()
+    )
+    page.locator(".graphiql-execute-button").click()
+    wait_for_subscriptions(demo_gateway, 1)  # nothing to show until an event
+    sent = int(time.time() * 1000)
+    demo_gateway.webhook(cc_message("graphiql-live", "zoe", "alice", sent, text="Hello, GraphiQL"))
+    response = page.locator(".graphiql-response .CodeMirror-code")
+    expect(response).to_contain_text("Hello, GraphiQL", timeout=10_000)
+    event = result(page)["data"]["sessionEvents"]
+    assert event["session"] == {"key": "p2p|zoe", "lastMessage": {"text": "Hello, GraphiQL"}}
+    page.screenshot(path=screenshot_path("graphiql-subscription"))
