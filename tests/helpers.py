@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time as clock
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import orjson
 
 from gateway.domain.checksum import sign
@@ -19,6 +21,12 @@ from gateway.store.base import SessionStore
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 APP_SECRET = "nim-app-secret"
 T0 = 1_790_000_000_000  # 2026-09-21T14:13:20.000Z
+
+
+def bearer_token(account: str, ttl_s: int = 600) -> str:
+    """A token for ``account`` signed with SECRET, as the viewer's login service would issue it."""
+    claims = {"sub": account, "exp": int(clock.time()) + ttl_s}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def p2p(account: str) -> SessionKey:

@@ -9,8 +9,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -19,9 +19,8 @@ import yaml
 
 from gateway.domain.checksum import sign
 from tests.conftest import POSTGRES_URL, sync_postgres_schema
-from tests.helpers import APP_SECRET, SECRET, cc_message
+from tests.helpers import APP_SECRET, SECRET, bearer_token, cc_message
 from tests.process import free_tcp_port, gateway
-from tests.test_replicas import token
 from tests.tools import ROOT, require
 from tests.ws import GraphQLSocket
 
@@ -65,7 +64,8 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, lis
                 yield proxy, ports
 
 
-def run_nginx(nginx: str, ports: list[int], prefix: Path) -> Any:
+@contextmanager
+def run_nginx(nginx: str, ports: list[int], prefix: Path) -> Iterator[str]:
     """deploy/nginx.conf as shipped, but for the replicas' and the proxy's local ports."""
     listen = free_tcp_port()
     conf = NGINX_CONF.read_text()
@@ -78,29 +78,26 @@ def run_nginx(nginx: str, ports: list[int], prefix: Path) -> Any:
          "-g", f"daemon off; pid {prefix / 'nginx.pid'};"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    return _Running(process, f"http://127.0.0.1:{listen}")
+    url = f"http://127.0.0.1:{listen}"
+    try:
+        wait_until_up(process, url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
-class _Running:
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
-        self.process = process
-        self.url = url
-
-    def __enter__(self) -> str:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"nginx exited: {self.process.communicate()[0]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self.url
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("nginx did not answer within 10 s")
-
-    def __exit__(self, *_: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+def wait_until_up(process: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"nginx exited: {process.communicate()[0]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("nginx did not answer within 10 s")
 
 
 def operations_served(port: int) -> float:
@@ -115,7 +112,7 @@ async def test_through_the_proxy_requests_reach_both_replicas_and_subscriptions_
     url, ports = proxied
     alice, bob = f"px-{uuid.uuid4().hex[:8]}", f"py-{uuid.uuid4().hex[:8]}"
     ws_url = url.replace("http", "ws") + "/graphql"
-    socket = await GraphQLSocket.connect(ws_url, token(alice))  # upgraded through nginx
+    socket = await GraphQLSocket.connect(ws_url, bearer_token(alice))  # upgraded through nginx
     await socket.subscribe(
         "subscription { sessionEvents { ... on SessionUpserted { session { key lastMessage "
         "{ text } } } } }"
@@ -131,7 +128,7 @@ async def test_through_the_proxy_requests_reach_both_replicas_and_subscriptions_
         assert event == {"key": f"p2p|{bob}", "lastMessage": {"text": "via nginx"}}
 
         query = {"query": "{ totalUnreadCount }"}
-        auth = {"Authorization": f"Bearer {token(alice)}", "X-Request-ID": "through-nginx"}
+        auth = {"Authorization": f"Bearer {bearer_token(alice)}", "X-Request-ID": "through-nginx"}
         for _ in range(10):
             answer = await http.post("/graphql", json=query, headers=auth)
             assert answer.json() == {"data": {"totalUnreadCount": 1}}

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 import pytest
 
 from gateway.domain.checksum import sign
 from tests.conftest import POSTGRES_URL, postgres_schema, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET
+from tests.helpers import bearer_token as token
 from tests.process import free_tcp_port, gateway
 from tests.ws import GraphQLSocket
 
@@ -38,10 +38,6 @@ def replicas() -> Iterator[tuple[int, int]]:
             with gateway("serve", "--port", str(b_port), env=env) as b:
                 b.wait_for("Uvicorn running")
                 yield a_port, b_port
-
-
-def token(account: str) -> str:
-    return jwt.encode({"sub": account, "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
 
 
 async def graphql(port: int, who: str, query: str, **variables: Any) -> Any:
