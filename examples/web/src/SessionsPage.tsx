@@ -1,5 +1,6 @@
-import { useEffect, useMemo, useRef, useState } from "react";
-import { connect, type LiveStatus } from "./client";
+import type { Client } from "@urql/core";
+import { useEffect, useRef, useState } from "react";
+import { connect, type Gateway, type LiveStatus } from "./client";
 import { viewerOf, type Connection } from "./connection";
 import { SessionPanel } from "./SessionPanel";
 import { SessionRow } from "./SessionRow";
@@ -10,12 +11,37 @@ interface Props {
   onDisconnect: () => void;
 }
 
+/** Owns the connection: made in an effect and disposed by its cleanup, so React's StrictMode
+ * (which runs effects twice in development) never leaves the page on a disposed client. */
 export function SessionsPage({ connection, onDisconnect }: Props) {
   const [status, setStatus] = useState<LiveStatus>("connecting");
-  const gateway = useMemo(() => connect(connection, setStatus), [connection]);
-  useEffect(() => () => gateway.dispose(), [gateway]);
-  const list = useSessionList(gateway.client);
-  const viewer = viewerOf(connection.token);
+  const [gateway, setGateway] = useState<Gateway | null>(null);
+  useEffect(() => {
+    const opened = connect(connection, setStatus);
+    setGateway(opened);
+    return () => opened.dispose();
+  }, [connection]);
+  if (!gateway) return null;
+  return (
+    <SessionsView
+      key={gateway.id}
+      client={gateway.client}
+      status={status}
+      viewer={viewerOf(connection.token)}
+      onDisconnect={onDisconnect}
+    />
+  );
+}
+
+interface ViewProps {
+  client: Client;
+  status: LiveStatus;
+  viewer: string | null;
+  onDisconnect: () => void;
+}
+
+function SessionsView({ client, status, viewer, onDisconnect }: ViewProps) {
+  const list = useSessionList(client);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const selected = list.rows.find((row) => row.id === selectedId) ?? null;
 
@@ -74,7 +100,7 @@ export function SessionsPage({ connection, onDisconnect }: Props) {
           </div>
         </div>
         {selected ? (
-          <SessionPanel key={selected.id} client={gateway.client} row={selected} apply={list.apply} />
+          <SessionPanel key={selected.id} client={client} row={selected} apply={list.apply} />
         ) : (
           <section className="panel empty">Select a session</section>
         )}

@@ -7,9 +7,12 @@ import type { Connection } from "./connection";
 export type LiveStatus = "connecting" | "live" | "offline";
 
 export interface Gateway {
+  id: number; // a new client, a new list: the view remounts
   client: Client;
   dispose(): void;
 }
+
+let opened = 0;
 
 export function connect(connection: Connection, onStatus: (status: LiveStatus) => void): Gateway {
   const authorization = `Bearer ${connection.token}`;
@@ -44,7 +47,7 @@ export function connect(connection: Connection, onStatus: (status: LiveStatus) =
       }),
     ],
   });
-  return { client, dispose: () => void ws.dispose() };
+  return { id: ++opened, client, dispose: () => void ws.dispose() };
 }
 
 function isCloseEvent(event: unknown): event is { code: number } {
