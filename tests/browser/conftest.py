@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from pydantic import SecretStr
 
 from gateway.auth import issue_token
@@ -22,6 +22,9 @@ from gateway.settings import Settings
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import GatewayProcess, free_tcp_port
 from tests.tools import CHROMIUM_ARGS, ROOT, chromium
+
+# Assertions wait for the page up to this long: CI machines are shared and sometimes slow.
+expect.set_options(timeout=15_000)
 
 
 @dataclass
