@@ -13,13 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 import yaml
 
-from gateway.domain.checksum import sign
 from tests.conftest import POSTGRES_URL, sync_postgres_schema
-from tests.helpers import APP_SECRET, SECRET, bearer_token, cc_message
+from tests.helpers import APP_SECRET, SECRET, bearer_token, cc_message, post_signed
 from tests.process import free_tcp_port, gateway
 from tests.tools import ROOT, require
 from tests.ws import GraphQLSocket
@@ -119,9 +117,8 @@ async def test_through_the_proxy_requests_reach_both_replicas_and_subscriptions_
     )
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         now = int(time.time() * 1000)
-        body = orjson.dumps(cc_message(f"m-{alice}", bob, alice, now, text="via nginx"))
-        signed = sign(APP_SECRET, body, now)
-        webhook = await http.post("/nim/cc", content=body, headers=signed)
+        message = cc_message(f"m-{alice}", bob, alice, now, text="via nginx")
+        webhook = await post_signed(http, "/nim/cc", message, now)
         assert webhook.json()["outcome"] == "applied"
 
         event = (await socket.next_data(wait=10))["sessionEvents"]["session"]

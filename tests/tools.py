@@ -40,7 +40,7 @@ def npm_project(relative: str) -> Path:
 def npm(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`npm run ...` (or any npm command) in ``project``; output captured for assertions."""
     return subprocess.run(
-        ["npm", "--prefix", str(project), "--silent", *args],
+        ["npm", "--silent", *args],
         cwd=project,
         capture_output=True,
         text=True,

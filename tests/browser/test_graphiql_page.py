@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from gateway import graphiql
 from tests.browser.conftest import RunningGateway, start_gateway
@@ -40,7 +40,7 @@ def demo_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
         yield running
 
 
-def editor(page: Page, area: str) -> Any:
+def editor(page: Page, area: str) -> Locator:
     return page.locator(f"{area} .CodeMirror:visible").first
 
 
