@@ -53,11 +53,14 @@ def main() -> int:
             edges = response.json()["data"]["sessions"]["edges"]
             return {edge["node"]["key"]: edge["node"] for edge in edges}
 
-        post(f"/nim/teams/{team}/members", {"type": "TEAM", "members": [alice, bob, carol]}, "PUT")
         post("/nim/cc", _message(f"p-{run}", alice, bob, "PERSON", now, "dinner at 8?"))
-        post("/nim/cc", _message(f"t-{run}", bob, team, "TEAM", now + 1, "release is out"))
-        post("/nim/cc", {"eventType": 7, "deleteMsgid": f"p-{run}", "fromAccount": alice,
-                         "to": bob, "msgTimestamp": now + 2, "body": "wrong chat"})  # fmt: skip
+        # NIM lists a small team's members (tMembers) on each of its messages.
+        release = _message(f"t-{run}", bob, team, "TEAM", now + 1, "release is out")
+        post("/nim/cc", {**release, "tMembers": f"[{alice}, {bob}, {carol}]"})
+        # NIM's recall: the recalled message (msgId), its sender (from) and peer (to).
+        post("/nim/cc", {"eventType": "7", "msgId": f"p-{run}", "from": alice, "to": bob,
+                         "deleteTime": str(now + 2), "sendTime": str(now),
+                         "selfMsg": "wrong chat"})  # fmt: skip
 
         lists = {account: sessions(account) for account in (alice, bob, carol)}
 

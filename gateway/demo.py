@@ -41,14 +41,16 @@ class SeedSummary:
 
 
 async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSummary:
+    # The teams' members as the registry knows them from before the oldest demo message (super
+    # teams: NIM's stream does not list their members); team messages also carry tMembers.
     for team, members in TEAMS.items():
-        await store.set_team_members(team, members)
-    ingestor = Ingestor(store)
+        await store.set_team_members(team, members, now - 90 * _DAY_MS)
+    ingestor = Ingestor(store, lambda: now)
     summary = SeedSummary()
     for event in demo_events(now, rng_seed=rng_seed):
         _, outcome = await ingestor.apply_json(event)
         if outcome is Outcome.APPLIED:
-            if event["eventType"] == 1:
+            if event["eventType"] == 1:  # the others are recalls
                 summary.messages += 1
             else:
                 summary.recalls += 1
@@ -96,9 +98,11 @@ def _message(
     else:
         to, conv = team.target, _CONV_TYPES[team.type]
     roll = rng.random()
+    event = _text(msgid, sender, to, conv, sent, rng.choice(_LINES) if roll < 0.8 else None)
+    if conv == "TEAM":
+        event["tMembers"] = f"[{', '.join(people)}]"  # NIM's text form
     if roll < 0.8:
-        return _text(msgid, sender, to, conv, sent, rng.choice(_LINES))
-    event = _text(msgid, sender, to, conv, sent, None)
+        return event
     if roll < 0.9:
         event["msgType"] = "PICTURE"
         event["attach"] = orjson.dumps({"name": "photo.jpg", "md5": f"{rng.getrandbits(128):032x}",
@@ -123,8 +127,11 @@ def _text(msgid: str, sender: str, to: str, conv: str, sent: int, text: str | No
 
 
 def _recall(message: Event, at: int) -> Event:
+    """NIM's recall: eventType 7 (P2P), 8 (team) or 25 (super team)."""
+    event_types = {"PERSON": "7", "TEAM": "8", "SUPER_TEAM": "25"}
     return {
-        "eventType": 7 if message["convType"] == "PERSON" else 8,
-        "convType": message["convType"], "deleteMsgid": message["msgidServer"],
-        "fromAccount": message["fromAccount"], "to": message["to"], "msgTimestamp": at,
+        "eventType": event_types[str(message["convType"])], "msgId": message["msgidServer"],
+        "from": message["fromAccount"], "to": message["to"], "deleteTime": str(at),
+        "sendTime": message["msgTimestamp"], "clientId": message["msgidClient"],
+        "fromClientType": "IOS", "selfMsg": "",
     }  # fmt: skip

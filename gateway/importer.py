@@ -1,8 +1,9 @@
 """Bulk import of an existing history: a file of NIM CC events, one JSON object a line.
 
 A line that is ``{"tid", "type", "members"}`` sets a team's members (as ``PUT
-/nim/teams/<tid>/members`` does), so team messages after it fan out; every other line is a CC
-event and goes through the same ingestion rules as the webhook.
+/nim/teams/<tid>/members`` does) as of its optional ``time`` (ms; the start of time when absent),
+for teams whose members NIM's stream does not list; every other line is a CC event and goes
+through the same ingestion rules as the webhook.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from gateway.domain.teams import parse_member_change
-from gateway.errors import GatewayError
+from gateway.errors import BadEvent, GatewayError
 from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
 
@@ -48,7 +49,7 @@ async def import_lines(
             document = orjson.loads(line)
             if isinstance(document, dict) and "tid" in document and "eventType" not in document:
                 change = parse_member_change(str(document["tid"]), document)
-                await store.set_team_members(change.team, change.members)
+                await store.set_team_members(change.team, change.members, _time(document))
                 report.teams += 1
                 continue
             _, outcome = await ingestor.apply_json(document)
@@ -65,3 +66,12 @@ async def import_lines(
         else:
             report.ignored += 1
     return report
+
+
+def _time(document: dict[str, object]) -> int:
+    value = document.get("time", 0)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**15:
+        return value
+    raise BadEvent("time of a team line must be milliseconds since the epoch")

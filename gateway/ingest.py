@@ -3,9 +3,19 @@ command and the demo seeder."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from enum import Enum
 
-from gateway.domain.events import Event, IgnoredEvent, MessageEvent, RecallEvent, parse_event
+from gateway.domain.events import (
+    Event,
+    IgnoredEvent,
+    MessageEvent,
+    RecallEvent,
+    TeamMessageEvent,
+    parse_event,
+)
+from gateway.domain.keys import SessionType
 from gateway.store.base import SessionStore
 
 
@@ -15,9 +25,14 @@ class Outcome(Enum):
     IGNORED = "ignored"
 
 
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class Ingestor:
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: SessionStore, clock: Callable[[], int] = wall_clock_ms) -> None:
         self._store = store
+        self._clock = clock
 
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""
@@ -27,10 +42,22 @@ class Ingestor:
     async def apply(self, event: Event) -> Outcome:
         if isinstance(event, IgnoredEvent):
             return Outcome.IGNORED
-        deliveries, team = event.conversation.fanout()
         if isinstance(event, MessageEvent):
-            applied = await self._store.record_message(event.message, deliveries, team=team)
+            deliveries = event.conversation.deliveries()
+            applied = await self._store.record_message(event.message, deliveries)
+        elif isinstance(event, TeamMessageEvent):
+            applied = await self._store.record_team_message(
+                event.team, event.message, event.change, self._clock()
+            )
         else:
             assert isinstance(event, RecallEvent)
-            applied = await self._store.revoke_message(event.revoke, deliveries, team=team)
+            conversation = event.conversation
+            if conversation.type is SessionType.P2P:
+                applied = await self._store.revoke_message(
+                    event.revoke, conversation.deliveries(), sent=event.sent
+                )
+            else:
+                applied = await self._store.revoke_message(
+                    event.revoke, team=conversation.team, sent=event.sent
+                )
         return Outcome.APPLIED if applied else Outcome.DUPLICATE

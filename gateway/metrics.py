@@ -25,6 +25,13 @@ class Metrics:
             ["event_type", "outcome"],
             registry=self.registry,
         )
+        self.skipped_messages = Counter(
+            "gateway_webhook_skipped_messages",
+            "CC messages acknowledged but kept out of session lists, by reason "
+            "(system_notification, blocked, unknown_conv_type) and msgType or convType.",
+            ["reason", "msg_type"],
+            registry=self.registry,
+        )
         self.operations = Histogram(
             "gateway_graphql_operation_seconds",
             "GraphQL operations by name and type, and how long they took.",

@@ -170,9 +170,17 @@ class Webhook:
         result: dict[str, Any] = response.json()
         return result
 
-    async def team(self, tid: str, members: list[str], kind: str = "TEAM") -> None:
-        body = {"type": kind, "members": members}
-        await self.ok(body, f"/nim/teams/{tid}/members", method="PUT")
+    async def team(
+        self, tid: str, members: list[str], kind: str = "TEAM", *, at: int = T0 - 1
+    ) -> None:
+        """Register ``members`` through the registry, which stamps them with the server's time:
+        by default just before T0, the start of every test's history."""
+        now, self.clock.now = self.clock.now, at
+        try:
+            body = {"type": kind, "members": members}
+            await self.ok(body, f"/nim/teams/{tid}/members", method="PUT")
+        finally:
+            self.clock.now = now
 
 
 @pytest.fixture

@@ -66,12 +66,24 @@ def cc_message(
 
 
 def cc_recall(
-    msgid: str, operator: str, to: str, time: int, *, event_type: int = 7, note: str | None = None
+    msgid: str,
+    sender: str,
+    to: str,
+    time: int,
+    *,
+    event_type: int = 7,
+    note: str | None = None,
+    sent: int | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"eventType": event_type, "deleteMsgid": msgid, "fromAccount": operator,
-                            "to": to, "msgTimestamp": time}  # fmt: skip
+    """NIM's recall (eventType 7 P2P, 8 team, 25 super team) of ``sender``'s message ``msgid``,
+    at ``time``; ``sent`` is the recalled message's send time (NIM's sendTime)."""
+    body: dict[str, Any] = {"eventType": str(event_type), "msgId": msgid, "from": sender,
+                            "to": to, "deleteTime": str(time), "fromClientType": "WEB",
+                            "clientId": f"c-{msgid}", "attach": ""}  # fmt: skip
+    if sent is not None:
+        body["sendTime"] = str(sent)
     if note is not None:
-        body["body"] = note
+        body["selfMsg"] = note
     return body
 
 

@@ -140,8 +140,8 @@ async def test_ingest_ext_update_delete_and_recall_arrive_as_events(server: Serv
         assert first["session"]["key"] == f"p2p|{bob}"
         assert first["session"]["lastMessage"] == {"serverId": "m1-" + alice, "text": "hello"}
         await graphql(http, alice, SET_EXT, id=f"p2p|{bob}", ext="pin")
-        await post_cc(http, {"eventType": 7, "deleteMsgid": "m1-" + alice, "fromAccount": bob,
-                             "to": alice, "msgTimestamp": now_ms()})  # fmt: skip
+        await post_cc(http, {"eventType": "7", "msgId": "m1-" + alice, "from": bob, "to": alice,
+                             "deleteTime": str(now_ms())})  # fmt: skip
         await graphql(http, alice, DELETE, ids=[f"p2p|{bob}"])
     events = [await socket.next_data() for _ in range(3)]
     ext, recall, deletion = (e["sessionEvents"] for e in events)

@@ -88,10 +88,11 @@ json_values = st.recursive(
 @given(
     mutation=st.dictionaries(
         st.sampled_from(["eventType", "convType", "to", "fromAccount", "msgTimestamp",
-                         "msgidServer", "msgType", "body", "attach", "ext", "deleteMsgid"]),
+                         "msgidServer", "msgType", "body", "attach", "ext", "tMembers",
+                         "blacklist", "msgId", "from", "deleteTime", "sendTime", "selfMsg"]),
         json_values, max_size=6,
     ),
-    event_type=st.sampled_from([1, "1", 7, 8, 2, None, "x", -1, 10**20]),
+    event_type=st.sampled_from([1, "1", 7, 8, "25", 2, None, "x", -1, 10**20]),
 )  # fmt: skip
 @FUZZ
 async def test_any_webhook_body_gets_200_400_or_413(

@@ -119,9 +119,9 @@ async def test_a_recall_racing_its_message_on_another_replica_still_revokes_it(
         jobs = []
         for n in range(30):
             message = cc(f"{alice}-{n}", f"peer{n}", alice, now + n)
-            recall = orjson.dumps({"eventType": 7, "deleteMsgid": f"{alice}-{n}",
-                                   "fromAccount": f"peer{n}", "to": alice,
-                                   "msgTimestamp": now + n + 1})  # fmt: skip
+            recall = orjson.dumps({"eventType": "7", "msgId": f"{alice}-{n}", "from": f"peer{n}",
+                                   "to": alice, "deleteTime": str(now + n + 1),
+                                   "sendTime": str(now + n)})  # fmt: skip
             jobs += [post(on_a, message), post(on_b, recall)]
         await asyncio.gather(*jobs)
     data = await graphql(a, alice, "{ totalUnreadCount sessions { totalCount edges { node { "

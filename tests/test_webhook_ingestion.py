@@ -50,7 +50,7 @@ async def test_a_p2p_message_updates_both_sides(
 async def test_a_message_to_yourself_updates_one_session(
     webhook: Webhook, alice: GraphQLClient
 ) -> None:
-    await webhook.ok(cc_message("m1", "alice", "alice", T0, conv="CUSTOM_PERSON"))
+    await webhook.ok(cc_message("m1", "alice", "alice", T0))
     data = await alice.ok(KEYS)
     assert [e["node"]["key"] for e in data["sessions"]["edges"]] == ["p2p|alice"]
 
@@ -95,7 +95,7 @@ async def test_super_team_messages_use_super_team_sessions(
 ) -> None:
     await webhook.team("9", ["bob"], kind="SUPER_TEAM")
     await webhook.team("9", ["erin"], kind="TEAM")  # another registry entry, same tid
-    await webhook.ok(cc_message("s1", "alice", "9", T0, conv="CUSTOM_SUPER_TEAM"))
+    await webhook.ok(cc_message("s1", "alice", "9", T0, conv="SUPER_TEAM"))
     assert await last_id(bob, "super_team|9") == "s1"
     assert await session(bob, "team|9") is None
 

@@ -1,14 +1,16 @@
 """NIM message-CC events, parsed into what the session lists need.
 
-Accepted shapes (all other fields are ignored):
+Accepted shapes (all other fields are ignored; see docs/nim-mapping.md):
 
-- ``eventType`` 1, a conversation message: ``convType`` (PERSON, CUSTOM_PERSON, TEAM,
-  CUSTOM_TEAM, SUPER_TEAM, CUSTOM_SUPER_TEAM), ``to``, ``fromAccount``, ``msgTimestamp``,
-  ``msgidServer``, optional ``msgType``, ``body``, ``attach``, ``ext``, ``msgidClient``.
-- ``eventType`` 7 (P2P) or 8 (team) recall: the recalled message's server id as ``deleteMsgid``
-  (else ``msgidServer``), the operator as ``fromAccount``, the conversation as ``to`` (with
-  ``convType`` for super teams), the time as ``msgTimestamp``, an optional postscript in
-  ``attach`` or ``body``.
+- ``eventType`` 1, a conversation message: ``convType`` PERSON, TEAM or SUPER_TEAM, ``to``,
+  ``fromAccount``, ``msgTimestamp``, ``msgidServer``, optional ``msgType``, ``body``, ``attach``,
+  ``ext``, ``msgidClient``; for teams ``tMembers`` (the members at the message) and, on team
+  notifications, ``attach`` = ``{"id": code, "data": {...}}``. ``blacklist: "true"`` means NIM
+  refused the message: it is not delivered.
+- ``eventType`` 1 with ``convType`` CUSTOM_PERSON or CUSTOM_TEAM: a system notification, which NIM
+  keeps out of session lists: acknowledged, never stored. So is an unknown ``convType``.
+- ``eventType`` 7 (P2P), 8 (team) or 25 (super team), a recall: ``msgId`` (the recalled message),
+  ``from`` (its sender), ``to`` (the peer or team), ``deleteTime``, ``sendTime``, ``selfMsg``.
 - Any other ``eventType``: acknowledged and counted, never stored.
 
 Numbers may arrive as JSON numbers or as decimal strings, as NIM sends them.
@@ -22,23 +24,31 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.domain.keys import SessionKey, SessionType, check_account
+from gateway.domain.membership import TeamChange, message_change
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
 from gateway.errors import BadEvent, BadUserInput
 
 MESSAGE = 1
 P2P_RECALL = 7
 TEAM_RECALL = 8
+SUPER_TEAM_RECALL = 25
 
-_CONV_TYPES = {
-    "PERSON": SessionType.P2P,
-    "CUSTOM_PERSON": SessionType.P2P,
-    "TEAM": SessionType.TEAM,
-    "CUSTOM_TEAM": SessionType.TEAM,
-    "SUPER_TEAM": SessionType.SUPER_TEAM,
-    "CUSTOM_SUPER_TEAM": SessionType.SUPER_TEAM,
-}
+_CONV_TYPES = {"PERSON": SessionType.P2P, "TEAM": SessionType.TEAM,
+               "SUPER_TEAM": SessionType.SUPER_TEAM}  # fmt: skip
+SYSTEM_NOTIFICATIONS = frozenset({"CUSTOM_PERSON", "CUSTOM_TEAM"})
+_RECALLS = {P2P_RECALL: SessionType.P2P, TEAM_RECALL: SessionType.TEAM,
+            SUPER_TEAM_RECALL: SessionType.SUPER_TEAM}  # fmt: skip
 _MAX_TIME = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _MAX_ID_LENGTH = 128
+_MAX_LISTED = 10_000  # tMembers lists at most 200; anything far larger is not NIM's
+
+# Team notification codes (advanced team / super team) and what they do to the members.
+_JOIN_IDS = {0, 401}  # invite: data.ids join
+_KICK_IDS = {1, 402}  # kick: data.ids leave
+_LEAVE = {2, 403}  # the sender leaves
+_DISMISS = {4, 405}  # everyone leaves
+_ACCEPT_APPLICATION = {5, 410}  # data.id joins
+_ACCEPT_INVITATION = {9, 411}  # the sender joins
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,35 +59,55 @@ class Conversation:
     sender: str
     to: str
 
-    def fanout(self) -> tuple[list[Delivery], SessionKey | None]:
-        """The explicit deliveries, and the team whose every member also gets the message."""
-        if self.type is SessionType.P2P:
-            deliveries = [Delivery(self.sender, SessionKey(SessionType.P2P, self.to))]
-            if self.to != self.sender:
-                deliveries.append(Delivery(self.to, SessionKey(SessionType.P2P, self.sender)))
-            return deliveries, None
-        team = SessionKey(self.type, self.to)
-        return [Delivery(self.sender, team)], team
+    def deliveries(self) -> list[Delivery]:
+        """Both sides of a P2P chat (one, when someone writes to themselves)."""
+        assert self.type is SessionType.P2P
+        deliveries = [Delivery(self.sender, SessionKey(SessionType.P2P, self.to))]
+        if self.to != self.sender:
+            deliveries.append(Delivery(self.to, SessionKey(SessionType.P2P, self.sender)))
+        return deliveries
+
+    @property
+    def team(self) -> SessionKey:
+        assert self.type is not SessionType.P2P
+        return SessionKey(self.type, self.to)
 
 
 @dataclass(frozen=True, slots=True)
 class MessageEvent:
+    """A P2P message."""
+
     conversation: Conversation
     message: Message
 
 
 @dataclass(frozen=True, slots=True)
+class TeamMessageEvent:
+    """A message of a team (a team notification too), and what it says about the members."""
+
+    team: SessionKey
+    message: Message
+    change: TeamChange
+
+
+@dataclass(frozen=True, slots=True)
 class RecallEvent:
-    conversation: Conversation
+    conversation: Conversation  # the recalled message's sender, and its peer or team
     revoke: RevokeNotification
+    sent: int | None  # when the recalled message was sent (sendTime), when NIM says
 
 
 @dataclass(frozen=True, slots=True)
 class IgnoredEvent:
+    """Acknowledged and counted, never stored: ``reason`` is "other_event",
+    "system_notification", "blocked" or "unknown_conv_type"; ``label`` the msgType or convType."""
+
     event_type: int
+    reason: str = "other_event"
+    label: str = ""
 
 
-Event = MessageEvent | RecallEvent | IgnoredEvent
+Event = MessageEvent | TeamMessageEvent | RecallEvent | IgnoredEvent
 
 
 def parse_event(body: object) -> Event:
@@ -88,16 +118,20 @@ def parse_event(body: object) -> Event:
     event_type = _int(body, "eventType")
     if event_type == MESSAGE:
         return _message_event(body)
-    if event_type in (P2P_RECALL, TEAM_RECALL):
-        return _recall_event(body, event_type)
+    if event_type in _RECALLS:
+        return _recall_event(body, _RECALLS[event_type])
     return IgnoredEvent(event_type)
 
 
-def _message_event(body: Mapping[str, object]) -> MessageEvent:
+def _message_event(body: Mapping[str, object]) -> Event:
     conv_type = _str(body, "convType")
+    if conv_type in SYSTEM_NOTIFICATIONS:
+        return IgnoredEvent(MESSAGE, "system_notification", _opt_str(body, "msgType") or "")
     session_type = _CONV_TYPES.get(conv_type)
     if session_type is None:
-        raise BadEvent(f"convType {conv_type!r} is not one of {', '.join(_CONV_TYPES)}")
+        return IgnoredEvent(MESSAGE, "unknown_conv_type", conv_type)
+    if _flag(body, "blacklist"):
+        return IgnoredEvent(MESSAGE, "blocked", _opt_str(body, "msgType") or "")
     conversation = Conversation(session_type, _account(body, "fromAccount"), _account(body, "to"))
     message = Message(
         server_id=_id(body, "msgidServer"),
@@ -109,28 +143,95 @@ def _message_event(body: Mapping[str, object]) -> MessageEvent:
         attachment=_json_text(body, "attach"),
         ext=_json_text(body, "ext"),
     )
-    return MessageEvent(conversation, message)
+    if session_type is SessionType.P2P:
+        return MessageEvent(conversation, message)
+    return TeamMessageEvent(conversation.team, message, _team_change(body, message))
 
 
-def _recall_event(body: Mapping[str, object], event_type: int) -> RecallEvent:
-    if event_type == P2P_RECALL:
-        session_type = SessionType.P2P
-    else:
-        conv_type = _opt_str(body, "convType") or "TEAM"
-        session_type = _CONV_TYPES.get(conv_type, SessionType.TEAM)
-        if session_type is SessionType.P2P:
-            raise BadEvent("a team recall (eventType 8) with a P2P convType")
-    recalled_field = "deleteMsgid" if body.get("deleteMsgid") not in (None, "") else "msgidServer"
-    operator = _account(body, "fromAccount")
-    conversation = Conversation(session_type, operator, _account(body, "to"))
-    postscript = _opt_str(body, "attach") or _opt_str(body, "body")
+def _team_change(body: Mapping[str, object], message: Message) -> TeamChange:
+    key = (message.time, message.server_id)
+    listed = _listed(body) if body.get("convType") == "TEAM" else None
+    if message.type is not MessageType.NOTIFICATION:
+        return message_change(key, message.from_account, listed=listed)
+    code, data = _notification(body)
+    sender = message.from_account
+    if code in _JOIN_IDS:
+        return message_change(key, sender, joins=_ids(data, "ids"), listed=listed)
+    if code in _KICK_IDS:
+        return message_change(key, sender, leaves=_ids(data, "ids"), listed=listed)
+    if code in _LEAVE:
+        return message_change(key, sender, leaves=[sender], listed=listed)
+    if code in _DISMISS:
+        return message_change(key, sender, dismiss=True, listed=listed)
+    if code in _ACCEPT_APPLICATION:
+        return message_change(key, sender, joins=_ids(data, "id"), listed=listed)
+    if code in _ACCEPT_INVITATION:
+        return message_change(key, sender, joins=[sender], listed=listed)
+    return message_change(key, sender, listed=listed)
+
+
+def _notification(body: Mapping[str, object]) -> tuple[int | None, Mapping[str, object]]:
+    """A team notification's code and data; (None, {}) when its attach says neither."""
+    attach = body.get("attach")
+    if isinstance(attach, str):
+        try:
+            attach = orjson.loads(attach)
+        except orjson.JSONDecodeError:
+            raise BadEvent("attach of a team notification is not JSON") from None
+    if not isinstance(attach, Mapping):
+        return None, {}
+    data = attach.get("data")
+    code = _int(attach, "id") if "id" in attach else None
+    return code, data if isinstance(data, Mapping) else {}
+
+
+def _ids(data: Mapping[str, object], field: str) -> list[str]:
+    value = data.get(field)
+    values = value if isinstance(value, list) else [] if value is None else [value]
+    return [_checked(v, f"attach.data.{field}") for v in values]
+
+
+def _listed(body: Mapping[str, object]) -> list[str] | None:
+    """``tMembers``: a JSON array, or NIM's text form ``"[a, b]"`` with unquoted names."""
+    value = body.get("tMembers")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        inner = value.strip()
+        if not (inner.startswith("[") and inner.endswith("]")):
+            raise BadEvent("tMembers must be a list of accounts, like [alice, bob]")
+        names = [name.strip() for name in inner[1:-1].split(",")]
+        value = [name for name in names if name]
+    if not isinstance(value, list) or len(value) > _MAX_LISTED:
+        raise BadEvent(f"tMembers must be a list of at most {_MAX_LISTED} accounts")
+    return [_checked(v, "tMembers") for v in value]
+
+
+def _checked(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise BadEvent(f"{field} must hold account ids")
+    try:
+        return check_account(value, what=field)
+    except BadUserInput as e:
+        raise BadEvent(e.message) from None
+
+
+def _flag(body: Mapping[str, object], field: str) -> bool:
+    value = body.get(field)
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _recall_event(body: Mapping[str, object], session_type: SessionType) -> RecallEvent:
+    sender = _account(body, "from")
+    conversation = Conversation(session_type, sender, _account(body, "to"))
     revoke = RevokeNotification(
-        message_server_id=_id(body, recalled_field),
-        operator=operator,
-        time=_time(body, "msgTimestamp"),
-        postscript=postscript,
+        message_server_id=_id(body, "msgId"),
+        operator=sender,
+        time=_time(body, "deleteTime"),
+        postscript=_opt_str(body, "selfMsg") or None,
     )
-    return RecallEvent(conversation, revoke)
+    sent = _time(body, "sendTime") if body.get("sendTime") not in (None, "") else None
+    return RecallEvent(conversation, revoke, sent)
 
 
 def _str(body: Mapping[str, object], field: str) -> str:

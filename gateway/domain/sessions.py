@@ -29,6 +29,7 @@ class MessageType(Enum):
     FILE = "FILE"
     NETCALL_AUDIO = "NETCALL_AUDIO"
     NETCALL_VIDEO = "NETCALL_VIDEO"
+    NRTC_NETCALL = "NRTC_NETCALL"  # a call record
     TIPS = "TIPS"
     CUSTOM = "CUSTOM"
     UNKNOWN = "UNKNOWN"

@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from gateway.domain.keys import SessionKey
+from gateway.domain.membership import TeamChange
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
@@ -99,31 +100,40 @@ class SessionStore(Protocol):
 
     # Ingestion writes ----------------------------------------------------------------------
 
-    async def record_message(
-        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
+    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
+        """Make ``message`` the last message of each delivery's session where it is newer than
+        the current one. One transaction; returns False, changing nothing, when the message was
+        seen before."""
+
+    async def record_team_message(
+        self, team: SessionKey, message: Message, change: TeamChange, now: int
     ) -> bool:
-        """Make ``message`` the last message of each delivery's session, and of every member's
-        session ``team``, where it is newer than the current one. One transaction; returns False,
-        changing nothing, when the message was seen before."""
+        """Record a team's message and what it says about the members, and deliver it to the
+        accounts that receive it (domain/membership.py), recomputing the sessions an older event
+        arriving late changes. Returns False, changing nothing, when it was seen before."""
 
     async def revoke_message(
         self,
         revoke: RevokeNotification,
-        deliveries: Sequence[Delivery],
+        deliveries: Sequence[Delivery] = (),
         *,
         team: SessionKey | None = None,
+        sent: int | None = None,
     ) -> bool:
         """Turn the sessions whose last message is the revoked one into revoke notifications,
-        and remember the recall for a message that has not arrived yet. Returns False when the
-        recall was seen before."""
+        take back its unread mark, and remember the recall for a message that has not arrived
+        yet. In a ``team``, it reaches the accounts that received the message (sent at ``sent``).
+        Returns False when the recall was seen before."""
 
-    # Team registry -------------------------------------------------------------------------
+    # Team registry: the same membership state as the stream's, stamped with ``now`` ---------
 
-    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+    async def set_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
         """Replace the member list; returns the member count."""
 
-    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int: ...
+    async def add_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int: ...
 
-    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int: ...
+    async def remove_team_members(
+        self, team: SessionKey, members: Sequence[str], now: int
+    ) -> int: ...
 
     async def team_members(self, team: SessionKey) -> list[str]: ...

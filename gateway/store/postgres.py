@@ -8,27 +8,30 @@ commit also sends ``NOTIFY gateway_sessions`` so that other replicas wake their 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import asyncpg
-import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.domain.keys import SessionKey
+from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
-from gateway.domain.sessions import Delivery, Message, RevokeNotification, Session
+from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError
 from gateway.store import _lists as lists
+from gateway.store import _teams as teams
 from gateway.store import postgres_sql as sql
 from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import (
+    Row,
     key_from_db,
     last_message_values,
     message_from_row,
@@ -390,30 +393,29 @@ class PostgresStore:
 
     # Ingestion writes ----------------------------------------------------------------------
 
-    async def record_message(
-        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
-    ) -> bool:
+    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
         async def work() -> bool:
             async with self._write() as tx:
-                # The version first: a recall of this message now waits for this transaction,
-                # or this one sees the recall.
-                version = await tx.version()
-                inserted = await tx.db.fetchval(sql.INSERT_MESSAGE, *message_values(message))
-                if inserted is None:
+                revoke = await _insert_message(tx, message, None)
+                if revoke is False:
                     return False
-                found = await tx.db.fetchrow(sql.FIND_REVOCATION, message.server_id)
-                revoke = None
-                if found is not None:
-                    revoke = RevokeNotification(message.server_id, found[0], found[1], found[2])
                 values = last_message_values(message, revoke)
                 for d in dict.fromkeys(deliveries):
                     unread = int(revoke is None and d.owner != message.from_account)
-                    await tx.changing(sql.DELIVER_MESSAGE, d.owner, str(d.key),
-                                      KINDS[d.key.type], *values, unread, version)  # fmt: skip
-                if team is not None:
-                    await tx.changing(sql.DELIVER_TO_TEAM, message.from_account, str(team),
-                                      KINDS[team.type], *values, int(revoke is None),
-                                      version)  # fmt: skip
+                    await _TeamTx(tx).deliver(d.owner, d.key, values, unread)
+            return True
+
+        return await self._retrying(work)
+
+    async def record_team_message(
+        self, team: SessionKey, message: Message, change: TeamChange, now: int
+    ) -> bool:
+        async def work() -> bool:
+            async with self._write() as tx:
+                revoke = await _insert_message(tx, message, team)
+                if revoke is False:
+                    return False
+                await teams.apply_message(_TeamTx(tx), team, message, change, revoke, now)
             return True
 
         return await self._retrying(work)
@@ -421,13 +423,14 @@ class PostgresStore:
     async def revoke_message(
         self,
         revoke: RevokeNotification,
-        deliveries: Sequence[Delivery],
+        deliveries: Sequence[Delivery] = (),
         *,
         team: SessionKey | None = None,
+        sent: int | None = None,
     ) -> bool:
         async def work() -> bool:
             async with self._write() as tx:
-                version = await tx.version()
+                await tx.version()  # first: a message and its recall serialize
                 inserted = await tx.db.fetchval(
                     sql.INSERT_REVOCATION,
                     revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript,
@@ -435,31 +438,39 @@ class PostgresStore:
                 if inserted is None:
                     return False
                 found = await tx.db.fetchrow(sql.FIND_SENDER, revoke.message_server_id)
-                sender, sent = (found[0], found[1]) if found is not None else (None, None)
-                params = (revoke.message_server_id, revoke.operator, revoke.time,
-                          revoke.postscript, sender, sent, version)  # fmt: skip
+                sender, sent_at, counted = None, sent, False
+                if found is not None:
+                    sender, sent_at = str(found[0]), int(found[1])
+                    counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
+                team_tx = _TeamTx(tx)
                 for d in deliveries:
-                    await tx.changing(sql.APPLY_REVOCATION, *params, str(d.key), d.owner)
-                if team is not None:
-                    await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, *params, str(team))
+                    await team_tx.revoke(d.owner, d.key, revoke, sender if counted else None,
+                                         sent_at)  # fmt: skip
+                if team is not None and sent_at is not None:
+                    await teams.apply_recall(team_tx, team, revoke, sent_at,
+                                             sender if counted else None)  # fmt: skip
             return True
 
         return await self._retrying(work)
 
     # Team registry -------------------------------------------------------------------------
 
-    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._connection() as db, db.transaction():
-            await db.execute(sql.CLEAR_TEAM, str(team))
-            return await _change_members(db, sql.ADD_MEMBERS, team, members)
+    async def set_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), replace=members), now)
 
-    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._connection() as db, db.transaction():
-            return await _change_members(db, sql.ADD_MEMBERS, team, members)
+    async def add_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), add=members), now)
 
-    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._connection() as db, db.transaction():
-            return await _change_members(db, sql.REMOVE_MEMBERS, team, members)
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), remove=members), now)
+
+    async def _registry(self, team: SessionKey, change: TeamChange, now: int) -> int:
+        async def work() -> int:
+            async with self._write() as tx:
+                await tx.version()  # serializes with every other write, as SQLite's writer does
+                return await teams.apply_registry(_TeamTx(tx), team, change, now)
+
+        return await self._retrying(work)
 
     async def team_members(self, team: SessionKey) -> list[str]:
         async with self._connection() as db:
@@ -471,6 +482,64 @@ async def _no_reset(db: asyncpg.Connection[Any]) -> None:
     del db
 
 
-async def _change_members(db: Db, statement: str, team: SessionKey, members: Sequence[str]) -> int:
-    await db.execute(statement, str(team), orjson.dumps(list(members)).decode())
-    return int(await db.fetchval(sql.COUNT_MEMBERS, str(team)))
+async def _insert_message(
+    tx: _Transaction, message: Message, team: SessionKey | None
+) -> RevokeNotification | Literal[False] | None:
+    """Insert a message once: False when it was seen before, else the recall that came first."""
+    # The version first: a recall of this message now waits for this transaction, or this one
+    # sees the recall.
+    await tx.version()
+    params = (*message_values(message), None if team is None else str(team))
+    if await tx.db.fetchval(sql.INSERT_MESSAGE, *params) is None:
+        return False
+    found = await tx.db.fetchrow(sql.FIND_REVOCATION, message.server_id)
+    if found is None:
+        return None
+    return RevokeNotification(message.server_id, found[0], found[1], found[2])
+
+
+class _TeamTx:
+    """A write transaction as the shared team rules (store/_teams.py) use it."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def rows(self, statement: str, *params: object) -> Sequence[Row]:
+        return await self._tx.db.fetch(_numbered(statement), *params)
+
+    async def changing(self, statement: str, *params: object) -> None:
+        await self._tx.changing(_numbered(statement), *params)
+
+    async def version(self) -> int:
+        return await self._tx.version()
+
+    async def deliver(
+        self, owner: str, key: SessionKey, values: tuple[object, ...], unread: int
+    ) -> None:
+        version = await self._tx.version()
+        await self._tx.changing(sql.DELIVER_MESSAGE, owner, str(key), KINDS[key.type], *values,
+                                unread, version)  # fmt: skip
+
+    async def deliver_to_members(
+        self, team: SessionKey, values: tuple[object, ...], sender: str, unread: int
+    ) -> None:
+        version = await self._tx.version()
+        await self._tx.changing(sql.DELIVER_TO_TEAM, sender, str(team), KINDS[team.type], *values,
+                                unread, version)  # fmt: skip
+
+    async def revoke(
+        self,
+        owner: str,
+        key: SessionKey,
+        revoke: RevokeNotification,
+        sender: str | None,
+        sent: int | None,
+    ) -> None:
+        params = (revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript,
+                  sender, sent, await self._tx.version())  # fmt: skip
+        await self._tx.changing(sql.APPLY_REVOCATION, *params, str(key), owner)
+
+
+@functools.lru_cache(maxsize=64)
+def _numbered(statement: str) -> str:
+    return sql.numbered(statement)

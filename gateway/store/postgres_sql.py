@@ -104,7 +104,7 @@ RETURNING {SESSION_COLUMNS}
 # Ingestion --------------------------------------------------------------------------------------
 
 INSERT_MESSAGE = f"""
-INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO messages ({MESSAGE_COLUMNS}, team_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT DO NOTHING
 RETURNING server_id
 """
@@ -158,7 +158,7 @@ ON CONFLICT DO NOTHING
 RETURNING message_server_id
 """
 FIND_REVOCATION = "SELECT operator, time, postscript FROM revocations WHERE message_server_id = $1"
-FIND_SENDER = "SELECT from_account, time FROM messages WHERE server_id = $1"
+FIND_SENDER = "SELECT from_account, time, type FROM messages WHERE server_id = $1"
 
 # $1 message, $2 operator, $3 time, $4 postscript, $5 sender, $6 sent, $7 version, $8 key, $9 owner
 _IS_LAST = "(last_msg_id = $1 AND last_kind = 0)"
@@ -182,22 +182,6 @@ UPDATE sessions SET
 WHERE key = $8 AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
 """
 APPLY_REVOCATION = f"{_REVOKE} AND owner = $9 RETURNING {RETURNING_CHANGE}"
-APPLY_REVOCATION_TO_TEAM = (
-    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = $8) "
-    f"RETURNING {RETURNING_CHANGE}"
-)
-
 # The team registry ------------------------------------------------------------------------------
 
-CLEAR_TEAM = "DELETE FROM team_members WHERE team_key = $1"
-ADD_MEMBERS = """
-INSERT INTO team_members (team_key, member)
-SELECT $1, value FROM jsonb_array_elements_text($2::jsonb) AS value
-ON CONFLICT DO NOTHING
-"""
-REMOVE_MEMBERS = """
-DELETE FROM team_members
-WHERE team_key = $1 AND member IN (SELECT jsonb_array_elements_text($2::jsonb))
-"""
 TEAM_MEMBERS = "SELECT member FROM team_members WHERE team_key = $1 ORDER BY member"
-COUNT_MEMBERS = "SELECT count(*) FROM team_members WHERE team_key = $1"

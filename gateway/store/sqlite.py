@@ -8,22 +8,25 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 import aiosqlite
-import orjson
 
 from gateway.domain.keys import SessionKey
+from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import (
     Delivery,
     Message,
+    MessageType,
     RevokeNotification,
     Session,
 )
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import ConfigurationError
 from gateway.store import _lists as lists
+from gateway.store import _teams as teams
 from gateway.store import sqlite_sql as sql
 from gateway.store._changes import ChangeLog, change_set
 from gateway.store._lists import KINDS
@@ -321,39 +324,34 @@ class SqliteStore:
 
     # Ingestion writes ----------------------------------------------------------------------
 
-    async def record_message(
-        self, message: Message, deliveries: Sequence[Delivery], *, team: SessionKey | None = None
-    ) -> bool:
+    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
         async with self._write() as tx:
-            cursor = await tx.db.execute(sql.INSERT_MESSAGE, message_values(message))
-            if cursor.rowcount == 0:
+            revoke = await _insert_message(tx, message, None)
+            if revoke is False:
                 return False
-            found = list(await tx.db.execute_fetchall(sql.FIND_REVOCATION, (message.server_id,)))
-            revoke = None
-            if found:
-                operator, time, postscript = found[0]
-                revoke = RevokeNotification(message.server_id, str(operator), int(time),
-                                            opt_str(postscript))  # fmt: skip
             values = last_message_values(message, revoke)
-            version = await tx.version()
             for d in dict.fromkeys(deliveries):
                 unread = int(revoke is None and d.owner != message.from_account)
-                params = (d.owner, str(d.key), KINDS[d.key.type], *values, unread, version)
-                await tx.changing(sql.DELIVER_MESSAGE, params)
-            if team is not None:
-                # A recalled message arriving late is not unread for anyone.
-                unread = int(revoke is None)
-                params = (str(team), KINDS[team.type], *values, message.from_account, unread,
-                          version, str(team))  # fmt: skip
-                await tx.changing(sql.DELIVER_TO_TEAM, params)
+                await _TeamTx(tx).deliver(d.owner, d.key, values, unread)
+        return True
+
+    async def record_team_message(
+        self, team: SessionKey, message: Message, change: TeamChange, now: int
+    ) -> bool:
+        async with self._write() as tx:
+            revoke = await _insert_message(tx, message, team)
+            if revoke is False:
+                return False
+            await teams.apply_message(_TeamTx(tx), team, message, change, revoke, now)
         return True
 
     async def revoke_message(
         self,
         revoke: RevokeNotification,
-        deliveries: Sequence[Delivery],
+        deliveries: Sequence[Delivery] = (),
         *,
         team: SessionKey | None = None,
+        sent: int | None = None,
     ) -> bool:
         async with self._write() as tx:
             cursor = await tx.db.execute(
@@ -363,34 +361,32 @@ class SqliteStore:
             if cursor.rowcount == 0:
                 return False
             found = list(await tx.db.execute_fetchall(sql.FIND_SENDER, (revoke.message_server_id,)))
-            sender, sent = (str(found[0][0]), int(found[0][1])) if found else (None, None)
-            params: dict[str, object] = {
-                "message": revoke.message_server_id, "operator": revoke.operator,
-                "time": revoke.time, "postscript": revoke.postscript, "sender": sender,
-                "sent": sent, "version": await tx.version(),
-            }  # fmt: skip
+            sender, sent_at, counted = None, sent, False
+            if found:
+                sender, sent_at = str(found[0][0]), int(found[0][1])
+                counted = teams.counts_unread(MessageType.from_nim(str(found[0][2])))
+            team_tx = _TeamTx(tx)
             for d in deliveries:
-                await tx.changing(
-                    sql.APPLY_REVOCATION, {**params, "key": str(d.key), "owner": d.owner}
-                )
-            if team is not None:
-                await tx.changing(sql.APPLY_REVOCATION_TO_TEAM, {**params, "key": str(team)})
+                await team_tx.revoke(d.owner, d.key, revoke, sender if counted else None, sent_at)
+            if team is not None and sent_at is not None:
+                await teams.apply_recall(team_tx, team, revoke, sent_at,
+                                         sender if counted else None)  # fmt: skip
         return True
 
     # Team registry -------------------------------------------------------------------------
 
-    async def set_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._write() as tx:
-            await tx.db.execute(sql.CLEAR_TEAM, (str(team),))
-            return await _change_members(tx.db, sql.ADD_MEMBERS, team, members)
+    async def set_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), replace=members), now)
 
-    async def add_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
-        async with self._write() as tx:
-            return await _change_members(tx.db, sql.ADD_MEMBERS, team, members)
+    async def add_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), add=members), now)
 
-    async def remove_team_members(self, team: SessionKey, members: Sequence[str]) -> int:
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), remove=members), now)
+
+    async def _registry(self, team: SessionKey, change: TeamChange, now: int) -> int:
         async with self._write() as tx:
-            return await _change_members(tx.db, sql.REMOVE_MEMBERS, team, members)
+            return await teams.apply_registry(_TeamTx(tx), team, change, now)
 
     async def team_members(self, team: SessionKey) -> list[str]:
         async with self._read() as db:
@@ -403,9 +399,60 @@ async def _clock(db: aiosqlite.Connection) -> int:
     return int(rows[0][0])
 
 
-async def _change_members(
-    db: aiosqlite.Connection, statement: str, team: SessionKey, members: Sequence[str]
-) -> int:
-    await db.execute(statement, (str(team), orjson.dumps(list(members)).decode()))
-    rows = list(await db.execute_fetchall(sql.COUNT_MEMBERS, (str(team),)))
-    return int(rows[0][0])
+async def _insert_message(
+    tx: _Transaction, message: Message, team: SessionKey | None
+) -> RevokeNotification | Literal[False] | None:
+    """Insert a message once: False when it was seen before, else the recall that came first."""
+    params = (*message_values(message), None if team is None else str(team))
+    cursor = await tx.db.execute(sql.INSERT_MESSAGE, params)
+    if cursor.rowcount == 0:
+        return False
+    found = list(await tx.db.execute_fetchall(sql.FIND_REVOCATION, (message.server_id,)))
+    if not found:
+        return None
+    operator, time, postscript = found[0]
+    return RevokeNotification(message.server_id, str(operator), int(time), opt_str(postscript))
+
+
+class _TeamTx:
+    """A write transaction as the shared team rules (store/_teams.py) use it."""
+
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def rows(self, statement: str, *params: object) -> Sequence[Row]:
+        return list(await self._tx.db.execute_fetchall(statement, params))
+
+    async def changing(self, statement: str, *params: object) -> None:
+        await self._tx.changing(statement, params)
+
+    async def version(self) -> int:
+        return await self._tx.version()
+
+    async def deliver(
+        self, owner: str, key: SessionKey, values: tuple[object, ...], unread: int
+    ) -> None:
+        params = (owner, str(key), KINDS[key.type], *values, unread, await self._tx.version())
+        await self._tx.changing(sql.DELIVER_MESSAGE, params)
+
+    async def deliver_to_members(
+        self, team: SessionKey, values: tuple[object, ...], sender: str, unread: int
+    ) -> None:
+        params = (str(team), KINDS[team.type], *values, sender, unread, await self._tx.version(),
+                  str(team))  # fmt: skip
+        await self._tx.changing(sql.DELIVER_TO_TEAM, params)
+
+    async def revoke(
+        self,
+        owner: str,
+        key: SessionKey,
+        revoke: RevokeNotification,
+        sender: str | None,
+        sent: int | None,
+    ) -> None:
+        params: dict[str, object] = {
+            "message": revoke.message_server_id, "operator": revoke.operator,
+            "time": revoke.time, "postscript": revoke.postscript, "sender": sender,
+            "sent": sent, "version": await self._tx.version(), "key": str(key), "owner": owner,
+        }  # fmt: skip
+        await self._tx.changing(sql.APPLY_REVOCATION, params)

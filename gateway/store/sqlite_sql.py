@@ -104,7 +104,7 @@ RETURNING {SESSION_COLUMNS}
 # Ingestion --------------------------------------------------------------------------------------
 
 INSERT_MESSAGE = f"""
-INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO messages ({MESSAGE_COLUMNS}, team_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
 
@@ -158,7 +158,7 @@ INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (
 ON CONFLICT DO NOTHING
 """
 FIND_REVOCATION = "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
-FIND_SENDER = "SELECT from_account, time FROM messages WHERE server_id = ?"
+FIND_SENDER = "SELECT from_account, time, type FROM messages WHERE server_id = ?"
 
 # A recall turns the session's last message into a revoke notification if it is the last one,
 # and takes back its unread mark wherever it was counted.
@@ -183,23 +183,8 @@ UPDATE sessions SET
 WHERE key = :key AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
 """
 APPLY_REVOCATION = f"{_REVOKE} AND owner = :owner RETURNING {RETURNING_CHANGE}"
-APPLY_REVOCATION_TO_TEAM = (
-    f"{_REVOKE} AND owner IN (SELECT member FROM team_members WHERE team_key = :key) "
-    f"RETURNING {RETURNING_CHANGE}"
-)
 
-# The team registry: member lists travel as one JSON array parameter, so any size is one statement.
-
-CLEAR_TEAM = "DELETE FROM team_members WHERE team_key = ?"
-ADD_MEMBERS = """
-INSERT INTO team_members (team_key, member) SELECT ?, value FROM json_each(?) WHERE true
-ON CONFLICT DO NOTHING
-"""
-REMOVE_MEMBERS = (
-    "DELETE FROM team_members WHERE team_key = ? AND member IN (SELECT value FROM json_each(?))"
-)
 TEAM_MEMBERS = "SELECT member FROM team_members WHERE team_key = ? ORDER BY member"
-COUNT_MEMBERS = "SELECT count(*) FROM team_members WHERE team_key = ?"
 
 
 def chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:

@@ -15,7 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.domain.checksum import Verifier
+from gateway.domain.events import IgnoredEvent
 from gateway.domain.keys import SessionKey
+from gateway.domain.sessions import MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused
 from gateway.ingest import Ingestor
@@ -25,7 +27,7 @@ from gateway.store.base import SessionStore
 logger = logging.getLogger("gateway.webhook")
 
 _PROBE: dict[str, object] = {}  # NIM checks an endpoint by posting an empty object
-_MemberUpdate = Callable[[SessionKey, Sequence[str]], Awaitable[int]]
+_MemberUpdate = Callable[[SessionKey, Sequence[str], int], Awaitable[int]]
 
 
 class _TooLarge(GatewayError):
@@ -43,7 +45,7 @@ class NimWebhooks:
         max_body_bytes: int,
     ) -> None:
         self._store = store
-        self._ingestor = Ingestor(store)
+        self._ingestor = Ingestor(store, clock)
         self._verifier = verifier
         self._clock = clock
         self._metrics = metrics
@@ -66,7 +68,7 @@ class NimWebhooks:
                 self._count("probe", "ok")
                 return _json({})
             document = self._verified_json(request, body)
-            _, outcome = await self._ingestor.apply_json(document)
+            event, outcome = await self._ingestor.apply_json(document)
         except GatewayError as e:
             self._count("unknown", "refused" if isinstance(e, Refused) else "rejected")
             return _error(e)
@@ -75,6 +77,8 @@ class NimWebhooks:
             self._count("unknown", "failed")
             return _internal_error()
         self._count(_event_label(document), outcome.value)
+        if isinstance(event, IgnoredEvent) and event.reason != "other_event":
+            self._metrics.skipped_messages.labels(event.reason, _msg_type_label(event)).inc()
         return _json({"outcome": outcome.value})
 
     async def replace_members(self, request: Request) -> Response:
@@ -103,7 +107,7 @@ class NimWebhooks:
             self._count("team_members", "refused" if isinstance(e, Refused) else "rejected")
             return _error(e)
         try:
-            count = await update(change.team, change.members)
+            count = await update(change.team, change.members, self._clock())
         except Exception:
             logger.exception("a team member change could not be applied")
             self._count("team_members", "failed")
@@ -158,6 +162,17 @@ def _event_label(document: object) -> str:
     return text if text in {str(n) for n in range(1, 10)} else "other"
 
 
+def _msg_type_label(event: IgnoredEvent) -> str:
+    # Bounded label values: NIM's documented names, anything else is "other".
+    return event.label if event.label in _KNOWN_LABELS else "other"
+
+
+_KNOWN_LABELS = frozenset({
+    *(t.value for t in MessageType), "NRTC_NETCALL", "FRIEND_ADD", "FRIEND_DELETE",
+    "CUSTOM_P2P_MSG", "TEAM_APPLY", "TEAM_APPLY_REJECT", "TEAM_INVITE", "TEAM_INVITE_REJECT",
+    "CUSTOM_TEAM_MSG", "SUPERTEAM_APPLY", "SUPERTEAM_APPLY_REJECT", "SUPERTEAM_INVITE",
+    "SUPERTEAM_INVITE_REJECT", "CUSTOM_SUPERTEAM_MSG", "CUSTOM_SUPER_TEAM",
+})  # fmt: skip
 _STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503}
 
 

@@ -1,0 +1,219 @@
+"""Team membership learned from NIM's stream, as last-writer-wins state per (team, account).
+
+Every change is stamped with the key of the event that made it: ``(msgTimestamp, msgidServer)``
+for a message, ``(request time, "")`` for the registry. Two kinds of change are kept:
+
+- a ``Fact`` about one account: it is (or is not) a member after the key, and it does (or does not)
+  receive the message at that key (a kicked member receives the kick notification);
+- a ``Snapshot`` of the whole team: ``tMembers`` of a team message, a registry replace, a dismiss.
+  It names who receives the message at its key and who the members are after it; every account it
+  does not name is not a member after it, including accounts the gateway learns of only later.
+
+Membership at any key is the newest change at or before it (a fact wins over a snapshot at the same
+key), so the state depends only on the set of changes, never on the order they arrived in: a late,
+older event never undoes a newer one, and a late event inside a stretch of history is applied to
+exactly that stretch.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+EventKey = tuple[int, str]
+"""Orders a team's events: (time in ms, server message id; "" for a registry change)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    account: str
+    key: EventKey
+    member: bool
+    receives: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    key: EventKey
+    members: frozenset[str]  # the members after the key
+    receivers: frozenset[str] | None  # who gets the message at the key; None: the members before
+
+
+@dataclass(frozen=True, slots=True)
+class TeamChange:
+    """What one event says about a team's members."""
+
+    facts: tuple[Fact, ...] = ()
+    snapshot: Snapshot | None = None
+
+    @property
+    def accounts(self) -> frozenset[str]:
+        named = {f.account for f in self.facts}
+        if self.snapshot is not None:
+            named |= self.snapshot.members
+            named |= self.snapshot.receivers or frozenset()
+        return frozenset(named)
+
+
+def message_change(
+    key: EventKey,
+    sender: str,
+    *,
+    joins: Iterable[str] = (),
+    leaves: Iterable[str] = (),
+    dismiss: bool = False,
+    listed: Sequence[str] | None = None,
+) -> TeamChange:
+    """The change a team message makes: the sender is a member at it (only members can send)
+    unless it removes them; ``joins`` and ``leaves`` receive it; ``listed`` (``tMembers``) are the
+    members at it; a dismiss leaves nobody."""
+    removed = set(leaves)
+    facts: dict[str, Fact] = {}
+    for account in joins:
+        facts[account] = Fact(account, key, member=True, receives=True)
+    facts.setdefault(sender, Fact(sender, key, member=True, receives=True))
+    for account in removed:
+        facts[account] = Fact(account, key, member=False, receives=True)
+    if dismiss:
+        facts[sender] = Fact(sender, key, member=False, receives=True)
+    snapshot = None
+    if dismiss:
+        receivers = None if listed is None else frozenset(listed)
+        snapshot = Snapshot(key, frozenset(), receivers)
+    elif listed is not None:
+        snapshot = Snapshot(key, frozenset(listed), frozenset(listed))
+    return TeamChange(tuple(facts.values()), snapshot)
+
+
+def registry_change(
+    key: EventKey,
+    *,
+    replace: Sequence[str] | None = None,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> TeamChange:
+    """A registry write: no message, so nobody receives anything at its key."""
+    facts = [Fact(a, key, member=True, receives=False) for a in add]
+    facts += [Fact(a, key, member=False, receives=False) for a in remove]
+    snapshot = None
+    if replace is not None:
+        snapshot = Snapshot(key, frozenset(replace), frozenset())
+    return TeamChange(tuple(facts), snapshot)
+
+
+@dataclass
+class Roster:
+    """Every membership change of one team, answering who is a member, or receives, at a key."""
+
+    facts: dict[str, list[Fact]] = field(default_factory=dict)
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, facts: Iterable[Fact], snapshots: Iterable[Snapshot]) -> Roster:
+        roster = cls()
+        for fact in facts:
+            roster.facts.setdefault(fact.account, []).append(fact)
+        for history in roster.facts.values():
+            history.sort(key=lambda f: f.key)
+        roster.snapshots = sorted(snapshots, key=lambda s: s.key)
+        return roster
+
+    def accounts(self) -> set[str]:
+        named = set(self.facts)
+        for snapshot in self.snapshots:
+            named |= snapshot.members
+            named |= snapshot.receivers or frozenset()
+        return named
+
+    def member_after(self, account: str, key: EventKey) -> bool:
+        """Whether ``account`` is a member once every change at or before ``key`` is applied."""
+        fact = _last_at_or_before(self.facts.get(account, ()), key)
+        snapshot = _last_at_or_before(self.snapshots, key)
+        if fact is not None and (snapshot is None or fact.key >= snapshot.key):
+            return fact.member
+        return snapshot is not None and account in snapshot.members
+
+    def member_before(self, account: str, key: EventKey) -> bool:
+        fact = _last_before(self.facts.get(account, ()), key)
+        snapshot = _last_before(self.snapshots, key)
+        if fact is not None and (snapshot is None or fact.key >= snapshot.key):
+            return fact.member
+        return snapshot is not None and account in snapshot.members
+
+    def receives(self, account: str, key: EventKey) -> bool:
+        """Whether ``account`` receives the team's message at ``key``."""
+        fact = _at(self.facts.get(account, ()), key)
+        if fact is not None:
+            return fact.receives
+        snapshot = _at(self.snapshots, key)
+        if snapshot is not None and snapshot.receivers is not None:
+            return account in snapshot.receivers
+        return self.member_before(account, key)
+
+    def members(self) -> list[str]:
+        """The members after every known change."""
+        end: EventKey = (2**63, "")
+        return sorted(a for a in self.accounts() if self.member_after(a, end))
+
+
+_Change = TypeVar("_Change", Fact, Snapshot)
+
+
+def _last_at_or_before(items: Sequence[_Change], key: EventKey) -> _Change | None:
+    index = bisect_right(items, key, key=lambda item: item.key)
+    return items[index - 1] if index else None
+
+
+def _last_before(items: Sequence[_Change], key: EventKey) -> _Change | None:
+    index = bisect_right(items, key, key=lambda item: item.key)
+    while index and items[index - 1].key >= key:
+        index -= 1
+    return items[index - 1] if index else None
+
+
+def _at(items: Sequence[_Change], key: EventKey) -> _Change | None:
+    found = _last_at_or_before(items, key)
+    return found if found is not None and found.key == key else None
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMessage:
+    """What a team session needs of a message of the team."""
+
+    key: EventKey
+    sender: str
+    counts_unread: bool  # team notifications do not (NIM's default)
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedState:
+    """An account's session of a team, as the messages it received make it."""
+
+    last: TeamMessage | None
+    unread: int
+
+
+def received_state(
+    roster: Roster,
+    account: str,
+    messages: Sequence[TeamMessage],
+    *,
+    horizon: int,
+    read_horizon: int,
+) -> ReceivedState:
+    """The last message and unread count of ``account``'s session, from the team's messages
+    (oldest first) that it received after its deletion ``horizon``."""
+    last: TeamMessage | None = None
+    unread = 0
+    for message in messages:
+        time = message.key[0]
+        if time <= horizon or not roster.receives(account, message.key):
+            continue
+        last = message
+        if (message.counts_unread and not message.revoked and message.sender != account
+                and time > read_horizon):  # fmt: skip
+            unread += 1
+    return ReceivedState(last, unread)

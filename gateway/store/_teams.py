@@ -1,0 +1,335 @@
+"""Team sessions from the membership NIM's stream reports, shared by both SQL stores.
+
+Every membership change is kept (``team_facts``, ``team_snapshots``; see domain/membership.py) and
+every team message remembers its team, so a team session is a function of the events, whatever
+order they arrived in. ``team_members`` caches the members after the newest change.
+
+An event newer than everything known of its team (the usual case) is applied incrementally: its
+message goes to the members before it as the cache has them, adjusted by what the event itself
+says. An older event, arriving late, can change who received any later message: the sessions of
+every account it concerns are then recomputed from the team's kept history, so the result is
+exactly the one the events in time order give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import orjson
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.membership import (
+    EventKey,
+    Fact,
+    ReceivedState,
+    Roster,
+    Snapshot,
+    TeamChange,
+    TeamMessage,
+    received_state,
+)
+from gateway.domain.sessions import LastMessageKind, Message, MessageType, RevokeNotification
+from gateway.store._changes import RETURNING_CHANGE_COLUMNS
+from gateway.store._lists import KINDS, SESSION_COLUMNS
+from gateway.store._rows import Row, last_message_values, opt_str
+
+_END: EventKey = (2**63, "")
+
+# Statements in the dialect both backends share: "?" placeholders, CAST instead of "::".
+_LATER = """
+SELECT 1 FROM messages
+WHERE team_key = ? AND (time, server_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+UNION ALL
+SELECT 1 FROM team_facts
+WHERE team_key = ? AND (time, event_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+UNION ALL
+SELECT 1 FROM team_snapshots
+WHERE team_key = ? AND (time, event_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+LIMIT 1
+"""
+_INSERT_FACT = """
+INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+_INSERT_SNAPSHOT = """
+INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+_FACTS = "SELECT account, time, event_id, member, receives FROM team_facts WHERE team_key = ?"
+_SNAPSHOTS = "SELECT time, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
+_SNAPSHOT_AT_OR_BEFORE = """
+SELECT time, event_id, members, receivers FROM team_snapshots
+WHERE team_key = ? AND (time, event_id) <= (CAST(? AS BIGINT), CAST(? AS TEXT))
+ORDER BY time DESC, event_id DESC LIMIT 1
+"""
+_MESSAGES = """
+SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
+FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
+WHERE m.team_key = ? ORDER BY m.time, m.server_id
+"""
+_MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
+_IS_MEMBER = "SELECT 1 FROM team_members WHERE team_key = ? AND member = ?"
+_CLEAR_MEMBERS = "DELETE FROM team_members WHERE team_key = ?"
+_ADD_MEMBER = "INSERT INTO team_members (team_key, member) VALUES (?, ?) ON CONFLICT DO NOTHING"
+_REMOVE_MEMBER = "DELETE FROM team_members WHERE team_key = ? AND member = ?"
+_SESSION = """
+SELECT horizon, read_horizon, deleted_at, last_kind, last_msg_id, unread, revoke_time
+FROM sessions WHERE owner = ? AND key = ?
+"""
+_RETURNING = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
+_WRITE_RECEIVED = f"""
+INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
+                      revoke_operator, revoke_time, revoke_postscript, unread, version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (owner, key) DO UPDATE SET
+    update_time = excluded.update_time, last_kind = excluded.last_kind,
+    last_msg_id = excluded.last_msg_id, last_msg_time = excluded.last_msg_time,
+    revoke_operator = excluded.revoke_operator, revoke_time = excluded.revoke_time,
+    revoke_postscript = excluded.revoke_postscript, unread = excluded.unread,
+    deleted_at = NULL, version = excluded.version
+{_RETURNING}
+"""
+# Nothing received is left: a session that holds nothing else (ext, pin) goes, as a tombstone that
+# keeps no horizon (a later message brings it back).
+_CLEAR_RECEIVED = f"""
+UPDATE sessions SET
+    last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL, revoke_operator = NULL,
+    revoke_time = NULL, revoke_postscript = NULL, unread = 0, version = ?,
+    deleted_at = CASE WHEN server_ext = '' AND pinned_at IS NULL THEN CAST(? AS BIGINT) END
+WHERE owner = ? AND key = ? AND deleted_at IS NULL
+{_RETURNING}
+"""
+
+
+class TeamTransaction(Protocol):
+    """What the team rules need of a store's write transaction."""
+
+    async def rows(self, statement: str, *params: object) -> Sequence[Row]:
+        """Run a statement written in the shared dialect above."""
+
+    async def changing(self, statement: str, *params: object) -> None:
+        """Run a shared-dialect statement that returns the session rows it changed."""
+
+    async def version(self) -> int: ...
+
+    async def deliver(self, owner: str, key: SessionKey, values: tuple[object, ...],
+                      unread: int) -> None:  # fmt: skip
+        """The store's incremental delivery of one message to one session."""
+
+    async def deliver_to_members(self, team: SessionKey, values: tuple[object, ...], sender: str,
+                                 unread: int) -> None:  # fmt: skip
+        """The same, to every cached member of ``team`` in one statement (``unread`` for all
+        but the sender)."""
+
+    async def revoke(self, owner: str, key: SessionKey, revoke: RevokeNotification,
+                     sender: str | None, sent: int | None) -> None:  # fmt: skip
+        """The store's incremental recall in one session."""
+
+
+def counts_unread(message_type: MessageType) -> bool:
+    return message_type is not MessageType.NOTIFICATION
+
+
+async def apply_message(
+    tx: TeamTransaction,
+    team: SessionKey,
+    message: Message,
+    change: TeamChange,
+    revoke: RevokeNotification | None,
+    now: int,
+) -> None:
+    """Deliver a newly recorded team message and apply what it says about the members."""
+    key = (message.time, message.server_id)
+    later = await _has_later(tx, team, key)
+    await _save(tx, team, change)
+    if later:
+        await _recompute(tx, team, change, now, message=key)
+        return
+    values = last_message_values(message, revoke)
+    counted = revoke is None and counts_unread(message.type)
+    snapshot = change.snapshot
+    if snapshot is not None and snapshot.receivers is not None:
+        # NIM listed who is in the team (tMembers): exactly they receive it.
+        members = await _cached_members(tx, team)
+        for owner in sorted(_receivers(change, set(snapshot.receivers))):
+            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        await _cache(tx, team, members, _members_after(change, members))
+        return
+    # The members before it, as cached, in one statement however many they are; then the
+    # accounts the event itself names that are not among them.
+    await tx.deliver_to_members(team, values, message.from_account, int(counted))
+    for fact in change.facts:
+        if fact.receives and not await tx.rows(_IS_MEMBER, str(team), fact.account):
+            unread = int(counted and fact.account != message.from_account)
+            await tx.deliver(fact.account, team, values, unread)
+    if snapshot is not None:  # a dismiss: nobody is left
+        await tx.rows(_CLEAR_MEMBERS, str(team))
+    for fact in change.facts:
+        await tx.rows(_ADD_MEMBER if fact.member else _REMOVE_MEMBER, str(team), fact.account)
+
+
+async def apply_registry(tx: TeamTransaction, team: SessionKey, change: TeamChange,
+                         now: int) -> int:  # fmt: skip
+    """A registry write: the same state as the stream's changes, with no message."""
+    key = change.snapshot.key if change.snapshot else change.facts[0].key if change.facts else None
+    later = key is not None and await _has_later(tx, team, key)
+    await _save(tx, team, change)
+    if later:
+        await _recompute(tx, team, change, now)
+    else:
+        members = await _cached_members(tx, team)
+        await _cache(tx, team, members, _members_after(change, members))
+    return len(await _cached_members(tx, team))
+
+
+async def apply_recall(
+    tx: TeamTransaction,
+    team: SessionKey,
+    revoke: RevokeNotification,
+    sent: int,
+    sender: str | None,
+) -> None:
+    """A recall reaches the accounts that received the recalled message."""
+    key = (sent, revoke.message_server_id)
+    facts = [_fact(row) for row in await tx.rows(_FACTS, str(team))]
+    found = await tx.rows(_SNAPSHOT_AT_OR_BEFORE, str(team), *key)
+    roster = Roster.of(facts, [_snapshot(row) for row in found])
+    for owner in sorted(roster.accounts()):
+        if roster.receives(owner, key):
+            await tx.revoke(owner, team, revoke, sender, sent)
+
+
+async def _has_later(tx: TeamTransaction, team: SessionKey, key: EventKey) -> bool:
+    t = str(team)
+    return bool(await tx.rows(_LATER, t, *key, t, *key, t, *key))
+
+
+async def _save(tx: TeamTransaction, team: SessionKey, change: TeamChange) -> None:
+    for f in change.facts:
+        await tx.rows(_INSERT_FACT, str(team), f.account, *f.key, int(f.member), int(f.receives))
+    s = change.snapshot
+    if s is not None:
+        receivers = None if s.receivers is None else _names(s.receivers)
+        await tx.rows(_INSERT_SNAPSHOT, str(team), *s.key, _names(s.members), receivers)
+
+
+def _receivers(change: TeamChange, members_before: set[str]) -> set[str]:
+    snapshot = change.snapshot
+    receivers = set(members_before)
+    if snapshot is not None and snapshot.receivers is not None:
+        receivers = set(snapshot.receivers)
+    for fact in change.facts:
+        (receivers.add if fact.receives else receivers.discard)(fact.account)
+    return receivers
+
+
+def _members_after(change: TeamChange, members_before: set[str]) -> set[str]:
+    members = set(change.snapshot.members) if change.snapshot else set(members_before)
+    for fact in change.facts:
+        (members.add if fact.member else members.discard)(fact.account)
+    return members
+
+
+async def _cached_members(tx: TeamTransaction, team: SessionKey) -> set[str]:
+    return {str(row[0]) for row in await tx.rows(_MEMBERS, str(team))}
+
+
+async def _cache(tx: TeamTransaction, team: SessionKey, old: set[str], new: set[str]) -> None:
+    for account in sorted(new - old):
+        await tx.rows(_ADD_MEMBER, str(team), account)
+    for account in sorted(old - new):
+        await tx.rows(_REMOVE_MEMBER, str(team), account)
+
+
+async def _recompute(
+    tx: TeamTransaction,
+    team: SessionKey,
+    change: TeamChange,
+    now: int,
+    *,
+    message: EventKey | None = None,
+) -> None:
+    """Rebuild, from the team's history, the sessions of every account the change concerns and
+    of every account that receives ``message``."""
+    t = str(team)
+    roster = Roster.of(
+        [_fact(row) for row in await tx.rows(_FACTS, t)],
+        [_snapshot(row) for row in await tx.rows(_SNAPSHOTS, t)],
+    )
+    affected = set(change.accounts)
+    if change.snapshot is not None:
+        affected |= roster.accounts()
+    if message is not None:
+        affected |= {a for a in roster.accounts() if roster.receives(a, message)}
+    history = [_team_message(row) for row in await tx.rows(_MESSAGES, t)]
+    for owner in sorted(affected):
+        await _rebuild(tx, team, owner, roster, history, now)
+    cached = await _cached_members(tx, team)
+    after = (cached - affected) | {a for a in affected if roster.member_after(a, _END)}
+    await _cache(tx, team, cached, after)
+
+
+async def _rebuild(
+    tx: TeamTransaction,
+    team: SessionKey,
+    owner: str,
+    roster: Roster,
+    history: list[tuple[TeamMessage, RevokeNotification | None]],
+    now: int,
+) -> None:
+    rows = await tx.rows(_SESSION, owner, str(team))
+    if rows:
+        horizon, read_horizon, deleted_at, kind, last_id, unread, revoke_time = rows[0]
+    else:
+        horizon = read_horizon = -(2**63)
+        deleted_at, kind, last_id, unread, revoke_time = None, None, None, 0, None
+    messages = [message for message, _ in history]
+    state: ReceivedState = received_state(roster, owner, messages, horizon=int(horizon),
+                                          read_horizon=int(read_horizon))  # fmt: skip
+    if state.last is None:
+        if rows and deleted_at is None and (kind is not None or unread):
+            await tx.changing(_CLEAR_RECEIVED, await tx.version(), now, owner, str(team))
+        return
+    revoke = {m.key: r for m, r in history}[state.last.key]
+    last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
+    unchanged = (
+        rows and deleted_at is None and kind == last_kind.value and last_id == state.last.key[1]
+        and unread == state.unread and revoke_time == (revoke.time if revoke else None)
+    )  # fmt: skip
+    if unchanged:
+        return
+    last = Message(state.last.key[1], state.last.sender, MessageType.UNKNOWN, state.last.key[0])
+    values = last_message_values(last, revoke)
+    await tx.changing(_WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values, state.unread,
+                      await tx.version())  # fmt: skip
+
+
+def _team_message(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:
+    time, server_id, sender, type_, operator, revoke_time, postscript = row
+    revoke = None
+    if operator is not None:
+        revoke = RevokeNotification(str(server_id), str(operator), int(revoke_time),
+                                    opt_str(postscript))  # fmt: skip
+    counted = counts_unread(MessageType.from_nim(str(type_)))
+    return TeamMessage(
+        (int(time), str(server_id)), str(sender), counted, revoke is not None
+    ), revoke
+
+
+def _fact(row: Row) -> Fact:
+    account, time, event_id, member, receives = row
+    return Fact(str(account), (int(time), str(event_id)), bool(member), bool(receives))
+
+
+def _snapshot(row: Row) -> Snapshot:
+    time, event_id, members, receivers = row
+    return Snapshot(
+        (int(time), str(event_id)),
+        frozenset(orjson.loads(members)),
+        None if receivers is None else frozenset(orjson.loads(receivers)),
+    )
+
+
+def _names(accounts: frozenset[str]) -> str:
+    return orjson.dumps(sorted(accounts)).decode()

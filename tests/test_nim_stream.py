@@ -1,0 +1,276 @@
+"""NIM's real CC stream (../shared/nim/cc-samples/, NIM's exact shapes): recalls, system
+notifications, refused messages, call records and team membership learned from the stream, in any
+arrival order."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gateway.domain.checksum import sign
+from gateway.domain.keys import SessionKey, SessionType
+from gateway.ingest import Ingestor
+from gateway.settings import Settings
+from gateway.store.base import SessionStore
+from tests.conftest import Webhook
+from tests.helpers import APP_SECRET, SECRET, GraphQLClient
+from tests.helpers import bearer_token as token
+from tests.process import free_tcp_port, gateway
+
+SAMPLES_DIR = Path(__file__).parent / "data" / "nim-cc-samples"  # ../shared/nim/cc-samples
+SAMPLES = [orjson.loads(p.read_bytes()) for p in sorted(SAMPLES_DIR.glob("*.json"))]
+ACCOUNTS = ["alice", "bob", "carol", "dave"]
+
+LIST = """{ sessions(first: 50) { edges { node {
+  key unreadCount lastMessageKind lastMessage { serverId type }
+  lastRevokeNotification { messageServerId operator postscript } } } } }"""
+
+REVOKED_09 = ("REVOKE_NOTIFICATION", "9000000009", "dave", None)
+# What the seventeen samples leave, whatever the order: key -> (kind, last message, type or
+# recall operator, unread).
+EXPECTED: dict[str, dict[str, tuple[str, str, str | None, int]]] = {
+    "alice": {
+        "p2p|bob": ("MESSAGE", "9000000013", "NRTC_NETCALL", 1),
+        "team|2001": ("MESSAGE", "9000000007", "NOTIFICATION", 1),
+        "super_team|3001": (*REVOKED_09[:3], 0),
+    },
+    "bob": {
+        "p2p|alice": ("MESSAGE", "9000000013", "NRTC_NETCALL", 0),
+        "team|2001": ("MESSAGE", "9000000006", "NOTIFICATION", 0),
+        "super_team|3001": (*REVOKED_09[:3], 0),
+    },
+    "carol": {"team|2001": ("MESSAGE", "9000000004", "NOTIFICATION", 1)},
+    "dave": {"super_team|3001": (*REVOKED_09[:3], 0)},
+}
+EXPECTED_MEMBERS = {"team|2001": [], "super_team|3001": ["alice", "bob", "dave"]}
+
+
+def test_the_samples_are_nims_seventeen() -> None:
+    assert len(SAMPLES) == 17
+    recalls = [s for s in SAMPLES if s["eventType"] in ("7", "8", "25")]
+    assert len(recalls) == 3
+    assert not any({"deleteMsgid", "fromAccount", "msgidServer"} & set(s) for s in recalls)
+
+
+def _summary(data: Any) -> dict[str, tuple[str, str, str | None, int]]:
+    lists: dict[str, tuple[str, str, str | None, int]] = {}
+    for edge in data["sessions"]["edges"]:
+        node = edge["node"]
+        revoke = node["lastRevokeNotification"]
+        if revoke is not None:
+            lists[node["key"]] = ("REVOKE_NOTIFICATION", revoke["messageServerId"],
+                                  revoke["operator"], node["unreadCount"])  # fmt: skip
+        else:
+            message = node["lastMessage"]
+            lists[node["key"]] = (node["lastMessageKind"], message["serverId"], message["type"],
+                                  node["unreadCount"])  # fmt: skip
+    return lists
+
+
+async def _lists(as_user: Callable[[str], GraphQLClient]) -> dict[str, Any]:
+    return {account: _summary(await as_user(account).ok(LIST)) for account in ACCOUNTS}
+
+
+async def _members(webhook: Webhook) -> dict[str, list[str]]:
+    found = {}
+    for key in EXPECTED_MEMBERS:
+        kind, tid = key.split("|")
+        response = await webhook(b"", f"/nim/teams/{tid}/members?type={kind.upper()}",
+                                 method="GET")  # fmt: skip
+        found[key] = response.json()["members"]
+    return found
+
+
+async def _post_all(webhook: Webhook, events: list[dict[str, Any]]) -> None:
+    for event in events:
+        response = await webhook(event)
+        assert response.status_code == 200, (event, response.text)
+
+
+async def test_the_samples_in_file_order_leave_nims_lists(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    await _post_all(webhook, SAMPLES)
+    assert await _lists(as_user) == EXPECTED
+    assert await _members(webhook) == EXPECTED_MEMBERS
+
+
+async def test_the_samples_in_reverse_order_leave_the_same_lists(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    await _post_all(webhook, SAMPLES[::-1])
+    assert await _lists(as_user) == EXPECTED
+    assert await _members(webhook) == EXPECTED_MEMBERS
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+async def test_the_samples_shuffled_and_sent_twice_leave_the_same_lists(
+    seed: int, webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    events = SAMPLES * 2
+    random.Random(seed).shuffle(events)
+    await _post_all(webhook, events)
+    assert await _lists(as_user) == EXPECTED
+    assert await _members(webhook) == EXPECTED_MEMBERS
+
+
+async def test_system_notifications_refused_and_login_events_are_counted_not_stored(
+    webhook: Webhook, http: httpx.AsyncClient, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    for sample in (SAMPLES[9], SAMPLES[10], SAMPLES[11], SAMPLES[16]):
+        assert (await webhook.ok(sample))["outcome"] == "ignored"
+    assert all(not lists for lists in (await _lists(as_user)).values())
+    assert await _members(webhook) == {"team|2001": [], "super_team|3001": []}
+    metrics = (await http.get("/metrics")).text
+    for labels in (
+        'msg_type="FRIEND_ADD",reason="system_notification"',
+        'msg_type="TEAM_INVITE",reason="system_notification"',
+        'msg_type="TEXT",reason="blocked"',
+    ):
+        assert f"gateway_webhook_skipped_messages_total{{{labels}}} 1.0" in metrics
+
+
+async def test_an_unknown_conv_type_is_acknowledged_and_counted(
+    webhook: Webhook, http: httpx.AsyncClient, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    for conv_type in ("CUSTOM_SUPER_TEAM", "CHATROOM_SOMETHING"):
+        event = {**SAMPLES[0], "convType": conv_type, "msgidServer": f"x-{conv_type}"}
+        assert (await webhook.ok(event))["outcome"] == "ignored"
+    assert (await as_user("bob").ok(LIST))["sessions"]["edges"] == []
+    metrics = (await http.get("/metrics")).text
+    assert 'msg_type="CUSTOM_SUPER_TEAM",reason="unknown_conv_type"} 1.0' in metrics
+    assert 'msg_type="other",reason="unknown_conv_type"} 1.0' in metrics
+
+
+async def test_antispam_alone_does_not_block(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    await webhook.ok({**SAMPLES[0], "antispam": "true", "yidunRes": "{}"})
+    assert _summary(await as_user("bob").ok(LIST)) == {
+        "p2p|alice": ("MESSAGE", "9000000001", "TEXT", 1)
+    }
+
+
+async def test_recall_numbers_arrive_as_strings_or_numbers(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    await webhook.ok(SAMPLES[0])
+    recall = {**SAMPLES[13], "eventType": 7, "deleteTime": 1795000013000,
+              "sendTime": 1795000000000, "msgId": 9000000001}  # fmt: skip
+    await webhook.ok(recall)
+    bob = _summary(await as_user("bob").ok(LIST))
+    assert bob == {"p2p|alice": ("REVOKE_NOTIFICATION", "9000000001", "alice", 0)}
+
+
+async def test_a_recall_without_msg_id_is_refused_naming_the_field(webhook: Webhook) -> None:
+    recall = {k: v for k, v in SAMPLES[13].items() if k != "msgId"}
+    response = await webhook(recall)
+    assert response.status_code == 400
+    assert "msgId" in response.json()["error"]["message"]
+
+
+def _gateway_env(settings: Settings) -> dict[str, str]:
+    return {"GATEWAY_DATABASE_URL": settings.database_url, "GATEWAY_JWT_SECRET": SECRET,
+            "GATEWAY_NIM_APP_SECRET": APP_SECRET}  # fmt: skip
+
+
+async def test_a_real_gateway_fed_the_samples_in_file_order(settings: Settings) -> None:
+    port = free_tcp_port()
+    with gateway("serve", "--port", str(port), env=_gateway_env(settings)) as server:
+        server.wait_for("Uvicorn running")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for sample in SAMPLES:
+                body = orjson.dumps(sample)
+                headers = sign(APP_SECRET, body, int(time.time() * 1000))
+                response = await http.post("/nim/cc", content=body, headers=headers)
+                assert response.status_code == 200, response.text
+            lists = {}
+            for account in ACCOUNTS:
+                headers = {"Authorization": f"Bearer {token(account)}"}
+                response = await http.post("/graphql", json={"query": LIST}, headers=headers)
+                lists[account] = _summary(response.json()["data"])
+    assert lists == EXPECTED
+
+
+# A property: any arrival order of one team's history gives what its time order implies ----------
+
+
+def _team_history(rng: random.Random, tid: str, people: list[str]) -> tuple[
+    list[dict[str, Any]], dict[str, tuple[str | None, int]], list[str]
+]:  # fmt: skip
+    """Events of one team in time order, and what a plain walk in that order implies: each
+    account's (last message, unread) and the members at the end."""
+    members = {people[0]}
+    last: dict[str, str | None] = dict.fromkeys(people)
+    unread = dict.fromkeys(people, 0)
+    events: list[dict[str, Any]] = []
+    for n in range(rng.randint(4, 18)):
+        msgid, sent = f"{tid}-{n:03}", 1_795_100_000_000 + n * 1000
+        outsiders = [p for p in people if p not in members]
+        roll = rng.random()
+        sender = rng.choice(sorted(members))
+        event: dict[str, Any] = {
+            "eventType": "1", "convType": "TEAM", "to": tid, "fromAccount": sender,
+            "msgTimestamp": str(sent), "msgidServer": msgid, "msgType": "NOTIFICATION",
+        }  # fmt: skip
+        if roll < 0.25 and outsiders:
+            joining = rng.sample(outsiders, rng.randint(1, len(outsiders)))
+            event["attach"] = orjson.dumps({"id": 0, "data": {"ids": joining}}).decode()
+            receivers = members | set(joining)
+            after = members | set(joining)
+        elif roll < 0.35 and outsiders:
+            sender = rng.choice(outsiders)
+            event.update(fromAccount=sender, attach={"id": 9, "data": {"id": people[0]}})
+            receivers = after = members | {sender}
+        elif roll < 0.5 and len(members) > 1:
+            kicked = rng.sample(sorted(members - {sender}), 1)
+            event["attach"] = {"id": 1, "data": {"ids": kicked}}
+            receivers, after = set(members), members - set(kicked)
+        elif roll < 0.6 and len(members) > 1:
+            event["attach"] = '{"id": 2, "data": {}}'
+            receivers, after = set(members), members - {sender}
+        else:
+            event.update(msgType="TEXT", body=f"text {n}")
+            receivers = after = set(members)
+        if rng.random() < 0.7:  # NIM lists the members on most team messages
+            listed = receivers if event["msgType"] == "NOTIFICATION" else after
+            event["tMembers"] = f"[{', '.join(sorted(listed))}]"
+        for account in receivers:
+            last[account] = msgid
+            if event["msgType"] == "TEXT" and account != sender:
+                unread[account] += 1
+        members = after
+        events.append(event)
+    implied = {p: (last[p], unread[p]) for p in people}
+    return events, implied, sorted(members)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
+    seed: int, store: SessionStore
+) -> None:
+    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    for trial in range(8):
+        rng = random.Random(seed * 100 + trial)
+        tid = f"7{seed}{trial:02}"
+        people = [f"p{tid}-{n}" for n in range(5)]
+        events, implied, members = _team_history(rng, tid, people)
+        arrival = events + rng.sample(events, rng.randint(0, len(events)))
+        rng.shuffle(arrival)
+        for event in arrival:
+            await ingestor.apply_json(event)
+        key = SessionKey(SessionType.TEAM, tid)
+        found = {}
+        for person in people:
+            sessions = await store.get_sessions(person, [key])
+            found[person] = (
+                (sessions[0].last_message_id, sessions[0].unread_count) if sessions else (None, 0)
+            )
+        assert (found, await store.team_members(key)) == (implied, members), (tid, arrival)
