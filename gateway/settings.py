@@ -7,7 +7,7 @@ import hmac
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigurationError
@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     rate_limit_reads_burst: int = 120
     rate_limit_writes_per_minute: int = 120
     rate_limit_writes_burst: int = 30
+    # Hardening II (issue 13): what one client without a token, or one response, may cost.
+    rate_limit_anonymous_per_minute: int = 60  # per client address; 0: no limit
+    rate_limit_anonymous_burst: int = 20
+    trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-For to believe: IPs, CIDRs or "*"
+    max_body_depth: int = Field(32, ge=1, le=250)  # JSON nesting of a GraphQL request body
+    max_response_bytes: int = 8_388_608
     shutdown_timeout_s: float = 10
     graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
@@ -96,6 +102,9 @@ class Settings(BaseSettings):
 
     def origins(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    def proxies(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
     def public_key(self) -> str | None:
         """The PEM text of ``jwt_public_key``, which may be the PEM itself or a file path."""

@@ -96,6 +96,7 @@ def settings(database_url: str) -> Settings:
         # Tests drive many requests as one account; the rate-limit tests switch limits on.
         rate_limit_reads_per_minute=0,
         rate_limit_writes_per_minute=0,
+        rate_limit_anonymous_per_minute=0,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, GraphQLObjectType
@@ -15,9 +15,9 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -30,6 +30,7 @@ from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
 from gateway.schema.subscriptions import Subscription
 from gateway.schema.types import Session
+from gateway.schema.validation import Validation
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -64,7 +65,7 @@ def build_schema(
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),  # before the parser cache
         lambda: ParserCache(maxsize=256),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=256),
+        lambda: Validation(hide_suggestions=not introspection),
         RateLimits,
         ErrorCodes,
     ]
@@ -83,10 +84,28 @@ def build_schema(
         types=[Session],
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=extensions,
-        execution_context_class=PlanningExecutionContext if planned else None,
+        execution_context_class=_executor(planned, hide_suggestions=not introspection),
     )
     _read_plain_fields_directly(schema)
     return schema
+
+
+def _executor(
+    planned: bool, *, hide_suggestions: bool
+) -> type[StrawberryGraphQLCoreExecutionContext]:
+    base = PlanningExecutionContext if planned else StrawberryGraphQLCoreExecutionContext
+    if not hide_suggestions:
+        return base
+
+    class WithoutSuggestions(base):  # type: ignore[valid-type,misc]
+        """Variable values that do not fit their type are refused without naming the schema's
+        enum values or fields (execution's counterpart of ``Validation(hide_suggestions)``)."""
+
+        @classmethod
+        def build(cls, *args: Any, **kwargs: Any) -> Any:
+            return super().build(*args, **{**kwargs, "hide_suggestions": True})
+
+    return WithoutSuggestions
 
 
 def _read_plain_fields_directly(schema: strawberry.Schema) -> None:

@@ -1,9 +1,17 @@
-"""Cost limits checked before execution, and per-account rate limits.
+"""Cost limits checked before execution, and rate limits.
 
-``QueryCostRule`` walks each operation once (through fragments) and refuses documents that nest
-too deep, alias too many fields or ask for too many sessions in total (`first` summed over every
-paged field, 100 where not given). ``RateLimits`` spends one token of the viewer's bucket per
-operation; an empty bucket answers RATE_LIMITED with `retryAfter` seconds.
+``QueryCostRule`` refuses documents that nest too deep, alias too many fields or ask for too many
+sessions in total (`first` summed over every paged field, 100 where not given; each `__schema` or
+`__type` counts as a full page). The cost is that of the document with its fragments expanded,
+found without expanding them: each fragment is summed up once (``DocumentCost``), so the work is
+linear in the document's size however its fragments nest. (Strawberry's ``QueryDepthLimiter``
+and ``MaxAliasesLimiter`` walk every expansion: 2^n work for n fragments that each spread the
+next one twice.) Introspection counts toward aliases and cost, not depth: GraphiQL's own query
+nests deeper than any data query.
+
+``RateLimits`` spends one token of the viewer's bucket per operation; an empty bucket answers
+RATE_LIMITED with `retryAfter` seconds. Requests without a valid token spend from their client
+address's bucket instead, at the HTTP edge (web/graphql.py), before any parsing.
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import (
+    SKIP,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -32,6 +42,8 @@ from strawberry.types.graphql import OperationType
 from gateway.domain.sessions import MAX_PAGE_SIZE
 
 _PAGED_FIELDS = {"sessions", "sessionChanges"}
+_INTROSPECTION_ROOTS = {"__schema", "__type"}  # each answers about as much as a full page
+_HUGE = 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +56,12 @@ class QueryLimits:
 
 def query_cost_rule(limits: QueryLimits) -> type[ValidationRule]:
     class QueryCostRule(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
-            cost = _Cost(self.context)
-            cost.walk(node.selection_set, depth=1)
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self._costs = DocumentCost(context.document)
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> object:
+            cost = self._costs.of(node)
             if cost.depth > limits.max_depth:
                 self._refuse(f"the query nests {cost.depth} levels; at most {limits.max_depth}",
                              "QUERY_TOO_DEEP", node)  # fmt: skip
@@ -56,10 +71,12 @@ def query_cost_rule(limits: QueryLimits) -> type[ValidationRule]:
             if cost.first > limits.max_total_first:
                 self._refuse(
                     f"the query asks for up to {cost.first} sessions in all (`first` summed, "
-                    f"{MAX_PAGE_SIZE} where not given); at most {limits.max_total_first}",
+                    f"{MAX_PAGE_SIZE} where not given, {MAX_PAGE_SIZE} for each introspection); "
+                    f"at most {limits.max_total_first}",
                     "QUERY_TOO_COSTLY",
                     node,
                 )
+            return SKIP  # the cost is known: nothing below the operation needs this rule
 
         def _refuse(self, message: str, code: str, node: OperationDefinitionNode) -> None:
             self.report_error(GraphQLError(message, node, extensions={"code": code}))
@@ -67,44 +84,124 @@ def query_cost_rule(limits: QueryLimits) -> type[ValidationRule]:
     return QueryCostRule
 
 
-class _Cost:
-    def __init__(self, context: ValidationContext) -> None:
-        self._context = context
-        self._fragments_seen: set[str] = set()
-        self.depth = 0
-        self.aliases = 0
-        self.first = 0
-
-    def walk(self, selections: SelectionSetNode | None, depth: int) -> None:
-        if selections is None:
-            return
-        for selection in selections.selections:
-            if isinstance(selection, FieldNode):
-                if selection.alias is not None:
-                    self.aliases += 1
-                if selection.name.value.startswith("__"):
-                    continue  # introspection (GraphiQL's own query nests deep) is not data
-                self.depth = max(self.depth, depth)
-                if selection.name.value in _PAGED_FIELDS:
-                    self.first += _first_of(selection)
-                self.walk(selection.selection_set, depth + 1)
-            elif isinstance(selection, InlineFragmentNode):
-                self.walk(selection.selection_set, depth)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment: FragmentDefinitionNode | None = self._context.get_fragment(name)
-                if fragment is not None and name not in self._fragments_seen:
-                    self._fragments_seen.add(name)  # cycles are another rule's error
-                    self.walk(fragment.selection_set, depth)
-                    self._fragments_seen.discard(name)
+@dataclass(frozen=True, slots=True)
+class Cost:
+    depth: int = 0  # the deepest data field; 1 is the selection set's own level
+    aliases: int = 0
+    first: int = 0
 
 
-def _first_of(field: FieldNode) -> int:
-    for argument in field.arguments or ():
+@dataclass(slots=True)
+class _Spread:
+    name: str
+    level: int
+    in_introspection: bool
+
+
+@dataclass(slots=True)
+class _Local:
+    """A selection set's own cost, and the fragments it spreads (not yet added in)."""
+
+    depth: int = 0
+    aliases: int = 0
+    first: int = 0
+    spreads: list[_Spread] = field(default_factory=list)
+
+
+class DocumentCost:
+    """The cost of each operation of a document as if its fragments were expanded in place.
+
+    Each fragment is summed up once and its sum reused wherever it is spread, so the work is
+    linear in the document: ``visited`` counts the selections looked at, each at most once."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self._fragments = {
+            definition.name.value: definition
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        self._sums: dict[str, Cost] = {}
+        self.visited = 0
+
+    def of(self, operation: OperationDefinitionNode) -> Cost:
+        local = self._walk(operation.selection_set)
+        for spread in local.spreads:
+            self._sum_fragment(spread.name)
+        return self._add_spreads(local)
+
+    def _sum_fragment(self, root: str) -> None:
+        """Sums ``root`` and the fragments it needs, children first, without recursion (a chain
+        of fragments may be hundreds long). A cycle adds nothing: NoFragmentCyclesRule refuses
+        the document anyway."""
+        locals_: dict[str, _Local] = {}
+        pending, on_path = [root], set[str]()
+        while pending:
+            name = pending[-1]
+            fragment = self._fragments.get(name)
+            if name in self._sums or fragment is None:
+                pending.pop()
+                continue
+            if name not in locals_:
+                locals_[name] = self._walk(fragment.selection_set)
+            missing = [
+                spread.name
+                for spread in locals_[name].spreads
+                if spread.name not in self._sums and spread.name not in on_path
+            ]
+            if missing and name not in on_path:
+                on_path.add(name)
+                pending.extend(missing)
+                continue
+            self._sums[name] = self._add_spreads(locals_.pop(name))
+            on_path.discard(name)
+            pending.pop()
+
+    def _add_spreads(self, local: _Local) -> Cost:
+        depth, aliases, first = local.depth, local.aliases, local.first
+        for spread in local.spreads:
+            fragment = self._sums.get(spread.name)
+            if fragment is None:  # unknown, or part of a cycle: other rules' errors
+                continue
+            aliases += fragment.aliases
+            first += fragment.first
+            if fragment.depth and not spread.in_introspection:
+                depth = max(depth, spread.level - 1 + fragment.depth)
+        return Cost(depth, aliases, first)
+
+    def _walk(self, selection_set: SelectionSetNode) -> _Local:
+        local = _Local()
+        stack = [(selection_set, 1, False)]
+        while stack:
+            selections, level, in_introspection = stack.pop()
+            for selection in selections.selections:
+                self.visited += 1
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    if selection.alias is not None:
+                        local.aliases += 1
+                    if name in _INTROSPECTION_ROOTS:
+                        local.first += MAX_PAGE_SIZE
+                    inner = in_introspection or name.startswith("__")
+                    if not inner:
+                        local.depth = max(local.depth, level)
+                        if name in _PAGED_FIELDS:
+                            local.first += _first_of(selection)
+                    if selection.selection_set is not None:
+                        stack.append((selection.selection_set, level + 1, inner))
+                elif isinstance(selection, InlineFragmentNode):
+                    stack.append((selection.selection_set, level, in_introspection))
+                elif isinstance(selection, FragmentSpreadNode):
+                    local.spreads.append(_Spread(selection.name.value, level, in_introspection))
+        return local
+
+
+def _first_of(node: FieldNode) -> int:
+    for argument in node.arguments or ():
         if argument.name.value == "first":
             value = argument.value
             if isinstance(value, IntValueNode):
-                return max(int(value.value), 0)
+                # No Int has more than 10 digits; int() of thousands would raise, not refuse.
+                return max(int(value.value), 0) if len(value.value) <= 11 else _HUGE
             return MAX_PAGE_SIZE  # a variable: count the most it may be
     return MAX_PAGE_SIZE
 
@@ -119,17 +216,20 @@ class RateLimit:
 
 
 class RateLimiter:
-    """Token buckets per (account, kind), in this process; least recently used ones are dropped."""
+    """Token buckets per (account or address, kind), in this process; least recently used ones
+    are dropped."""
 
     def __init__(
         self,
         reads: RateLimit,
         writes: RateLimit,
+        anonymous: RateLimit = RateLimit(0, 0),
         *,
         clock: Callable[[], float] = time.monotonic,
         max_accounts: int = 100_000,
     ) -> None:
-        self._limits = {"read": reads, "write": writes}
+        # "anonymous" buckets are keyed by client address (web/graphql.py), the others by account.
+        self._limits = {"read": reads, "write": writes, "anonymous": anonymous}
         self._clock = clock
         self._max = max_accounts
         self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()

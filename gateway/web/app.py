@@ -73,6 +73,9 @@ def create_app(
     rate_limiter = RateLimiter(
         reads=RateLimit(settings.rate_limit_reads_per_minute, settings.rate_limit_reads_burst),
         writes=RateLimit(settings.rate_limit_writes_per_minute, settings.rate_limit_writes_burst),
+        anonymous=RateLimit(
+            settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst
+        ),
     )
     view = GraphQLView(
         build_schema(
@@ -86,7 +89,13 @@ def create_app(
         rate_limiter=rate_limiter,
         metrics=metrics,
         graphiql_page=_graphiql_page(settings),
-        http_limits=HttpLimits(settings.max_body_bytes, settings.max_variables_bytes),
+        http_limits=HttpLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_variables_bytes=settings.max_variables_bytes,
+            max_body_depth=settings.max_body_depth,
+            max_response_bytes=settings.max_response_bytes,
+            trusted_proxies=settings.proxies(),
+        ),
         limits=SocketLimits(
             allowed_origins=settings.origins(),
             subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,

@@ -11,7 +11,7 @@ from datetime import timedelta
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -20,6 +20,7 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
@@ -38,6 +39,11 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 class HttpLimits:
     max_body_bytes: int = 65_536
     max_variables_bytes: int = 16_384
+    max_body_depth: int = 32  # JSON nesting of a body (or GET's variables), variables included
+    max_response_bytes: int = 8_388_608
+    # Peers whose X-Forwarded-For names the client (IPs, CIDRs or "*"), as uvicorn's
+    # --forwarded-allow-ips: the client address is what anonymous requests are budgeted by.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +105,14 @@ class GraphQLView(GraphQL[Context, None]):
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
         self._open_sockets: dict[int, WebSocket] = {}
+        self._from_client = ProxyHeadersMiddleware(
+            self._http_from_client,  # type: ignore[arg-type]
+            trusted_hosts=list(http_limits.trusted_proxies),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await self._from_client(scope, receive, send)  # type: ignore[arg-type]
             return
         try:
             await super().__call__(scope, receive, send)
@@ -119,8 +129,35 @@ class GraphQLView(GraphQL[Context, None]):
             with suppress(Exception):  # already closing or gone
                 await socket.close(code=code, reason=reason)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http_from_client(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive=_limited(receive, self._http_limits.max_body_bytes))
+        viewer, auth_error = self._authenticate(request.headers.get("authorization"))
+        scope["gateway.viewer"] = (viewer, auth_error)
+        # Without a valid token, the client's address pays, before the body is even read.
+        if viewer is None and (wait := self._anonymous_wait(request)) is not None:
+            retry_after = max(1, round(wait + 0.5))
+            message = (
+                f"too many requests without a token from this address: retry in {retry_after} s"
+            )
+            response = _error(429, "RATE_LIMITED", message, retryAfter=retry_after)
+            response.headers["Retry-After"] = str(retry_after)
+            await response(scope, receive, send)
+            return
+        await self._http(request, scope, receive, send)
+
+    def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
+        try:
+            return self._authenticator.authenticate(header), None
+        except Unauthenticated as e:
+            return None, e
+
+    def _anonymous_wait(self, request: Request) -> float | None:
+        if self._rate_limiter is None:
+            return None
+        address = request.client.host if request.client is not None else "unknown"
+        return self._rate_limiter.take(address, "anonymous")
+
+    async def _http(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         declared = request.headers.get("content-length", "")
         try:
             if declared.isdigit() and int(declared) > self._http_limits.max_body_bytes:
@@ -131,10 +168,23 @@ class GraphQLView(GraphQL[Context, None]):
             response = _error(413, "REQUEST_TOO_LARGE", f"the body is larger than {limit} bytes")
         except HTTPException as e:
             response = _http_error(request, e)
-        await response(scope, receive, send)
+        await self._capped(response)(scope, receive, send)
+
+    def _capped(self, response: Response) -> Response:
+        """The response, or an error in its place when its body is over the size limit."""
+        limit = self._http_limits.max_response_bytes
+        if isinstance(response, StreamingResponse) or len(response.body) <= limit:
+            return response
+        message = f"the response is {len(response.body)} bytes; at most {limit}: ask for less"
+        error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}
+        body = {"data": None, "errors": [error]}
+        return Response(orjson.dumps(body), response.status_code, media_type=response.media_type)
 
     def parse_json(self, data: str | bytes) -> object:
         parsed = super().parse_json(data)
+        limit = self._http_limits.max_body_depth
+        if _nests_deeper(parsed, limit):
+            raise HTTPException(400, f"the JSON nests deeper than {limit} levels")
         if isinstance(parsed, dict) and parsed.get("variables") is not None:
             size = len(orjson.dumps(parsed["variables"]))
             limit = self._http_limits.max_variables_bytes
@@ -170,14 +220,11 @@ class GraphQLView(GraphQL[Context, None]):
             context.socket_id = id(request.scope)
             self._open_sockets[context.socket_id] = socket
             return context  # authenticated in on_ws_connect, from connection_init
-        try:
-            context.viewer_id = self._authenticator.authenticate(
-                request.headers.get("authorization")
-            )
-        except Unauthenticated as e:
-            # Not refused here: GraphiQL and introspection work without a token; every data
-            # field raises this error instead.
-            context.auth_error = e
+        # Not refused here: GraphiQL and introspection work without a token; every data field
+        # raises the error instead. (Authenticated once per request, in _http_from_client.)
+        context.viewer_id, context.auth_error = request.scope.get("gateway.viewer") or (
+            self._authenticate(request.headers.get("authorization"))
+        )
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -213,7 +260,11 @@ class GraphQLView(GraphQL[Context, None]):
             for error in result.errors:
                 if error.extensions and error.extensions.get("code") == "RATE_LIMITED":
                     request.scope["gateway.retry_after"] = error.extensions.get("retryAfter")
-        return process_result(result)
+        response = process_result(result)
+        if request.scope.get("gateway.request_error") and _accepts_graphql_response(request):
+            # GraphQL over HTTP: a request error (nothing executed) has no "data" entry at all.
+            del response["data"]
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -255,9 +306,25 @@ def _http_error(request: Request, error: HTTPException) -> Response:
     return response
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+def _error(status: int, code: str, message: str, **extensions: object) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
     return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+def _nests_deeper(value: object, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` arrays and objects (without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _conform(request: Request, response: Response) -> Response:

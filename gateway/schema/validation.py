@@ -1,0 +1,54 @@
+"""Validation: graphql-core's rules and ours over each parsed document, cached by document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+_STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
+
+
+class Validation(SchemaExtension):
+    """Strawberry's ``ValidationCache``, plus two things it cannot do: with ``hide_suggestions``
+    errors name no field or enum value the client did not write ("Did you mean ...?" would
+    reveal the schema when introspection is off), and a literal graphql-core cannot coerce (an
+    Int of 5,000 digits) is the client's validation error, not an unexpected one."""
+
+    def __init__(self, *, hide_suggestions: bool) -> None:
+        self._hide_suggestions = hide_suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        context.pre_execution_errors = _validate(
+            context.schema._schema,
+            context.graphql_document,
+            tuple(context.validation_rules),
+            self._hide_suggestions,
+        )
+        yield
+
+
+@lru_cache(maxsize=256)
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    errors = validate(
+        schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
+    )
+    return [_without_cause(error) for error in errors]
+
+
+def _without_cause(error: GraphQLError) -> GraphQLError:
+    if error.original_error is None:
+        return error
+    return GraphQLError(error.message, error.nodes, error.source, error.positions,
+                        extensions=error.extensions)  # fmt: skip
