@@ -274,3 +274,24 @@ async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
                 (sessions[0].last_message_id, sessions[0].unread_count) if sessions else (None, 0)
             )
         assert (found, await store.team_members(key)) == (implied, members), (tid, arrival)
+
+
+async def test_a_message_arriving_late_without_news_of_members_rebuilds_nothing(
+    store: SessionStore, statements: list[str]
+) -> None:
+    """Busy teams' messages often arrive a moment out of order: that costs one delivery per
+    recipient, never a rebuild from the team's history."""
+    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+
+    def text(n: int) -> dict[str, Any]:
+        return {"eventType": "1", "convType": "TEAM", "to": "8001", "fromAccount": "alice",
+                "msgTimestamp": str(1_795_000_000_000 + n), "msgidServer": f"late-{n:03}",
+                "msgType": "TEXT", "body": "x", "tMembers": "[alice, bob, carol]"}  # fmt: skip
+
+    for n in range(0, 40, 2):
+        await ingestor.apply_json(text(n))
+    statements.clear()
+    await ingestor.apply_json(text(21))  # between two messages already in
+    assert not [s for s in statements if "LEFT JOIN revocations" in s]
+    [bob] = await store.get_sessions("bob", [SessionKey(SessionType.TEAM, "8001")])
+    assert (bob.last_message_id, bob.unread_count) == ("late-038", 21)

@@ -13,7 +13,7 @@ exactly the one the events in time order give.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import orjson
@@ -62,6 +62,22 @@ _SNAPSHOT_AT_OR_BEFORE = """
 SELECT time, event_id, members, receivers FROM team_snapshots
 WHERE team_key = ? AND (time, event_id) <= (CAST(? AS BIGINT), CAST(? AS TEXT))
 ORDER BY time DESC, event_id DESC LIMIT 1
+"""
+_SNAPSHOT_BEFORE = """
+SELECT time, event_id, members, receivers FROM team_snapshots
+WHERE team_key = ? AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+ORDER BY time DESC, event_id DESC LIMIT 1
+"""
+# Each account's newest fact in [since, key): a fact at the snapshot's own key wins over it.
+_NEWEST_FACTS_BETWEEN = """
+SELECT f.account, f.member FROM team_facts f
+WHERE f.team_key = ? AND (f.time, f.event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+  AND (f.time, f.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+  AND NOT EXISTS (
+    SELECT 1 FROM team_facts g
+    WHERE g.team_key = f.team_key AND g.account = f.account
+      AND (g.time, g.event_id) > (f.time, f.event_id)
+      AND (g.time, g.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT)))
 """
 _MESSAGES = """
 SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
@@ -141,13 +157,21 @@ async def apply_message(
 ) -> None:
     """Deliver a newly recorded team message and apply what it says about the members."""
     key = (message.time, message.server_id)
-    later = await _has_later(tx, team, key)
-    await _save(tx, team, change)
-    if later:
-        await _recompute(tx, team, change, now, message=key)
-        return
     values = last_message_values(message, revoke)
     counted = revoke is None and counts_unread(message.type)
+    if await _has_later(tx, team, key):
+        # Late: only the accounts whose membership it changes need their sessions rebuilt (the
+        # rare case: a join or leave arriving after newer messages); everyone else who receives
+        # it gets it as an on-time message would, which is order-independent.
+        before = await _members_before(tx, team, key)
+        changed = before ^ _members_after(change, before)
+        await _save(tx, team, change)
+        if changed:
+            await _recompute(tx, team, changed, now)
+        for owner in sorted(_receivers(change, before) - changed):
+            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        return
+    await _save(tx, team, change)
     snapshot = change.snapshot
     if snapshot is not None and snapshot.receivers is not None:
         # NIM listed who is in the team (tMembers): exactly they receive it.
@@ -176,7 +200,7 @@ async def apply_registry(tx: TeamTransaction, team: SessionKey, change: TeamChan
     later = key is not None and await _has_later(tx, team, key)
     await _save(tx, team, change)
     if later:
-        await _recompute(tx, team, change, now)
+        await _recompute(tx, team, None, now)
     else:
         members = await _cached_members(tx, team)
         await _cache(tx, team, members, _members_after(change, members))
@@ -243,31 +267,34 @@ async def _cache(tx: TeamTransaction, team: SessionKey, old: set[str], new: set[
 
 
 async def _recompute(
-    tx: TeamTransaction,
-    team: SessionKey,
-    change: TeamChange,
-    now: int,
-    *,
-    message: EventKey | None = None,
+    tx: TeamTransaction, team: SessionKey, accounts: Iterable[str] | None, now: int
 ) -> None:
-    """Rebuild, from the team's history, the sessions of every account the change concerns and
-    of every account that receives ``message``."""
+    """Rebuild, from the team's kept history, the sessions and membership of ``accounts``
+    (None: of every account the team has known)."""
     t = str(team)
     roster = Roster.of(
         [_fact(row) for row in await tx.rows(_FACTS, t)],
         [_snapshot(row) for row in await tx.rows(_SNAPSHOTS, t)],
     )
-    affected = set(change.accounts)
-    if change.snapshot is not None:
-        affected |= roster.accounts()
-    if message is not None:
-        affected |= {a for a in roster.accounts() if roster.receives(a, message)}
+    affected = roster.accounts() if accounts is None else set(accounts)
     history = [_team_message(row) for row in await tx.rows(_MESSAGES, t)]
     for owner in sorted(affected):
         await _rebuild(tx, team, owner, roster, history, now)
     cached = await _cached_members(tx, team)
     after = (cached - affected) | {a for a in affected if roster.member_after(a, _END)}
     await _cache(tx, team, cached, after)
+
+
+async def _members_before(tx: TeamTransaction, team: SessionKey, key: EventKey) -> set[str]:
+    """The members just before ``key``: the newest snapshot before it, then each account's
+    newest fact between that snapshot and ``key``."""
+    t = str(team)
+    found = await tx.rows(_SNAPSHOT_BEFORE, t, *key)
+    members = set(_snapshot(found[0]).members) if found else set()
+    since = _snapshot(found[0]).key if found else (-(2**63), "")
+    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key, *key):
+        (members.add if member else members.discard)(str(account))
+    return members
 
 
 async def _rebuild(
