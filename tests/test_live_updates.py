@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -243,7 +244,8 @@ async def test_reconnecting_with_the_last_token_loses_and_doubles_nothing(server
             if delivered[-1] == f"{alice}-close":
                 break
         else:
-            raise AssertionError(f"more events than messages, so some came twice: {delivered}")
+            twice = [message for message, n in Counter(delivered).items() if n > 1]
+            raise AssertionError(f"more events than messages; delivered twice: {twice}")
         await resumed.close()
         final = await graphql(
             http, alice, "{ sessions { edges { node { key lastMessage { serverId } } } } }"
