@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time as clock
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,15 @@ def bearer_token(account: str, ttl_s: int = 600) -> str:
     """A token for ``account`` signed with SECRET, as the viewer's login service would issue it."""
     claims = {"sub": account, "exp": int(clock.time()) + ttl_s}
     return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def bounded_pages(items: int, page_size: int) -> Iterator[int]:
+    """Numbers the pages (1, 2, ...) of a walk over ``items`` in pages of ``page_size``. Asking
+    for a page more than those items need fails the test: a cursor that does not advance would
+    otherwise loop for ever."""
+    limit = max(1, math.ceil(items / page_size))
+    yield from range(1, limit + 1)
+    raise AssertionError(f"a walk over {items} items took more than {limit} pages of {page_size}")
 
 
 def p2p(account: str) -> SessionKey:

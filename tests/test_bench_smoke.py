@@ -16,6 +16,7 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.skipif(
     not POSTGRES_URL, reason="the benchmark needs PostgreSQL (GATEWAY_TEST_POSTGRES_URL)"
 )
+@pytest.mark.timeout(660)  # past the command's own 600 s limit, so that one reports
 def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],

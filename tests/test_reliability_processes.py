@@ -8,7 +8,8 @@ import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import jwt
@@ -62,27 +63,60 @@ async def test_sigterm_finishes_in_flight_work_and_says_going_away(
     await socket.subscribe("subscription { sessionEvents { __typename } }")
     body = cc(f"{alice}-1", "bob", alice, int(time.time() * 1000))
     half = len(body) // 2
-    release = asyncio.Event()
+    headers = {**sign(APP_SECRET, body, int(time.time() * 1000)),
+               "Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
+               "Content-Length": str(len(body))}  # fmt: skip
+    head = "POST /nim/cc HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head.encode() + b"\r\n" + body[:half])
+    await writer.drain()
+    await read_by_server(port, writer.get_extra_info("sockname")[1])  # the request is in flight
 
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield body[:half]
-        await release.wait()  # the request is in flight when SIGTERM arrives
-        yield body[half:]
-
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
-        headers = {**sign(APP_SECRET, body, int(time.time() * 1000)),
-                   "Content-Length": str(len(body))}  # fmt: skip
-        in_flight = asyncio.create_task(http.post("/nim/cc", content=slow_body(), headers=headers))
-        await asyncio.sleep(0.3)  # let the first half reach the server
-        process.proc.send_signal(signal.SIGTERM)
-        closed = await socket.drain_until_closed()
-        release.set()
-        response = await in_flight
+    process.proc.send_signal(signal.SIGTERM)
+    closed = await socket.drain_until_closed()
+    writer.write(body[half:])
+    await writer.drain()
+    status, answer = parse_response(await reader.read())  # the server closes when it is done
+    writer.close()
     assert closed.code == 1001
-    assert response.status_code == 200
-    assert response.json() == {"outcome": "applied"}
+    assert status == 200
+    assert orjson.loads(answer) == {"outcome": "applied"}
     process.wait_for("Application shutdown complete")  # the store was closed cleanly
     assert await asyncio.to_thread(process.proc.wait, 20) in (0, -signal.SIGTERM)
+
+
+async def read_by_server(server_port: int, client_port: int) -> None:
+    """Waits until the server has taken every byte the client sent on one connection: the
+    kernel holds none unacknowledged on the client's side, and none unread on the server's."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        queues = tcp_queues()
+        client = queues.get((client_port, server_port))
+        server = queues.get((server_port, client_port))
+        if client is not None and server is not None and client[0] == 0 and server[1] == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server did not read the request")
+
+
+def tcp_queues() -> dict[tuple[int, int], tuple[int, int]]:
+    """(local port, remote port) -> (send queue, receive queue) of each IPv4 TCP socket."""
+    queues = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, _, sizes = line.split()[1:5]
+        send, receive = (int(size, 16) for size in sizes.split(":"))
+        queues[(int(local.split(":")[1], 16), int(remote.split(":")[1], 16))] = (send, receive)
+    return queues
+
+
+def parse_response(raw: bytes) -> tuple[int, bytes]:
+    """The status and body of one HTTP/1.1 response with a Content-Length."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:])
+    length = {k.strip().lower(): v.strip() for k, v in fields.items()}[b"content-length"]
+    assert len(body) == int(length), raw
+    return status, body
 
 
 async def test_every_acknowledged_webhook_survives_sigkill(database: str) -> None:
@@ -91,16 +125,17 @@ async def test_every_acknowledged_webhook_survives_sigkill(database: str) -> Non
     run = uuid.uuid4().hex[:6]
     rng = random.Random(run)
     counter = 0
-    deadline = time.monotonic() + 60
     for _ in range(5):  # kill the server at a random moment, five times
         port = free_tcp_port()
         process = GatewayProcess("serve", "--port", str(port), env=env_for(database))
         process.wait_for("Uvicorn running")
+        kill_after = len(acknowledged) + rng.randrange(1, 40)  # acknowledged webhooks
+        enough = asyncio.Event()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
 
-            async def fire() -> None:
+            async def fire(kill_after: int, enough: asyncio.Event) -> None:
                 nonlocal counter
-                while True:
+                while True:  # until the server dies under us
                     counter += 1
                     recipient = f"k{run}-{counter}"
                     body = cc(f"{recipient}-m", "bob", recipient, int(time.time() * 1000))
@@ -109,16 +144,19 @@ async def test_every_acknowledged_webhook_survives_sigkill(database: str) -> Non
                     try:
                         response = await http.post("/nim/cc", content=body, headers=headers)
                     except httpx.HTTPError:
-                        return  # the server died under us: no answer, no promise
-                    if response.status_code == 200:
-                        acknowledged.append((body, recipient))
+                        return  # no answer, no promise
+                    assert response.status_code == 200, response.text
+                    acknowledged.append((body, recipient))
+                    if len(acknowledged) >= kill_after:
+                        enough.set()
 
-            firing = [asyncio.create_task(fire()) for _ in range(4)]
-            await asyncio.sleep(rng.uniform(0.05, 0.4))
-            process.proc.kill()  # SIGKILL: no shutdown, no flush
+            firing = [asyncio.create_task(fire(kill_after, enough)) for _ in range(4)]
+            waiting = asyncio.create_task(enough.wait())
+            await asyncio.wait([waiting, *firing], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            process.proc.kill()  # SIGKILL, with webhooks in flight: no shutdown, no flush
             await asyncio.gather(*firing)
         process.proc.wait()
-        assert time.monotonic() < deadline
 
     port = free_tcp_port()
     with gateway("serve", "--port", str(port), env=env_for(database)) as survivor:

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
-from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
+from tests.helpers import T0, GraphQLClient, bounded_pages, cc_message, cc_recall
 
 CHANGES = """query($since: String, $first: Int) {
   sessionChanges(since: $since, first: $first) {
@@ -69,7 +69,7 @@ async def test_pages_of_changes_follow_the_token(webhook: Webhook, alice: GraphQ
     seen: list[str] = []
     deleted: list[str] = []
     pages = 0
-    while True:
+    for _ in bounded_pages(7, 2):
         page = await changes(alice, token, first=2)
         pages += 1
         seen += [s["key"] for s in page["changed"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.store import SessionStore
-from tests.helpers import T0, GraphQLClient, send
+from tests.helpers import T0, GraphQLClient, bounded_pages, send
 
 PAGE = """
 query Page($first: Int, $after: String, $min: DateTime, $max: DateTime) {
@@ -90,7 +90,7 @@ async def test_walking_every_page_yields_each_session_once(
         await send(store, f"m{n}", "alice", f"peer{n:02}", T0 + n // 4)
     seen: list[str] = []
     after = None
-    while True:
+    for _ in bounded_pages(23, 5):
         data = (await alice.ok(PAGE, first=5, after=after))["sessions"]
         seen += [edge["node"]["key"] for edge in data["edges"]]
         if not data["pageInfo"]["hasNextPage"]:

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
-from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
+from tests.helpers import T0, GraphQLClient, bounded_pages, cc_message, cc_recall
 
 UNREAD = """query($id: ID!) { session(id: $id) { unreadCount lastReadTime } totalUnreadCount }"""
 MARK = """mutation($ids: [ID!]!) { markSessionsRead(input: {ids: $ids}) {
@@ -39,16 +39,17 @@ async def keys(client: GraphQLClient, **variables: Any) -> list[str]:
     return [edge["node"]["key"] for edge in data["sessions"]["edges"]]
 
 
-async def walk(client: GraphQLClient, page_size: int, **variables: Any) -> list[str]:
+async def walk(client: GraphQLClient, page_size: int, sessions: int, **variables: Any) -> list[str]:
     seen: list[str] = []
     after = None
-    while True:
+    for _ in bounded_pages(sessions, page_size):
         page = (await client.ok(LIST, first=page_size, after=after, **variables))["sessions"]
         seen += [edge["node"]["key"] for edge in page["edges"]]
         assert page["pageInfo"]["hasPreviousPage"] is (after is not None and bool(seen))
         if not page["pageInfo"]["hasNextPage"]:
             return seen
         after = page["pageInfo"]["endCursor"]
+    raise AssertionError("unreachable: bounded_pages fails the walk first")
 
 
 # Unread counts ----------------------------------------------------------------------------------
@@ -218,7 +219,7 @@ async def test_cursors_stay_correct_across_the_pinned_boundary(
         clock.now += 1
         await alice.ok(PIN, id=f"p2p|{peer}", pinned=True)
     expected = ["p2p|peer0", "p2p|peer5", "p2p|peer2"] + [f"p2p|peer{n}" for n in (6, 4, 3, 1)]
-    assert await walk(alice, page_size, pinnedFirst=True) == expected
+    assert await walk(alice, page_size, len(expected), pinnedFirst=True) == expected
 
 
 async def test_pinning_a_session_the_viewer_does_not_have_is_not_found(
@@ -270,7 +271,7 @@ async def test_filters_select_and_count(
     data = (await alice.ok(LIST, **variables))["sessions"]
     assert [edge["node"]["key"] for edge in data["edges"]] == expected
     assert data["totalCount"] == len(expected)
-    assert await walk(alice, 1, **variables) == expected
+    assert await walk(alice, 1, len(expected), **variables) == expected
 
 
 async def test_an_empty_type_list_is_bad_user_input(alice: GraphQLClient) -> None:

@@ -18,6 +18,9 @@ from tests.browser.conftest import RunningGateway, start_gateway
 from tests.helpers import cc_message
 from tests.tools import ROOT, require, screenshot_path
 
+# Chromium on a shared machine: more than the suite's 120 s default
+pytestmark = pytest.mark.timeout(300)
+
 QUERY = """query FirstSessions {
   sessions(first: 5) {
     totalCount

@@ -19,6 +19,9 @@ from tests.browser.conftest import RunningGateway, start_gateway
 from tests.helpers import cc_message, cc_recall
 from tests.tools import npm, npm_project, screenshot_path
 
+# Chromium and npm on a shared machine: more than the suite's 120 s default
+pytestmark = pytest.mark.timeout(300)
+
 PEERS = 45  # more than two pages of 20
 
 
