@@ -13,11 +13,13 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import click
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
 from gateway.auth import issue_token
@@ -31,6 +33,7 @@ from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
 from gateway.web.app import create_app, now_ms
+from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
@@ -114,14 +117,8 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
         _serve_workers(settings, workers)
         return
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn logs through our handler (JSON, with request ids)
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
+    # uvicorn logs through our handler (JSON, with request ids).
+    config = _server_config(settings, app, log_config=None)
     _GracefulServer(config, app.state.close_connections, store, settings).run()
 
 
@@ -149,14 +146,29 @@ def _serve_workers(settings: Settings, workers: int) -> None:
             secret = value.get_secret_value() if isinstance(value, SecretStr) else value
             text = str(secret).lower() if isinstance(secret, bool) else str(secret)
             os.environ[f"GATEWAY_{name.upper()}"] = text
-    uvicorn.run(
-        "gateway.web.app:app_from_environment",
-        factory=True,
-        workers=workers,
+    config = _server_config(
+        settings, "gateway.web.app:app_from_environment", factory=True, workers=workers
+    )
+    # What uvicorn.run does for workers, with our configuration (it is passed to each worker).
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def _server_config(settings: Settings, app: object, **options: Any) -> ServerConfig:
+    limits = ConnectionLimits(
+        max_head_bytes=settings.http_max_header_bytes,
+        head_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+    )
+    return ServerConfig(
+        app,
+        limits=limits,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        timeout_keep_alive=settings.http_keep_alive_timeout_s,
+        limit_concurrency=settings.http_max_connections or None,
+        **options,
     )
 
 
