@@ -3,9 +3,11 @@ heads are bounded in size, heads and bodies in time (GATEWAY_HTTP_*)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ import pytest
 from tests.conftest import POSTGRES_URL, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import GatewayProcess, free_tcp_port, gateway
+from tests.test_deployment import run_nginx
+from tests.tools import require
 
 MAX_HEAD = 8192
 # Generous: the server is told to give up after 1 s; a server that never does fails here.
@@ -223,3 +227,45 @@ def test_the_limits_reach_worker_processes() -> None:
             with connect(port) as connection:
                 connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Half: ")
                 assert status(read_until_closed(connection)) in (0, 408)
+
+
+# Behind the shipped proxy: deploy/nginx.conf bounds the same things before the gateway sees them
+# (its timeouts shortened here, which also checks the shipped file sets them).
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    server: tuple[GatewayProcess, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[int]:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+    require(bool(nginx), "nginx is not installed: apt-get install nginx-light")
+    _, port = server
+    edits = (("client_header_timeout 10s;", "client_header_timeout 1s;"),
+             ("client_body_timeout 30s;", "client_body_timeout 1s;"))  # fmt: skip
+    with run_nginx(nginx, [port, port], tmp_path_factory.mktemp("nginx"), edits) as url:
+        yield int(url.rsplit(":", 1)[1])
+
+
+def test_the_proxy_refuses_a_header_flood(proxy: int) -> None:
+    # nginx answers, then reads and discards what follows for a while (lingering close): its
+    # memory stays bounded though it keeps accepting bytes, so send 1 MB and read the answer.
+    line = b"X-Flood: " + b"f" * 1014 + b"\r\n"
+    with connect(proxy) as connection:
+        with suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n" + line * 1024)
+        assert status(read_until_closed(connection)) in (400, 494)
+
+
+def test_the_proxy_closes_a_connection_that_stops_in_its_head(proxy: int) -> None:
+    with connect(proxy) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Half: ")
+        assert status(read_until_closed(connection)) in (0, 408)
+
+
+def test_the_proxy_closes_a_request_whose_body_stops_short(proxy: int) -> None:
+    with connect(proxy) as connection:
+        connection.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"query": '
+        )
+        assert status(read_until_closed(connection)) in (0, 408)
