@@ -206,6 +206,16 @@ def test_keep_alive_connections_serve_several_requests(
             assert status(response) == 200
 
 
+def test_pipelined_requests_are_all_answered(server: tuple[GatewayProcess, int]) -> None:
+    _, port = server
+    request = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
+    with connect(port) as connection:
+        connection.sendall(
+            request * 3 + request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        )
+        assert read_until_closed(connection).count(b"HTTP/1.1 200 OK") == 4
+
+
 def test_the_limits_have_sane_defaults() -> None:
     from gateway.settings import Settings
 

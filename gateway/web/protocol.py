@@ -52,7 +52,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._limits: ConnectionLimits = getattr(config, "connection_limits", ConnectionLimits())
         self._in_head = True  # between requests too: the next bytes start a head
         self._head_started = False
-        self._head_bytes = 0  # of the head so far, before the current chunk
+        self._head_bytes = 0  # received since this head began
         self._head_tail = b""  # its last bytes: the blank line may straddle two chunks
         self._in_body = False
         self._deadline: asyncio.TimerHandle | None = None
