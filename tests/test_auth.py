@@ -15,6 +15,9 @@ from pydantic import SecretStr
 from gateway.auth import Authenticator
 from gateway.errors import ConfigurationError, Unauthenticated
 from gateway.settings import Settings
+from gateway.store import SessionStore
+from gateway.web.app import create_app
+from tests.conftest import Clock
 from tests.helpers import SECRET, GraphQLClient
 
 DATA_FIELDS = [
@@ -231,3 +234,17 @@ def test_a_token_the_key_cannot_verify_is_unauthenticated(verifier: str) -> None
             continue
         with pytest.raises(Unauthenticated):
             auth.authenticate(f"Bearer {token}")
+
+
+async def test_over_http_a_token_for_another_key_type_is_unauthenticated(
+    settings: Settings, store: SessionStore, clock: Clock
+) -> None:
+    """An RSA-keyed gateway, by default, took ES256 tokens to a 500."""
+    _, public_pem = rsa_pair()
+    rsa_settings = settings.model_copy(update={"jwt_secret": None, "jwt_public_key": public_pem})
+    app = create_app(rsa_settings, store=store, clock=clock)
+    token = jwt.encode(claims(), ec_pair()[0], algorithm="ES256")  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://gateway") as http:  # fmt: skip
+        result = await GraphQLClient(http, token)("{ sessions { totalCount } }")
+    assert result.codes == ["UNAUTHENTICATED"]
