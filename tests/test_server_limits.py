@@ -226,8 +226,7 @@ def test_the_limits_have_sane_defaults() -> None:
 
 
 def test_the_limits_reach_worker_processes() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("--workers needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL")
+    require(bool(POSTGRES_URL), "--workers needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL")
     port = free_tcp_port()
     with sync_postgres_schema(POSTGRES_URL) as url:
         env = {"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_DATABASE_URL": url,

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.conftest import POSTGRES_URL
 from tests.helpers import SECRET
 from tests.process import free_tcp_port
+from tests.tools import require
 
 # Long enough for a loaded CI machine; a start-up that hangs fails here instead of hanging.
 EXIT_WITHIN_S = 60
@@ -83,8 +84,7 @@ def test_an_unreachable_postgresql(free_port: int) -> None:
 
 
 def test_a_missing_postgresql_database() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL")
+    require(bool(POSTGRES_URL), "needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL")
     server = urlparse(POSTGRES_URL)
     name = f"gateway_missing_{uuid.uuid4().hex[:8]}"
     url = server._replace(path=f"/{name}").geturl()
