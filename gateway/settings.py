@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     http_body_timeout_s: PositiveFloat = 30  # for the whole body, from the end of its head
     http_keep_alive_timeout_s: PositiveInt = 5  # idle time between requests
     http_max_connections: NonNegativeInt = 0  # 503 past it; 0: the open-file limit is the cap
+
     graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 
