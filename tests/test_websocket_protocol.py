@@ -83,6 +83,15 @@ async def test_a_bad_token_on_the_legacy_protocol_closes_with_4403(
     assert closed.value.code == 4403
 
 
+async def test_a_second_connection_init_on_the_legacy_protocol_closes_with_4429(
+    ws_url: str, token_for: Callable[[str], str]
+) -> None:
+    socket = await GraphQLSocket.connect(ws_url, token_for("alice"), protocol=LEGACY_PROTOCOL)
+    await socket.send({"type": "connection_init", "payload": {}})
+    closed = await socket.drain_until_closed(wait=10)
+    assert closed.code == 4429
+
+
 REFUSED = {
     "syntax": ("subscription { sessionEvents {", "GRAPHQL_PARSE_FAILED"),
     "validation": ("subscription { nope }", "GRAPHQL_VALIDATION_FAILED"),

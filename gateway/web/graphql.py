@@ -91,9 +91,13 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws subprotocol (the default of Python's gql), where a refused
     connection_init closes with 4403 as on graphql-transport-ws (Strawberry: 1011, which reads
-    as a server fault that clients retry)."""
+    as a server fault that clients retry), and a second one with 4429 (Strawberry authenticated
+    it again, counting the connection twice against the account's limit)."""
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if self.connection_acknowledged:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
             await super().handle_connection_init(message)  # connection_error, then close
