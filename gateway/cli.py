@@ -224,16 +224,17 @@ def sign(body: str, secret: str) -> None:
 
 
 @main.command("install-graphiql")
-@click.option("--dir", "directory", help="Where to put them [GATEWAY_GRAPHIQL_DIR, .graphiql].")
+@click.option("--dir", "directory", help="Where to put them [GATEWAY_GRAPHIQL_DIR, default: a "
+              "per-user data directory].")  # fmt: skip
 def install_graphiql(directory: str | None) -> None:
     """Install GraphiQL's pinned assets from the npm registry, integrity-checked, so the
-    explorer works without internet."""
-    target = Path(directory or _settings().graphiql_dir)
+    explorer works without internet. Once per machine: every checkout and directory shares them."""
+    target = graphiql.directory(directory or _settings().graphiql_dir)
     try:
-        graphiql.install(target)
-    except (RuntimeError, subprocess.CalledProcessError) as e:
+        fresh = graphiql.install(target)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"GraphiQL assets installed in {target}")
+    click.echo(f"GraphiQL assets {'installed' if fresh else 'already installed'} in {target}")
 
 
 @main.command()

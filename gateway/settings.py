@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     http_keep_alive_timeout_s: PositiveInt = 5  # idle time between requests
     http_max_connections: NonNegativeInt = 0  # 503 past it; 0: the open-file limit is the cap
 
-    graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
+    graphiql_dir: str | None = None  # the page's assets; unset: a per-user data directory
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 
     pg_pool_size: int = 10
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",
-        "cursor_secret", "nim_app_secret", "nim_app_key", mode="before",
+        "cursor_secret", "nim_app_secret", "nim_app_key", "graphiql_dir", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
