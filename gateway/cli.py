@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
+import shlex
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -19,16 +20,20 @@ from urllib.parse import urlparse
 import click
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
 from gateway.auth import issue_token
+from gateway.demo import ACCOUNTS as DEMO_ACCOUNTS
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
+from gateway.demo_keys import DemoKeys, demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging
+from gateway.progress import progress
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
@@ -37,6 +42,7 @@ from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
+_DB_HELP = "SQLite file, sqlite:/// URL or postgresql:// URL [GATEWAY_DATABASE_URL]."
 
 logger = logging.getLogger("gateway")
 
@@ -45,9 +51,18 @@ def _settings(**overrides: object) -> Settings:
     try:
         settings = Settings()
     except ValidationError as e:
-        raise click.ClickException(f"bad configuration in the environment:\n{e}") from None
+        problems = "; ".join(_problem(error) for error in e.errors())
+        raise click.ClickException(f"bad configuration in the environment: {problems}") from None
     given = {name: value for name, value in overrides.items() if value is not None}
     return settings.model_copy(update=given) if given else settings
+
+
+def _problem(error: ErrorDetails) -> str:
+    name = "_".join(map(str, error["loc"]))
+    said = f"GATEWAY_{name.upper()}: {error['msg']}"
+    if any(word in name for word in ("secret", "key", "url")):
+        return said  # never echo a secret, or a URL's password
+    return f"{said} (got {error['input']!r})"
 
 
 class _GracefulServer(uvicorn.Server):
@@ -86,7 +101,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Interface to listen on [GATEWAY_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [GATEWAY_PORT, default 8000].")
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database, print a token.")
 @click.option(
     "--workers", type=int, default=1, show_default=True,
@@ -99,20 +114,23 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         raise click.ClickException(
             "--workers needs PostgreSQL: with SQLite one process wakes its own subscribers"
         )
-    if demo:
-        settings = _with_demo_settings(settings)
     configure_logging(settings.log_level, settings.log_format)
     try:
+        keys = demo_keys(settings) if demo else None
+        if keys is not None:
+            settings = _with_demo_settings(settings, keys)
         settings.check_auth()
         _check_can_listen(settings.host, settings.port)
-        if demo:
-            asyncio.run(_seed_if_empty(settings))
         store = open_store(settings)
-        app = create_app(settings, store=store)
+        app = create_app(settings, store=store)  # checks the rest of the configuration
+        # Only now that nothing stands in the way: a failed start leaves nothing behind.
+        if keys is not None:
+            asyncio.run(_seed_if_empty(settings))
+            keys.keep()
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
-    if demo:
-        _print_demo_banner(settings)
+    if keys is not None:
+        _print_demo_banner(settings, keys)
     if workers > 1:
         asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
         _serve_workers(settings, workers)
@@ -184,26 +202,29 @@ def token(account: str, ttl: int) -> None:
 
 
 @main.command()
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 def seed(db: str | None) -> None:
     """Fill a database with demo accounts, sessions and histories."""
     settings = _settings(database_url=db)
     summary = asyncio.run(_seed(settings))
-    click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
+    if summary.already_there:
+        click.echo(f"the demo data is already in {_database_name(settings)}: nothing to seed")
+    else:
+        click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
 
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line is rejected.")
 def import_(file: Path, db: str | None, strict: bool) -> None:
     """Apply a file of NIM CC events (JSON lines) as the webhook would."""
     settings = _settings(database_url=db)
     with (
         file.open("rb") as lines,
-        click.progressbar(length=file.stat().st_size, label="importing", file=sys.stderr) as bar,
+        progress(file.stat().st_size, f"importing {file.name}") as advance,
     ):
-        report = asyncio.run(_import(settings, lines, lambda line: bar.update(len(line))))
+        report = asyncio.run(_import(settings, lines, lambda line: advance(len(line))))
     for number, reason in report.rejected[:_SHOWN_REJECTIONS]:
         click.echo(f"line {number}: {reason}", err=True)
     if len(report.rejected) > _SHOWN_REJECTIONS:
@@ -302,40 +323,73 @@ async def _seed_if_empty(settings: Settings) -> None:
             click.echo(f"demo: seeded {summary.messages} messages")
 
 
-def _with_demo_settings(settings: Settings) -> Settings:
-    # Throwaway keys for whatever is not configured: they stop working when this run ends.
+def _with_demo_settings(settings: Settings, keys: DemoKeys) -> Settings:
+    # The demo's own keys for whatever the environment does not set.
     update: dict[str, object] = {}
     if settings.jwt_secret is None and settings.jwt_public_key is None:
-        update["jwt_secret"] = SecretStr(secrets.token_urlsafe(32))
+        update["jwt_secret"] = SecretStr(keys.jwt_secret)
     if settings.nim_app_secret is None:
-        update["nim_app_secret"] = SecretStr(secrets.token_hex(16))
+        update["nim_app_secret"] = SecretStr(keys.nim_app_secret)
     # The demo is for trying things out: no rate limits in the way.
     update["rate_limit_reads_per_minute"] = 0
     update["rate_limit_writes_per_minute"] = 0
     return settings.model_copy(update=update)
 
 
-def _print_demo_banner(settings: Settings) -> None:
-    token = issue_token(settings, DEMO_ACCOUNT)
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    click.echo(
-        f"\nGraphiQL: {url}\n"
-        f"Token for {DEMO_ACCOUNT} (send as 'Authorization: Bearer <token>'):\n{token}\n\n"
-        f"Try:\n  curl -s {url} -H 'Authorization: Bearer {token}' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"query": "{ sessions(first: 2) { totalCount edges { node { key lastMessage '
-        "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'\n",
-        nl=True,
-    )
+def _print_demo_banner(settings: Settings, keys: DemoKeys) -> None:
+    """What to try, as commands that run as printed (indented by two spaces) and again."""
+    base = f"http://{settings.host}:{settings.port}"
+    gateway = own_command()
+    lines = ["", f"Demo: GraphiQL at {base}/graphql"]
+    if settings.jwt_secret is None:
+        lines.append("Tokens: issued with the private key of GATEWAY_JWT_PUBLIC_KEY")
+    else:
+        secret = settings.jwt_secret.get_secret_value()
+        token = issue_token(settings, DEMO_ACCOUNT)
+        others = ", ".join(a for a in DEMO_ACCOUNTS if a != DEMO_ACCOUNT)
+        if secret != keys.jwt_secret:
+            kept = "GATEWAY_JWT_SECRET is set"
+        elif keys.file is not None:
+            kept = f"its key is kept in {keys.file}, so tokens outlive a restart"
+        else:
+            kept = "its key is for this run only"
+        lines += [
+            f"Token for {DEMO_ACCOUNT}, valid 24 h (GraphiQL's Headers: "
+            '{"Authorization": "Bearer <token>"}):',
+            token,
+            "",
+            f"{DEMO_ACCOUNT}'s two newest sessions:",
+            f"  curl -s {base}/graphql -H 'Authorization: Bearer {token}' "
+            "-H 'Content-Type: application/json' "
+            '-d \'{"query": "{ sessions(first: 2) { totalCount edges { node { key lastMessage '
+            "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'",
+            "",
+            f"A token for another account ({others}; {kept}):",
+            f"  GATEWAY_JWT_SECRET={shlex.quote(secret)} {gateway} token bob",
+        ]
     if settings.nim_app_secret is not None:
-        secret = settings.nim_app_secret.get_secret_value()
-        base = f"http://{settings.host}:{settings.port}"
-        click.echo(
-            f"NIM message-CC webhook: POST {base}{settings.nim_cc_path} (app secret {secret})\n"
-            "Send bob a message from alice:\n"
-            '  BODY=\'{"eventType":1,"convType":"PERSON","fromAccount":"alice",'
-            '"to":"bob","msgType":"TEXT","body":"hi","msgidServer":"m-1",'
-            f"\"msgTimestamp\":'$(date +%s%3N)'}}'\n"
-            f'  GATEWAY_NIM_APP_SECRET={secret} gateway sign "$BODY" > /tmp/nim-headers\n'
-            f'  curl -s {base}{settings.nim_cc_path} -H @/tmp/nim-headers -d "$BODY"\n'
-        )
+        app_secret = shlex.quote(settings.nim_app_secret.get_secret_value())
+        webhook = f"{base}{settings.nim_cc_path}"
+        lines += [
+            "",
+            f"NIM's message-CC webhook is POST {webhook} (app secret {app_secret}). "
+            "A new message from alice to bob, each time you run it:",
+            '  BODY=\'{"eventType":1,"convType":"PERSON","fromAccount":"alice","to":"bob",'
+            '"msgType":"TEXT","body":"hi","msgidServer":"demo-\'$(date +%s%N)\'",'
+            "\"msgTimestamp\":'$(date +%s%3N)'}'",
+            f'  GATEWAY_NIM_APP_SECRET={app_secret} {gateway} sign "$BODY" '
+            f'| curl -s {webhook} -H @- -d "$BODY"',
+        ]
+    click.echo("\n".join(lines) + "\n")
+
+
+def own_command() -> str:
+    """This program as a shell runs it: `gateway` when the PATH finds this very program, else
+    its path (a virtualenv's, say), or `python -m gateway`."""
+    program = Path(sys.argv[0])
+    if program.name == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m gateway"
+    found = shutil.which("gateway")
+    if found is not None and Path(found).resolve() == program.resolve():
+        return "gateway"
+    return shlex.quote(os.path.abspath(program))

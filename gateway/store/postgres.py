@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -114,10 +115,19 @@ class PostgresStore:
                 )
                 break
             except (OSError, asyncpg.CannotConnectNowError) as e:
-                if attempt == self._connect_retries:
-                    raise ConfigurationError(f"cannot reach PostgreSQL: {e}") from e
-                logger.warning("PostgreSQL not reachable (%s); retrying", e)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+                attempts = self._connect_retries + 1
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                if attempt + 1 == attempts:
+                    raise ConfigurationError(
+                        f"PostgreSQL at {_server(self._dsn)} not reachable after {attempts} "
+                        f"attempts: {reason}"
+                    ) from e
+                pause = min(0.2 * 2**attempt, 5)
+                logger.warning(
+                    "PostgreSQL at %s not reachable (%s): attempt %d of %d, next in %.1f s",
+                    _server(self._dsn), reason, attempt + 1, attempts, pause,
+                )  # fmt: skip
+                await asyncio.sleep(pause)
         async with self._connection() as db:
             await self._migrate(db)
             self._seen_version = int(await db.fetchval(sql.CLOCK))
@@ -543,3 +553,10 @@ class _TeamTx:
 @functools.lru_cache(maxsize=64)
 def _numbered(statement: str) -> str:
     return sql.numbered(statement)
+
+
+def _server(dsn: str) -> str:
+    """``host:port`` of a PostgreSQL URL, for messages: never its user or password."""
+    url = urlsplit(dsn)
+    host = url.hostname or "localhost"
+    return f"[{host}]:{url.port or 5432}" if ":" in host else f"{host}:{url.port or 5432}"
