@@ -155,6 +155,11 @@ def demo(checkout: Checkout) -> Iterator[Demo]:
     quick_start = sh_blocks(checkout.root / "README.md")[0]
     make_demo = [line for line in quick_start if line.startswith("make demo")]
     assert make_demo == ["make demo"], quick_start
+    # The copy shares this checkout's .venv: make must find it up to date, or it would rebuild
+    # it from the copy (an editable install pointing into a scratch directory).
+    planned = subprocess.run(["make", "-n", "demo"], cwd=checkout.root, capture_output=True,
+                             text=True, check=True).stdout.splitlines()  # fmt: skip
+    require(len(planned) == 1, f"run `make install`: make would first run {planned[:-1]}")
     port = free_tcp_port()
     process = checkout.start(make_demo, GATEWAY_PORT=str(port))
     try:
