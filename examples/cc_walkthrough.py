@@ -122,6 +122,7 @@ def walk(gateway: Gateway) -> int:
     alice, bob, carol, team = f"alice-{run}", f"bob-{run}", f"carol-{run}", f"7{run[:6]}"
     now = int(time.time() * 1000)
 
+    gateway.sessions(alice)  # a token the gateway refuses stops us before anything is posted
     gateway.post_cc(_message(f"p-{run}", alice, bob, "PERSON", now, "dinner at 8?"))
     # NIM lists a small team's members (tMembers) on each of its messages.
     release = _message(f"t-{run}", bob, team, "TEAM", now + 1, "release is out")

@@ -56,6 +56,7 @@ def test_a_wrong_jwt_secret_is_an_auth_error_that_names_the_option(running: str)
     [line] = result.stderr.splitlines()
     assert "UNAUTHENTICATED" in line
     assert "--jwt-secret" in line
+    assert "POST /nim/cc" not in result.stdout  # refused before anything was posted
 
 
 def test_a_wrong_app_secret_is_a_signature_error_that_names_the_option(running: str) -> None:
