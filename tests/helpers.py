@@ -18,6 +18,7 @@ from gateway.domain.checksum import sign
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
 from gateway.settings import Settings
+from gateway.store._migrations import load_migrations
 from gateway.store.base import SessionStore
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -127,6 +128,29 @@ async def raw_sql(settings: Settings, statement: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(settings.sqlite_path()) as lite:
         rows = lite.executescript(statement) if ";" in statement else lite.execute(statement)
         return [tuple(row) for row in rows.fetchall()]
+
+
+async def database_of_release(settings: Settings, migrations: dict[str, int], rows: str) -> None:
+    """The test's database as an earlier release left it: its first ``migrations[backend]``
+    migrations applied, then ``rows`` (SQL both backends accept)."""
+    if settings.uses_postgres():
+        db = await asyncpg.connect(settings.database_url)
+        try:
+            await db.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for m in load_migrations("postgres")[: migrations["postgres"]]:
+                await db.execute(m.sql)
+                await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)", m.version, m.name)
+            await db.execute(rows)
+        finally:
+            await db.close()
+        return
+    with sqlite3.connect(settings.sqlite_path()) as lite:
+        for m in load_migrations("sqlite")[: migrations["sqlite"]]:
+            lite.executescript(m.sql)
+        lite.executescript(f"{rows}; PRAGMA user_version = {migrations['sqlite']};")
 
 
 @dataclass
