@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,17 @@ def bounded_pages(items: int, page_size: int) -> Iterator[int]:
     limit = max(1, math.ceil(items / page_size))
     yield from range(1, limit + 1)
     raise AssertionError(f"a walk over {items} items took more than {limit} pages of {page_size}")
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], seconds: float = 10) -> None:
+    """Return once ``condition`` holds, looking again every 10 ms; fail after ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        held = condition()
+        if held if isinstance(held, bool) else await held:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 def p2p(account: str) -> SessionKey:

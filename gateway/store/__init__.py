@@ -1,11 +1,12 @@
-"""Storage backends behind one interface (:class:`SessionStore`)."""
+"""Storage: one SQL store (:class:`SqlStore`) over a SQLite or PostgreSQL driver."""
 
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from gateway.store.postgres import PostgresStore
+from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
 
-__all__ = ["PostgresStore", "SessionStore", "SqliteStore", "open_store"]
+__all__ = ["PostgresStore", "SessionStore", "SqlStore", "SqliteStore", "open_store"]
 
 
 def open_store(settings: Settings) -> SessionStore:

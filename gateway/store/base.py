@@ -66,8 +66,8 @@ class SessionStore(Protocol):
 
     # The change feed -----------------------------------------------------------------------
 
-    async def sync_position(self) -> SyncPosition:
-        """The feed's position now: changes committed later come after it."""
+    async def sync_position(self, owner: str) -> SyncPosition:
+        """The owner's feed position now: the owner's changes committed later come after it."""
 
     async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
         """Sessions changed or deleted after ``since``, oldest change first; raises
