@@ -10,27 +10,41 @@ from gateway.domain.keys import check_account
 from gateway.errors import BadUserInput, ConfigurationError, Unauthenticated
 from gateway.settings import Settings
 
-_ASYMMETRIC = ["RS256", "ES256"]
+# Without GATEWAY_JWT_ALGORITHMS: HS256 for a secret; for a public key, whichever of these
+# its type (RSA or EC) can verify.
+_FOR_SECRET: tuple[str, ...] = ("HS256",)
+_FOR_PUBLIC_KEY: tuple[str, ...] = ("RS256", "ES256")
 
 
 class Authenticator:
     def __init__(self, settings: Settings) -> None:
         settings.check_auth()
-        public_key = settings.public_key()
         if settings.jwt_secret is not None:
-            self._key: str = settings.jwt_secret.get_secret_value()
-            default_algorithms = ["HS256"]
+            key, key_setting = settings.jwt_secret.get_secret_value(), "GATEWAY_JWT_SECRET"
+            defaults = _FOR_SECRET
         else:
+            public_key = settings.public_key()
             assert public_key is not None
-            self._key = public_key
-            default_algorithms = _ASYMMETRIC
-        self._algorithms = (
-            [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
-            if settings.jwt_algorithms
-            else default_algorithms
-        )
-        if "none" in (a.lower() for a in self._algorithms):
-            raise ConfigurationError("GATEWAY_JWT_ALGORITHMS may not allow 'none'")
+            key, key_setting = public_key, "GATEWAY_JWT_PUBLIC_KEY"
+            defaults = _FOR_PUBLIC_KEY
+        named = [a.strip() for a in (settings.jwt_algorithms or "").split(",") if a.strip()]
+        for algorithm in named:
+            reason = _why_not(algorithm, key)
+            if reason is not None:
+                raise ConfigurationError(
+                    f"GATEWAY_JWT_ALGORITHMS: {algorithm} cannot verify tokens with "
+                    f"{key_setting}: {reason}. List the algorithms of one key only: HS256/384/512 "
+                    "with GATEWAY_JWT_SECRET, RS*/PS* with an RSA or ES* with an EC "
+                    "GATEWAY_JWT_PUBLIC_KEY"
+                )
+        self._algorithms = named or [a for a in defaults if _why_not(a, key) is None]
+        if not self._algorithms:
+            raise ConfigurationError(
+                f"{key_setting} is neither an RSA nor an EC public key: set "
+                "GATEWAY_JWT_ALGORITHMS to the algorithms it is for"
+            )
+        # Parsed once: every algorithm left accepts this key.
+        self._key = jwt.get_algorithm_by_name(self._algorithms[0]).prepare_key(key)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
 
@@ -52,13 +66,27 @@ class Authenticator:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the access token has expired") from None
-        except jwt.InvalidTokenError as e:
+        except (jwt.PyJWTError, ValueError) as e:
+            # Whatever a token claims (algorithm, key type, encoding), it is refused, never a 500.
             raise Unauthenticated(f"the access token is not valid: {e}") from None
         subject = claims["sub"]
         try:
             return check_account(subject if isinstance(subject, str) else "", what="token subject")
         except BadUserInput as e:
             raise Unauthenticated(f"the access token's sub is not an account id: {e}") from None
+
+
+def _why_not(algorithm: str, key: str) -> str | None:
+    """Why tokens signed with ``algorithm`` cannot be verified with ``key``; None if they can."""
+    if algorithm.lower() == "none":
+        return "unsigned tokens are never accepted"
+    try:
+        jwt.get_algorithm_by_name(algorithm).prepare_key(key)
+    except NotImplementedError:
+        return "not an algorithm PyJWT knows"
+    except (jwt.InvalidKeyError, ValueError, TypeError):
+        return "the key is of another kind"
+    return None
 
 
 def issue_token(

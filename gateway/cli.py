@@ -3,33 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import click
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
 from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.domain.checksum import sign as sign_body
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging
 from gateway.schema import build_schema
 from gateway.settings import Settings
-from gateway.store import open_store
+from gateway.store import SessionStore, open_store
 from gateway.web.app import create_app, now_ms
+from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
+
+logger = logging.getLogger("gateway")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -42,14 +51,25 @@ def _settings(**overrides: object) -> Settings:
 
 
 class _GracefulServer(uvicorn.Server):
-    """On SIGTERM: stop accepting, tell subscribers we are going away (1001), let in-flight
-    requests and webhook transactions finish, then close the store."""
+    """Opens the store before it serves (a failure is one line, not a traceback). On SIGTERM:
+    stop accepting, tell subscribers we are going away (1001), let in-flight requests and
+    webhook transactions finish, then close the store."""
 
     def __init__(
-        self, config: uvicorn.Config, close_connections: Callable[[int, str], Awaitable[None]]
+        self,
+        config: uvicorn.Config,
+        close_connections: Callable[[int, str], Awaitable[None]],
+        store: SessionStore,
+        settings: Settings,
     ) -> None:
         super().__init__(config)
         self._close_connections = close_connections
+        self._store = store
+        self._settings = settings
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        async with _opened(self._store, self._settings):
+            await super().serve(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -84,25 +104,39 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
     configure_logging(settings.log_level, settings.log_format)
     try:
         settings.check_auth()
+        _check_can_listen(settings.host, settings.port)
         if demo:
             asyncio.run(_seed_if_empty(settings))
-        app = create_app(settings)
+        store = open_store(settings)
+        app = create_app(settings, store=store)
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
     if demo:
         _print_demo_banner(settings)
     if workers > 1:
+        asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
         _serve_workers(settings, workers)
         return
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # uvicorn logs through our handler (JSON, with request ids)
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
-    _GracefulServer(config, app.state.close_connections).run()
+    # uvicorn logs through our handler (JSON, with request ids).
+    config = _server_config(settings, app, log_config=None)
+    _GracefulServer(config, app.state.close_connections, store, settings).run()
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail before touching the database when the address cannot be bound (bound as asyncio's
+    ``create_server`` binds it, then released at once)."""
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind(address)
+    except OSError as e:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}") from None
 
 
 def _serve_workers(settings: Settings, workers: int) -> None:
@@ -112,14 +146,29 @@ def _serve_workers(settings: Settings, workers: int) -> None:
             secret = value.get_secret_value() if isinstance(value, SecretStr) else value
             text = str(secret).lower() if isinstance(secret, bool) else str(secret)
             os.environ[f"GATEWAY_{name.upper()}"] = text
-    uvicorn.run(
-        "gateway.web.app:app_from_environment",
-        factory=True,
-        workers=workers,
+    config = _server_config(
+        settings, "gateway.web.app:app_from_environment", factory=True, workers=workers
+    )
+    # What uvicorn.run does for workers, with our configuration (it is passed to each worker).
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+def _server_config(settings: Settings, app: object, **options: Any) -> ServerConfig:
+    limits = ConnectionLimits(
+        max_head_bytes=settings.http_max_header_bytes,
+        head_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+    )
+    return ServerConfig(
+        app,
+        limits=limits,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        timeout_keep_alive=settings.http_keep_alive_timeout_s,
+        limit_concurrency=settings.http_max_connections or None,
+        **options,
     )
 
 
@@ -193,35 +242,63 @@ def schema() -> None:
     sys.stdout.write(build_schema().as_str() + "\n")
 
 
-async def _seed(settings: Settings) -> SeedSummary:
-    store = open_store(settings)
-    await store.open()
+@asynccontextmanager
+async def _opened(store: SessionStore, settings: Settings) -> AsyncIterator[SessionStore]:
+    """The store, open; failing to open it is one line naming the database (the traceback is
+    logged at debug level)."""
     try:
-        return await seed_demo(store, now_ms())
+        if not settings.uses_postgres():
+            # aiosqlite, failing to connect, races its worker thread against the closing loop
+            # (a stray "Event loop is closed" traceback): try the file synchronously first.
+            sqlite3.connect(settings.sqlite_path()).close()
+        await store.open()
+    except Exception as e:
+        logger.debug("opening the store failed", exc_info=True)
+        with suppress(Exception):
+            await store.close()  # a half-open store's threads would keep the process alive
+        reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
+        raise click.ClickException(
+            f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
+        ) from None
+    try:
+        yield store
     finally:
         await store.close()
+
+
+def _database_name(settings: Settings) -> str:
+    """The database ``settings`` names, for messages: never its password."""
+    if not settings.uses_postgres():
+        return f"the SQLite database {settings.sqlite_path()}"
+    url = urlparse(settings.database_url)
+    server = url.netloc.rpartition("@")[2] or "localhost"
+    if not server.rpartition("]")[2].count(":"):
+        server += ":5432"
+    return f"the PostgreSQL database {url.path.lstrip('/') or '(default)'} at {server}"
+
+
+async def _check_store(settings: Settings) -> None:
+    async with _opened(open_store(settings), settings):
+        pass
+
+
+async def _seed(settings: Settings) -> SeedSummary:
+    async with _opened(open_store(settings), settings) as store:
+        return await seed_demo(store, now_ms())
 
 
 async def _import(
     settings: Settings, lines: Iterable[bytes], on_line: Callable[[bytes], None]
 ) -> ImportReport:
-    store = open_store(settings)
-    await store.open()
-    try:
+    async with _opened(open_store(settings), settings) as store:
         return await import_lines(store, lines, on_line)
-    finally:
-        await store.close()
 
 
 async def _seed_if_empty(settings: Settings) -> None:
-    store = open_store(settings)
-    await store.open()
-    try:
+    async with _opened(open_store(settings), settings) as store:
         if await store.is_empty():
             summary = await seed_demo(store, now_ms())
             click.echo(f"demo: seeded {summary.messages} messages")
-    finally:
-        await store.close()
 
 
 def _with_demo_settings(settings: Settings) -> Settings:

@@ -7,7 +7,7 @@ import hmac
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigurationError
@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     max_body_depth: int = Field(32, ge=1, le=250)  # JSON nesting of a GraphQL request body
     max_response_bytes: int = 8_388_608
     shutdown_timeout_s: float = 10
+
+    # Each HTTP connection, for when clients reach the gateway directly (docs/deployment.md
+    # says what a proxy in front must bound itself).
+    http_max_header_bytes: PositiveInt = 32_768  # request line and headers: 431 past it
+    http_header_timeout_s: PositiveFloat = 10  # for the whole head (and for a silent connection)
+    http_body_timeout_s: PositiveFloat = 30  # for the whole body, from the end of its head
+    http_keep_alive_timeout_s: PositiveInt = 5  # idle time between requests
+    http_max_connections: NonNegativeInt = 0  # 503 past it; 0: the open-file limit is the cap
+
     graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 

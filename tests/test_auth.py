@@ -9,12 +9,15 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import SecretStr
 
 from gateway.auth import Authenticator
 from gateway.errors import ConfigurationError, Unauthenticated
 from gateway.settings import Settings
+from gateway.store import SessionStore
+from gateway.web.app import create_app
+from tests.conftest import Clock
 from tests.helpers import SECRET, GraphQLClient
 
 DATA_FIELDS = [
@@ -134,3 +137,114 @@ def test_no_key_at_all_is_a_start_up_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("GATEWAY_JWT_PUBLIC_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="GATEWAY_JWT_SECRET"):
         Authenticator(Settings())
+
+
+def _secret_settings(algorithms: str | None = None) -> Settings:
+    return Settings(jwt_secret=SecretStr(SECRET), jwt_algorithms=algorithms)
+
+
+@pytest.mark.parametrize(
+    ("key", "algorithms", "named"),
+    [
+        ("rsa", "RS256,HS256", "HS256"),
+        ("secret", "HS256,RS256", "RS256"),
+        ("rsa", "ES256", "ES256"),  # the right family, but not this key's type
+        ("ec", "RS256", "RS256"),
+        ("secret", "HS256,HS999", "HS999"),
+    ],
+    ids=[
+        "public-key-with-hs256",
+        "secret-with-rs256",
+        "rsa-key-with-es256",
+        "ec-key-with-rs256",
+        "unknown-algorithm",
+    ],
+)
+def test_algorithms_the_key_cannot_verify_are_a_start_up_error(
+    key: str, algorithms: str, named: str
+) -> None:
+    if key == "secret":
+        settings = _secret_settings(algorithms)
+    else:
+        pem = (rsa_pair if key == "rsa" else ec_pair)()[1]
+        settings = Settings(jwt_public_key=pem, jwt_algorithms=algorithms)
+    with pytest.raises(ConfigurationError, match=rf"GATEWAY_JWT_ALGORITHMS.*{named}"):
+        Authenticator(settings)
+
+
+def test_the_default_algorithms_follow_the_public_keys_type() -> None:
+    for pair, algorithm in ((rsa_pair, "RS256"), (ec_pair, "ES256")):
+        private_key, public_pem = pair()
+        auth = Authenticator(Settings(jwt_public_key=public_pem))
+        token = jwt.encode(claims(), private_key, algorithm=algorithm)  # type: ignore[arg-type]
+        assert auth.authenticate(f"Bearer {token}") == "alice"
+
+
+def _tokens_of_every_family(public_pem: str) -> dict[str, str]:
+    rsa_key, ec_key = rsa_pair()[0], ec_pair()[0]
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    signed = {
+        "HS256": jwt.encode(claims(), SECRET, algorithm="HS256"),
+        "HS512": jwt.encode(claims(), SECRET * 2, algorithm="HS512"),
+        # The classic confusion: HMAC "signed" with the verifier's public key as the secret.
+        "HS256-public-key": _hmac_token(public_pem.encode()),
+        "RS256": jwt.encode(claims(), rsa_key, algorithm="RS256"),  # type: ignore[arg-type]
+        "PS256": jwt.encode(claims(), rsa_key, algorithm="PS256"),  # type: ignore[arg-type]
+        "ES256": jwt.encode(claims(), ec_key, algorithm="ES256"),  # type: ignore[arg-type]
+        "EdDSA": jwt.encode(claims(), ed_key, algorithm="EdDSA"),
+    }
+    header, payload, _ = signed["RS256"].split(".")
+    signed["RS256-short-signature"] = f"{header}.{payload}.AAAA"
+    signed["ES256-short-signature"] = ".".join([*signed["ES256"].split(".")[:2], "AAAA"])
+    signed["unknown-alg"] = ".".join([_b64(b'{"alg":"XX999","typ":"JWT"}'), payload, "AAAA"])
+    signed["header-not-json"] = ".".join([_b64(b"{"), payload, "AAAA"])
+    return signed
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hmac_token(key: bytes) -> str:
+    import hashlib
+    import hmac
+    import json
+
+    signing_input = ".".join([_b64(b'{"alg":"HS256","typ":"JWT"}'),
+                              _b64(json.dumps(claims()).encode())])  # fmt: skip
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize("verifier", ["secret", "rsa", "ec"])
+def test_a_token_the_key_cannot_verify_is_unauthenticated(verifier: str) -> None:
+    """Whatever algorithm a token names, it is accepted or UNAUTHENTICATED, never a crash."""
+    if verifier == "secret":
+        public_pem, auth = rsa_pair()[1], Authenticator(_secret_settings())
+        accepted = {"HS256"}
+    else:
+        public_pem = (rsa_pair if verifier == "rsa" else ec_pair)()[1]
+        auth = Authenticator(Settings(jwt_public_key=public_pem))
+        accepted = set()
+    for name, token in _tokens_of_every_family(public_pem).items():
+        if name in accepted:
+            assert auth.authenticate(f"Bearer {token}") == "alice"
+            continue
+        with pytest.raises(Unauthenticated):
+            auth.authenticate(f"Bearer {token}")
+
+
+async def test_over_http_a_token_for_another_key_type_is_unauthenticated(
+    settings: Settings, store: SessionStore, clock: Clock
+) -> None:
+    """An RSA-keyed gateway, by default, took ES256 tokens to a 500."""
+    _, public_pem = rsa_pair()
+    rsa_settings = settings.model_copy(update={"jwt_secret": None, "jwt_public_key": public_pem})
+    app = create_app(rsa_settings, store=store, clock=clock)
+    token = jwt.encode(claims(), ec_pair()[0], algorithm="ES256")  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://gateway") as http:  # fmt: skip
+        result = await GraphQLClient(http, token)("{ sessions { totalCount } }")
+    assert result.codes == ["UNAUTHENTICATED"]

@@ -63,10 +63,16 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, lis
 
 
 @contextmanager
-def run_nginx(nginx: str, ports: list[int], prefix: Path) -> Iterator[str]:
-    """deploy/nginx.conf as shipped, but for the replicas' and the proxy's local ports."""
+def run_nginx(
+    nginx: str, ports: list[int], prefix: Path, edits: tuple[tuple[str, str], ...] = ()
+) -> Iterator[str]:
+    """deploy/nginx.conf as shipped, but for the replicas' and the proxy's local ports (and
+    the ``edits``, each of which must apply)."""
     listen = free_tcp_port()
     conf = NGINX_CONF.read_text()
+    for shipped, edited in edits:
+        assert shipped in conf, f"deploy/nginx.conf has no {shipped!r}"
+        conf = conf.replace(shipped, edited)
     conf = conf.replace("server gateway-a:8000", f"server 127.0.0.1:{ports[0]}")
     conf = conf.replace("server gateway-b:8000", f"server 127.0.0.1:{ports[1]}")
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{listen};")

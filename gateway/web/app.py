@@ -115,7 +115,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if owns_store:
-            await the_store.open()
+            try:
+                await the_store.open()
+            except BaseException:
+                with suppress(Exception):
+                    await the_store.close()  # a half-open store's threads keep a process alive
+                raise
         purger = asyncio.create_task(_purge_tombstones(the_store, settings, clock))
         try:
             yield
