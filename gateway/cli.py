@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,7 +32,7 @@ from gateway.logs import configure_logging
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
-from gateway.web.app import create_app, now_ms
+from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 DEMO_ACCOUNT = "alice"
@@ -108,7 +108,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         if demo:
             asyncio.run(_seed_if_empty(settings))
         store = open_store(settings)
-        app = create_app(settings, store=store)
+        app = served_app(settings, store)
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
     if demo:
@@ -246,24 +246,20 @@ def schema() -> None:
 async def _opened(store: SessionStore, settings: Settings) -> AsyncIterator[SessionStore]:
     """The store, open; failing to open it is one line naming the database (the traceback is
     logged at debug level)."""
-    try:
-        if not settings.uses_postgres():
-            # aiosqlite, failing to connect, races its worker thread against the closing loop
-            # (a stray "Event loop is closed" traceback): try the file synchronously first.
-            sqlite3.connect(settings.sqlite_path()).close()
-        await store.open()
-    except Exception as e:
-        logger.debug("opening the store failed", exc_info=True)
-        with suppress(Exception):
-            await store.close()  # a half-open store's threads would keep the process alive
-        reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
-        raise click.ClickException(
-            f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
-        ) from None
-    try:
+    async with AsyncExitStack() as stack:
+        try:
+            if not settings.uses_postgres():
+                # aiosqlite, failing to connect, races its worker thread against the closing
+                # loop (a stray "Event loop is closed" traceback): try the file synchronously.
+                sqlite3.connect(settings.sqlite_path()).close()
+            await stack.enter_async_context(store)
+        except Exception as e:
+            logger.debug("opening the store failed", exc_info=True)
+            reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
+            raise click.ClickException(
+                f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
+            ) from None
         yield store
-    finally:
-        await store.close()
 
 
 def _database_name(settings: Settings) -> str:

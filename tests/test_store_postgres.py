@@ -68,12 +68,8 @@ class Heard:
 async def replicas(
     new_store: Callable[[], SessionStore],
 ) -> AsyncIterator[tuple[SessionStore, SessionStore]]:
-    one, other = new_store(), new_store()
-    await one.open()
-    await other.open()
-    yield one, other
-    await other.close()
-    await one.close()
+    async with new_store() as one, new_store() as other:
+        yield one, other
 
 
 async def test_another_replica_hears_every_owner_a_large_fan_out_changed(

@@ -75,9 +75,7 @@ async def upgraded(
 async def test_every_session_message_and_member_is_kept(
     upgraded: Callable[[], SessionStore],
 ) -> None:
-    store = upgraded()
-    await store.open()
-    try:
+    async with upgraded() as store:
         assert (await store.list_sessions("alice", PageQuery(TimeWindow()))).sessions == ALICE
         [bobs] = await store.get_sessions("bob", [p2p("alice")])
         assert (bobs.last_message_id, bobs.unread_count) == ("m2", 1)
@@ -89,16 +87,12 @@ async def test_every_session_message_and_member_is_kept(
         ]  # fmt: skip
         assert await store.team_members(team("42")) == ["alice", "carol"]
         assert await store.total_unread("alice") == 1
-    finally:
-        await store.close()
 
 
 async def test_read_marks_deletions_and_recalls_still_rule_later_events(
     upgraded: Callable[[], SessionStore],
 ) -> None:
-    store = upgraded()
-    await store.open()
-    try:
+    async with upgraded() as store:
         # Newer than the last message, older than the read mark: shown, not unread.
         await send(store, "m4", "bob", "alice", 2400)
         [bob] = await store.get_sessions("alice", [p2p("bob")])
@@ -109,8 +103,6 @@ async def test_read_marks_deletions_and_recalls_still_rule_later_events(
         # The recall is remembered.
         revoke = RevokeNotification("m3", "dave", 4100, "oops")
         assert not await store.revoke_message(revoke, [Delivery("alice", p2p("dave"))])
-    finally:
-        await store.close()
 
 
 async def test_tokens_of_the_previous_release_expire_and_new_ones_follow_the_feed(
@@ -119,9 +111,7 @@ async def test_tokens_of_the_previous_release_expire_and_new_ones_follow_the_fee
     for old in (token_of_the_previous_release(12), token_of_the_previous_release(9, "team|42")):
         with pytest.raises(SyncTokenExpired):
             SyncPosition.parse(old)
-    store = upgraded()
-    await store.open()
-    try:
+    async with upgraded() as store:
         page = await store.list_sessions("alice", PageQuery(TimeWindow()), with_sync_position=True)
         assert page.sync_position is not None
         position = SyncPosition.parse(page.sync_position.token())
@@ -132,5 +122,3 @@ async def test_tokens_of_the_previous_release_expire_and_new_ones_follow_the_fee
         assert [(c.key, c.session and c.session.last_message_id) for c in changes] == [
             (SessionKey.parse("p2p|bob"), "m6")
         ]
-    finally:
-        await store.close()

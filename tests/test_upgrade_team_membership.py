@@ -25,14 +25,10 @@ async def test_registered_members_survive_the_upgrade_and_receive_team_messages(
     settings: Settings, new_store: Callable[[], SessionStore]
 ) -> None:
     await database_of_release(settings, {"sqlite": 4, "postgres": 1}, OLD_ROWS)
-    store = new_store()
-    await store.open()
-    try:
+    async with new_store() as store:
         assert await store.team_members(TEAM) == ["bob", "carol"]
         await Ingestor(store).apply_json(cc_message("t1", "alice", "42", T0, conv="TEAM"))
         assert await store.team_members(TEAM) == ["alice", "bob", "carol"]
         for owner, unread in (("bob", 1), ("carol", 2), ("alice", 0)):
             [found] = await store.get_sessions(owner, [TEAM])
             assert (found.last_message_id, found.unread_count) == ("t1", unread)
-    finally:
-        await store.close()

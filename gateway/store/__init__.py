@@ -9,8 +9,8 @@ from gateway.store.sqlite import SqliteStore
 __all__ = ["PostgresStore", "SessionStore", "SqlStore", "SqliteStore", "open_store"]
 
 
-def open_store(settings: Settings) -> SessionStore:
-    """The store ``GATEWAY_DATABASE_URL`` names (not yet opened)."""
+def open_store(settings: Settings) -> SqlStore:
+    """The store ``GATEWAY_DATABASE_URL`` names: ``async with open_store(settings) as store``."""
     if settings.uses_postgres():
         return PostgresStore(
             settings.database_url,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
@@ -31,10 +31,14 @@ class SessionStore(Protocol):
     """Per-owner session lists. Every read and write is scoped to one owner, except the
     ingestion writes, which name each owner they touch."""
 
-    async def open(self) -> None:
-        """Connect and apply pending migrations."""
+    async def __aenter__(self) -> Self:
+        """Connect and apply pending migrations (``async with store``)."""
 
-    async def close(self) -> None: ...
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close, as ``close``."""
+
+    async def close(self) -> None:
+        """Close the connections; closing again does nothing."""
 
     def add_listener(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every commit that changes someone's list."""

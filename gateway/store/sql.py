@@ -7,7 +7,7 @@ stamps their rows with each owner's next version; the listeners hear of the chan
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange, registry_change
@@ -41,8 +41,16 @@ class SqlStore:
         self._listeners: list[ChangeListener] = []
         driver.on_remote_change(self._changed_elsewhere)
 
-    async def open(self) -> None:
-        await self._driver.open()
+    async def __aenter__(self) -> Self:
+        try:
+            await self._driver.open()
+        except BaseException:
+            await self._driver.close()  # a half-open store's threads would keep a process alive
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._driver.close()
 
     async def close(self) -> None:
         await self._driver.close()
