@@ -152,12 +152,12 @@ async def session_events(
 
     with notifier.watch(owner) as watcher:
         task = asyncio.create_task(pump(watcher))
+        getter: asyncio.Task[Event | Overflow] | None = None
         try:
             while True:
-                getter = asyncio.ensure_future(queue.get())
+                getter = asyncio.create_task(queue.get())
                 done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
-                    getter.cancel()
                     task.result()  # the pump failed: raise its error here
                     return
                 item = getter.result()
@@ -165,9 +165,13 @@ async def session_events(
                     return
                 yield item
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            # Both tasks end here, however the stream ends (the consumer may be cancelled while
+            # it waits): a task left pending is destroyed pending when the loop closes.
+            for pending in (getter, task):
+                if pending is not None:
+                    pending.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await pending
 
 
 def _after(change: Change, position: SyncPosition) -> bool:

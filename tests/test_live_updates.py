@@ -270,17 +270,13 @@ async def test_a_slow_subscriber_is_closed_and_ingestion_keeps_going(server: Ser
     slow = await subscribe(server, alice, receive_buffer=4096, max_queue=1)
     fast = await subscribe(server, bob)
     big = "x" * 30_000
-
-    async def read_fast() -> int:
-        for _ in range(300):
-            await fast.next_data(wait=30)  # generous: the machine is shared and 2 cores
-        return 300
-
-    reader = asyncio.create_task(read_fast())
     async with server.http as http:
         for n in range(300):  # every one is acknowledged while the slow client reads nothing
             await post_message(http, f"{alice}-{n}", bob, alice, big)
-    assert await reader == 300  # the other subscriber kept up with every event
+            # The other subscriber gets each event in turn (read before the next is posted, so
+            # a loaded machine cannot make it fall behind too).
+            event = (await fast.next_data(wait=30))["sessionEvents"]
+            assert event["session"]["lastMessage"]["serverId"] == f"{alice}-{n}"
     await fast.close()
     closed = await slow.drain_until_closed()
     assert closed.code == 4008

@@ -1,16 +1,25 @@
-"""A small graphql-transport-ws client over `websockets`, as a browser's graphql-ws would talk."""
+"""A small GraphQL-over-WebSocket client over `websockets`: graphql-transport-ws as a browser's
+graphql-ws would talk it, or the legacy graphql-ws subprotocol (Python's gql speaks it by default);
+and the gateway served in the test's own process, for tests that set its clock or read its logs."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 PROTOCOL = "graphql-transport-ws"
+LEGACY_PROTOCOL = "graphql-ws"
+PROTOCOLS = [PROTOCOL, LEGACY_PROTOCOL]
+# Keep-alives of either protocol: answered or skipped, never returned.
+_KEEP_ALIVES = {"pong", "ka"}
 
 
 class Closed(Exception):
@@ -21,8 +30,9 @@ class Closed(Exception):
 
 
 class GraphQLSocket:
-    def __init__(self, connection: ClientConnection) -> None:
+    def __init__(self, connection: ClientConnection, protocol: str = PROTOCOL) -> None:
         self.connection = connection
+        self.protocol = protocol
         self._ids = 0
 
     @classmethod
@@ -34,7 +44,9 @@ class GraphQLSocket:
         origin: str | None = None,
         receive_buffer: int | None = None,
         max_queue: int | None = 16,
+        protocol: str = PROTOCOL,
     ) -> GraphQLSocket:
+        """Connected and acknowledged; ``Closed`` when the server refuses the connection."""
         sock = None
         if receive_buffer is not None:
             # A client that really stops reading: a tiny kernel buffer and no compression.
@@ -44,17 +56,19 @@ class GraphQLSocket:
             sock.connect((host, int(port)))
         connection = await websockets.connect(
             url,
-            subprotocols=[PROTOCOL],  # type: ignore[list-item]
+            subprotocols=[protocol],  # type: ignore[list-item]
             origin=origin,  # type: ignore[arg-type]
             compression=None,
             max_queue=max_queue,
             sock=sock,
             open_timeout=10,
         )
-        client = cls(connection)
+        client = cls(connection, protocol)
         payload = {} if token is None else {"authorization": f"Bearer {token}"}
         await client.send({"type": "connection_init", "payload": payload})
         message = await client.receive()
+        if message.get("type") == "connection_error":  # legacy: the close follows
+            raise await client.drain_until_closed()
         if message.get("type") != "connection_ack":
             raise AssertionError(f"expected connection_ack, got {message}")
         return client
@@ -77,7 +91,7 @@ class GraphQLSocket:
             if message.get("type") == "ping":
                 await self.send({"type": "pong"})
                 continue
-            if message.get("type") == "pong":
+            if message.get("type") in _KEEP_ALIVES:
                 continue
             return message
 
@@ -85,24 +99,44 @@ class GraphQLSocket:
         self._ids += 1
         id = str(self._ids)
         payload = {"query": query, "variables": variables}
-        await self.send({"id": id, "type": "subscribe", "payload": payload})
+        start = "subscribe" if self.protocol == PROTOCOL else "start"
+        await self.send({"id": id, "type": start, "payload": payload})
         return id
 
     async def next_data(self, wait: float = 10) -> dict[str, Any]:
         """The data of the next event on any subscription; errors fail the test."""
         message = await self.receive(wait)
-        if message.get("type") != "next" or message["payload"].get("errors"):
+        event = "next" if self.protocol == PROTOCOL else "data"
+        if message.get("type") != event or message["payload"].get("errors"):
             raise AssertionError(f"expected an event, got {message}")
         data: dict[str, Any] = message["payload"]["data"]
         return data
 
-    async def drain_until_closed(self) -> Closed:
+    async def drain_until_closed(self, wait: float = 30) -> Closed:
         """Read everything buffered until the server's close arrives."""
         while True:
             try:
-                await self.receive(wait=30)
+                await self.receive(wait)
             except Closed as closed:
                 return closed
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a free port in this event loop; yields its WebSocket URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                assert not task.done(), "the server stopped while starting"
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -13,7 +13,6 @@ from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -26,6 +25,7 @@ from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.execution import PLAIN, PlanningExecutionContext
 from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
 from gateway.schema.mutations import Mutation
+from gateway.schema.parsing import ParserCache
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
 from gateway.schema.subscriptions import Subscription

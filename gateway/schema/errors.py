@@ -70,3 +70,9 @@ class ErrorCodes(SchemaExtension):
             self.execution_context.pre_execution_errors = [
                 client_error(error) for error in self.execution_context.pre_execution_errors
             ]
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        # Streams (WebSocket operations) send each result before the operation ends.
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [client_error(error) for error in result.errors]
+        yield

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
+import jwt
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -18,6 +21,11 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -33,6 +41,9 @@ from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+# WebSocket close code for a refused connection_init and for a token that expires (graphql-ws's
+# Forbidden), on both subprotocols.
+FORBIDDEN_CLOSE_CODE = 4403
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +77,48 @@ class _TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from e
 
 
+class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, where a subscribe that does not parse gets an ``error`` message like
+    any other refused operation (Strawberry closes the whole connection with 4400)."""
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        if isinstance(error, GraphQLSyntaxError):
+            return None
+        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+
+
+class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws subprotocol (the default of Python's gql), where a refused
+    connection_init closes with 4403 as on graphql-transport-ws (Strawberry: 1011, which reads
+    as a server fault that clients retry), and a second one with 4429 (Strawberry authenticated
+    it again, counting the connection twice against the account's limit)."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if self.connection_acknowledged:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await super().handle_connection_init(message)  # connection_error, then close
+            return
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)  # ours acknowledges without a payload
+        except ConnectionRejectionError as e:
+            await self.send_message({"type": "connection_error", "payload": e.payload})
+            await self.websocket.close(code=FORBIDDEN_CLOSE_CODE, reason="Forbidden")
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
+    graphql_transport_ws_handler_class = _TransportWS
+    graphql_ws_handler_class = _LegacyWS
 
     def __init__(
         self,
@@ -109,6 +160,7 @@ class GraphQLView(GraphQL[Context, None]):
             self._http_from_client,  # type: ignore[arg-type]
             trusted_hosts=list(http_limits.trusted_proxies),
         )
+        self._expiry_timers: dict[int, asyncio.Task[None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -118,6 +170,10 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
         finally:
             self._open_sockets.pop(id(scope), None)
+            if (timer := self._expiry_timers.pop(id(scope), None)) is not None:
+                timer.cancel()
+                with suppress(asyncio.CancelledError):
+                    await timer
             if (account := self._socket_accounts.pop(id(scope), None)) is not None:
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
@@ -241,7 +297,20 @@ class GraphQLView(GraphQL[Context, None]):
         self._connections[account] += 1
         self._socket_accounts[context.socket_id] = account
         context.viewer_id = account
+        assert isinstance(header, str)  # authenticated
+        self._expiry_timers[context.socket_id] = asyncio.create_task(
+            self._close_at(context, _expires_at(header))
+        )
         return None
+
+    async def _close_at(self, context: Context, expires_at_s: float) -> None:
+        """Closes the connection when its token expires, by the gateway's clock."""
+        await asyncio.sleep(expires_at_s - self._clock() / 1000)
+        if context.close_connection is not None:
+            with suppress(Exception):  # already closing or gone
+                await context.close_connection(
+                    FORBIDDEN_CLOSE_CODE, "the access token has expired: reconnect with a new one"
+                )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
@@ -268,6 +337,13 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+def _expires_at(authorization: str) -> float:
+    """The ``exp`` claim of a bearer token that has been verified."""
+    token = authorization.partition(" ")[2].strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return float(claims["exp"])
 
 
 class _TooLarge(Exception):
