@@ -194,7 +194,9 @@ class PostgresDriver:
             notice = orjson.loads(str(payload))
             replica, owners = notice["replica"], notice["owners"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            logger.warning("ignored a malformed notice on %s: %.100r", CHANNEL, payload)
+            # Not ours: the channel is the database's, and another gateway (another schema, a
+            # release before) may share it.
+            logger.debug("ignored a foreign notice on %s: %.100r", CHANNEL, payload)
             return
         if replica != self._replica and self._changed_elsewhere is not None:
             self._changed_elsewhere(None if owners is None else frozenset(owners))
