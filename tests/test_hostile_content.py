@@ -25,7 +25,7 @@ from gateway.settings import Settings
 from gateway.store import SessionStore
 from tests.conftest import POSTGRES_URL, Webhook, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, cc_message, raw_sql
-from tests.process import gateway, free_tcp_port
+from tests.process import free_tcp_port, gateway
 from tests.ws import GraphQLSocket
 
 WORST = 1024  # the deepest JSON the webhook's parser accepts
@@ -43,8 +43,8 @@ READS = {
 
 def nested(depth: int) -> str:
     """JSON text ``depth`` levels deep, arrays and objects alternating: ``[{"a":[{"a":...}]}]``."""
-    opening = "".join('[' if level % 2 == 0 else '{"a":' for level in range(depth))
-    closing = "".join(']' if level % 2 == 0 else '}' for level in reversed(range(depth)))
+    opening = "".join("[" if level % 2 == 0 else '{"a":' for level in range(depth))
+    closing = "".join("]" if level % 2 == 0 else "}" for level in reversed(range(depth)))
     return opening + "0" + closing
 
 
@@ -108,8 +108,8 @@ async def test_a_too_deep_attachment_stored_by_an_older_version_is_served_as_tex
     webhook: Webhook, settings: Settings, bob: GraphQLClient, path: str
 ) -> None:
     await webhook.ok(cc_message("m1", "alice", "bob", T0))
-    deep = nested(WORST)
-    await raw_sql(settings, f"UPDATE messages SET attachment = '{deep}', ext = '{deep}'")
+    deep = nested(WORST)  # brackets, quotes-free: safe to splice into SQL
+    await raw_sql(settings, f"UPDATE messages SET attachment = '{deep}', ext = '{deep}'")  # noqa: S608
     (message,) = last_messages(await read(bob, path))
     assert message == {"serverId": "m1", "attachment": deep, "ext": deep}
 
@@ -190,7 +190,7 @@ async def test_a_live_subscriber_gets_too_deep_attachments_as_text_and_keeps_its
 
         # A row as an older version could have stored it, then a change that sends it live.
         db = Settings(database_url=live_database, jwt_secret=SecretStr(SECRET))
-        await raw_sql(db, f"UPDATE messages SET ext = '{worst}' WHERE server_id = '{bob}-1'")
+        await raw_sql(db, f"UPDATE messages SET ext = '{worst}' WHERE server_id = '{bob}-1'")  # noqa: S608
         update = """mutation($id: ID!) { updateSessionExt(input: {id: $id, ext: "x"}) {
                       session { key } } }"""
         response = await http.post(
