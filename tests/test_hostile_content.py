@@ -85,11 +85,20 @@ async def read(client: GraphQLClient, name: str) -> dict[str, Any]:
 async def test_an_attach_object_deeper_than_any_encoder_allows_is_kept_and_served_as_text(
     webhook: Webhook, bob: GraphQLClient, path: str
 ) -> None:
-    deep = nested(WORST - 2)  # the body itself is one level, the attach value the next
+    deep = nested(WORST - 1)  # inside the body's own level: the deepest body the parser takes
     response = await webhook(with_raw_attach(cc_message("m1", "alice", "bob", T0), deep, deep))
     assert response.status_code == 200, response.text
     (message,) = last_messages(await read(bob, path))
     assert message == {"serverId": "m1", "attachment": deep, "ext": deep}
+
+
+async def test_a_body_deeper_than_the_parser_takes_is_400(
+    webhook: Webhook, store: SessionStore
+) -> None:
+    raw = with_raw_attach(cc_message("m1", "alice", "bob", T0), nested(WORST))
+    response = await webhook(raw)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_JSON")
+    assert await store.is_empty()
 
 
 @pytest.mark.parametrize("depth", [260, WORST])
@@ -181,7 +190,7 @@ async def test_a_live_subscriber_gets_too_deep_attachments_as_text_and_keeps_its
     now = int(time.time() * 1000)
     socket = await GraphQLSocket.connect(f"ws://{live_url}/graphql", token(bob))
     await socket.subscribe(EVENTS, since=SyncPosition(0).token())
-    worst, deep = nested(WORST), nested(WORST - 2)
+    worst, deep = nested(WORST), nested(WORST - 1)
     async with httpx.AsyncClient(base_url=f"http://{live_url}", timeout=10) as http:
         as_text = {**cc_message(f"{bob}-1", alice, bob, now), "attach": worst}
         await post_raw(http, orjson.dumps(as_text))
