@@ -33,10 +33,15 @@ class SyncPosition:
             version, key = orjson.loads(raw)
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
             raise BadUserInput("the sync token is malformed") from None
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-            raise BadUserInput("the sync token is malformed")
+        if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**63:
+            raise BadUserInput("the sync token is malformed")  # versions are BIGINTs
         if key is not None and not isinstance(key, str):
             raise BadUserInput("the sync token is malformed")
+        if key is not None:
+            try:
+                SessionKey.parse(key)  # what no store holds (NUL, ...) is no position in a feed
+            except BadUserInput:
+                raise BadUserInput("the sync token is malformed") from None
         return cls(version, key)
 
 
