@@ -26,6 +26,7 @@ from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.domain.checksum import sign as sign_body
+from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging
@@ -217,9 +218,18 @@ def import_(file: Path, db: str | None, strict: bool) -> None:
 @click.argument("body")
 @click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET", required=True,
               help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
-def sign(body: str, secret: str) -> None:
-    """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file)."""
-    for name, value in sign_body(secret, body.encode(), now_ms()).items():
+@click.option("--method", default="POST", show_default=True,
+              help="A team-registry request's method (with --path).")  # fmt: skip
+@click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
+              "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
+def sign(body: str, secret: str, method: str, target: str | None) -> None:
+    """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
+    with --path, the headers of one team-registry request (they work once)."""
+    if target is None:
+        headers = sign_body(secret, body.encode(), now_ms())
+    else:
+        headers = sign_request(secret, method, target, body.encode(), now_ms())
+    for name, value in headers.items():
         click.echo(f"{name}: {value}")
 
 

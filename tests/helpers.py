@@ -15,7 +15,7 @@ import httpx
 import jwt
 import orjson
 
-from gateway.domain.checksum import sign
+from gateway.domain.checksum import sign, sign_request
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
 from gateway.settings import Settings
@@ -121,8 +121,14 @@ async def post_signed(
     method: str = "POST",
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    """``body`` signed as NIM signs the message CC, or, for the team registry (``/nim/teams/``),
+    with the registry's own signature over the method, path, query and body."""
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    signed = {**sign(secret, raw, now), "Content-Type": "application/json", **(headers or {})}
+    if path.startswith("/nim/teams/"):
+        signature = sign_request(secret, method, path, raw, now)
+    else:
+        signature = sign(secret, raw, now)
+    signed = {**signature, "Content-Type": "application/json", **(headers or {})}
     return await http.request(method, path, content=raw, headers=signed)
 
 

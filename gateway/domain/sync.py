@@ -48,8 +48,17 @@ class SyncPosition:
 
 
 def _is_position(version: object, key: object) -> bool:
-    valid_version = isinstance(version, int) and not isinstance(version, bool) and version >= 0
-    return valid_version and (key is None or isinstance(key, str))
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**63:
+        return False  # versions are BIGINTs
+    if key is None:
+        return True
+    if not isinstance(key, str):
+        return False
+    try:
+        SessionKey.parse(key)  # what no store holds (NUL, ...) is no position in a feed
+    except BadUserInput:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
