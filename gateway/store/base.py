@@ -23,7 +23,8 @@ class ChangeListener(Protocol):
         feed order (a commit here); without it only the owners are known (a commit elsewhere)."""
 
     def watched(self) -> Collection[str]:
-        """The owners it wants to hear about (a store may filter changes made elsewhere)."""
+        """The owners it wants to hear about: all are woken when a commit elsewhere cannot
+        say whose lists it changed."""
         ...
 
 

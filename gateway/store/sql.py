@@ -264,20 +264,18 @@ class SqlStore:
             if found is not None:
                 sender, sent_at = str(found[0]), int(found[1])
                 counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
-            receivers: set[str] = set()
+            sessions = [(d.owner, d.key) for d in deliveries]
             if team is not None:
                 if sent_at is not None:
                     receivers = await teams.recall_receivers(tx, team, revoke.message_server_id,
                                                              sent_at)  # fmt: skip
-                await tx.lock(owners | receivers)
+                    sessions += [(owner, team) for owner in sorted(receivers)]
+                await tx.lock(owner for owner, _ in sessions)
             recall = (revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript)
             if await tx.db.fetch_one(self._sql.insert_revocation, *recall) is None:
                 return False
-            for d in deliveries:
-                await tx.revoke(d.owner, d.key, revoke, sender if counted else None, sent_at)
-            for owner in sorted(receivers):
-                assert team is not None
-                await tx.revoke(owner, team, revoke, sender if counted else None, sent_at)
+            for owner, key in sessions:
+                await tx.revoke(owner, key, revoke, sender if counted else None, sent_at)
             return True
 
         return await self._write(work)
