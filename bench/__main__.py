@@ -30,7 +30,7 @@ from bench import data, report
 from bench.servers import start_floor, start_gateway, start_postgraphile
 from bench.wrk import graphql_script, run_wrk
 from gateway.auth import issue_token
-from gateway.domain.checksum import sign
+from gateway.domain.checksum import sign_request
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import Position
@@ -119,8 +119,9 @@ async def _sql(url: str, statement: str) -> None:
 
 def register_team(gateway_url: str, team: str, members: list[str]) -> None:
     body = orjson.dumps({"type": "TEAM", "members": members})
-    headers = sign(APP_SECRET, body, int(time.time() * 1000))
-    url = f"{gateway_url}/nim/teams/{team}/members"
+    path = f"/nim/teams/{team}/members"
+    headers = sign_request(APP_SECRET, "PUT", path, body, int(time.time() * 1000))
+    url = f"{gateway_url}{path}"
     httpx.put(url, content=body, headers=headers, timeout=30).raise_for_status()
 
 

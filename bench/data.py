@@ -14,9 +14,8 @@ BASE_TIME = 1_790_000_000_000
 
 
 async def fill_sqlite(path: str, sessions: int) -> None:
-    store = SqliteStore(path)
-    await store.open()
-    await store.close()
+    async with SqliteStore(path):
+        pass  # migrated
     with sqlite3.connect(path) as db:
         db.executemany(
             "INSERT INTO messages (server_id, client_id, from_account, type, time, text) "
@@ -37,9 +36,8 @@ async def fill_sqlite(path: str, sessions: int) -> None:
 
 
 async def fill_postgres(url: str, sessions: int) -> None:
-    store = PostgresStore(url)
-    await store.open()
-    await store.close()
+    async with PostgresStore(url):
+        pass  # migrated
     db = await asyncpg.connect(url)
     try:
         await db.execute(

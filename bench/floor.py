@@ -76,9 +76,8 @@ def build(database_url: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await store.open()
-        yield
-        await store.close()
+        async with store:
+            yield
 
     return Starlette(routes=[Route("/page", page)], lifespan=lifespan)
 

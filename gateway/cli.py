@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +30,7 @@ from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.demo_keys import DemoKeys, demo_keys
 from gateway.domain.checksum import sign as sign_body
+from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging
@@ -37,7 +38,7 @@ from gateway.progress import progress
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
-from gateway.web.app import create_app, now_ms
+from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 DEMO_ACCOUNT = "alice"
@@ -122,7 +123,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         settings.check_auth()
         _check_can_listen(settings.host, settings.port)
         store = open_store(settings)
-        app = create_app(settings, store=store)  # checks the rest of the configuration
+        app = served_app(settings, store)  # checks the rest of the configuration
         # Only now that nothing stands in the way: a failed start leaves nothing behind.
         if keys is not None:
             asyncio.run(_seed_if_empty(settings))
@@ -238,9 +239,18 @@ def import_(file: Path, db: str | None, strict: bool) -> None:
 @click.argument("body")
 @click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET", required=True,
               help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
-def sign(body: str, secret: str) -> None:
-    """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file)."""
-    for name, value in sign_body(secret, body.encode(), now_ms()).items():
+@click.option("--method", default="POST", show_default=True,
+              help="A team-registry request's method (with --path).")  # fmt: skip
+@click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
+              "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
+def sign(body: str, secret: str, method: str, target: str | None) -> None:
+    """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
+    with --path, the headers of one team-registry request (they work once)."""
+    if target is None:
+        headers = sign_body(secret, body.encode(), now_ms())
+    else:
+        headers = sign_request(secret, method, target, body.encode(), now_ms())
+    for name, value in headers.items():
         click.echo(f"{name}: {value}")
 
 
@@ -268,24 +278,20 @@ def schema() -> None:
 async def _opened(store: SessionStore, settings: Settings) -> AsyncIterator[SessionStore]:
     """The store, open; failing to open it is one line naming the database (the traceback is
     logged at debug level)."""
-    try:
-        if not settings.uses_postgres():
-            # aiosqlite, failing to connect, races its worker thread against the closing loop
-            # (a stray "Event loop is closed" traceback): try the file synchronously first.
-            sqlite3.connect(settings.sqlite_path()).close()
-        await store.open()
-    except Exception as e:
-        logger.debug("opening the store failed", exc_info=True)
-        with suppress(Exception):
-            await store.close()  # a half-open store's threads would keep the process alive
-        reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
-        raise click.ClickException(
-            f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
-        ) from None
-    try:
+    async with AsyncExitStack() as stack:
+        try:
+            if not settings.uses_postgres():
+                # aiosqlite, failing to connect, races its worker thread against the closing
+                # loop (a stray "Event loop is closed" traceback): try the file synchronously.
+                sqlite3.connect(settings.sqlite_path()).close()
+            await stack.enter_async_context(store)
+        except Exception as e:
+            logger.debug("opening the store failed", exc_info=True)
+            reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
+            raise click.ClickException(
+                f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
+            ) from None
         yield store
-    finally:
-        await store.close()
 
 
 def _database_name(settings: Settings) -> str:

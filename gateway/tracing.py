@@ -11,6 +11,8 @@ Needs the ``otel`` extra: ``pip install 'session-gateway[otel]'``.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from gateway.errors import ConfigurationError
@@ -48,3 +50,13 @@ def provider_from_environment() -> TracerProvider | None:
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+@asynccontextmanager
+async def flushed(provider: TracerProvider | None) -> AsyncIterator[None]:
+    """Shut ``provider`` down on the way out, which exports the spans still batched."""
+    try:
+        yield
+    finally:
+        if provider is not None:
+            provider.shutdown()

@@ -120,19 +120,17 @@ def new_store(settings: Settings, statements: list[str]) -> Callable[[], Session
 
 @pytest.fixture
 async def store(new_store: Callable[[], SessionStore]) -> AsyncIterator[SessionStore]:
-    store = new_store()
-    await store.open()
-    yield store
-    await store.close()
+    async with new_store() as store:
+        yield store
 
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path, statements: list[str]) -> AsyncIterator[SqliteStore]:
     """For what only SQLite has: its file, its query plans."""
-    store = SqliteStore(tmp_path / "sqlite-only.db", readers=2, trace=statements.append)
-    await store.open()
-    yield store
-    await store.close()
+    async with SqliteStore(
+        tmp_path / "sqlite-only.db", readers=2, trace=statements.append
+    ) as store:
+        yield store
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import time as clock
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,11 @@ import httpx
 import jwt
 import orjson
 
-from gateway.domain.checksum import sign
+from gateway.domain.checksum import sign, sign_request
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
 from gateway.settings import Settings
+from gateway.store._migrations import load_migrations
 from gateway.store.base import SessionStore
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -38,6 +40,17 @@ def bounded_pages(items: int, page_size: int) -> Iterator[int]:
     limit = max(1, math.ceil(items / page_size))
     yield from range(1, limit + 1)
     raise AssertionError(f"a walk over {items} items took more than {limit} pages of {page_size}")
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], seconds: float = 10) -> None:
+    """Return once ``condition`` holds, looking again every 10 ms; fail after ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        held = condition()
+        if held if isinstance(held, bool) else await held:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 def p2p(account: str) -> SessionKey:
@@ -108,8 +121,14 @@ async def post_signed(
     method: str = "POST",
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    """``body`` signed as NIM signs the message CC, or, for the team registry (``/nim/teams/``),
+    with the registry's own signature over the method, path, query and body."""
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    signed = {**sign(secret, raw, now), "Content-Type": "application/json", **(headers or {})}
+    if path.startswith("/nim/teams/"):
+        signature = sign_request(secret, method, path, raw, now)
+    else:
+        signature = sign(secret, raw, now)
+    signed = {**signature, "Content-Type": "application/json", **(headers or {})}
     return await http.request(method, path, content=raw, headers=signed)
 
 
@@ -127,6 +146,29 @@ async def raw_sql(settings: Settings, statement: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(settings.sqlite_path()) as lite:
         rows = lite.executescript(statement) if ";" in statement else lite.execute(statement)
         return [tuple(row) for row in rows.fetchall()]
+
+
+async def database_of_release(settings: Settings, migrations: dict[str, int], rows: str) -> None:
+    """The test's database as an earlier release left it: its first ``migrations[backend]``
+    migrations applied, then ``rows`` (SQL both backends accept)."""
+    if settings.uses_postgres():
+        db = await asyncpg.connect(settings.database_url)
+        try:
+            await db.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for m in load_migrations("postgres")[: migrations["postgres"]]:
+                await db.execute(m.sql)
+                await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)", m.version, m.name)
+            await db.execute(rows)
+        finally:
+            await db.close()
+        return
+    with sqlite3.connect(settings.sqlite_path()) as lite:
+        for m in load_migrations("sqlite")[: migrations["sqlite"]]:
+            lite.executescript(m.sql)
+        lite.executescript(f"{rows}; PRAGMA user_version = {migrations['sqlite']};")
 
 
 @dataclass

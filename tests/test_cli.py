@@ -51,9 +51,7 @@ def test_seed_fills_a_database_with_demo_sessions(tmp_path: Path, url: str) -> N
 
 
 async def alices_list(db: Path) -> tuple[int, Page, list[Session]]:
-    store = SqliteStore(db)
-    await store.open()
-    try:
+    async with SqliteStore(db) as store:
         window = TimeWindow()
         teams = [SessionKey.parse("team|1001"), SessionKey.parse("super_team|5001")]
         return (
@@ -61,8 +59,6 @@ async def alices_list(db: Path) -> tuple[int, Page, list[Session]]:
             await store.list_sessions("alice", PageQuery(window, limit=100)),
             await store.get_sessions("alice", teams),
         )
-    finally:
-        await store.close()
 
 
 def test_schema_prints_the_sdl() -> None:

@@ -22,12 +22,8 @@ def write_lines(path: Path, lines: list[object]) -> None:
 
 
 async def sessions_of(db: Path, owner: str, *keys: str) -> list[Session]:
-    store = SqliteStore(db)
-    await store.open()
-    try:
+    async with SqliteStore(db) as store:
         return await store.get_sessions(owner, [SessionKey.parse(k) for k in keys])
-    finally:
-        await store.close()
 
 
 def test_import_applies_counts_and_reports(tmp_path: Path) -> None:

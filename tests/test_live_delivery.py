@@ -47,7 +47,7 @@ async def unread_sessions(store: SessionStore) -> SyncPosition:
     """Alice has a session with each peer; the position after those messages."""
     for n, peer in enumerate(PEERS):
         await send(store, f"m-{peer}", peer, "alice", T0 + n)
-    return await store.sync_position()
+    return await store.sync_position("alice")
 
 
 async def mark_all_read_in_one_commit(store: SessionStore) -> None:
@@ -184,7 +184,7 @@ async def test_a_cancelled_subscription_leaves_no_task_behind(store: SessionStor
     store.add_listener(notifier)
     before = asyncio.all_tasks()
     feed = Feed(store)
-    _, waiting = await started(feed, notifier, await store.sync_position())
+    _, waiting = await started(feed, notifier, await store.sync_position("alice"))
     await asyncio.wait_for(feed.read.wait(), WAIT)  # it waits for news
     waiting.cancel()  # as Strawberry cancels an operation the client completes
     with pytest.raises(asyncio.CancelledError):

@@ -4,24 +4,17 @@ fan-out to many subscribers reads nothing; a commit elsewhere makes them read th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 from gateway.domain.sessions import Delivery
 from gateway.domain.sync import SyncPosition
 from gateway.live import ChangeNotifier, Event, Upserted, session_events
 from gateway.store import SessionStore
-from tests.helpers import T0, p2p, send, text_message
+from tests.helpers import T0, p2p, send, text_message, until
 
 
 def feed_reads(statements: list[str]) -> int:
     return len([s for s in statements if "version >" in s or "(version, key) >" in s])
-
-
-async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.01)
 
 
 async def no_overflow() -> None:
@@ -41,9 +34,8 @@ async def test_local_commits_reach_subscribers_without_reading_the_feed(
 ) -> None:
     notifier = ChangeNotifier()
     store.add_listener(notifier)
-    start = await store.sync_position()
     owners = [f"m{n}" for n in range(20)]
-    streams = [stream(store, notifier, owner, start) for owner in owners]
+    streams = [stream(store, notifier, owner, await store.sync_position(owner)) for owner in owners]
     statements.clear()
     pending = [asyncio.ensure_future(anext(s)) for s in streams]
     await until(lambda: feed_reads(statements) >= len(owners))  # each read the feed once
@@ -63,8 +55,7 @@ async def test_a_wake_without_changes_reads_the_feed(
     store: SessionStore, statements: list[str]
 ) -> None:
     notifier = ChangeNotifier()  # not told by the store: like a commit on another replica
-    start = await store.sync_position()
-    alice = stream(store, notifier, "alice", start)
+    alice = stream(store, notifier, "alice", await store.sync_position("alice"))
     statements.clear()
     pending = asyncio.ensure_future(anext(alice))
     await until(lambda: feed_reads(statements) >= 1)

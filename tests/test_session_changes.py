@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
@@ -130,3 +134,36 @@ async def test_purging_does_not_expire_other_owners_tokens(
     await alice.ok('mutation { deleteSessions(input: {ids: ["p2p|carol"]}) { deletedIds } }')
     await store.purge_tombstones(deleted_before=clock.now + 1)
     assert (await changes(bob, token))["changed"] == []
+
+
+async def test_a_token_moves_only_with_its_owners_list(
+    webhook: Webhook, alice: GraphQLClient, bob: GraphQLClient
+) -> None:
+    await webhook.ok(cc_message("m1", "carol", "bob", T0))
+    bobs = (await changes(bob, None))["syncToken"]
+    bobs_list = (await bob.ok(LIST_TOKEN))["sessions"]["syncToken"]
+    alices = (await changes(alice, None))["syncToken"]
+
+    for n in range(3):  # only alice's list changes
+        await webhook.ok(cc_message(f"a{n}", "dave", "alice", T0 + 1 + n))
+    await alice.ok("mutation { markAllSessionsRead { totalUnreadCount } }")
+
+    assert (await changes(bob, None))["syncToken"] == bobs
+    assert (await bob.ok(LIST_TOKEN))["sessions"]["syncToken"] == bobs_list
+    assert (await changes(alice, None))["syncToken"] != alices
+
+
+async def test_tokens_of_accounts_without_activity_are_all_alike(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    before = (await changes(as_user("erin"), None))["syncToken"]
+    for n in range(5):
+        await webhook.ok(cc_message(f"m{n}", f"peer{n}", "alice", T0 + n))
+    assert (await changes(as_user("frank"), None))["syncToken"] == before
+
+
+async def test_a_token_issued_before_per_owner_feeds_is_expired(alice: GraphQLClient) -> None:
+    # The format of the release before: base64url of [global version, key or null].
+    for payload in ([57, None], [57, "p2p|bob"]):
+        old = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+        assert (await alice(CHANGES, since=old)).codes == ["SYNC_TOKEN_EXPIRED"]

@@ -161,10 +161,6 @@ async def test_reopening_keeps_the_data(
     store: SessionStore, new_store: Callable[[], SessionStore]
 ) -> None:
     await send(store, "m1", "alice", "bob", T0)
-    again = new_store()
-    await again.open()
-    try:
+    async with new_store() as again:
         found = await again.get_sessions("alice", [p2p("bob")])
-    finally:
-        await again.close()
     assert [s.last_message_id for s in found] == ["m1"]

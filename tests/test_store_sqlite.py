@@ -87,7 +87,6 @@ async def test_a_deep_page_costs_what_the_first_page_costs(sqlite_store: SqliteS
 async def test_a_database_from_a_newer_gateway_is_refused(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as db:
         db.execute("PRAGMA user_version = 999")
-    newer = SqliteStore(sqlite_store.path)
     with pytest.raises(ConfigurationError, match="newer than this gateway"):
-        await newer.open()
-    await newer.close()
+        async with SqliteStore(sqlite_store.path):
+            pass

@@ -159,12 +159,8 @@ async def test_counts_are_exact_under_concurrent_ingestion(
     counts = [await unread(alice, f"p2p|peer{n}") for n in range(4)]
     assert counts == [30, 30, 30, 30]
 
-    again = new_store()  # and they survive a restart
-    await again.open()
-    try:
+    async with new_store() as again:  # and they survive a restart
         assert await again.total_unread("alice") == 120
-    finally:
-        await again.close()
 
 
 async def test_unread_changes_reach_the_change_feed(webhook: Webhook, alice: GraphQLClient) -> None:

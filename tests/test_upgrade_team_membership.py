@@ -3,17 +3,13 @@ its registered members stay members, as of before any message."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-
-import asyncpg
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
-from gateway.store._migrations import load_migrations
 from gateway.store.base import SessionStore
-from tests.helpers import T0, cc_message
+from tests.helpers import T0, cc_message, database_of_release
 
 TEAM = SessionKey(SessionType.TEAM, "42")
 OLD_ROWS = """
@@ -25,41 +21,14 @@ INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, las
 """
 
 
-async def _previous_release(settings: Settings) -> None:
-    """The schema and rows as the previous release left them."""
-    if settings.uses_postgres():
-        migrations = load_migrations("postgres")[:1]
-        db = await asyncpg.connect(settings.database_url)
-        try:
-            await db.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-                "applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for m in migrations:
-                await db.execute(m.sql)
-                await db.execute("INSERT INTO schema_migrations VALUES ($1, $2)", m.version, m.name)
-            await db.execute(OLD_ROWS)
-        finally:
-            await db.close()
-        return
-    with sqlite3.connect(settings.sqlite_path()) as lite:
-        for m in load_migrations("sqlite")[:4]:
-            lite.executescript(m.sql)
-        lite.executescript(f"{OLD_ROWS} PRAGMA user_version = 4;")
-
-
 async def test_registered_members_survive_the_upgrade_and_receive_team_messages(
     settings: Settings, new_store: Callable[[], SessionStore]
 ) -> None:
-    await _previous_release(settings)
-    store = new_store()
-    await store.open()
-    try:
+    await database_of_release(settings, {"sqlite": 4, "postgres": 1}, OLD_ROWS)
+    async with new_store() as store:
         assert await store.team_members(TEAM) == ["bob", "carol"]
         await Ingestor(store).apply_json(cc_message("t1", "alice", "42", T0, conv="TEAM"))
         assert await store.team_members(TEAM) == ["alice", "bob", "carol"]
         for owner, unread in (("bob", 1), ("carol", 2), ("alice", 0)):
             [found] = await store.get_sessions(owner, [TEAM])
             assert (found.last_message_id, found.unread_count) == ("t1", unread)
-    finally:
-        await store.close()

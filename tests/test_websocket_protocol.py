@@ -69,7 +69,7 @@ async def test_a_connection_lives_on_while_its_token_is_valid(
 
 async def subscribe_from_now(socket: GraphQLSocket, store: SessionStore) -> None:
     """From a token taken first, as clients do, so a change sent next cannot slip past."""
-    since = await store.sync_position()
+    since = await store.sync_position("alice")
     await socket.subscribe(EVENTS, since=since.token())
 
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.domain.keys import SessionKey, SessionType, check_account
+from gateway.domain import fields
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.membership import TeamChange, message_change
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
-from gateway.errors import BadEvent, BadUserInput
+from gateway.errors import BadEvent
 
 MESSAGE = 1
 P2P_RECALL = 7
@@ -38,8 +39,6 @@ _CONV_TYPES = {"PERSON": SessionType.P2P, "TEAM": SessionType.TEAM,
 SYSTEM_NOTIFICATIONS = frozenset({"CUSTOM_PERSON", "CUSTOM_TEAM"})
 _RECALLS = {P2P_RECALL: SessionType.P2P, TEAM_RECALL: SessionType.TEAM,
             SUPER_TEAM_RECALL: SessionType.SUPER_TEAM}  # fmt: skip
-_MAX_TIME = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_MAX_ID_LENGTH = 128
 _MAX_LISTED = 10_000  # tMembers lists at most 200; anything far larger is not NIM's
 
 # Team notification codes (advanced team / super team) and what they do to the members.
@@ -210,10 +209,7 @@ def _listed(body: Mapping[str, object]) -> list[str] | None:
 def _checked(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise BadEvent(f"{field} must hold account ids")
-    try:
-        return check_account(value, what=field)
-    except BadUserInput as e:
-        raise BadEvent(e.message) from None
+    return fields.account(value, field)
 
 
 def _flag(body: Mapping[str, object], field: str) -> bool:
@@ -242,58 +238,29 @@ def _str(body: Mapping[str, object], field: str) -> str:
 
 
 def _opt_str(body: Mapping[str, object], field: str) -> str | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadEvent(f"{field} must be a string")
-    return _no_nul(value, field)
+    return fields.optional_text(body.get(field), field)
 
 
 def _no_nul(value: str, field: str) -> str:
-    # Text columns (PostgreSQL's at least) cannot hold NUL: refuse it on every backend alike.
-    if "\x00" in value:
-        raise BadEvent(f"{field} contains a NUL character")
-    return value
+    return fields.no_nul(value, field)
 
 
 def _account(body: Mapping[str, object], field: str) -> str:
-    try:
-        return check_account(_str(body, field), what=field)
-    except BadUserInput as e:
-        raise BadEvent(e.message) from None
+    return fields.account(body.get(field), field)
 
 
 def _id(body: Mapping[str, object], field: str) -> str:
-    value = body.get(field)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID_LENGTH:
-        raise BadEvent(f"{field} must be a non-empty id of at most {_MAX_ID_LENGTH} characters")
-    return value
+    return fields.identifier(body.get(field), field)
 
 
 def _int(body: Mapping[str, object], field: str) -> int:
-    value = body.get(field)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise BadEvent(f"{field} must be an integer")
+    return fields.integer(body.get(field), field)
 
 
 def _time(body: Mapping[str, object], field: str) -> int:
-    value = _int(body, field)
-    if not 0 <= value <= _MAX_TIME:
-        raise BadEvent(f"{field} must be milliseconds since the epoch")
-    return value
+    return fields.milliseconds(body.get(field), field)
 
 
 def _json_text(body: Mapping[str, object], field: str) -> str | None:
     # NIM sends attach and ext as JSON text; a client that sends an object gets it kept as text.
-    value = body.get(field)
-    if value is None or isinstance(value, str):
-        return None if value is None else _no_nul(value, field)
-    if isinstance(value, dict | list):
-        return _no_nul(orjson.dumps(value).decode(), field)
-    raise BadEvent(f"{field} must be JSON text")
+    return fields.optional_json_text(body.get(field), field)

@@ -11,7 +11,11 @@ import orjson
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Session
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, SyncTokenExpired
+
+# The token's format: [2, version, key]. A bare [version, key] is a position in the one global feed
+# of the releases before per-owner feeds.
+_FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,21 +27,38 @@ class SyncPosition:
     key: str | None = None
 
     def token(self) -> str:
-        payload = orjson.dumps([self.version, self.key])
+        payload = orjson.dumps([_FORMAT, self.version, self.key])
         return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
 
     @classmethod
     def parse(cls, token: str) -> SyncPosition:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            version, key = orjson.loads(raw)
+            payload = orjson.loads(raw)
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
             raise BadUserInput("the sync token is malformed") from None
-        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        if isinstance(payload, list) and len(payload) == 2 and _is_position(*payload):
+            raise SyncTokenExpired(
+                "this sync token is from before the gateway's upgrade: reload the whole list"
+            )
+        if not (isinstance(payload, list) and len(payload) == 3 and payload[0] == _FORMAT
+                and _is_position(*payload[1:])):  # fmt: skip
             raise BadUserInput("the sync token is malformed")
-        if key is not None and not isinstance(key, str):
-            raise BadUserInput("the sync token is malformed")
-        return cls(version, key)
+        return cls(payload[1], payload[2])
+
+
+def _is_position(version: object, key: object) -> bool:
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**63:
+        return False  # versions are BIGINTs
+    if key is None:
+        return True
+    if not isinstance(key, str):
+        return False
+    try:
+        SessionKey.parse(key)  # what no store holds (NUL, ...) is no position in a feed
+    except BadUserInput:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

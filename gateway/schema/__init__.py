@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, GraphQLObjectType
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -18,11 +17,10 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
-from strawberry.types.field import StrawberryField
 
 from gateway.metrics import Metrics
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
-from gateway.schema.execution import PLAIN, PlanningExecutionContext
+from gateway.schema.execution import PlanningExecutionContext, check_executor
 from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
 from gateway.schema.mutations import Mutation
 from gateway.schema.parsing import ParserCache
@@ -77,7 +75,7 @@ def build_schema(
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.insert(0, lambda: OpenTelemetryExtension(tracer_provider=tracer_provider))
-    schema = GatewaySchema(
+    return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -86,13 +84,13 @@ def build_schema(
         extensions=extensions,
         execution_context_class=_executor(planned, hide_suggestions=not introspection),
     )
-    _read_plain_fields_directly(schema)
-    return schema
 
 
 def _executor(
     planned: bool, *, hide_suggestions: bool
 ) -> type[StrawberryGraphQLCoreExecutionContext]:
+    if planned:
+        check_executor()  # at start-up: fails loudly when graphql-core's executor changed
     base = PlanningExecutionContext if planned else StrawberryGraphQLCoreExecutionContext
     if not hide_suggestions:
         return base
@@ -106,30 +104,3 @@ def _executor(
             return super().build(*args, **{**kwargs, "hide_suggestions": True})
 
     return WithoutSuggestions
-
-
-def _read_plain_fields_directly(schema: strawberry.Schema) -> None:
-    """Fields that only read an attribute skip Strawberry's per-field resolver machinery (an Info
-    object and several wrappers per field and object): the largest cost of a 20-session page."""
-    for graphql_type in schema._schema.type_map.values():
-        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type.name.startswith("__"):
-            continue
-        for graphql_field in graphql_type.fields.values():
-            field = (graphql_field.extensions or {}).get("strawberry-definition")
-            if (
-                isinstance(field, StrawberryField)
-                and field.base_resolver is None
-                and not field.extensions
-                and field.python_name
-            ):
-                graphql_field.resolve = _attribute(field.python_name)
-
-
-def _attribute(name: str) -> Callable[..., object]:
-    getter = attrgetter(name)
-
-    def resolve(source: object, info: object, **_: object) -> object:
-        return getter(source)
-
-    setattr(resolve, PLAIN, getter)  # lets PlanningExecutionContext read it in a compiled plan
-    return resolve

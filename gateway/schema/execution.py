@@ -6,14 +6,23 @@ this schema built, scalars and enums. For such a selection this execution contex
 once per request (a list of "read this attribute, serialize it like this" steps) and runs it per
 object. Anything else (resolvers with logic, awaitables, @defer, a null in a non-null field) goes
 through graphql-core as before, so results and errors are exactly the same.
+
+A plain field is one Strawberry itself resolves by reading an attribute: a field with no resolver
+and no field extensions, as the field's Strawberry definition says (``DEFINITION_BACKREF``).
+The plan hooks into graphql-core's executor where it executes an object's collected sub-fields, a
+method graphql-core does not promise to keep: ``check_executor`` fails the start-up, naming it,
+when the installed graphql-core's method no longer has the parameters this override has.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
+    GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -21,10 +30,15 @@ from graphql import (
     GraphQLOutputType,
     is_leaf_type,
 )
-from graphql.pyutils import Path
+from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 
-PLAIN = "_gateway_plain_attribute"  # set on resolvers that only read an attribute
+if TYPE_CHECKING:
+    from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
+    from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 
 Plan = Callable[[Any], dict[str, Any]]
 Complete = Callable[[Any], Any]
@@ -44,10 +58,10 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
         parent_type: GraphQLObjectType,
         source_value: Any,
         path: Path,
-        grouped_field_set: Any,
-        new_defer_usages: Sequence[Any],
-        position_context: Any,
-    ) -> Any:
+        grouped_field_set: GroupedFieldSet,
+        new_defer_usages: Sequence[DeferUsage],
+        delivery_group_map: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
         if not new_defer_usages:
             plan = self._plan(parent_type, grouped_field_set)
             if plan is not None:
@@ -56,16 +70,20 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 except _Unplannable:
                     pass
         return super().execute_collected_subfields(
-            parent_type, source_value, path, grouped_field_set, new_defer_usages, position_context
+            parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
         )
 
-    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
+    def _plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Plan | None:
         key = (parent_type, id(grouped_field_set))
         if key not in self._plans:
             self._plans[key] = self._compile(parent_type, grouped_field_set)
         return self._plans[key]
 
-    def _compile(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Plan | None:
+    def _compile(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Plan | None:
         steps: list[tuple[str, Callable[[Any], Any], Complete]] = []
         for response_key, field_details_list in _items(grouped_field_set):
             name = field_details_list[0].node.name.value
@@ -73,7 +91,7 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 steps.append((response_key, _none, _constant(parent_type.name)))
                 continue
             field = parent_type.fields.get(name)
-            getter = getattr(field.resolve, PLAIN, None) if field is not None else None
+            getter = None if field is None else _attribute_of(field)
             if field is None or getter is None:
                 return None
             complete = self._completer(field.type, field_details_list)
@@ -87,7 +105,7 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return run
 
     def _completer(
-        self, return_type: GraphQLOutputType, field_details_list: Any
+        self, return_type: GraphQLOutputType, field_details_list: FieldDetailsList
     ) -> Complete | None:
         if isinstance(return_type, GraphQLNonNull):
             inner = self._completer(return_type.of_type, field_details_list)
@@ -106,7 +124,7 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return lambda value: None if value is None else complete(value)
 
     def _nullable_completer(
-        self, return_type: GraphQLOutputType, field_details_list: Any
+        self, return_type: GraphQLOutputType, field_details_list: FieldDetailsList
     ) -> Complete | None:
         if is_leaf_type(return_type):
             return _serializer(return_type)
@@ -115,12 +133,25 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if item is None:
                 return None
             return lambda values: [item(value) for value in values]
-        if isinstance(return_type, GraphQLObjectType) and return_type.is_type_of is None:
-            grouped, defers, _ = self.collect_subfields(return_type, field_details_list)
-            if defers:
-                return None
-            return self._plan(return_type, grouped)
-        return None  # interfaces and unions resolve their type first: the general path
+        if not isinstance(return_type, GraphQLObjectType):
+            return None  # interfaces and unions resolve their type first: the general path
+        grouped, defers, _ = self.collect_subfields(return_type, field_details_list)
+        plan = None if defers else self._plan(return_type, grouped)
+        if plan is None or return_type.is_type_of is None:
+            return plan
+        # A type that implements an interface checks its objects' class (is_type_of): an object
+        # of exactly the type's class passes; graphql-core checks any other.
+        definition = (return_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        if not isinstance(definition, StrawberryObjectDefinition):
+            return None
+        origin, planned = definition.origin, plan
+
+        def checked(value: Any) -> dict[str, Any]:
+            if type(value) is not origin:
+                raise _Unplannable
+            return planned(value)
+
+        return checked
 
 
 def _none(_: Any) -> None:
@@ -143,7 +174,39 @@ def _serializer(leaf: GraphQLLeafType) -> Complete:
     return complete
 
 
-def _items(grouped_field_set: Any) -> Sequence[tuple[str, Any]]:
+def _items(grouped_field_set: GroupedFieldSet) -> Sequence[tuple[str, FieldDetailsList]]:
     if isinstance(grouped_field_set, Mapping):
         return list(grouped_field_set.items())
     return list(grouped_field_set)
+
+
+def _attribute_of(field: GraphQLField) -> Callable[[Any], Any] | None:
+    """How to read a field that only reads an attribute; None for any other field."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if isinstance(definition, StrawberryField) and definition.is_basic_field:
+        return attrgetter(definition.python_name)
+    return None
+
+
+# What this module overrides and calls of graphql-core's executor, which are not its public API.
+_OVERRIDDEN = ("execute_collected_subfields",)
+_CALLED = {"collect_subfields": ["self", "return_type", "field_details_list"]}
+
+
+def check_executor(base: type[Any] = StrawberryGraphQLCoreExecutionContext) -> None:
+    """Fail, naming the method, when ``base`` (graphql-core's executor, as Strawberry extends it)
+    no longer has the methods this module overrides and calls, with the parameters it expects."""
+    expected = {name: _parameters(getattr(PlanningExecutionContext, name)) for name in _OVERRIDDEN}
+    for name, parameters in {**expected, **_CALLED}.items():
+        found = getattr(base, name, None)
+        if found is None or _parameters(found) != parameters:
+            raise RuntimeError(
+                f"graphql-core's {base.__name__}.{name} is not what gateway/schema/execution.py "
+                f"was written for (parameters {parameters}, found "
+                f"{None if found is None else _parameters(found)}): update that module, or "
+                "build the schema with planned=False"
+            )
+
+
+def _parameters(method: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(method).parameters)

@@ -78,7 +78,7 @@ class Query:
             return await ctx.store.count_sessions(viewer, query.window, filters)
 
         async def sync_token() -> str:
-            snapshot = page.sync_position or await ctx.store.sync_position()
+            snapshot = page.sync_position or await ctx.store.sync_position(viewer)
             return snapshot.token()
 
         return SessionConnection(
@@ -111,7 +111,7 @@ class Query:
         limit = check_page_size(_given(first))
         since = _given(since)
         if since is None:
-            now = await ctx.store.sync_position()
+            now = await ctx.store.sync_position(viewer)
             return SessionChangeSet.of(ChangeSet([], now, has_more=False))
         change_set = await ctx.store.changes_since(viewer, SyncPosition.parse(since), limit)
         changed = [c.session for c in change_set.changes if c.session is not None]

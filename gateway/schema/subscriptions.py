@@ -34,7 +34,7 @@ class Subscription:
         close = ctx.close_connection
         if close is None:
             raise BadUserInput("subscribe over a WebSocket (graphql-transport-ws) at /graphql")
-        start = SyncPosition.parse(since) if since else await ctx.store.sync_position()
+        start = SyncPosition.parse(since) if since else await ctx.store.sync_position(viewer)
         if since:
             await ctx.store.changes_since(viewer, start, 1)  # an expired token fails up front
 

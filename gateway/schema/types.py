@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.domain import json_text
 from gateway.domain import sessions as domain
 from gateway.domain.keys import SessionType
 from gateway.domain.sessions import LastMessageKind, MessageType
@@ -38,9 +38,14 @@ class Message:
     type: MessageType
     text: str | None = strawberry.field(description="The text body (TEXT messages).")
     attachment: JSON | None = strawberry.field(
-        description="NIM's attach: the content of a non-text message."
+        description=(
+            "NIM's attach: the content of a non-text message. JSON as sent; a String when it is "
+            f"not JSON or nests deeper than {json_text.MAX_DEPTH} levels (its text, as received)."
+        )
     )
-    ext: JSON | None = strawberry.field(description="The message's extension.")
+    ext: JSON | None = strawberry.field(
+        description="The message's extension; like attachment, a String when not servable JSON."
+    )
     time: Timestamp = strawberry.field(description="NIM's msgTimestamp.")
 
     @classmethod
@@ -139,10 +144,6 @@ def _timestamp(ms: int | None) -> Timestamp | None:
 
 
 def _json(text: str | None) -> JSON | None:
-    # NIM sends attach and ext as JSON text; anything that is not JSON is passed on as a string.
-    if text is None:
-        return None
-    try:
-        return JSON(orjson.loads(text))
-    except orjson.JSONDecodeError:
-        return JSON(text)
+    # JSON within the depth bound; anything else (not JSON, or nested too deep for any response
+    # to encode) is served as its text.
+    return None if text is None else JSON(json_text.decode(text))

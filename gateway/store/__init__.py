@@ -1,15 +1,16 @@
-"""Storage backends behind one interface (:class:`SessionStore`)."""
+"""Storage: one SQL store (:class:`SqlStore`) over a SQLite or PostgreSQL driver."""
 
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from gateway.store.postgres import PostgresStore
+from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
 
-__all__ = ["PostgresStore", "SessionStore", "SqliteStore", "open_store"]
+__all__ = ["PostgresStore", "SessionStore", "SqlStore", "SqliteStore", "open_store"]
 
 
-def open_store(settings: Settings) -> SessionStore:
-    """The store ``GATEWAY_DATABASE_URL`` names (not yet opened)."""
+def open_store(settings: Settings) -> SqlStore:
+    """The store ``GATEWAY_DATABASE_URL`` names: ``async with open_store(settings) as store``."""
     if settings.uses_postgres():
         return PostgresStore(
             settings.database_url,

@@ -20,11 +20,14 @@ class ChangeLog:
     def record(self, owner: str, change: Change) -> None:
         self._changes.setdefault(owner, []).append(change)
 
-    def record_rows(self, rows: Iterable[Row]) -> None:
+    def record_rows(self, rows: Iterable[Row]) -> list[Change]:
         """Rows of owner, version, deleted_at, then the session columns."""
+        changes = []
         for row in rows:
             values = tuple(row)
-            self.record(str(values[0]), change_from_row(str(values[0]), values[1:]))
+            changes.append(change_from_row(str(values[0]), values[1:]))
+            self.record(str(values[0]), changes[-1])
+        return changes
 
     def __bool__(self) -> bool:
         return bool(self._changes)

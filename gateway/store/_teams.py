@@ -1,4 +1,4 @@
-"""Team sessions from the membership NIM's stream reports, shared by both SQL stores.
+"""Team sessions from the membership NIM's stream reports: the team rules of the SQL store.
 
 Every membership change is kept (``team_facts``, ``team_snapshots``; see domain/membership.py) and
 every team message remembers its team, so a team session is a function of the events, whatever
@@ -13,8 +13,7 @@ exactly the one the events in time order give.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Iterable
 
 import orjson
 
@@ -33,10 +32,10 @@ from gateway.domain.sessions import LastMessageKind, Message, MessageType, Revok
 from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._lists import KINDS, SESSION_COLUMNS
 from gateway.store._rows import Row, last_message_values, opt_str
+from gateway.store._write import Write
 
 _END: EventKey = (2**63, "")
 
-# Statements in the dialect both backends share: "?" placeholders, CAST instead of "::".
 _LATER = """
 SELECT 1 FROM messages
 WHERE team_key = ? AND (time, server_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
@@ -85,7 +84,6 @@ FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
 WHERE m.team_key = ? ORDER BY m.time, m.server_id
 """
 _MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
-_IS_MEMBER = "SELECT 1 FROM team_members WHERE team_key = ? AND member = ?"
 _CLEAR_MEMBERS = "DELETE FROM team_members WHERE team_key = ?"
 _ADD_MEMBER = "INSERT INTO team_members (team_key, member) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _REMOVE_MEMBER = "DELETE FROM team_members WHERE team_key = ? AND member = ?"
@@ -118,83 +116,65 @@ WHERE owner = ? AND key = ? AND deleted_at IS NULL
 """
 
 
-class TeamTransaction(Protocol):
-    """What the team rules need of a store's write transaction."""
-
-    async def rows(self, statement: str, *params: object) -> Sequence[Row]:
-        """Run a statement written in the shared dialect above."""
-
-    async def changing(self, statement: str, *params: object) -> None:
-        """Run a shared-dialect statement that returns the session rows it changed."""
-
-    async def version(self) -> int: ...
-
-    async def deliver(self, owner: str, key: SessionKey, values: tuple[object, ...],
-                      unread: int) -> None:  # fmt: skip
-        """The store's incremental delivery of one message to one session."""
-
-    async def deliver_to_members(self, team: SessionKey, values: tuple[object, ...], sender: str,
-                                 unread: int) -> None:  # fmt: skip
-        """The same, to every cached member of ``team`` in one statement (``unread`` for all
-        but the sender)."""
-
-    async def revoke(self, owner: str, key: SessionKey, revoke: RevokeNotification,
-                     sender: str | None, sent: int | None) -> None:  # fmt: skip
-        """The store's incremental recall in one session."""
-
-
 def counts_unread(message_type: MessageType) -> bool:
     return message_type is not MessageType.NOTIFICATION
 
 
 async def apply_message(
-    tx: TeamTransaction,
+    tx: Write,
     team: SessionKey,
     message: Message,
     change: TeamChange,
     revoke: RevokeNotification | None,
     now: int,
 ) -> None:
-    """Deliver a newly recorded team message and apply what it says about the members."""
+    """Deliver a newly recorded team message and apply what it says about the members. The team
+    is locked; the accounts it reaches are locked here, before anything is written."""
     key = (message.time, message.server_id)
     values = last_message_values(message, revoke)
     counted = revoke is None and counts_unread(message.type)
+
+    async def deliver(owners: set[str]) -> None:
+        for owner in sorted(owners):
+            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+
     if await _has_later(tx, team, key):
         # Late: only the accounts whose membership it changes need their sessions rebuilt (the
         # rare case: a join or leave arriving after newer messages); everyone else who receives
         # it gets it as an on-time message would, which is order-independent.
         before = await _members_before(tx, team, key)
         changed = before ^ _members_after(change, before)
+        receivers = _receivers(change, before) - changed
+        await tx.lock(changed | receivers)
         await _save(tx, team, change)
         if changed:
             await _recompute(tx, team, changed, now)
-        for owner in sorted(_receivers(change, before) - changed):
-            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        await deliver(receivers)
         return
-    await _save(tx, team, change)
+    members = await _cached_members(tx, team)
     snapshot = change.snapshot
     if snapshot is not None and snapshot.receivers is not None:
         # NIM listed who is in the team (tMembers): exactly they receive it.
-        members = await _cached_members(tx, team)
-        for owner in sorted(_receivers(change, set(snapshot.receivers))):
-            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        receivers = _receivers(change, set(snapshot.receivers))
+        await tx.lock(receivers)
+        await _save(tx, team, change)
+        await deliver(receivers)
         await _cache(tx, team, members, _members_after(change, members))
         return
     # The members before it, as cached, in one statement however many they are; then the
     # accounts the event itself names that are not among them.
+    named = {fact.account for fact in change.facts if fact.receives} - members
+    await tx.lock(members | named)
+    await _save(tx, team, change)
     await tx.deliver_to_members(team, values, message.from_account, int(counted))
-    for fact in change.facts:
-        if fact.receives and not await tx.rows(_IS_MEMBER, str(team), fact.account):
-            unread = int(counted and fact.account != message.from_account)
-            await tx.deliver(fact.account, team, values, unread)
+    await deliver(named)
     if snapshot is not None:  # a dismiss: nobody is left
         await tx.rows(_CLEAR_MEMBERS, str(team))
     for fact in change.facts:
         await tx.rows(_ADD_MEMBER if fact.member else _REMOVE_MEMBER, str(team), fact.account)
 
 
-async def apply_registry(tx: TeamTransaction, team: SessionKey, change: TeamChange,
-                         now: int) -> int:  # fmt: skip
+async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: int) -> int:
     """A registry write: the same state as the stream's changes, with no message."""
     key = change.snapshot.key if change.snapshot else change.facts[0].key if change.facts else None
     later = key is not None and await _has_later(tx, team, key)
@@ -207,29 +187,21 @@ async def apply_registry(tx: TeamTransaction, team: SessionKey, change: TeamChan
     return len(await _cached_members(tx, team))
 
 
-async def apply_recall(
-    tx: TeamTransaction,
-    team: SessionKey,
-    revoke: RevokeNotification,
-    sent: int,
-    sender: str | None,
-) -> None:
-    """A recall reaches the accounts that received the recalled message."""
-    key = (sent, revoke.message_server_id)
+async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: int) -> set[str]:
+    """The accounts that received the team's message ``message_id``, sent at ``sent``."""
+    key = (sent, message_id)
     facts = [_fact(row) for row in await tx.rows(_FACTS, str(team))]
     found = await tx.rows(_SNAPSHOT_AT_OR_BEFORE, str(team), *key)
     roster = Roster.of(facts, [_snapshot(row) for row in found])
-    for owner in sorted(roster.accounts()):
-        if roster.receives(owner, key):
-            await tx.revoke(owner, team, revoke, sender, sent)
+    return {owner for owner in roster.accounts() if roster.receives(owner, key)}
 
 
-async def _has_later(tx: TeamTransaction, team: SessionKey, key: EventKey) -> bool:
+async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
     t = str(team)
     return bool(await tx.rows(_LATER, t, *key, t, *key, t, *key))
 
 
-async def _save(tx: TeamTransaction, team: SessionKey, change: TeamChange) -> None:
+async def _save(tx: Write, team: SessionKey, change: TeamChange) -> None:
     for f in change.facts:
         await tx.rows(_INSERT_FACT, str(team), f.account, *f.key, int(f.member), int(f.receives))
     s = change.snapshot
@@ -255,20 +227,18 @@ def _members_after(change: TeamChange, members_before: set[str]) -> set[str]:
     return members
 
 
-async def _cached_members(tx: TeamTransaction, team: SessionKey) -> set[str]:
+async def _cached_members(tx: Write, team: SessionKey) -> set[str]:
     return {str(row[0]) for row in await tx.rows(_MEMBERS, str(team))}
 
 
-async def _cache(tx: TeamTransaction, team: SessionKey, old: set[str], new: set[str]) -> None:
+async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> None:
     for account in sorted(new - old):
         await tx.rows(_ADD_MEMBER, str(team), account)
     for account in sorted(old - new):
         await tx.rows(_REMOVE_MEMBER, str(team), account)
 
 
-async def _recompute(
-    tx: TeamTransaction, team: SessionKey, accounts: Iterable[str] | None, now: int
-) -> None:
+async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None, now: int) -> None:
     """Rebuild, from the team's kept history, the sessions and membership of ``accounts``
     (None: of every account the team has known)."""
     t = str(team)
@@ -277,6 +247,7 @@ async def _recompute(
         [_snapshot(row) for row in await tx.rows(_SNAPSHOTS, t)],
     )
     affected = roster.accounts() if accounts is None else set(accounts)
+    await tx.lock(affected)
     history = [_team_message(row) for row in await tx.rows(_MESSAGES, t)]
     for owner in sorted(affected):
         await _rebuild(tx, team, owner, roster, history, now)
@@ -285,7 +256,7 @@ async def _recompute(
     await _cache(tx, team, cached, after)
 
 
-async def _members_before(tx: TeamTransaction, team: SessionKey, key: EventKey) -> set[str]:
+async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str]:
     """The members just before ``key``: the newest snapshot before it, then each account's
     newest fact between that snapshot and ``key``."""
     t = str(team)
@@ -298,7 +269,7 @@ async def _members_before(tx: TeamTransaction, team: SessionKey, key: EventKey) 
 
 
 async def _rebuild(
-    tx: TeamTransaction,
+    tx: Write,
     team: SessionKey,
     owner: str,
     roster: Roster,
@@ -316,7 +287,7 @@ async def _rebuild(
                                           read_horizon=int(read_horizon))  # fmt: skip
     if state.last is None:
         if rows and deleted_at is None and (kind is not None or unread):
-            await tx.changing(_CLEAR_RECEIVED, await tx.version(), now, owner, str(team))
+            await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, str(team))
         return
     revoke = {m.key: r for m, r in history}[state.last.key]
     last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
@@ -329,7 +300,7 @@ async def _rebuild(
     last = Message(state.last.key[1], state.last.sender, MessageType.UNKNOWN, state.last.key[0])
     values = last_message_values(last, revoke)
     await tx.changing(_WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values, state.unread,
-                      await tx.version())  # fmt: skip
+                      tx.version(owner))  # fmt: skip
 
 
 def _team_message(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:

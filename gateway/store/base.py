@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, Self
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
@@ -23,7 +23,8 @@ class ChangeListener(Protocol):
         feed order (a commit here); without it only the owners are known (a commit elsewhere)."""
 
     def watched(self) -> Collection[str]:
-        """The owners it wants to hear about (a store may filter changes made elsewhere)."""
+        """The owners it wants to hear about: all are woken when a commit elsewhere cannot
+        say whose lists it changed."""
         ...
 
 
@@ -31,10 +32,14 @@ class SessionStore(Protocol):
     """Per-owner session lists. Every read and write is scoped to one owner, except the
     ingestion writes, which name each owner they touch."""
 
-    async def open(self) -> None:
-        """Connect and apply pending migrations."""
+    async def __aenter__(self) -> Self:
+        """Connect and apply pending migrations (``async with store``)."""
 
-    async def close(self) -> None: ...
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close, as ``close``."""
+
+    async def close(self) -> None:
+        """Close the connections; closing again does nothing."""
 
     def add_listener(self, listener: ChangeListener) -> None:
         """Call ``listener`` after every commit that changes someone's list."""
@@ -66,8 +71,8 @@ class SessionStore(Protocol):
 
     # The change feed -----------------------------------------------------------------------
 
-    async def sync_position(self) -> SyncPosition:
-        """The feed's position now: changes committed later come after it."""
+    async def sync_position(self, owner: str) -> SyncPosition:
+        """The owner's feed position now: the owner's changes committed later come after it."""
 
     async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
         """Sessions changed or deleted after ``since``, oldest change first; raises

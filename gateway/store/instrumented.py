@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 Observer = Callable[[float, bool], None]  # (seconds, failed)
 
-# open/close belong to the app's lifespan, not to serving traffic.
-_UNINSTRUMENTED = frozenset({"open", "close"})
+# Closing belongs to the store's lifecycle, not to serving traffic.
+_UNINSTRUMENTED = frozenset({"close"})
 
 
 def instrumented(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -44,22 +44,20 @@ def now_ms() -> int:
 
 def create_app(
     settings: Settings,
+    store: SessionStore,
     *,
-    store: SessionStore | None = None,
     clock: Callable[[], int] = now_ms,
     tracer_provider: TracerProvider | None = None,
+    lifespan: Sequence[AbstractAsyncContextManager[object]] = (),
 ) -> Starlette:
-    """The gateway. With ``store`` given, the caller opens and closes it; otherwise the app
-    opens the store that ``settings`` names for its lifespan. Tracing is on with a
-    ``tracer_provider``, or when OpenTelemetry's OTLP endpoint variables are set."""
-    owns_store = store is None
-    owns_provider = tracer_provider is None
-    provider = tracing.provider_from_environment() if tracer_provider is None else tracer_provider
+    """The gateway serving ``store``, which is open while the app serves: opened by the caller,
+    or by one of ``lifespan``, the contexts the app's lifespan enters first, in order, and leaves
+    last. Tracing is on with a ``tracer_provider``."""
     metrics = Metrics()
     the_store = instrumented(
-        open_store(settings) if store is None else store,
+        store,
         metrics.store_observer,
-        provider.get_tracer("gateway.store") if provider is not None else None,
+        None if tracer_provider is None else tracer_provider.get_tracer("gateway.store"),
     )
     notifier = ChangeNotifier()
     the_store.add_listener(notifier)
@@ -82,7 +80,10 @@ def create_app(
         notices.append("GATEWAY_NIM_APP_SECRET is not set: the NIM webhooks answer 503")
     view = GraphQLView(
         build_schema(
-            limits, introspection=settings.introspection, metrics=metrics, tracer_provider=provider
+            limits,
+            introspection=settings.introspection,
+            metrics=metrics,
+            tracer_provider=tracer_provider,
         ),
         store=the_store,
         authenticator=Authenticator(settings),
@@ -116,28 +117,15 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if owns_store:
-            try:
-                await the_store.open()
-            except BaseException:
-                with suppress(Exception):
-                    await the_store.close()  # a half-open store's threads keep a process alive
-                raise
-        # Said once, when the gateway starts serving (a start that fails says only why).
-        for notice in notices:
-            logger.warning(notice)
-        purger = asyncio.create_task(_purge_tombstones(the_store, settings, clock))
-        try:
+    async def serving(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for context in lifespan:
+                await stack.enter_async_context(context)
+            # Said once, when the gateway starts serving (a start that fails says only why).
+            for notice in notices:
+                logger.warning(notice)
+            await stack.enter_async_context(_purging_tombstones(the_store, settings, clock))
             yield
-        finally:
-            purger.cancel()
-            with suppress(asyncio.CancelledError):
-                await purger
-            if owns_store:
-                await the_store.close()
-            if owns_provider and provider is not None:
-                provider.shutdown()  # flush the spans still batched
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -177,9 +165,9 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
         ],
-        lifespan=lifespan,
+        lifespan=serving,
         middleware=[
-            *_tracing_middleware(provider),
+            *_tracing_middleware(tracer_provider),
             Middleware(RequestIdMiddleware),
             Middleware(
                 CORSMiddleware,
@@ -222,22 +210,49 @@ _PURGE_EVERY_S = 3600
 _READY_TIMEOUT_S = 2
 
 
-async def _purge_tombstones(
+@asynccontextmanager
+async def _purging_tombstones(
     store: SessionStore, settings: Settings, clock: Callable[[], int]
-) -> None:
+) -> AsyncIterator[None]:
     """Forget deletions older than the retention, hourly; sync tokens from before them expire."""
     retention_ms = int(settings.tombstone_retention_days * 86_400_000)
-    while True:
-        try:
-            await store.purge_tombstones(clock() - retention_ms)
-        except Exception:
-            logger.exception("purging tombstones failed; trying again in an hour")
-        await asyncio.sleep(_PURGE_EVERY_S)
+
+    async def purge() -> None:
+        while True:
+            try:
+                await store.purge_tombstones(clock() - retention_ms)
+            except Exception:
+                logger.exception("purging tombstones failed; trying again in an hour")
+            await asyncio.sleep(_PURGE_EVERY_S)
+
+    purger = asyncio.create_task(purge())
+    try:
+        yield
+    finally:
+        purger.cancel()
+        with suppress(asyncio.CancelledError):
+            await purger
+
+
+def served_app(
+    settings: Settings,
+    store: SessionStore,
+    *,
+    lifespan: Sequence[AbstractAsyncContextManager[object]] = (),
+) -> Starlette:
+    """The app as ``gateway serve`` runs it: traced when OpenTelemetry's OTLP variables name an
+    endpoint (the spans still batched are exported at shutdown)."""
+    provider = tracing.provider_from_environment()
+    return create_app(settings, store, tracer_provider=provider,
+                      lifespan=[*lifespan, tracing.flushed(provider)])  # fmt: skip
 
 
 def app_from_environment() -> Starlette:
-    """The app as a worker process builds it (``gateway serve --workers N``)."""
-    return create_app(Settings())
+    """The app as a worker process builds it (``gateway serve --workers N``): it opens its own
+    store for its lifespan."""
+    settings = Settings()
+    store = open_store(settings)
+    return served_app(settings, store, lifespan=[store])
 
 
 def _graphiql_page(settings: Settings) -> tuple[str | None, list[str]]:

@@ -21,6 +21,7 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -122,7 +123,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     def __init__(
         self,
-        schema: object,
+        schema: BaseSchema,
         *,
         store: SessionStore,
         authenticator: Authenticator,
@@ -136,7 +137,7 @@ class GraphQLView(GraphQL[Context, None]):
         graphiql_page: str | None = None,
     ) -> None:
         super().__init__(
-            schema,  # type: ignore[arg-type]
+            schema,
             keep_alive=True,
             keep_alive_interval=15,
             connection_init_wait_timeout=limits.init_timeout,

@@ -2,6 +2,8 @@
 
 Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, each as
 ``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM retries anything else.
+The message CC is signed as NIM signs it; the registry, our own endpoint, with a signature that
+covers the whole request and works once (``domain/checksum.py``, ``domain/replay.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from gateway.domain.checksum import Verifier
 from gateway.domain.events import IgnoredEvent
 from gateway.domain.keys import SessionKey
+from gateway.domain.replay import ReplayCache
 from gateway.domain.sessions import MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused
@@ -43,6 +46,7 @@ class NimWebhooks:
         clock: Callable[[], int],
         metrics: Metrics,
         max_body_bytes: int,
+        replay_cache: ReplayCache | None = None,
     ) -> None:
         self._store = store
         self._ingestor = Ingestor(store, clock)
@@ -50,6 +54,7 @@ class NimWebhooks:
         self._clock = clock
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._replay_cache = replay_cache or ReplayCache()
 
     def routes(self, cc_path: str) -> list[Route]:
         teams = "/nim/teams/{tid}/members"
@@ -67,7 +72,9 @@ class NimWebhooks:
             if _is_probe(body):
                 self._count("probe", "ok")
                 return _json({})
-            document = self._verified_json(request, body)
+            assert self._verifier is not None
+            self._verifier.verify(request.headers, body, self._clock())
+            document = _parse(body)
             event, outcome = await self._ingestor.apply_json(document)
         except GatewayError as e:
             self._count("unknown", "refused" if isinstance(e, Refused) else "rejected")
@@ -92,7 +99,7 @@ class NimWebhooks:
 
     async def list_members(self, request: Request) -> Response:
         try:
-            self._verified_json(request, await self._read(request), allow_empty=True)
+            await self._verified_request(request)
             team = team_key(request.path_params["tid"], request.query_params.get("type", "TEAM"))
         except GatewayError as e:
             return _error(e)
@@ -101,7 +108,7 @@ class NimWebhooks:
 
     async def _change_members(self, request: Request, update: _MemberUpdate) -> Response:
         try:
-            document = self._verified_json(request, await self._read(request))
+            document = _parse(await self._verified_request(request))
             change: MemberChange = parse_member_change(request.path_params["tid"], document)
         except GatewayError as e:
             self._count("team_members", "refused" if isinstance(e, Refused) else "rejected")
@@ -132,18 +139,27 @@ class NimWebhooks:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _verified_json(self, request: Request, body: bytes, *, allow_empty: bool = False) -> object:
+    async def _verified_request(self, request: Request) -> bytes:
+        """The body of a registry request whose signature is good and used for the first time."""
+        body = await self._read(request)
         assert self._verifier is not None
-        self._verifier.verify(request.headers, body, self._clock())
-        if allow_empty and not body:
-            return None
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadEvent("the body is not JSON", code="BAD_JSON") from None
+        now = self._clock()
+        signature, expires_at = self._verifier.verify_request(
+            request.method, request.scope["path"], request.scope["query_string"].decode("latin-1"),
+            request.headers, body, now,
+        )  # fmt: skip
+        self._replay_cache.claim(signature, expires_at, now)
+        return body
 
     def _count(self, event_type: str, outcome: str) -> None:
         self._metrics.webhook_events.labels(event_type, outcome).inc()
+
+
+def _parse(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadEvent("the body is not JSON", code="BAD_JSON") from None
 
 
 def _is_probe(body: bytes) -> bool:
@@ -173,7 +189,7 @@ _KNOWN_LABELS = frozenset({
     "CUSTOM_TEAM_MSG", "SUPERTEAM_APPLY", "SUPERTEAM_APPLY_REJECT", "SUPERTEAM_INVITE",
     "SUPERTEAM_INVITE_REJECT", "CUSTOM_SUPERTEAM_MSG", "CUSTOM_SUPER_TEAM",
 })  # fmt: skip
-_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503}
+_STATUS = {"BODY_TOO_LARGE": 413, "TOO_MANY_SIGNED_REQUESTS": 429, "WEBHOOK_DISABLED": 503}
 
 
 def _error(error: GatewayError) -> Response:

@@ -1,0 +1,199 @@
+"""The SQL store's statements, written once: "?" placeholders (the PostgreSQL driver numbers them),
+``CAST`` where PostgreSQL cannot infer a parameter's type, and the fragments that differ from the
+dialect. A parameter a statement needs more than once is named once, in a one-row ``FROM``."""
+
+from __future__ import annotations
+
+from gateway.store._changes import RETURNING_CHANGE_COLUMNS
+from gateway.store._driver import Dialect
+from gateway.store._lists import SESSION_COLUMNS
+
+RETURNING_CHANGE = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
+MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
+_CHANGE_COLUMNS = f"version, deleted_at, {SESSION_COLUMNS}"
+
+# The message becomes the last one where it is newer, by (time, server id), than the current last
+# message and than the owner's last deletion of the session. Independently, a message from someone
+# else after the deletion and after the last read mark counts as unread, even when it arrives late.
+_NEWER = (
+    "(excluded.last_msg_time > s.horizon AND (s.last_msg_time IS NULL OR "
+    "(excluded.last_msg_time, excluded.last_msg_id) > (s.last_msg_time, s.last_msg_id)))"
+)
+_COUNTS = (
+    "(excluded.unread > 0 AND excluded.last_msg_time > s.horizon "
+    "AND excluded.last_msg_time > s.read_horizon)"
+)
+_DELIVER_INTO = """
+INSERT INTO sessions AS s (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
+                           revoke_operator, revoke_time, revoke_postscript, unread, version)
+"""
+# key, kind, then the columns of last_message_values()
+_LAST_MESSAGE = (
+    "CAST(? AS TEXT), CAST(? AS SMALLINT), CAST(? AS BIGINT), CAST(? AS SMALLINT), "
+    "CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT)"
+)
+
+# A recall turns the session's last message into a revoke notification if it is the last one,
+# and takes back its unread mark wherever it was counted.
+_IS_LAST = "(last_msg_id = r.message AND last_kind = 0)"
+_WAS_COUNTED = (
+    "(r.sender IS NOT NULL AND owner <> r.sender AND r.sent_at > horizon "
+    "AND r.sent_at > read_horizon AND unread > 0)"
+)
+
+
+def _if_newer(column: str) -> str:
+    return f"{column} = CASE WHEN {_NEWER} THEN excluded.{column} ELSE s.{column} END"
+
+
+def _if_last(column: str, value: str) -> str:
+    return f"{column} = CASE WHEN {_IS_LAST} THEN {value} ELSE {column} END"
+
+
+class Statements:
+    # Reads ----------------------------------------------------------------------------------
+    any_session = "SELECT 1 FROM sessions LIMIT 1"
+    total_unread = (
+        "SELECT coalesce(sum(unread), 0) FROM sessions "
+        "WHERE owner = ? AND deleted_at IS NULL AND unread > 0"
+    )
+    team_members = "SELECT member FROM team_members WHERE team_key = ? ORDER BY member"
+
+    # The change feed: one clock per owner ------------------------------------------------------
+    clock = "SELECT version FROM sync_clocks WHERE owner = ?"
+    changes_after_version = (
+        f"SELECT {_CHANGE_COLUMNS} FROM sessions WHERE owner = ? AND version > ? "
+        "ORDER BY version, key LIMIT ?"
+    )
+    changes_after_key = (
+        f"SELECT {_CHANGE_COLUMNS} FROM sessions "
+        "WHERE owner = ? AND (version, key) > (CAST(? AS BIGINT), CAST(? AS TEXT)) "
+        "ORDER BY version, key LIMIT ?"
+    )
+    purged_through = "SELECT version FROM sync_purges WHERE owner = ?"
+    purge_tombstones = "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+    # Held to COMMIT by whatever changes a team's members or delivers to them: taken first.
+    lock_team = (
+        "INSERT INTO team_locks (team_key) VALUES (?) "
+        "ON CONFLICT (team_key) DO UPDATE SET team_key = excluded.team_key"
+    )
+
+    # The owner's writes ---------------------------------------------------------------------
+    upsert_ext = f"""
+INSERT INTO sessions AS s (owner, key, kind, update_time, server_ext, version)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (owner, key) DO UPDATE SET
+    server_ext = excluded.server_ext,
+    update_time = CASE WHEN s.deleted_at IS NULL THEN s.update_time ELSE excluded.update_time END,
+    deleted_at = NULL,
+    version = excluded.version
+{RETURNING_CHANGE}
+"""
+    pin = f"""
+UPDATE sessions SET pinned_at = CAST(? AS BIGINT), version = ?
+WHERE owner = ? AND key = ? AND deleted_at IS NULL
+{RETURNING_CHANGE}
+"""
+
+    # Ingestion ------------------------------------------------------------------------------
+    insert_message = f"""
+INSERT INTO messages ({MESSAGE_COLUMNS}, team_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING server_id
+"""
+    insert_revocation = """
+INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING message_server_id
+"""
+    find_revocation = (
+        "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
+    )
+    find_sender = "SELECT from_account, time, type FROM messages WHERE server_id = ?"
+
+    def __init__(self, dialect: Dialect) -> None:
+        greatest, elements = dialect.greatest, dialect.elements
+        self.sessions_by_key = (
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ? AND deleted_at IS NULL "
+            f"AND key IN (SELECT value FROM {elements})"
+        )
+        self.messages_by_id = (
+            f"SELECT {MESSAGE_COLUMNS} FROM messages "
+            f"WHERE server_id IN (SELECT value FROM {elements})"
+        )
+        # Each owner's next version, clocks locked in the list's (sorted) order and held to
+        # COMMIT: an owner's versions commit in order; writes for other owners do not wait.
+        self.tick = f"""
+INSERT INTO sync_clocks AS c (owner, version)
+SELECT value, 1 FROM {elements} ORDER BY key
+ON CONFLICT (owner) DO UPDATE SET version = c.version + 1
+RETURNING owner, version
+"""
+        self.record_purges = f"""
+INSERT INTO sync_purges AS p (owner, version)
+SELECT owner, max(version) FROM sessions
+WHERE deleted_at IS NOT NULL AND deleted_at < ? GROUP BY owner
+ON CONFLICT (owner) DO UPDATE SET version = {greatest}(p.version, excluded.version)
+"""
+        # A tombstone forgets everything the session held; `horizon` keeps older messages out.
+        self.delete_key = f"""
+UPDATE sessions SET
+    deleted_at = d.now, update_time = d.now,
+    horizon = {greatest}(horizon, d.now, coalesce(last_msg_time, d.now)),
+    server_ext = '', last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL,
+    revoke_operator = NULL, revoke_time = NULL, revoke_postscript = NULL, version = d.next_version,
+    unread = 0, last_read_time = NULL, pinned_at = NULL
+FROM (SELECT CAST(? AS BIGINT) AS now, CAST(? AS BIGINT) AS next_version) AS d
+WHERE owner = ? AND key = ? AND deleted_at IS NULL
+{RETURNING_CHANGE}
+"""
+        set_read = f"""
+UPDATE sessions SET
+    unread = 0, last_read_time = d.now, version = d.next_version,
+    read_horizon = {greatest}(read_horizon, d.now, coalesce(last_msg_time, d.now))
+FROM (SELECT CAST(? AS BIGINT) AS now, CAST(? AS BIGINT) AS next_version) AS d
+WHERE owner = ? AND deleted_at IS NULL"""
+        self.mark_read = f"{set_read} AND key = ? {RETURNING_CHANGE}"
+        self.mark_all_read = f"{set_read} AND unread > 0 {RETURNING_CHANGE}"
+
+        deliver_if_newer = f"""
+ON CONFLICT (owner, key) DO UPDATE SET
+    update_time = CASE WHEN {_NEWER} THEN {greatest}(s.update_time, excluded.update_time)
+                       ELSE s.update_time END,
+    {_if_newer("last_kind")}, {_if_newer("last_msg_id")}, {_if_newer("last_msg_time")},
+    {_if_newer("revoke_operator")}, {_if_newer("revoke_time")}, {_if_newer("revoke_postscript")},
+    deleted_at = CASE WHEN {_NEWER} THEN NULL ELSE s.deleted_at END,
+    unread = s.unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
+    version = excluded.version
+WHERE {_NEWER} OR {_COUNTS}
+{RETURNING_CHANGE}
+"""
+        # owner, key, kind, the last message, unread, version
+        self.deliver_message = (
+            f"{_DELIVER_INTO} VALUES (?, {_LAST_MESSAGE}, CAST(? AS INTEGER), ?) {deliver_if_newer}"
+        )
+        # One statement for the whole team, however many members it has, each stamped with
+        # their own clock (locked before); the sender's own message is not unread for them.
+        # team key, kind, the last message, sender, unread, team key
+        self.deliver_to_team = f"""
+{_DELIVER_INTO}
+SELECT m.member, {_LAST_MESSAGE},
+       CASE WHEN m.member = CAST(? AS TEXT) THEN 0 ELSE CAST(? AS INTEGER) END, c.version
+FROM team_members m JOIN sync_clocks c ON c.owner = m.member WHERE m.team_key = ?
+{deliver_if_newer}
+"""
+        # message, operator, time, postscript, sender, sent, version, owner, key
+        self.apply_revocation = f"""
+UPDATE sessions SET
+    {_if_last("last_kind", "1")}, {_if_last("revoke_operator", "r.operator")},
+    {_if_last("revoke_time", "r.revoked_at")}, {_if_last("revoke_postscript", "r.postscript")},
+    {_if_last("update_time", f"{greatest}(update_time, r.revoked_at)")},
+    unread = CASE WHEN {_WAS_COUNTED} THEN unread - 1 ELSE unread END,
+    version = r.next_version
+FROM (SELECT CAST(? AS TEXT) AS message, CAST(? AS TEXT) AS operator,
+             CAST(? AS BIGINT) AS revoked_at, CAST(? AS TEXT) AS postscript,
+             CAST(? AS TEXT) AS sender, CAST(? AS BIGINT) AS sent_at,
+             CAST(? AS BIGINT) AS next_version) AS r
+WHERE owner = ? AND key = ? AND deleted_at IS NULL AND ({_IS_LAST} OR {_WAS_COUNTED})
+{RETURNING_CHANGE}
+"""

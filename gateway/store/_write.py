@@ -1,0 +1,85 @@
+"""One write transaction of the SQL store.
+
+It locks what it will change before it changes anything, always in one order: the team (when a
+team's members are read or written), then the clocks of the owners whose lists it may change, in
+sorted order, all at once. Writes that share no owner therefore never wait on one another, and
+writes that do cannot deadlock. Each owner's rows are stamped with that owner's next version, and
+every change is logged for the listeners told after COMMIT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.sessions import RevokeNotification
+from gateway.domain.sync import Change
+from gateway.store._changes import ChangeLog
+from gateway.store._driver import Connection
+from gateway.store._lists import KINDS
+from gateway.store._rows import Row
+from gateway.store._statements import Statements
+
+
+class Write:
+    def __init__(self, db: Connection, sql: Statements) -> None:
+        self.db = db
+        self.sql = sql
+        self.changes = ChangeLog()
+        self._versions: dict[str, int] = {}
+
+    async def lock_team(self, team: SessionKey) -> None:
+        if self._versions:
+            raise RuntimeError("a team is locked before any owner")
+        await self.db.execute(self.sql.lock_team, str(team))
+
+    async def lock(self, owners: Iterable[str]) -> None:
+        """Take each owner's next version, holding their clocks to COMMIT."""
+        new = sorted(set(owners) - self._versions.keys())
+        if not new:
+            return
+        if self._versions and new[0] < max(self._versions):
+            raise RuntimeError("owners are locked in one sorted order: lock them all at once")
+        for owner, version in await self.db.fetch(self.sql.tick, new):
+            self._versions[str(owner)] = int(version)
+
+    def version(self, owner: str) -> int:
+        if owner not in self._versions:
+            raise RuntimeError(f"{owner!r} is changed without being locked first")
+        return self._versions[owner]
+
+    async def rows(self, statement: str, *params: object) -> Sequence[Row]:
+        return await self.db.fetch(statement, *params)
+
+    async def changing(self, statement: str, *params: object) -> list[Change]:
+        """Run a statement that returns each session row it changes (RETURNING_CHANGE)."""
+        return self.changes.record_rows(await self.db.fetch(statement, *params))
+
+    async def deliver(
+        self, owner: str, key: SessionKey, values: tuple[object, ...], unread: int
+    ) -> None:
+        """Make a message (``last_message_values``) the last one of a session where it is newer."""
+        await self.changing(self.sql.deliver_message, owner, str(key), KINDS[key.type], *values,
+                            unread, self.version(owner))  # fmt: skip
+
+    async def deliver_to_members(
+        self, team: SessionKey, values: tuple[object, ...], sender: str, unread: int
+    ) -> None:
+        """The same, to every cached member of ``team`` in one statement (``unread`` for all but
+        the sender); the members must be locked."""
+        await self.changing(self.sql.deliver_to_team, str(team), KINDS[team.type], *values,
+                            sender, unread, str(team))  # fmt: skip
+
+    async def revoke(
+        self,
+        owner: str,
+        key: SessionKey,
+        revoke: RevokeNotification,
+        sender: str | None,
+        sent: int | None,
+    ) -> None:
+        """Apply a recall to one session: ``sender`` (when the message counted as unread) and
+        ``sent`` say whether it took an unread mark there."""
+        await self.changing(self.sql.apply_revocation, revoke.message_server_id, revoke.operator,
+                            revoke.time, revoke.postscript, sender, sent, self.version(owner),
+                            owner, str(key))  # fmt: skip

@@ -1,0 +1,330 @@
+"""The store: every rule of the session lists in SQL, once, over a driver (sqlite.py, postgres.py).
+
+Writes go through ``Write`` (store/_write.py): each locks the owners it may change, in order, and
+stamps their rows with each owner's next version; the listeners hear of the changes after COMMIT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Self, TypeVar
+
+from gateway.domain.keys import SessionKey
+from gateway.domain.membership import TeamChange, registry_change
+from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
+from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
+from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.store import _lists as lists
+from gateway.store import _teams as teams
+from gateway.store._changes import ChangeLog, change_set
+from gateway.store._driver import Connection, Driver
+from gateway.store._lists import KINDS
+from gateway.store._rows import (
+    Row,
+    last_message_values,
+    message_from_row,
+    message_values,
+    opt_str,
+    session_from_row,
+)
+from gateway.store._statements import Statements
+from gateway.store._write import Write
+from gateway.store.base import ChangeListener
+
+T = TypeVar("T")
+
+
+class SqlStore:
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self._sql = Statements(driver.dialect)
+        self._listeners: list[ChangeListener] = []
+        driver.on_remote_change(self._changed_elsewhere)
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._driver.open()
+        except BaseException:
+            await self._driver.close()  # a half-open store's threads would keep a process alive
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._driver.close()
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    async def _write(self, work: Callable[[Write], Awaitable[T]]) -> T:
+        async def attempt(db: Connection) -> tuple[T, ChangeLog]:
+            tx = Write(db, self._sql)
+            result = await work(tx)
+            if tx.changes:
+                await self._driver.notify(db, tx.changes.by_owner().keys())
+            return result, tx.changes
+
+        result, changes = await self._driver.transaction(attempt)
+        if changes:
+            by_owner = changes.by_owner()
+            for listener in self._listeners:
+                listener.notify(frozenset(by_owner), by_owner)
+        return result
+
+    def _changed_elsewhere(self, owners: frozenset[str] | None) -> None:
+        for listener in self._listeners:
+            listener.notify(frozenset(listener.watched()) if owners is None else owners)
+
+    # Reads ---------------------------------------------------------------------------------
+
+    async def is_empty(self) -> bool:
+        async with self._driver.read() as db:
+            return await db.fetch_one(self._sql.any_session) is None
+
+    async def list_sessions(
+        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+    ) -> Page:
+        rows: list[Row] = []
+        position = None
+        sections = lists.sections(query)
+        # One snapshot when the page reads more than once (the token, or two parts).
+        async with self._driver.read(snapshot=with_sync_position or len(sections) > 1) as db:
+            if with_sync_position:
+                position = SyncPosition(await _clock(db, self._sql, owner))
+            for n, section in enumerate(sections):
+                wanted = query.limit + 1 - len(rows)
+                text, params = lists.page_statement(owner, query, section, wanted,
+                                                    continued=n > 0)  # fmt: skip
+                rows += await db.fetch(text, *params)
+                if len(rows) > query.limit:
+                    break
+        sessions = [session_from_row(owner, row) for row in rows]
+        return Page(sessions[: query.limit], len(sessions) > query.limit, position)
+
+    async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
+        async with self._driver.read() as db:
+            for text, params in lists.before_statements(owner, query, position):
+                if await db.fetch_one(text, *params) is not None:
+                    return True
+        return False
+
+    async def count_sessions(
+        self, owner: str, window: TimeWindow, filters: Filters | None = None
+    ) -> int:
+        text, params = lists.count_statement(owner, window, filters or Filters())
+        async with self._driver.read() as db:
+            return await _number(db, text, *params)
+
+    async def total_unread(self, owner: str) -> int:
+        async with self._driver.read() as db:
+            return await _number(db, self._sql.total_unread, owner)
+
+    async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
+        async with self._driver.read() as db:
+            rows = await db.fetch(self._sql.sessions_by_key, owner, [str(k) for k in keys])
+        return [session_from_row(owner, row) for row in rows]
+
+    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
+        async with self._driver.read() as db:
+            rows = await db.fetch(self._sql.messages_by_id, list(server_ids))
+        messages = (message_from_row(row) for row in rows)
+        return {message.server_id: message for message in messages}
+
+    # The change feed -----------------------------------------------------------------------
+
+    async def sync_position(self, owner: str) -> SyncPosition:
+        async with self._driver.read() as db:
+            return SyncPosition(await _clock(db, self._sql, owner))
+
+    async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
+        sql = self._sql
+        async with self._driver.read(snapshot=True) as db:
+            purged = await db.fetch_one(sql.purged_through, owner)
+            if since.key is None:
+                rows = await db.fetch(sql.changes_after_version, owner, since.version, limit + 1)
+            else:
+                rows = await db.fetch(sql.changes_after_key, owner, since.version, since.key,
+                                      limit + 1)  # fmt: skip
+        return change_set(owner, since, limit, rows, None if purged is None else int(purged[0]))
+
+    async def purge_tombstones(self, deleted_before: int) -> None:
+        async def work(tx: Write) -> None:
+            await tx.db.execute(self._sql.record_purges, deleted_before)
+            await tx.db.execute(self._sql.purge_tombstones, deleted_before)
+
+        await self._write(work)
+
+    # Owner's writes ------------------------------------------------------------------------
+
+    async def update_ext(self, owner: str, key: SessionKey, ext: str, now: int) -> Session:
+        async def work(tx: Write) -> Session:
+            await tx.lock([owner])
+            [change] = await tx.changing(self._sql.upsert_ext, owner, str(key), KINDS[key.type],
+                                         now, ext, tx.version(owner))  # fmt: skip
+            assert change.session is not None  # the upsert leaves a live session
+            return change.session
+
+        return await self._write(work)
+
+    async def delete_sessions(
+        self, owner: str, keys: Sequence[SessionKey], now: int
+    ) -> list[SessionKey]:
+        return [
+            change.key for change in await self._each_key(self._sql.delete_key, owner, keys, now)
+        ]
+
+    async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
+        changes = await self._each_key(self._sql.mark_read, owner, keys, now)
+        return [change.session for change in changes if change.session is not None]
+
+    async def _each_key(
+        self, statement: str, owner: str, keys: Sequence[SessionKey], now: int
+    ) -> list[Change]:
+        """The changes ``statement`` (now, version, owner, key) makes to each of ``keys``."""
+
+        async def work(tx: Write) -> list[Change]:
+            await tx.lock([owner])
+            changes: list[Change] = []
+            for key in dict.fromkeys(keys):
+                changes += await tx.changing(statement, now, tx.version(owner), owner, str(key))
+            return changes
+
+        return await self._write(work)
+
+    async def mark_all_read(self, owner: str, now: int) -> None:
+        async def work(tx: Write) -> None:
+            await tx.lock([owner])
+            await tx.changing(self._sql.mark_all_read, now, tx.version(owner), owner)
+
+        await self._write(work)
+
+    async def set_pinned(
+        self, owner: str, key: SessionKey, pinned: bool, now: int
+    ) -> Session | None:
+        async def work(tx: Write) -> Session | None:
+            await tx.lock([owner])
+            changes = await tx.changing(self._sql.pin, now if pinned else None,
+                                        tx.version(owner), owner, str(key))  # fmt: skip
+            return changes[0].session if changes else None
+
+        return await self._write(work)
+
+    # Ingestion writes ----------------------------------------------------------------------
+
+    async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
+        unique = list(dict.fromkeys(deliveries))
+
+        async def work(tx: Write) -> bool:
+            if not await _insert_message(tx, message, None):
+                return False
+            # Locked before the recall is looked for: a recall of this message, which locks
+            # the same owners first, has either committed by now or waits for this one.
+            await tx.lock(d.owner for d in unique)
+            revoke = await _recall_of(tx, message.server_id)
+            values = last_message_values(message, revoke)
+            for d in unique:
+                unread = int(revoke is None and d.owner != message.from_account)
+                await tx.deliver(d.owner, d.key, values, unread)
+            return True
+
+        return await self._write(work)
+
+    async def record_team_message(
+        self, team: SessionKey, message: Message, change: TeamChange, now: int
+    ) -> bool:
+        async def work(tx: Write) -> bool:
+            await tx.lock_team(team)
+            if not await _insert_message(tx, message, team):
+                return False
+            revoke = await _recall_of(tx, message.server_id)
+            await teams.apply_message(tx, team, message, change, revoke, now)
+            return True
+
+        return await self._write(work)
+
+    async def revoke_message(
+        self,
+        revoke: RevokeNotification,
+        deliveries: Sequence[Delivery] = (),
+        *,
+        team: SessionKey | None = None,
+        sent: int | None = None,
+    ) -> bool:
+        owners = {d.owner for d in deliveries}
+
+        async def work(tx: Write) -> bool:
+            if team is not None:
+                await tx.lock_team(team)  # the team's messages are recorded under it
+            else:
+                await tx.lock(owners)  # as the message locks them: one waits for the other
+            found = await tx.db.fetch_one(self._sql.find_sender, revoke.message_server_id)
+            sender, sent_at, counted = None, sent, False
+            if found is not None:
+                sender, sent_at = str(found[0]), int(found[1])
+                counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
+            sessions = [(d.owner, d.key) for d in deliveries]
+            if team is not None:
+                if sent_at is not None:
+                    receivers = await teams.recall_receivers(tx, team, revoke.message_server_id,
+                                                             sent_at)  # fmt: skip
+                    sessions += [(owner, team) for owner in sorted(receivers)]
+                await tx.lock(owner for owner, _ in sessions)
+            recall = (revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript)
+            if await tx.db.fetch_one(self._sql.insert_revocation, *recall) is None:
+                return False
+            for owner, key in sessions:
+                await tx.revoke(owner, key, revoke, sender if counted else None, sent_at)
+            return True
+
+        return await self._write(work)
+
+    # Team registry -------------------------------------------------------------------------
+
+    async def set_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), replace=members), now)
+
+    async def add_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), add=members), now)
+
+    async def remove_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
+        return await self._registry(team, registry_change((now, ""), remove=members), now)
+
+    async def _registry(self, team: SessionKey, change: TeamChange, now: int) -> int:
+        async def work(tx: Write) -> int:
+            await tx.lock_team(team)
+            return await teams.apply_registry(tx, team, change, now)
+
+        return await self._write(work)
+
+    async def team_members(self, team: SessionKey) -> list[str]:
+        async with self._driver.read() as db:
+            rows = await db.fetch(self._sql.team_members, str(team))
+        return [str(row[0]) for row in rows]
+
+
+async def _clock(db: Connection, sql: Statements, owner: str) -> int:
+    row = await db.fetch_one(sql.clock, owner)
+    return 0 if row is None else int(row[0])
+
+
+async def _number(db: Connection, statement: str, *params: object) -> int:
+    row = await db.fetch_one(statement, *params)
+    assert row is not None  # an aggregate always returns its row
+    return int(row[0])
+
+
+async def _insert_message(tx: Write, message: Message, team: SessionKey | None) -> bool:
+    """Insert a message once: False when it was seen before."""
+    params = (*message_values(message), None if team is None else str(team))
+    return await tx.db.fetch_one(tx.sql.insert_message, *params) is not None
+
+
+async def _recall_of(tx: Write, server_id: str) -> RevokeNotification | None:
+    """The recall of a message that came before the message."""
+    found = await tx.db.fetch_one(tx.sql.find_revocation, server_id)
+    if found is None:
+        return None
+    operator, time, postscript = found
+    return RevokeNotification(server_id, str(operator), int(time), opt_str(postscript))

@@ -1,0 +1,115 @@
+"""What only the PostgreSQL store has: writers that run side by side, and replicas that tell each
+other whose lists changed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+
+import asyncpg
+import pytest
+
+from gateway.domain.sync import Change
+from gateway.ingest import Ingestor
+from gateway.settings import Settings
+from gateway.store import SessionStore
+from tests.conftest import Webhook
+from tests.helpers import T0, cc_message, send, team, until
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+async def someone_waits_on(locker: asyncpg.Connection) -> bool:
+    """Whether another backend waits for a lock ``locker`` holds."""
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))"
+    return bool(await locker.fetchval(waiting, locker.get_server_pid()))
+
+
+async def test_a_write_for_other_owners_commits_while_one_owners_rows_are_locked(
+    webhook: Webhook, settings: Settings
+) -> None:
+    await webhook.ok(cc_message("a1", "xavier", "alice", T0))
+    locker = await asyncpg.connect(settings.database_url)
+    try:
+        async with locker.transaction():
+            await locker.execute("SELECT 1 FROM sessions WHERE owner = 'alice' FOR UPDATE")
+            for_alice = asyncio.ensure_future(
+                webhook.ok(cc_message("a2", "xavier", "alice", T0 + 1))
+            )
+            await until(lambda: someone_waits_on(locker))  # alice's webhook waits on her rows
+
+            # Between bob and carol: nothing of theirs is locked, so it commits now (a write
+            # that waited behind alice's would wait until the lock goes, and fail here).
+            await asyncio.wait_for(webhook.ok(cc_message("b1", "bob", "carol", T0 + 2)), 1)
+            assert not for_alice.done()
+        await asyncio.wait_for(for_alice, 10)  # alice's rows are free again: hers commits too
+    finally:
+        await locker.close()
+
+
+class Heard:
+    """A replica's listener: the owners it was told of."""
+
+    def __init__(self, watching: Collection[str] = ()) -> None:
+        self.owners: set[str] = set()
+        self.watching = watching
+
+    def notify(
+        self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
+    ) -> None:
+        self.owners |= owners
+
+    def watched(self) -> Collection[str]:
+        return self.watching
+
+
+@pytest.fixture
+async def replicas(
+    new_store: Callable[[], SessionStore],
+) -> AsyncIterator[tuple[SessionStore, SessionStore]]:
+    async with new_store() as one, new_store() as other:
+        yield one, other
+
+
+async def test_another_replica_hears_every_owner_a_large_fan_out_changed(
+    replicas: tuple[SessionStore, SessionStore],
+) -> None:
+    one, other = replicas
+    heard = Heard()
+    other.add_listener(heard)
+    members = [f"member-{n:04}-{'x' * 40}" for n in range(2000)]  # far more than one notice holds
+    await one.set_team_members(team("big"), members, T0 - 1)
+    await Ingestor(one).apply_json(cc_message("t1", members[0], "big", T0, conv="TEAM"))
+    await until(lambda: heard.owners >= set(members))
+
+
+async def test_an_owner_too_long_to_name_wakes_every_watched_owner(
+    replicas: tuple[SessionStore, SessionStore],
+) -> None:
+    one, other = replicas
+    heard = Heard(watching={"alice"})
+    other.add_listener(heard)
+    await send(one, "m1", "x" * 9000, "bob", T0)
+    await until(lambda: heard.owners == {"alice"})
+
+
+async def test_fan_outs_to_teams_that_share_members_never_deadlock(
+    replicas: tuple[SessionStore, SessionStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    one, other = replicas
+    members = [f"m{n:02}" for n in range(40)]
+    await one.set_team_members(team("1"), members, T0 - 1)
+    await one.set_team_members(team("2"), members[::-1], T0 - 1)
+    writes: list[Awaitable[object]] = []
+    for n in range(20):
+        for tid, store in (("1", one), ("2", other)):
+            body = cc_message(f"t{tid}-{n}", members[n], tid, T0 + n, conv="TEAM")
+            writes.append(Ingestor(store).apply_json(body))
+        writes.append(send(one, f"p{n}", members[-1 - n], members[n], T0 + n))
+    with caplog.at_level(logging.WARNING, "gateway.store"):
+        await asyncio.gather(*writes)
+    assert [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()] == []
+    for member in members:
+        found = await other.get_sessions(member, [team("1"), team("2")])
+        assert sorted(s.last_message_id or "" for s in found) == ["t1-19", "t2-19"], member
