@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shlex
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -25,10 +23,10 @@ from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
 from gateway.auth import issue_token
-from gateway.demo import ACCOUNTS as DEMO_ACCOUNTS
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
-from gateway.demo_keys import DemoKeys, demo_keys
+from gateway.demo_banner import banner
+from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError, GatewayError
@@ -41,7 +39,6 @@ from gateway.store import SessionStore, open_store
 from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
-DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
 _DB_HELP = "SQLite file, sqlite:/// URL or postgresql:// URL [GATEWAY_DATABASE_URL]."
 
@@ -119,7 +116,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
     try:
         keys = demo_keys(settings) if demo else None
         if keys is not None:
-            settings = _with_demo_settings(settings, keys)
+            settings = keys.applied(settings)
         settings.check_auth()
         _check_can_listen(settings.host, settings.port)
         store = open_store(settings)
@@ -131,7 +128,7 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
     if keys is not None:
-        _print_demo_banner(settings, keys)
+        click.echo(banner(settings, keys))
     if workers > 1:
         asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
         _serve_workers(settings, workers)
@@ -327,75 +324,3 @@ async def _seed_if_empty(settings: Settings) -> None:
         if await store.is_empty():
             summary = await seed_demo(store, now_ms())
             click.echo(f"demo: seeded {summary.messages} messages")
-
-
-def _with_demo_settings(settings: Settings, keys: DemoKeys) -> Settings:
-    # The demo's own keys for whatever the environment does not set.
-    update: dict[str, object] = {}
-    if settings.jwt_secret is None and settings.jwt_public_key is None:
-        update["jwt_secret"] = SecretStr(keys.jwt_secret)
-    if settings.nim_app_secret is None:
-        update["nim_app_secret"] = SecretStr(keys.nim_app_secret)
-    # The demo is for trying things out: no rate limits in the way.
-    update["rate_limit_reads_per_minute"] = 0
-    update["rate_limit_writes_per_minute"] = 0
-    return settings.model_copy(update=update)
-
-
-def _print_demo_banner(settings: Settings, keys: DemoKeys) -> None:
-    """What to try, as commands that run as printed (indented by two spaces) and again."""
-    base = f"http://{settings.host}:{settings.port}"
-    gateway = own_command()
-    lines = ["", f"Demo: GraphiQL at {base}/graphql"]
-    if settings.jwt_secret is None:
-        lines.append("Tokens: issued with the private key of GATEWAY_JWT_PUBLIC_KEY")
-    else:
-        secret = settings.jwt_secret.get_secret_value()
-        token = issue_token(settings, DEMO_ACCOUNT)
-        others = ", ".join(a for a in DEMO_ACCOUNTS if a != DEMO_ACCOUNT)
-        if secret != keys.jwt_secret:
-            kept = "GATEWAY_JWT_SECRET is set"
-        elif keys.file is not None:
-            kept = f"its key is kept in {keys.file}, so tokens outlive a restart"
-        else:
-            kept = "its key is for this run only"
-        lines += [
-            f"Token for {DEMO_ACCOUNT}, valid 24 h (GraphiQL's Headers: "
-            '{"Authorization": "Bearer <token>"}):',
-            token,
-            "",
-            f"{DEMO_ACCOUNT}'s two newest sessions:",
-            f"  curl -s {base}/graphql -H 'Authorization: Bearer {token}' "
-            "-H 'Content-Type: application/json' "
-            '-d \'{"query": "{ sessions(first: 2) { totalCount edges { node { key lastMessage '
-            "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'",
-            "",
-            f"A token for another account ({others}; {kept}):",
-            f"  GATEWAY_JWT_SECRET={shlex.quote(secret)} {gateway} token bob",
-        ]
-    if settings.nim_app_secret is not None:
-        app_secret = shlex.quote(settings.nim_app_secret.get_secret_value())
-        webhook = f"{base}{settings.nim_cc_path}"
-        lines += [
-            "",
-            f"NIM's message-CC webhook is POST {webhook} (app secret {app_secret}). "
-            "A new message from alice to bob, each time you run it:",
-            '  BODY=\'{"eventType":1,"convType":"PERSON","fromAccount":"alice","to":"bob",'
-            '"msgType":"TEXT","body":"hi","msgidServer":"demo-\'$(date +%s%N)\'",'
-            "\"msgTimestamp\":'$(date +%s%3N)'}'",
-            f'  GATEWAY_NIM_APP_SECRET={app_secret} {gateway} sign "$BODY" '
-            f'| curl -s {webhook} -H @- -d "$BODY"',
-        ]
-    click.echo("\n".join(lines) + "\n")
-
-
-def own_command() -> str:
-    """This program as a shell runs it: `gateway` when the PATH finds this very program, else
-    its path (a virtualenv's, say), or `python -m gateway`."""
-    program = Path(sys.argv[0])
-    if program.name == "__main__.py":
-        return f"{shlex.quote(sys.executable)} -m gateway"
-    found = shutil.which("gateway")
-    if found is not None and Path(found).resolve() == program.resolve():
-        return "gateway"
-    return shlex.quote(os.path.abspath(program))

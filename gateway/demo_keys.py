@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from pydantic import SecretStr
 
 from gateway.errors import ConfigurationError
 from gateway.settings import Settings
@@ -24,6 +25,19 @@ class DemoKeys:
     nim_app_secret: str
     file: Path | None  # where they are kept; None: for this run only
     kept: bool  # already in ``file``
+
+    def applied(self, settings: Settings) -> Settings:
+        """``settings`` with these keys where the environment sets none, and no rate limits (the
+        demo is for trying things out)."""
+        update: dict[str, object] = {
+            "rate_limit_reads_per_minute": 0,
+            "rate_limit_writes_per_minute": 0,
+        }
+        if settings.jwt_secret is None and settings.jwt_public_key is None:
+            update["jwt_secret"] = SecretStr(self.jwt_secret)
+        if settings.nim_app_secret is None:
+            update["nim_app_secret"] = SecretStr(self.nim_app_secret)
+        return settings.model_copy(update=update)
 
     def keep(self) -> None:
         """Write them to ``file`` (owner-only) unless they came from it."""

@@ -13,7 +13,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from gateway.cli import main, own_command
+from gateway.cli import main
+from gateway.demo_banner import own_command
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Page, PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind, Session
