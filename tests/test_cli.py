@@ -14,10 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main
-from gateway.demo_banner import own_command
+from gateway.demo_banner import banner, own_command
+from gateway.demo_keys import demo_keys
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Page, PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind, Session
+from gateway.settings import Settings
 from gateway.store.sqlite import SqliteStore
 from tests.helpers import SECRET, T0, cc_message
 
@@ -139,3 +141,14 @@ def _program(directory: Path) -> Path:
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     return program
+
+
+def test_the_banner_of_a_demo_with_a_public_key_says_where_tokens_come_from(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_url=str(tmp_path / "d.db"), jwt_public_key="-----BEGIN ...")
+    keys = demo_keys(settings)
+    printed = banner(keys.applied(settings), keys)
+    assert "GATEWAY_JWT_PUBLIC_KEY" in printed
+    assert " token bob" not in printed
+    assert "/nim/cc" in printed

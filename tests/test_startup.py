@@ -150,3 +150,11 @@ def test_jwt_algorithms_of_two_key_families(scratch: Path, algorithms: str) -> N
     # --demo: found before the demo database is seeded.
     lines = failed_start(scratch, "--demo", env=env)
     the_one_line(lines, "GATEWAY_JWT_ALGORITHMS", foreign)
+
+
+def test_damaged_demo_keys_are_named(scratch: Path) -> None:
+    (scratch / "gateway-demo.db.demo-keys").write_text("{")
+    lines = failed_start(
+        scratch, "--demo", "--db", "gateway-demo.db", env={"GATEWAY_JWT_SECRET": ""}
+    )
+    the_one_line(lines, "gateway-demo.db.demo-keys")
