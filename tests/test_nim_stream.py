@@ -295,3 +295,34 @@ async def test_a_message_arriving_late_without_news_of_members_rebuilds_nothing(
     assert not [s for s in statements if "LEFT JOIN revocations" in s]
     [bob] = await store.get_sessions("bob", [SessionKey(SessionType.TEAM, "8001")])
     assert (bob.last_message_id, bob.unread_count) == ("late-038", 21)
+
+
+@pytest.mark.parametrize(
+    "listed", ['["alice", "bob", "carol"]', ["alice", "bob", "carol"], "[alice, bob, carol]"]
+)
+async def test_t_members_in_each_form_nim_sends_names_the_same_members(
+    listed: object, webhook: Webhook
+) -> None:
+    await webhook.ok({**SAMPLES[2], "tMembers": listed})
+    assert (await _members(webhook))["team|2001"] == ["alice", "bob", "carol"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tMembers", "[]x"), ("tMembers", "[alice, b ob]"), ("tMembers", [1, 2]),
+        ("tMembers", "[" + ", ".join(f"u{n}" for n in range(10_001)) + "]"),
+        ("attach", "{not json"), ("attach", {"id": "kick", "data": {"ids": ["carol"]}}),
+        ("attach", {"id": 1, "data": {"ids": [None]}}), ("attach", {"id": "9" * 30}),
+    ],
+)  # fmt: skip
+async def test_a_team_message_with_unreadable_members_is_kept_and_counted(
+    field: str, value: object, webhook: Webhook, http: httpx.AsyncClient, alice: GraphQLClient
+) -> None:
+    """NIM would resend such a payload forever if it were refused: the message is kept, and what
+    the field would have said of the members is left out."""
+    event = {**SAMPLES[3], field: value}  # a kick notification from alice
+    assert (await webhook.ok(event))["outcome"] == "applied"
+    assert _summary(await alice.ok(LIST))["team|2001"][:2] == ("MESSAGE", "9000000004")
+    metrics = (await http.get("/metrics")).text
+    assert f'gateway_webhook_unusable_fields_total{{field="{field}"}} 1.0' in metrics

@@ -182,6 +182,15 @@ SELECT m.member, {_LAST_MESSAGE},
 FROM team_members m JOIN sync_clocks c ON c.owner = m.member WHERE m.team_key = ?
 {deliver_if_newer}
 """
+        # The same for a list of owners (a team's tMembers), in one statement.
+        # team key, kind, the last message, sender, unread, the owners (an array)
+        self.deliver_to_owners = f"""
+{_DELIVER_INTO}
+SELECT value, {_LAST_MESSAGE},
+       CASE WHEN value = CAST(? AS TEXT) THEN 0 ELSE CAST(? AS INTEGER) END, c.version
+FROM {elements} JOIN sync_clocks c ON c.owner = value
+{deliver_if_newer}
+"""
         # message, operator, time, postscript, sender, sent, version, owner, key
         self.apply_revocation = f"""
 UPDATE sessions SET

@@ -67,16 +67,16 @@ SELECT time, event_id, members, receivers FROM team_snapshots
 WHERE team_key = ? AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
 ORDER BY time DESC, event_id DESC LIMIT 1
 """
-# Each account's newest fact in [since, key): a fact at the snapshot's own key wins over it.
+# Each account's newest fact in [since, key) (a fact at the snapshot's own key wins over it), in
+# one pass over that range.
 _NEWEST_FACTS_BETWEEN = """
-SELECT f.account, f.member FROM team_facts f
-WHERE f.team_key = ? AND (f.time, f.event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND (f.time, f.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND NOT EXISTS (
-    SELECT 1 FROM team_facts g
-    WHERE g.team_key = f.team_key AND g.account = f.account
-      AND (g.time, g.event_id) > (f.time, f.event_id)
-      AND (g.time, g.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT)))
+SELECT account, member FROM (
+    SELECT account, member,
+           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_id DESC) AS n
+    FROM team_facts
+    WHERE team_key = ? AND (time, event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+      AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+) AS newest WHERE n = 1
 """
 _MESSAGES = """
 SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
@@ -135,8 +135,8 @@ async def apply_message(
     counted = revoke is None and counts_unread(message.type)
 
     async def deliver(owners: set[str]) -> None:
-        for owner in sorted(owners):
-            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        if owners:
+            await tx.deliver_to_owners(owners, team, values, message.from_account, int(counted))
 
     if await _has_later(tx, team, key):
         # Late: only the accounts whose membership it changes need their sessions rebuilt (the
@@ -263,7 +263,7 @@ async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str
     found = await tx.rows(_SNAPSHOT_BEFORE, t, *key)
     members = set(_snapshot(found[0]).members) if found else set()
     since = _snapshot(found[0]).key if found else (-(2**63), "")
-    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key, *key):
+    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key):
         (members.add if member else members.discard)(str(account))
     return members
 
