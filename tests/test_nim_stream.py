@@ -352,3 +352,26 @@ async def test_a_late_kick_rebuilds_from_where_it_happened_not_from_the_start(
     assert all("m.time, m.server_id) >=" in s for s in history_reads)
     [carol] = await store.get_sessions("carol", [SessionKey(SessionType.TEAM, "8002")])
     assert (carol.last_message_id, carol.unread_count) == ("kick", 38)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"eventType": "8"},  # a team recall of the super team's message 09
+        {"to": "3002"},  # another super team
+        {"eventType": "7", "to": "bob"},  # a P2P recall of a team message
+        {"from": "alice"},  # not its sender
+    ],
+)
+async def test_a_recall_naming_another_chat_is_ignored_and_the_real_one_still_applies(
+    wrong: dict[str, str], webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    for sample in SAMPLES[7:9]:  # the super team's invite, then dave's picture
+        await webhook.ok(sample)
+    assert (await webhook.ok({**SAMPLES[15], **wrong}))["outcome"] == "ignored"
+    assert _summary(await as_user("alice").ok(LIST))["super_team|3001"][:2] == (
+        "MESSAGE",
+        "9000000009",
+    )
+    assert (await webhook.ok(SAMPLES[15]))["outcome"] == "applied"
+    assert _summary(await as_user("alice").ok(LIST))["super_team|3001"] == (*REVOKED_09[:3], 0)

@@ -109,7 +109,7 @@ RETURNING message_server_id
     find_revocation = (
         "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
     )
-    find_sender = "SELECT from_account, time, type FROM messages WHERE server_id = ?"
+    find_sender = "SELECT from_account, time, type, team_key FROM messages WHERE server_id = ?"
 
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
