@@ -42,6 +42,7 @@ class Ingestor:
     async def apply(self, event: Event) -> Outcome:
         if isinstance(event, IgnoredEvent):
             return Outcome.IGNORED
+        applied: bool | None  # None: a recall of another chat's message, ignored
         if isinstance(event, MessageEvent):
             deliveries = event.conversation.deliveries()
             applied = await self._store.record_message(event.message, deliveries)
@@ -60,4 +61,6 @@ class Ingestor:
                 applied = await self._store.revoke_message(
                     event.revoke, team=conversation.team, sent=event.sent
                 )
+        if applied is None:
+            return Outcome.IGNORED
         return Outcome.APPLIED if applied else Outcome.DUPLICATE

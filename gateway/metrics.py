@@ -32,6 +32,13 @@ class Metrics:
             ["reason", "msg_type"],
             registry=self.registry,
         )
+        self.unusable_fields = Counter(
+            "gateway_webhook_unusable_fields",
+            "Team messages kept without what a field said of the members (tMembers, attach of a "
+            "notification) because the field could not be read.",
+            ["field"],
+            registry=self.registry,
+        )
         self.operations = Histogram(
             "gateway_graphql_operation_seconds",
             "GraphQL operations by name and type, and how long they took.",

@@ -252,12 +252,12 @@ def _team_history(rng: random.Random, tid: str, people: list[str]) -> tuple[
     return events, implied, sorted(members)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
     seed: int, store: SessionStore
 ) -> None:
     ingestor = Ingestor(store, lambda: 1_795_000_000_000)
-    for trial in range(8):
+    for trial in range(10):
         rng = random.Random(seed * 100 + trial)
         tid = f"7{seed}{trial:02}"
         people = [f"p{tid}-{n}" for n in range(5)]
@@ -295,3 +295,83 @@ async def test_a_message_arriving_late_without_news_of_members_rebuilds_nothing(
     assert not [s for s in statements if "LEFT JOIN revocations" in s]
     [bob] = await store.get_sessions("bob", [SessionKey(SessionType.TEAM, "8001")])
     assert (bob.last_message_id, bob.unread_count) == ("late-038", 21)
+
+
+@pytest.mark.parametrize(
+    "listed", ['["alice", "bob", "carol"]', ["alice", "bob", "carol"], "[alice, bob, carol]"]
+)
+async def test_t_members_in_each_form_nim_sends_names_the_same_members(
+    listed: object, webhook: Webhook
+) -> None:
+    await webhook.ok({**SAMPLES[2], "tMembers": listed})
+    assert (await _members(webhook))["team|2001"] == ["alice", "bob", "carol"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("tMembers", "[]x"), ("tMembers", "[alice, b ob]"), ("tMembers", [1, 2]),
+        ("tMembers", "[" + ", ".join(f"u{n}" for n in range(10_001)) + "]"),
+        ("attach", "{not json"), ("attach", {"id": "kick", "data": {"ids": ["carol"]}}),
+        ("attach", {"id": 1, "data": {"ids": [None]}}), ("attach", {"id": "9" * 30}),
+    ],
+)  # fmt: skip
+async def test_a_team_message_with_unreadable_members_is_kept_and_counted(
+    field: str, value: object, webhook: Webhook, http: httpx.AsyncClient, alice: GraphQLClient
+) -> None:
+    """NIM would resend such a payload forever if it were refused: the message is kept, and what
+    the field would have said of the members is left out."""
+    event = {**SAMPLES[3], field: value}  # a kick notification from alice
+    assert (await webhook.ok(event))["outcome"] == "applied"
+    assert _summary(await alice.ok(LIST))["team|2001"][:2] == ("MESSAGE", "9000000004")
+    metrics = (await http.get("/metrics")).text
+    assert f'gateway_webhook_unusable_fields_total{{field="{field}"}} 1.0' in metrics
+
+
+async def test_a_late_kick_rebuilds_from_where_it_happened_not_from_the_start(
+    store: SessionStore, statements: list[str]
+) -> None:
+    """The work of a late membership change grows with how late it is: a kick two messages late
+    reads the messages from the kick on, not the team's whole history."""
+    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    people = ["alice", "bob", "carol"]
+
+    def text(n: int, listed: list[str]) -> dict[str, Any]:
+        return {"eventType": "1", "convType": "TEAM", "to": "8002", "fromAccount": "alice",
+                "msgTimestamp": str(1_795_000_000_000 + n * 10), "msgidServer": f"k-{n:03}",
+                "msgType": "TEXT", "body": "x", "tMembers": f"[{', '.join(listed)}]"}  # fmt: skip
+
+    for n in range(40):
+        await ingestor.apply_json(text(n, people if n < 38 else people[:2]))
+    statements.clear()
+    kick = {**text(0, people), "msgTimestamp": str(1_795_000_000_000 + 375), "msgidServer": "kick",
+            "msgType": "NOTIFICATION", "attach": {"id": 1, "data": {"ids": ["carol"]}}}  # fmt: skip
+    await ingestor.apply_json(kick)
+    history_reads = [s for s in statements if "LEFT JOIN revocations" in s]
+    assert history_reads
+    assert all("m.time, m.server_id) >=" in s for s in history_reads)
+    [carol] = await store.get_sessions("carol", [SessionKey(SessionType.TEAM, "8002")])
+    assert (carol.last_message_id, carol.unread_count) == ("kick", 38)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"eventType": "8"},  # a team recall of the super team's message 09
+        {"to": "3002"},  # another super team
+        {"eventType": "7", "to": "bob"},  # a P2P recall of a team message
+        {"from": "alice"},  # not its sender
+    ],
+)
+async def test_a_recall_naming_another_chat_is_ignored_and_the_real_one_still_applies(
+    wrong: dict[str, str], webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    for sample in SAMPLES[7:9]:  # the super team's invite, then dave's picture
+        await webhook.ok(sample)
+    assert (await webhook.ok({**SAMPLES[15], **wrong}))["outcome"] == "ignored"
+    assert _summary(await as_user("alice").ok(LIST))["super_team|3001"][:2] == (
+        "MESSAGE",
+        "9000000009",
+    )
+    assert (await webhook.ok(SAMPLES[15]))["outcome"] == "applied"
+    assert _summary(await as_user("alice").ok(LIST))["super_team|3001"] == (*REVOKED_09[:3], 0)

@@ -87,6 +87,7 @@ class TeamMessageEvent:
     team: SessionKey
     message: Message
     change: TeamChange
+    unusable: tuple[str, ...] = ()  # fields left out of ``change`` ("tMembers", "attach")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +145,39 @@ def _message_event(body: Mapping[str, object]) -> Event:
     )
     if session_type is SessionType.P2P:
         return MessageEvent(conversation, message)
-    return TeamMessageEvent(conversation.team, message, _team_change(body, message))
+    change, unusable = _team_change(body, message)
+    return TeamMessageEvent(conversation.team, message, change, unusable)
 
 
-def _team_change(body: Mapping[str, object], message: Message) -> TeamChange:
+def _team_change(
+    body: Mapping[str, object], message: Message
+) -> tuple[TeamChange, tuple[str, ...]]:
+    """What a team message says about the members, and the fields it could not use. A member list
+    or notification NIM would send again unchanged is not refused (NIM would retry it forever):
+    the message is kept, and what cannot be read of the members is left out."""
     key = (message.time, message.server_id)
-    listed = _listed(body) if body.get("convType") == "TEAM" else None
-    if message.type is not MessageType.NOTIFICATION:
-        return message_change(key, message.from_account, listed=listed)
-    code, data = _notification(body)
+    unusable: list[str] = []
+    listed = None
+    if body.get("convType") == "TEAM" and body.get("tMembers") is not None:
+        try:
+            listed = _listed(body["tMembers"])
+        except BadEvent:
+            unusable.append("tMembers")
     sender = message.from_account
+    if message.type is not MessageType.NOTIFICATION:
+        return message_change(key, sender, listed=listed), tuple(unusable)
+    try:
+        change = _notification_change(body, key, sender, listed)
+    except BadEvent:
+        unusable.append("attach")
+        change = message_change(key, sender, listed=listed)
+    return change, tuple(unusable)
+
+
+def _notification_change(
+    body: Mapping[str, object], key: tuple[int, str], sender: str, listed: list[str] | None
+) -> TeamChange:
+    code, data = _notification(body)
     if code in _JOIN_IDS:
         return message_change(key, sender, joins=_ids(data, "ids"), listed=listed)
     if code in _KICK_IDS:
@@ -190,17 +214,17 @@ def _ids(data: Mapping[str, object], field: str) -> list[str]:
     return [_checked(v, f"attach.data.{field}") for v in values]
 
 
-def _listed(body: Mapping[str, object]) -> list[str] | None:
-    """``tMembers``: a JSON array, or NIM's text form ``"[a, b]"`` with unquoted names."""
-    value = body.get("tMembers")
-    if value is None:
-        return None
+def _listed(value: object) -> list[str]:
+    """``tMembers``: NIM's text form ``"[a, b]"`` with unquoted names, a JSON array, or a JSON
+    array as text."""
     if isinstance(value, str):
-        inner = value.strip()
-        if not (inner.startswith("[") and inner.endswith("]")):
+        text = value.strip()
+        if not (text.startswith("[") and text.endswith("]")):
             raise BadEvent("tMembers must be a list of accounts, like [alice, bob]")
-        names = [name.strip() for name in inner[1:-1].split(",")]
-        value = [name for name in names if name]
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            value = [name.strip() for name in text[1:-1].split(",") if name.strip()]
     if not isinstance(value, list) or len(value) > _MAX_LISTED:
         raise BadEvent(f"tMembers must be a list of at most {_MAX_LISTED} accounts")
     return [_checked(v, "tMembers") for v in value]

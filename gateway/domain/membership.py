@@ -109,10 +109,15 @@ class Roster:
 
     facts: dict[str, list[Fact]] = field(default_factory=dict)
     snapshots: list[Snapshot] = field(default_factory=list)
+    base: frozenset[str] = frozenset()  # the members before the oldest change it holds
 
     @classmethod
-    def of(cls, facts: Iterable[Fact], snapshots: Iterable[Snapshot]) -> Roster:
-        roster = cls()
+    def of(
+        cls, facts: Iterable[Fact], snapshots: Iterable[Snapshot], base: Iterable[str] = ()
+    ) -> Roster:
+        """The roster of these changes; ``base``: the members before the oldest of them, when
+        they are only the team's changes from some key on."""
+        roster = cls(base=frozenset(base))
         for fact in facts:
             roster.facts.setdefault(fact.account, []).append(fact)
         for history in roster.facts.values():
@@ -121,7 +126,7 @@ class Roster:
         return roster
 
     def accounts(self) -> set[str]:
-        named = set(self.facts)
+        named = set(self.facts) | self.base
         for snapshot in self.snapshots:
             named |= snapshot.members
             named |= snapshot.receivers or frozenset()
@@ -131,16 +136,19 @@ class Roster:
         """Whether ``account`` is a member once every change at or before ``key`` is applied."""
         fact = _last_at_or_before(self.facts.get(account, ()), key)
         snapshot = _last_at_or_before(self.snapshots, key)
-        if fact is not None and (snapshot is None or fact.key >= snapshot.key):
-            return fact.member
-        return snapshot is not None and account in snapshot.members
+        return self._member(account, fact, snapshot)
 
     def member_before(self, account: str, key: EventKey) -> bool:
         fact = _last_before(self.facts.get(account, ()), key)
         snapshot = _last_before(self.snapshots, key)
+        return self._member(account, fact, snapshot)
+
+    def _member(self, account: str, fact: Fact | None, snapshot: Snapshot | None) -> bool:
         if fact is not None and (snapshot is None or fact.key >= snapshot.key):
             return fact.member
-        return snapshot is not None and account in snapshot.members
+        if snapshot is not None:
+            return account in snapshot.members
+        return account in self.base
 
     def receives(self, account: str, key: EventKey) -> bool:
         """Whether ``account`` receives the team's message at ``key``."""

@@ -108,7 +108,7 @@ RETURNING message_server_id
     find_revocation = (
         "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
     )
-    find_sender = "SELECT from_account, time, type FROM messages WHERE server_id = ?"
+    find_sender = "SELECT from_account, time, type, team_key FROM messages WHERE server_id = ?"
 
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
@@ -179,6 +179,15 @@ WHERE {_NEWER} OR {_COUNTS}
 SELECT m.member, {_LAST_MESSAGE},
        CASE WHEN m.member = CAST(? AS TEXT) THEN 0 ELSE CAST(? AS INTEGER) END, c.version
 FROM team_members m JOIN sync_clocks c ON c.owner = m.member WHERE m.team_key = ?
+{deliver_if_newer}
+"""
+        # The same for a list of owners (a team's tMembers), in one statement.
+        # team key, kind, the last message, sender, unread, the owners (an array)
+        self.deliver_to_owners = f"""
+{_DELIVER_INTO}
+SELECT value, {_LAST_MESSAGE},
+       CASE WHEN value = CAST(? AS TEXT) THEN 0 ELSE CAST(? AS INTEGER) END, c.version
+FROM {elements} JOIN sync_clocks c ON c.owner = value
 {deliver_if_newer}
 """
         # message, operator, time, postscript, sender, sent, version, owner, key

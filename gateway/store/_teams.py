@@ -67,21 +67,35 @@ SELECT time, event_id, members, receivers FROM team_snapshots
 WHERE team_key = ? AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
 ORDER BY time DESC, event_id DESC LIMIT 1
 """
-# Each account's newest fact in [since, key): a fact at the snapshot's own key wins over it.
+# Each account's newest fact in [since, key) (a fact at the snapshot's own key wins over it), in
+# one pass over that range.
 _NEWEST_FACTS_BETWEEN = """
-SELECT f.account, f.member FROM team_facts f
-WHERE f.team_key = ? AND (f.time, f.event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND (f.time, f.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND NOT EXISTS (
-    SELECT 1 FROM team_facts g
-    WHERE g.team_key = f.team_key AND g.account = f.account
-      AND (g.time, g.event_id) > (f.time, f.event_id)
-      AND (g.time, g.event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT)))
+SELECT account, member FROM (
+    SELECT account, member,
+           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_id DESC) AS n
+    FROM team_facts
+    WHERE team_key = ? AND (time, event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+      AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+) AS newest WHERE n = 1
 """
 _MESSAGES = """
 SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
 FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
 WHERE m.team_key = ? ORDER BY m.time, m.server_id
+"""
+_FROM = "AND (time, event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))"
+_FACTS_FROM = f"{_FACTS} {_FROM}"
+_SNAPSHOTS_FROM = f"{_SNAPSHOTS} {_FROM}"
+_MESSAGES_FROM = """
+SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
+FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
+WHERE m.team_key = ? AND (m.time, m.server_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+ORDER BY m.time, m.server_id
+"""
+_COUNT_MESSAGES = "SELECT count(*) FROM messages WHERE team_key = ?"
+_SESSION_STATE = """
+SELECT horizon, read_horizon, last_msg_time, last_msg_id, unread
+FROM sessions WHERE owner = ? AND key = ?
 """
 _MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
 _CLEAR_MEMBERS = "DELETE FROM team_members WHERE team_key = ?"
@@ -92,6 +106,10 @@ SELECT horizon, read_horizon, deleted_at, last_kind, last_msg_id, unread, revoke
 FROM sessions WHERE owner = ? AND key = ?
 """
 _RETURNING = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
+_SET_UNREAD = f"""
+UPDATE sessions SET unread = ?, version = ? WHERE owner = ? AND key = ? AND deleted_at IS NULL
+{_RETURNING}
+"""
 _WRITE_RECEIVED = f"""
 INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
                       revoke_operator, revoke_time, revoke_postscript, unread, version)
@@ -135,8 +153,8 @@ async def apply_message(
     counted = revoke is None and counts_unread(message.type)
 
     async def deliver(owners: set[str]) -> None:
-        for owner in sorted(owners):
-            await tx.deliver(owner, team, values, int(counted and owner != message.from_account))
+        if owners:
+            await tx.deliver_to_owners(owners, team, values, message.from_account, int(counted))
 
     if await _has_later(tx, team, key):
         # Late: only the accounts whose membership it changes need their sessions rebuilt (the
@@ -148,7 +166,7 @@ async def apply_message(
         await tx.lock(changed | receivers)
         await _save(tx, team, change)
         if changed:
-            await _recompute(tx, team, changed, now)
+            await _rebuild_from(tx, team, key, before, changed, now)
         await deliver(receivers)
         return
     members = await _cached_members(tx, team)
@@ -177,11 +195,14 @@ async def apply_message(
 async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: int) -> int:
     """A registry write: the same state as the stream's changes, with no message."""
     key = change.snapshot.key if change.snapshot else change.facts[0].key if change.facts else None
-    later = key is not None and await _has_later(tx, team, key)
-    await _save(tx, team, change)
-    if later:
-        await _recompute(tx, team, None, now)
+    if key is not None and await _has_later(tx, team, key):
+        before = await _members_before(tx, team, key)
+        changed = before ^ _members_after(change, before)
+        await tx.lock(changed)
+        await _save(tx, team, change)
+        await _rebuild_from(tx, team, key, before, changed, now)
     else:
+        await _save(tx, team, change)
         members = await _cached_members(tx, team)
         await _cache(tx, team, members, _members_after(change, members))
     return len(await _cached_members(tx, team))
@@ -256,6 +277,56 @@ async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None
     await _cache(tx, team, cached, after)
 
 
+async def _rebuild_from(
+    tx: Write, team: SessionKey, key: EventKey, before: set[str], owners: set[str], now: int
+) -> None:
+    """The sessions of ``owners``, whose membership the change at ``key`` (saved, and locked)
+    flips, as the team's messages from ``key`` on make them: what they received from there is
+    computed without and with the change, and the difference applied. Work grows with how late
+    the change is, not with the team's history; the whole history is read only for an account
+    that keeps nothing from ``key`` on while its last message was among what it loses."""
+    t = str(team)
+    history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *key)]
+    [(total,)] = await tx.rows(_COUNT_MESSAGES, t)
+    if 2 * len(history) > int(total):  # most of the history: one pass over all of it is less
+        await _recompute(tx, team, owners, now)
+        return
+    facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *key)]
+    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *key)]
+    new = Roster.of(facts, snapshots, base=before)
+    old = Roster.of([f for f in facts if f.key != key], [s for s in snapshots if s.key != key],
+                    base=before)  # fmt: skip
+    revokes = {m.key: r for m, r in history}
+    messages = [m for m, _ in history]
+    delivered_before = [m for m in messages if m.key != key]  # the event's own message was not
+    whole_history: set[str] = set()
+    for owner in sorted(owners):
+        found = await tx.rows(_SESSION_STATE, owner, t)
+        horizon, read_horizon, last_time, last_id, unread = (
+            found[0] if found else (-(2**63), -(2**63), None, None, 0)
+        )
+        horizons = {"horizon": int(horizon), "read_horizon": int(read_horizon)}
+        was = received_state(old, owner, delivered_before, **horizons)
+        now_is = received_state(new, owner, messages, **horizons)
+        unread = max(0, int(unread) - was.unread + now_is.unread)
+        if now_is.last is not None:
+            revoke = revokes[now_is.last.key]
+            last = Message(now_is.last.key[1], now_is.last.sender, MessageType.UNKNOWN,
+                           now_is.last.key[0])  # fmt: skip
+            await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
+                              *last_message_values(last, revoke), unread,
+                              tx.version(owner))  # fmt: skip
+        elif last_time is not None and (int(last_time), str(last_id)) >= key:
+            whole_history.add(owner)
+        elif found and unread != int(found[0][4]):
+            await tx.changing(_SET_UNREAD, unread, tx.version(owner), owner, t)
+    if whole_history:
+        await _recompute(tx, team, whole_history, now)
+    cached = await _cached_members(tx, team)
+    after = (cached - owners) | {a for a in owners if new.member_after(a, _END)}
+    await _cache(tx, team, cached, after)
+
+
 async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str]:
     """The members just before ``key``: the newest snapshot before it, then each account's
     newest fact between that snapshot and ``key``."""
@@ -263,7 +334,7 @@ async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str
     found = await tx.rows(_SNAPSHOT_BEFORE, t, *key)
     members = set(_snapshot(found[0]).members) if found else set()
     since = _snapshot(found[0]).key if found else (-(2**63), "")
-    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key, *key):
+    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key):
         (members.add if member else members.discard)(str(account))
     return members
 

@@ -70,6 +70,18 @@ class Write:
         await self.changing(self.sql.deliver_to_team, str(team), KINDS[team.type], *values,
                             sender, unread, str(team))  # fmt: skip
 
+    async def deliver_to_owners(
+        self,
+        owners: Iterable[str],
+        key: SessionKey,
+        values: tuple[object, ...],
+        sender: str,
+        unread: int,
+    ) -> None:
+        """The same, to each of ``owners`` (locked) in one statement."""
+        await self.changing(self.sql.deliver_to_owners, str(key), KINDS[key.type], *values,
+                            sender, unread, sorted(owners))  # fmt: skip
+
     async def revoke(
         self,
         owner: str,

@@ -130,11 +130,12 @@ class SessionStore(Protocol):
         *,
         team: SessionKey | None = None,
         sent: int | None = None,
-    ) -> bool:
+    ) -> bool | None:
         """Turn the sessions whose last message is the revoked one into revoke notifications,
         take back its unread mark, and remember the recall for a message that has not arrived
         yet. In a ``team``, it reaches the accounts that received the message (sent at ``sent``).
-        Returns False when the recall was seen before."""
+        Returns False when the recall was seen before, None (changing nothing) when the message
+        it names is known to be another conversation's or another sender's."""
 
     # Team registry: the same membership state as the stream's, stamped with ``now`` ---------
 

@@ -264,10 +264,10 @@ class SqlStore:
         *,
         team: SessionKey | None = None,
         sent: int | None = None,
-    ) -> bool:
+    ) -> bool | None:
         owners = {d.owner for d in deliveries}
 
-        async def work(tx: Write) -> bool:
+        async def work(tx: Write) -> bool | None:
             if team is not None:
                 await tx.lock_team(team)  # the team's messages are recorded under it
             else:
@@ -277,6 +277,9 @@ class SqlStore:
             if found is not None:
                 sender, sent_at = str(found[0]), int(found[1])
                 counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
+                team_key = None if found[3] is None else str(found[3])
+                if sender != revoke.operator or team_key != (None if team is None else str(team)):
+                    return None  # NIM's recall names the message's own sender and chat
             sessions = [(d.owner, d.key) for d in deliveries]
             if team is not None:
                 if sent_at is not None:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.domain.checksum import Verifier
-from gateway.domain.events import IgnoredEvent
+from gateway.domain.events import IgnoredEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey
 from gateway.domain.replay import ReplayCache
 from gateway.domain.sessions import MessageType
@@ -84,6 +84,9 @@ class NimWebhooks:
             self._count("unknown", "failed")
             return _internal_error()
         self._count(_event_label(document), outcome.value)
+        if isinstance(event, TeamMessageEvent):
+            for name in event.unusable:
+                self._metrics.unusable_fields.labels(name).inc()
         if isinstance(event, IgnoredEvent) and event.reason != "other_event":
             self._metrics.skipped_messages.labels(event.reason, _msg_type_label(event)).inc()
         return _json({"outcome": outcome.value})
