@@ -1,10 +1,14 @@
-"""Sign and post a P2P message, a team message and a recall to a running gateway, as NIM would,
-then read the affected users' session lists over GraphQL and check what they show.
+"""Sign and post a P2P message, a team message and a recall to a running gateway, as NIM's
+message CC would, then read the three users' session lists over GraphQL and check that they show
+what the message-CC rules say they must.
+
+Against the demo (`make demo` prints both secrets):
 
     python examples/cc_walkthrough.py --url http://127.0.0.1:8000 \\
-        --app-secret "$GATEWAY_NIM_APP_SECRET" --jwt-secret "$GATEWAY_JWT_SECRET"
+        --app-secret <app-secret> --jwt-secret <jwt-secret>
 
-Exits 0 when every list shows what the message-CC rules say it must, 1 otherwise.
+Exits 0 when every list is as expected, 1 when one is not or the gateway refused a request.
+It needs only what `pip install .` installs.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
-import httpx
 import jwt
 import orjson
 
-from gateway.domain.checksum import sign, sign_request
+from gateway.domain.checksum import sign
 
 SESSIONS = """{ sessions(first: 10) { edges { node {
   key lastMessageKind lastMessage { serverId from text }
@@ -27,46 +32,107 @@ SESSIONS = """{ sessions(first: 10) { edges { node {
 } } } }"""
 
 
+class Refused(Exception):
+    """The gateway said no, or could not be reached: one line that says why."""
+
+
+class Gateway:
+    def __init__(self, url: str, app_secret: str, jwt_secret: str) -> None:
+        self.url = url.rstrip("/")
+        self.app_secret = app_secret
+        self.jwt_secret = jwt_secret
+
+    def post_cc(self, body: dict[str, Any]) -> None:
+        raw = orjson.dumps(body)
+        headers = sign(self.app_secret, raw, int(time.time() * 1000))
+        status, answer = self._request("/nim/cc", raw, headers)
+        print(f"POST /nim/cc -> {status} {answer.decode()}")
+        if status == 403:
+            raise Refused(
+                f"the webhook refused the signature ({_code(answer)}): --app-secret must be the "
+                "gateway's GATEWAY_NIM_APP_SECRET (the demo banner prints it)"
+            )
+        if status != 200:
+            raise Refused(f"the webhook answered {status}: {answer.decode()}")
+
+    def sessions(self, account: str) -> dict[str, dict[str, Any]]:
+        token = jwt.encode({"sub": account, "exp": int(time.time()) + 300}, self.jwt_secret)
+        status, answer = self._request(
+            "/graphql",
+            orjson.dumps({"query": SESSIONS}),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        body = orjson.loads(answer) if answer.startswith(b"{") else {}
+        errors = body.get("errors") or []
+        if any(e.get("extensions", {}).get("code") == "UNAUTHENTICATED" for e in errors):
+            raise Refused(
+                f"the gateway refused a token for {account} (UNAUTHENTICATED): --jwt-secret must "
+                "be the gateway's GATEWAY_JWT_SECRET (the demo banner prints it)"
+            )
+        if status != 200 or errors or not body.get("data"):
+            raise Refused(f"GraphQL answered {status}: {answer.decode()}")
+        edges = body["data"]["sessions"]["edges"]
+        return {edge["node"]["key"]: edge["node"] for edge in edges}
+
+    def _request(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        # --url is checked to be http(s) in main().
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, bytes(e.read())
+        except urllib.error.URLError as e:
+            raise Refused(f"cannot reach the gateway at {self.url}: {e.reason}") from None
+
+
+def _code(answer: bytes) -> str:
+    try:
+        return str(orjson.loads(answer)["error"]["code"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return answer.decode(errors="replace")
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--app-secret", required=True)
-    parser.add_argument("--jwt-secret", required=True)
+    parser = argparse.ArgumentParser(
+        prog="cc_walkthrough.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8000",
+                        help="the gateway's base URL (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--app-secret", required=True,
+                        help="the NIM app secret the gateway checks webhooks with "
+                             "(its GATEWAY_NIM_APP_SECRET)")  # fmt: skip
+    parser.add_argument("--jwt-secret", required=True,
+                        help="the HS256 secret the gateway checks tokens with "
+                             "(its GATEWAY_JWT_SECRET)")  # fmt: skip
     args = parser.parse_args()
+    if not args.url.startswith(("http://", "https://")):
+        parser.error(f"--url must be an http:// or https:// URL, not {args.url!r}")
+    try:
+        return walk(Gateway(args.url, args.app_secret, args.jwt_secret))
+    except Refused as e:
+        print(f"cc_walkthrough: {e}", file=sys.stderr)
+        return 1
+
+
+def walk(gateway: Gateway) -> int:
     run = uuid.uuid4().hex[:8]
     alice, bob, carol, team = f"alice-{run}", f"bob-{run}", f"carol-{run}", f"7{run[:6]}"
     now = int(time.time() * 1000)
 
-    with httpx.Client(base_url=args.url, timeout=10) as http:
+    gateway.sessions(alice)  # a token the gateway refuses stops us before anything is posted
+    gateway.post_cc(_message(f"p-{run}", alice, bob, "PERSON", now, "dinner at 8?"))
+    # NIM lists a small team's members (tMembers) on each of its messages.
+    release = _message(f"t-{run}", bob, team, "TEAM", now + 1, "release is out")
+    gateway.post_cc({**release, "tMembers": f"[{alice}, {bob}, {carol}]"})
+    # NIM's recall: the recalled message (msgId), its sender (from) and peer (to).
+    gateway.post_cc({"eventType": "7", "msgId": f"p-{run}", "from": alice, "to": bob,
+                     "deleteTime": str(now + 2), "sendTime": str(now),
+                     "selfMsg": "wrong chat"})  # fmt: skip
 
-        def post(path: str, body: dict[str, Any], method: str = "POST") -> None:
-            raw = orjson.dumps(body)
-            now = int(time.time() * 1000)
-            if path.startswith("/nim/teams/"):  # the registry's signature covers the request
-                headers = sign_request(args.app_secret, method, path, raw, now)
-            else:
-                headers = sign(args.app_secret, raw, now)
-            response = http.request(method, path, content=raw, headers=headers)
-            print(f"{method} {path} -> {response.status_code} {response.text}")
-            response.raise_for_status()
-
-        def sessions(account: str) -> dict[str, dict[str, Any]]:
-            token = jwt.encode({"sub": account, "exp": int(time.time()) + 300}, args.jwt_secret)
-            response = http.post("/graphql", json={"query": SESSIONS},
-                                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-            edges = response.json()["data"]["sessions"]["edges"]
-            return {edge["node"]["key"]: edge["node"] for edge in edges}
-
-        post("/nim/cc", _message(f"p-{run}", alice, bob, "PERSON", now, "dinner at 8?"))
-        # NIM lists a small team's members (tMembers) on each of its messages.
-        release = _message(f"t-{run}", bob, team, "TEAM", now + 1, "release is out")
-        post("/nim/cc", {**release, "tMembers": f"[{alice}, {bob}, {carol}]"})
-        # NIM's recall: the recalled message (msgId), its sender (from) and peer (to).
-        post("/nim/cc", {"eventType": "7", "msgId": f"p-{run}", "from": alice, "to": bob,
-                         "deleteTime": str(now + 2), "sendTime": str(now),
-                         "selfMsg": "wrong chat"})  # fmt: skip
-
-        lists = {account: sessions(account) for account in (alice, bob, carol)}
+    lists = {account: gateway.sessions(account) for account in (alice, bob, carol)}
 
     revoked = {
         "lastMessageKind": "REVOKE_NOTIFICATION",

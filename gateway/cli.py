@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import socket
 import sqlite3
 import subprocess
@@ -19,25 +18,29 @@ from urllib.parse import urlparse
 import click
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
 from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
+from gateway.demo_banner import banner
+from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging
+from gateway.progress import progress
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
 from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
-DEMO_ACCOUNT = "alice"
 _SHOWN_REJECTIONS = 20
+_DB_HELP = "SQLite file, sqlite:/// URL or postgresql:// URL [GATEWAY_DATABASE_URL]."
 
 logger = logging.getLogger("gateway")
 
@@ -46,9 +49,18 @@ def _settings(**overrides: object) -> Settings:
     try:
         settings = Settings()
     except ValidationError as e:
-        raise click.ClickException(f"bad configuration in the environment:\n{e}") from None
+        problems = "; ".join(_problem(error) for error in e.errors())
+        raise click.ClickException(f"bad configuration in the environment: {problems}") from None
     given = {name: value for name, value in overrides.items() if value is not None}
     return settings.model_copy(update=given) if given else settings
+
+
+def _problem(error: ErrorDetails) -> str:
+    name = "_".join(map(str, error["loc"]))
+    said = f"GATEWAY_{name.upper()}: {error['msg']}"
+    if any(word in name for word in ("secret", "key", "url")):
+        return said  # never echo a secret, or a URL's password
+    return f"{said} (got {error['input']!r})"
 
 
 class _GracefulServer(uvicorn.Server):
@@ -87,7 +99,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Interface to listen on [GATEWAY_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [GATEWAY_PORT, default 8000].")
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database, print a token.")
 @click.option(
     "--workers", type=int, default=1, show_default=True,
@@ -100,20 +112,23 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
         raise click.ClickException(
             "--workers needs PostgreSQL: with SQLite one process wakes its own subscribers"
         )
-    if demo:
-        settings = _with_demo_settings(settings)
     configure_logging(settings.log_level, settings.log_format)
     try:
+        keys = demo_keys(settings) if demo else None
+        if keys is not None:
+            settings = keys.applied(settings)
         settings.check_auth()
         _check_can_listen(settings.host, settings.port)
-        if demo:
-            asyncio.run(_seed_if_empty(settings))
         store = open_store(settings)
-        app = served_app(settings, store)
+        app = served_app(settings, store)  # checks the rest of the configuration
+        # Only now that nothing stands in the way: a failed start leaves nothing behind.
+        if keys is not None:
+            asyncio.run(_seed_if_empty(settings))
+            keys.keep()
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
-    if demo:
-        _print_demo_banner(settings)
+    if keys is not None:
+        click.echo(banner(settings, keys))
     if workers > 1:
         asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
         _serve_workers(settings, workers)
@@ -185,26 +200,29 @@ def token(account: str, ttl: int) -> None:
 
 
 @main.command()
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 def seed(db: str | None) -> None:
     """Fill a database with demo accounts, sessions and histories."""
     settings = _settings(database_url=db)
     summary = asyncio.run(_seed(settings))
-    click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
+    if summary.already_there:
+        click.echo(f"the demo data is already in {_database_name(settings)}: nothing to seed")
+    else:
+        click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
 
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--db", help="SQLite file or sqlite:/// URL [GATEWAY_DATABASE_URL].")
+@click.option("--db", help=_DB_HELP)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line is rejected.")
 def import_(file: Path, db: str | None, strict: bool) -> None:
     """Apply a file of NIM CC events (JSON lines) as the webhook would."""
     settings = _settings(database_url=db)
     with (
         file.open("rb") as lines,
-        click.progressbar(length=file.stat().st_size, label="importing", file=sys.stderr) as bar,
+        progress(file.stat().st_size, f"importing {file.name}") as advance,
     ):
-        report = asyncio.run(_import(settings, lines, lambda line: bar.update(len(line))))
+        report = asyncio.run(_import(settings, lines, lambda line: advance(len(line))))
     for number, reason in report.rejected[:_SHOWN_REJECTIONS]:
         click.echo(f"line {number}: {reason}", err=True)
     if len(report.rejected) > _SHOWN_REJECTIONS:
@@ -234,16 +252,17 @@ def sign(body: str, secret: str, method: str, target: str | None) -> None:
 
 
 @main.command("install-graphiql")
-@click.option("--dir", "directory", help="Where to put them [GATEWAY_GRAPHIQL_DIR, .graphiql].")
+@click.option("--dir", "directory", help="Where to put them [GATEWAY_GRAPHIQL_DIR, default: a "
+              "per-user data directory].")  # fmt: skip
 def install_graphiql(directory: str | None) -> None:
     """Install GraphiQL's pinned assets from the npm registry, integrity-checked, so the
-    explorer works without internet."""
-    target = Path(directory or _settings().graphiql_dir)
+    explorer works without internet. Once per machine: every checkout and directory shares them."""
+    target = graphiql.directory(directory or _settings().graphiql_dir)
     try:
-        graphiql.install(target)
-    except (RuntimeError, subprocess.CalledProcessError) as e:
+        fresh = graphiql.install(target)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"GraphiQL assets installed in {target}")
+    click.echo(f"GraphiQL assets {'installed' if fresh else 'already installed'} in {target}")
 
 
 @main.command()
@@ -305,42 +324,3 @@ async def _seed_if_empty(settings: Settings) -> None:
         if await store.is_empty():
             summary = await seed_demo(store, now_ms())
             click.echo(f"demo: seeded {summary.messages} messages")
-
-
-def _with_demo_settings(settings: Settings) -> Settings:
-    # Throwaway keys for whatever is not configured: they stop working when this run ends.
-    update: dict[str, object] = {}
-    if settings.jwt_secret is None and settings.jwt_public_key is None:
-        update["jwt_secret"] = SecretStr(secrets.token_urlsafe(32))
-    if settings.nim_app_secret is None:
-        update["nim_app_secret"] = SecretStr(secrets.token_hex(16))
-    # The demo is for trying things out: no rate limits in the way.
-    update["rate_limit_reads_per_minute"] = 0
-    update["rate_limit_writes_per_minute"] = 0
-    return settings.model_copy(update=update)
-
-
-def _print_demo_banner(settings: Settings) -> None:
-    token = issue_token(settings, DEMO_ACCOUNT)
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    click.echo(
-        f"\nGraphiQL: {url}\n"
-        f"Token for {DEMO_ACCOUNT} (send as 'Authorization: Bearer <token>'):\n{token}\n\n"
-        f"Try:\n  curl -s {url} -H 'Authorization: Bearer {token}' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"query": "{ sessions(first: 2) { totalCount edges { node { key lastMessage '
-        "{ text } } } pageInfo { endCursor hasNextPage } } }\"}'\n",
-        nl=True,
-    )
-    if settings.nim_app_secret is not None:
-        secret = settings.nim_app_secret.get_secret_value()
-        base = f"http://{settings.host}:{settings.port}"
-        click.echo(
-            f"NIM message-CC webhook: POST {base}{settings.nim_cc_path} (app secret {secret})\n"
-            "Send bob a message from alice:\n"
-            '  BODY=\'{"eventType":1,"convType":"PERSON","fromAccount":"alice",'
-            '"to":"bob","msgType":"TEXT","body":"hi","msgidServer":"m-1",'
-            f"\"msgTimestamp\":'$(date +%s%3N)'}}'\n"
-            f'  GATEWAY_NIM_APP_SECRET={secret} gateway sign "$BODY" > /tmp/nim-headers\n'
-            f'  curl -s {base}{settings.nim_cc_path} -H @/tmp/nim-headers -d "$BODY"\n'
-        )

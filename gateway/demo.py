@@ -34,13 +34,19 @@ _DAY_MS = 86_400_000
 Event = dict[str, object]
 
 
+_LAST_EVENT = "demo-fresh-2"  # applied last: there only when a seed finished
+
+
 @dataclass
 class SeedSummary:
     messages: int = 0
     recalls: int = 0
+    already_there: bool = False  # a seed finished before: nothing was done
 
 
 async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSummary:
+    if await store.get_messages([_LAST_EVENT]):
+        return SeedSummary(already_there=True)
     # The teams' members as the registry knows them from before the oldest demo message (super
     # teams: NIM's stream does not list their members); team messages also carry tMembers.
     for team, members in TEAMS.items():
@@ -81,7 +87,7 @@ def demo_events(now: int, *, rng_seed: int = 7) -> list[Event]:
             events.append(_recall(last, recalled_at))
     # The freshest activity: a chat and a team thread alice sees at the top of her list.
     events.append(_text("demo-fresh-1", "bob", "alice", "PERSON", now - 120_000, "See you at 3?"))
-    events.append(_text("demo-fresh-2", "carol", "1001", "TEAM", now - 60_000, "Standup in 5"))
+    events.append(_text(_LAST_EVENT, "carol", "1001", "TEAM", now - 60_000, "Standup in 5"))
     return events
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
@@ -14,7 +15,9 @@ from gateway.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = "./gateway.db"
     host: str = "127.0.0.1"
@@ -66,7 +69,7 @@ class Settings(BaseSettings):
     http_keep_alive_timeout_s: PositiveInt = 5  # idle time between requests
     http_max_connections: NonNegativeInt = 0  # 503 past it; 0: the open-file limit is the cap
 
-    graphiql_dir: str = ".graphiql"  # where `gateway install-graphiql` put the page's assets
+    graphiql_dir: str | None = None  # the page's assets; unset: a per-user data directory
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 
     pg_pool_size: int = 10
@@ -76,11 +79,11 @@ class Settings(BaseSettings):
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000
     log_level: str = "info"
-    log_format: str = "json"  # or "text"
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: text on a terminal, else JSON
 
     @field_validator(
         "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",
-        "cursor_secret", "nim_app_secret", "nim_app_key", mode="before",
+        "cursor_secret", "nim_app_secret", "nim_app_key", "graphiql_dir", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -1,21 +1,27 @@
-"""The `gateway` command's token, seed and schema subcommands."""
+"""The `gateway` command's token, seed, import and schema subcommands, its help, and how the demo
+banner names the command."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
 import jwt
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main
+from gateway.demo_banner import banner, own_command
+from gateway.demo_keys import demo_keys
 from gateway.domain.keys import SessionKey
 from gateway.domain.pages import Page, PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind, Session
+from gateway.settings import Settings
 from gateway.store.sqlite import SqliteStore
-from tests.helpers import SECRET
+from tests.helpers import SECRET, T0, cc_message
 
 
 def test_token_prints_a_jwt_for_the_account() -> None:
@@ -63,3 +69,86 @@ def test_schema_prints_the_sdl() -> None:
     assert result.exit_code == 0
     sdl = (Path(__file__).parent.parent / "schema.graphql").read_text()
     assert result.output == sdl
+
+
+def test_a_second_seed_says_the_data_is_already_there(tmp_path: Path) -> None:
+    db = tmp_path / "seeded.db"
+    first = CliRunner().invoke(main, ["seed", "--db", str(db)])
+    assert first.output.startswith("seeded ")
+    second = CliRunner().invoke(main, ["seed", "--db", str(db)])
+    assert second.exit_code == 0, second.output
+    assert (
+        second.output == f"the demo data is already in the SQLite database {db}: nothing to seed\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["serve", "seed", "import"])
+def test_db_help_names_every_kind_of_database(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"], terminal_width=200)
+    line = next(line for line in result.output.splitlines() if "--db" in line)
+    for kind in ("SQLite file", "sqlite:///", "postgresql://"):
+        assert kind in line
+
+
+def test_import_without_a_terminal_prints_progress_lines(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"".join(
+        orjson.dumps(cc_message(f"m-{n}", "alice", "bob", T0 + n)) + b"\n" for n in range(200)
+    ))  # fmt: skip
+    result = CliRunner().invoke(main, ["import", str(history), "--db", str(tmp_path / "i.db")])
+    assert result.exit_code == 0, result.output
+    steps = [line for line in result.output.splitlines() if line.startswith("importing ")]
+    assert steps == [f"importing history.jsonl: {n}%" for n in range(0, 101, 10)]
+    assert result.output.splitlines()[-1].startswith("200 applied")
+
+
+def test_a_bad_setting_is_one_line_naming_it() -> None:
+    result = CliRunner().invoke(main, ["seed"], env={"GATEWAY_PG_POOL_SIZE": "many"})
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert "GATEWAY_PG_POOL_SIZE" in line
+    assert "'many'" in line
+
+
+class TestOwnCommand:
+    """How the demo banner names this program, so that its lines run when pasted."""
+
+    def test_found_on_the_path_it_is_just_gateway(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        program = _program(tmp_path / "bin")
+        monkeypatch.setattr(sys, "argv", [str(program), "serve"])
+        monkeypatch.setenv("PATH", str(program.parent))
+        assert own_command() == "gateway"
+
+    def test_elsewhere_it_is_its_absolute_path(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        program = _program(tmp_path / "my venv" / "bin")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "argv", ["my venv/bin/gateway", "serve"])
+        monkeypatch.setenv("PATH", str(_program(tmp_path / "other").parent))  # another gateway
+        assert own_command() == f"'{program}'"
+
+    def test_as_a_module_it_is_python_dash_m(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sys, "argv", ["/src/gateway/__main__.py", "serve"])
+        assert own_command() == f"{sys.executable} -m gateway"
+
+
+def _program(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    program = directory / "gateway"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_the_banner_of_a_demo_with_a_public_key_says_where_tokens_come_from(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(database_url=str(tmp_path / "d.db"), jwt_public_key="-----BEGIN ...")
+    keys = demo_keys(settings)
+    printed = banner(keys.applied(settings), keys)
+    assert "GATEWAY_JWT_PUBLIC_KEY" in printed
+    assert " token bob" not in printed
+    assert "/nim/cc" in printed

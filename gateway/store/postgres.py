@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -102,10 +103,19 @@ class PostgresDriver:
                     reset=_no_reset,
                 )
             except (OSError, asyncpg.CannotConnectNowError) as e:
-                if attempt == self._connect_retries:
-                    raise ConfigurationError(f"cannot reach PostgreSQL: {e}") from e
-                logger.warning("PostgreSQL not reachable (%s); retrying", e)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+                attempts = self._connect_retries + 1
+                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                if attempt + 1 == attempts:
+                    raise ConfigurationError(
+                        f"PostgreSQL at {_server(self._dsn)} not reachable after {attempts} "
+                        f"attempts: {reason}"
+                    ) from e
+                pause = min(0.2 * 2**attempt, 5)
+                logger.warning(
+                    "PostgreSQL at %s not reachable (%s): attempt %d of %d, next in %.1f s",
+                    _server(self._dsn), reason, attempt + 1, attempts, pause,
+                )  # fmt: skip
+                await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
@@ -250,3 +260,10 @@ def _numbered(statement: str) -> str:
     """The "?" placeholders as PostgreSQL's $1, $2, ..."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", statement)
+
+
+def _server(dsn: str) -> str:
+    """``host:port`` of a PostgreSQL URL, for messages: never its user or password."""
+    url = urlsplit(dsn)
+    host = url.hostname or "localhost"
+    return f"[{host}]:{url.port or 5432}" if ":" in host else f"{host}:{url.port or 5432}"

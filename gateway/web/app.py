@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -75,6 +74,10 @@ def create_app(
             settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst
         ),
     )
+    graphiql_page, notices = _graphiql_page(settings)
+    verifier = _verifier(settings)
+    if verifier is None:
+        notices.append("GATEWAY_NIM_APP_SECRET is not set: the NIM webhooks answer 503")
     view = GraphQLView(
         build_schema(
             limits,
@@ -89,7 +92,7 @@ def create_app(
         notifier=notifier,
         rate_limiter=rate_limiter,
         metrics=metrics,
-        graphiql_page=_graphiql_page(settings),
+        graphiql_page=graphiql_page,
         http_limits=HttpLimits(
             max_body_bytes=settings.max_body_bytes,
             max_variables_bytes=settings.max_variables_bytes,
@@ -107,7 +110,7 @@ def create_app(
 
     webhooks = NimWebhooks(
         store=the_store,
-        verifier=_verifier(settings),
+        verifier=verifier,
         clock=clock,
         metrics=metrics,
         max_body_bytes=settings.webhook_max_body_bytes,
@@ -118,6 +121,9 @@ def create_app(
         async with AsyncExitStack() as stack:
             for context in lifespan:
                 await stack.enter_async_context(context)
+            # Said once, when the gateway starts serving (a start that fails says only why).
+            for notice in notices:
+                logger.warning(notice)
             await stack.enter_async_context(_purging_tombstones(the_store, settings, clock))
             yield
 
@@ -136,7 +142,7 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    graphiql_dir = Path(settings.graphiql_dir)
+    graphiql_dir = graphiql.directory(settings.graphiql_dir)
 
     async def graphiql_asset(request: Request) -> Response:
         path = graphiql.asset_path(graphiql_dir, request.path_params["asset"])
@@ -192,7 +198,6 @@ def _tracing_middleware(provider: TracerProvider | None) -> list[Middleware]:
 
 def _verifier(settings: Settings) -> Verifier | None:
     if settings.nim_app_secret is None:
-        logger.warning("GATEWAY_NIM_APP_SECRET is not set: the NIM webhooks answer 503")
         return None
     return Verifier(
         settings.nim_app_secret.get_secret_value(),
@@ -250,16 +255,20 @@ def app_from_environment() -> Starlette:
     return served_app(settings, store, lifespan=[store])
 
 
-def _graphiql_page(settings: Settings) -> str | None:
-    """GraphiQL from the gateway's own copy of its assets; None for Strawberry's CDN page."""
-    if graphiql.installed(Path(settings.graphiql_dir)):
-        return graphiql.local_page()
+def _graphiql_page(settings: Settings) -> tuple[str | None, list[str]]:
+    """GraphiQL from the gateway's own copy of its assets (None: Strawberry's CDN page), and
+    what to tell the operator at start-up when there is no copy."""
+    directory = graphiql.directory(settings.graphiql_dir)
+    if graphiql.installed(directory):
+        return graphiql.local_page(), []
+    missing = f"GraphiQL's assets are not installed in {directory}"
     if settings.graphiql_cdn:
-        logger.info(
-            "GraphiQL loads from the public CDN: run `gateway install-graphiql` to serve it"
-        )
-        return None
-    return (
+        return None, [
+            f"{missing}: /graphql loads them from the public CDN (a blank page without "
+            "internet). Install them once for this machine: gateway install-graphiql"
+        ]
+    page = (
         "<!doctype html><title>GraphiQL</title><p>GraphiQL's assets are not installed here. "
         "Run <code>gateway install-graphiql</code>, or set GATEWAY_GRAPHIQL_CDN=true.</p>"
     )
+    return page, [f"{missing} and GATEWAY_GRAPHIQL_CDN=false: run gateway install-graphiql"]

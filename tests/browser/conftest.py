@@ -16,12 +16,13 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from pydantic import SecretStr
 
+from gateway import graphiql
 from gateway.auth import issue_token
 from gateway.domain.checksum import sign
 from gateway.settings import Settings
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import GatewayProcess, free_tcp_port
-from tests.tools import CHROMIUM_ARGS, ROOT, chromium
+from tests.tools import CHROMIUM_ARGS, chromium
 
 # Assertions wait for the page up to this long: CI machines are shared and sometimes slow.
 expect.set_options(timeout=15_000)
@@ -75,7 +76,7 @@ def start_gateway(database: Path, *args: str, **env: str) -> Iterator[RunningGat
         env={
             "GATEWAY_JWT_SECRET": SECRET,
             "GATEWAY_NIM_APP_SECRET": APP_SECRET,
-            "GATEWAY_GRAPHIQL_DIR": str(ROOT / ".graphiql"),
+            "GATEWAY_GRAPHIQL_DIR": str(graphiql.default_dir()),
             "GATEWAY_LOG_FORMAT": "text",
             **env,
         },

@@ -16,7 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from gateway import graphiql
 from tests.browser.conftest import RunningGateway, start_gateway
 from tests.helpers import cc_message
-from tests.tools import ROOT, require, screenshot_path
+from tests.tools import require, screenshot_path
 
 # Chromium on a shared machine: more than the suite's 120 s default
 pytestmark = pytest.mark.timeout(300)
@@ -38,7 +38,7 @@ SUBSCRIPTION = """subscription Live {
 @pytest.fixture
 def demo_gateway(tmp_path: Path) -> Iterator[RunningGateway]:
     """`gateway serve --demo` with local assets only: a CDN request would fail the page."""
-    require(graphiql.installed(ROOT / ".graphiql"), "run `gateway install-graphiql` first")
+    require(graphiql.installed(graphiql.default_dir()), "run `gateway install-graphiql` first")
     with start_gateway(tmp_path / "demo.db", "--demo", GATEWAY_GRAPHIQL_CDN="false") as running:
         yield running
 
