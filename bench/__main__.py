@@ -1,6 +1,8 @@
 """Run every workload against its baselines and write docs/benchmarks/README.md + chart.png.
 
     python -m bench [--quick] [--out docs/benchmarks]
+    python -m bench --only W1 --seconds 5 [--backends sqlite]   a focused run: prints figures
+
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
 (default postgresql://127.0.0.1:5432/test) and npm for the PostGraphile peer. Every load run
@@ -27,7 +29,7 @@ import orjson
 from pydantic import SecretStr
 
 from bench import data, report
-from bench.servers import start_floor, start_gateway, start_postgraphile
+from bench.servers import start_floor, start_gateway, start_hand_floor, start_postgraphile
 from bench.wrk import graphql_script, run_wrk
 from gateway.auth import issue_token
 from gateway.domain.checksum import sign_request
@@ -55,12 +57,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds each: a smoke run")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument(
+        "--only",
+        help="comma-separated workloads (W1,W3): print their figures, write no report",
+    )
+    parser.add_argument("--seconds", type=int, help="seconds per load run (with --only)")
+    parser.add_argument("--backends", default="sqlite,postgres", help="W1's backends (with --only)")
     args = parser.parse_args()
     ensure_wrk()
+    if args.only:
+        only = {w.strip().upper() for w in args.only.split(",")}
+        backends = tuple(b.strip() for b in args.backends.split(","))
+        focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends)
+        print_figures(focused)
+        return
     results = run(quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(args.out, results, machine=machine())
     print(f"report: {args.out / 'README.md'}")
+
+
+def print_figures(results: dict[str, object]) -> None:
+    """One line per load run of a focused run (the runs of one workload ran side by side)."""
+    for workload, figures in results.items():
+        if not isinstance(figures, dict):
+            continue
+        for name, run in figures.items():
+            if isinstance(run, dict) and "rps" in run:
+                print(f"{workload} {name:<22} {run['rps']:8.0f} req/s  p50 {run['p50_ms']:7.1f} "
+                      f"ms  p99 {run['p99_ms']:7.1f} ms  non-2xx {run['non_2xx']:.0f}")  # fmt: skip
+            else:
+                print(f"{workload} {name:<22} {orjson.dumps(run).decode()}")
 
 
 def ensure_wrk() -> None:
@@ -77,8 +104,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {system}, Python {platform.python_version()}"
 
 
-def run(*, quick: bool) -> dict[str, object]:
-    seconds = 2 if quick else 15
+def run(
+    *,
+    quick: bool,
+    only: set[str] | None = None,
+    seconds: int | None = None,
+    backends: tuple[str, ...] = ("sqlite", "postgres"),
+) -> dict[str, object]:
+    seconds = seconds or (2 if quick else 15)
+    wanted = only or {"W1", "W2", "W3", "W4", "W5"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -99,11 +133,17 @@ def run(*, quick: bool) -> dict[str, object]:
                     "REFERENCES messages (server_id)",
                 )
             )
-            results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds)
-            results["W2"] = w2(deep_sqlite, token, seconds, quick)
-            results["W3"] = w3(small_sqlite, seconds)
-            results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
-            results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
+            if "W1" in wanted:
+                results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds,
+                                   backends=backends)  # fmt: skip
+            if "W2" in wanted:
+                results["W2"] = w2(deep_sqlite, token, seconds, quick)
+            if "W3" in wanted:
+                results["W3"] = w3(small_sqlite, seconds)
+            if "W4" in wanted:
+                results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
+            if "W5" in wanted:
+                results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
         finally:
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results
@@ -138,17 +178,35 @@ def gateway_env(database: str) -> dict[str, str]:
 
 
 def w1(
-    sqlite: str, pg_url: str, schema: str, pg_base: str, token: str, seconds: int
+    sqlite: str,
+    pg_url: str,
+    schema: str,
+    pg_base: str,
+    token: str,
+    seconds: int,
+    *,
+    backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
+    """The page from the gateway, from the store floor and from the hand-written floor, each
+    run beside the others at 64 and 16 connections."""
     out: dict[str, object] = {}
     gql = graphql_script(PAGE, token)
     for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
-        with start_gateway(gateway_env(database)) as gw, start_floor(database) as floor:
-            out[f"{backend}_gateway_64"] = run_wrk(gw.url("/graphql"), gql, 64, seconds)
-            out[f"{backend}_floor_64"] = run_wrk(floor.url("/page?first=20"), None, 64, seconds)
-            out[f"{backend}_gateway_16"] = run_wrk(gw.url("/graphql"), gql, 16, seconds)
-            out[f"{backend}_floor_16"] = run_wrk(floor.url("/page?first=20"), None, 16, seconds)
-    peer = start_postgraphile(pg_base, schema)
+        if backend not in backends:
+            continue
+        with (
+            start_gateway(gateway_env(database)) as gw,
+            start_floor(database) as floor,
+            start_hand_floor(database) as hand,
+        ):
+            for conns in (64, 16):
+                out[f"{backend}_gateway_{conns}"] = run_wrk(gw.url("/graphql"), gql, conns,
+                                                            seconds)  # fmt: skip
+                for name, server in (("floor", floor), ("hand", hand)):
+                    out[f"{backend}_{name}_{conns}"] = run_wrk(
+                        server.url("/page?first=20"), None, conns, seconds
+                    )
+    peer = start_postgraphile(pg_base, schema) if "postgres" in backends else None
     if peer is not None:
         with peer as pg:
             out["postgres_peer_64"] = run_wrk(

@@ -50,6 +50,18 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "target": "≥ 0.5× floor" + ("; p99 ≤ 50 ms" if conns == 16 else ""),
                 }
             )
+            hand = w1.get(f"{backend}_hand_{conns}")
+            if hand is not None:
+                rows.append(
+                    {
+                        "name": f"W1 page, {backend}, {conns} conns, vs hand-written floor",
+                        "measured": rate(gw),
+                        "baseline": f"hand-written: {rate(hand)}",
+                        "value": gw["rps"] / hand["rps"],
+                        "ratio": f"{gw['rps'] / hand['rps']:.2f}× hand-written",
+                        "target": "goal 0.5× hand-written (reported)",
+                    }
+                )
     if "postgres_peer_64" in w1:
         gw, peer = w1["postgres_gateway_64"], w1["postgres_peer_64"]
         rows.append(

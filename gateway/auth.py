@@ -1,10 +1,17 @@
-"""Bearer JWTs: ``sub`` is the account id, ``exp`` is required."""
+"""Bearer JWTs: ``sub`` is the account id, ``exp`` is required.
+
+A verified token is remembered (a bounded LRU keyed by the token's text) with its account and
+expiry, so a client that sends the same token on every request pays one signature check, not
+one per request; a remembered token is refused from its ``exp`` on, as PyJWT would refuse it.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import jwt
+from cachetools import LRUCache
 
 from gateway.domain.keys import check_account
 from gateway.errors import BadUserInput, ConfigurationError, Unauthenticated
@@ -17,7 +24,13 @@ _FOR_PUBLIC_KEY: tuple[str, ...] = ("RS256", "ES256")
 
 
 class Authenticator:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         settings.check_auth()
         if settings.jwt_secret is not None:
             key, key_setting = settings.jwt_secret.get_secret_value(), "GATEWAY_JWT_SECRET"
@@ -47,6 +60,8 @@ class Authenticator:
         self._key = jwt.get_algorithm_by_name(self._algorithms[0]).prepare_key(key)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
+        self._clock = clock
+        self._verified: LRUCache[str, tuple[str, float]] = LRUCache(maxsize=cache_size)
 
     def authenticate(self, authorization: str | None) -> str:
         """The account id of a valid ``Authorization: Bearer`` header."""
@@ -55,9 +70,23 @@ class Authenticator:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be 'Bearer <JWT>'")
+        token = token.strip()
+        known = self._verified.get(token)
+        if known is not None:
+            account, expires = known
+            if self._clock() < expires:
+                return account
+            del self._verified[token]
+            raise Unauthenticated("the access token has expired")
+        account, expires = self._verify(token)
+        self._verified[token] = (account, expires)
+        return account
+
+    def _verify(self, token: str) -> tuple[str, float]:
+        """The account id and expiry of a token whose signature and claims are valid."""
         try:
             claims = jwt.decode(
-                token.strip(),
+                token,
                 self._key,
                 algorithms=self._algorithms,
                 issuer=self._issuer,
@@ -71,9 +100,11 @@ class Authenticator:
             raise Unauthenticated(f"the access token is not valid: {e}") from None
         subject = claims["sub"]
         try:
-            return check_account(subject if isinstance(subject, str) else "", what="token subject")
+            account = check_account(subject if isinstance(subject, str) else "",
+                                    what="token subject")  # fmt: skip
         except BadUserInput as e:
             raise Unauthenticated(f"the access token's sub is not an account id: {e}") from None
+        return account, float(claims["exp"])
 
 
 def _why_not(algorithm: str, key: str) -> str | None:

@@ -248,3 +248,52 @@ async def test_over_http_a_token_for_another_key_type_is_unauthenticated(
                                  base_url="http://gateway") as http:  # fmt: skip
         result = await GraphQLClient(http, token)("{ sessions { totalCount } }")
     assert result.codes == ["UNAUTHENTICATED"]
+
+
+def _counting_decode(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    verified: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: object, **kwargs: object) -> object:
+        verified.append(token)
+        return decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("gateway.auth.jwt.decode", counting)
+    return verified
+
+
+def test_a_verified_token_is_not_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified = _counting_decode(monkeypatch)
+    auth = Authenticator(Settings(jwt_secret=SecretStr(SECRET)))
+    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    assert [auth.authenticate("Bearer " + token) for _ in range(3)] == ["alice"] * 3
+    assert verified == [token]
+
+
+def test_a_cached_token_is_refused_once_it_expires() -> None:
+    now = [time.time()]
+    auth = Authenticator(Settings(jwt_secret=SecretStr(SECRET)), clock=lambda: now[0])
+    token = jwt.encode(claims(exp=int(now[0]) + 30), SECRET, algorithm="HS256")
+    assert auth.authenticate("Bearer " + token) == "alice"
+    now[0] += 31
+    with pytest.raises(Unauthenticated, match="expired"):
+        auth.authenticate("Bearer " + token)
+
+
+def test_refused_tokens_are_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified = _counting_decode(monkeypatch)
+    auth = Authenticator(Settings(jwt_secret=SecretStr(SECRET)))
+    forged = jwt.encode(claims(), "another-secret-another-secret-another", algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            auth.authenticate("Bearer " + forged)
+    assert verified == [forged, forged]
+
+
+def test_the_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    verified = _counting_decode(monkeypatch)
+    auth = Authenticator(Settings(jwt_secret=SecretStr(SECRET)), cache_size=2)
+    tokens = [jwt.encode(claims(jti=str(n)), SECRET, algorithm="HS256") for n in range(3)]
+    for token in [*tokens, tokens[0]]:
+        auth.authenticate("Bearer " + token)
+    assert verified == [*tokens, tokens[0]]  # the oldest was let go

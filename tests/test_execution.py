@@ -83,3 +83,50 @@ def test_a_changed_graphql_core_executor_fails_the_start_up(
     with pytest.raises(RuntimeError, match="execute_collected_subfields"):
         build_schema()
     build_schema(planned=False)  # graphql-core's own execution needs no check
+
+
+def _counting_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    compiled: list[str] = []
+    compile_ = PlanningExecutionContext._compile
+
+    def counting(self: PlanningExecutionContext, parent_type: Any, grouped: Any) -> Any:
+        compiled.append(parent_type.name)
+        return compile_(self, parent_type, grouped)
+
+    monkeypatch.setattr(PlanningExecutionContext, "_compile", counting)
+    return compiled
+
+
+def _context(store: SessionStore) -> Context:
+    return Context(store=store, cursors=CursorCodec(b"k"), clock=lambda: T0,
+                   notifier=ChangeNotifier(), viewer_id="alice")  # fmt: skip
+
+
+@pytest.mark.usefixtures("data")
+async def test_a_documents_plans_are_compiled_once_not_per_request(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = _counting_compiles(monkeypatch)
+    schema = build_schema()
+    results = [(await schema.execute(QUERIES[0], context_value=_context(store))).data
+               for _ in range(3)]  # fmt: skip
+    assert compiled
+    assert len(compiled) == len(set(compiled))  # each sub-selection once, on the first request
+    assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.usefixtures("data")
+async def test_plans_follow_include_and_skip_variables_on_every_request(
+    store: SessionStore,
+) -> None:
+    query = (
+        "query($k: Boolean!) { sessions { edges { node { key @include(if: $k) "
+        "lastMessage @skip(if: $k) { text } } } } }"
+    )
+    schema = build_schema()
+    for k in (True, False, True):
+        result = await schema.execute(
+            query, variable_values={"k": k}, context_value=_context(store)
+        )
+        node = result.data["sessions"]["edges"][0]["node"]  # type: ignore[index]
+        assert set(node) == ({"key"} if k else {"lastMessage"})

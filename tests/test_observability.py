@@ -30,6 +30,7 @@ async def test_metrics_time_every_store_call_by_operation(
 ) -> None:
     await webhook.ok(cc_message("m1", "bob", "alice", clock.now))
     await alice.ok("{ sessions { edges { node { lastMessage { text } } } } }")
+    await alice.ok('{ session(id: "p2p|bob") { lastMessage { text } } }')
     metrics = (await http.get("/metrics")).text
     for operation in ("record_message", "list_sessions", "get_messages"):
         assert f'gateway_store_operation_seconds_count{{operation="{operation}"}} 1.0' in metrics

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.domain.sessions import RevokeNotification
 from gateway.store import SessionStore
-from tests.helpers import T0, GraphQLClient, bounded_pages, send
+from tests.helpers import T0, GraphQLClient, bounded_pages, p2p_deliveries, send
 
 PAGE = """
 query Page($first: Int, $after: String, $min: DateTime, $max: DateTime) {
@@ -189,14 +190,35 @@ async def test_without_last_message_the_messages_are_not_read(
     assert not any("messages" in s for s in statements)
 
 
-async def test_last_messages_of_a_page_are_read_in_one_batch(
+async def test_a_page_and_its_last_messages_are_one_statement(
     store: SessionStore, alice: GraphQLClient, statements: list[str]
 ) -> None:
     await fill(store, 7)
     statements.clear()
     data = await alice.ok("{ sessions { edges { node { lastMessage { serverId text } } } } }")
-    assert len([s for s in statements if "FROM messages" in s]) == 1
-    assert len(data["sessions"]["edges"]) == 7
+    reads = [s for s in statements if s.lstrip().startswith("SELECT")]
+    assert len(reads) == 1
+    assert "JOIN messages" in reads[0]
+    ids = [edge["node"]["lastMessage"]["serverId"] for edge in data["sessions"]["edges"]]
+    assert ids == [f"alice-m{n}" for n in reversed(range(7))]
+
+
+async def test_a_page_joins_only_last_messages_not_revoked_ones(
+    store: SessionStore, alice: GraphQLClient
+) -> None:
+    await send(store, "m1", "bob", "alice", T0)
+    recall = RevokeNotification("m1", "bob", T0 + 1)
+    await store.revoke_message(recall, p2p_deliveries("bob", "alice"))
+    await send(store, "m2", "carol", "alice", T0 + 2)
+    data = await alice.ok(
+        "{ sessions(pinnedFirst: true, types: [P2P, TEAM]) { edges { node { key "
+        "lastMessageKind lastMessage { serverId } } } } }"
+    )
+    nodes = [edge["node"] for edge in data["sessions"]["edges"]]
+    assert nodes == [
+        {"key": "p2p|carol", "lastMessageKind": "MESSAGE", "lastMessage": {"serverId": "m2"}},
+        {"key": "p2p|bob", "lastMessageKind": "REVOKE_NOTIFICATION", "lastMessage": None},
+    ]
 
 
 async def test_total_count_is_counted_only_when_selected(

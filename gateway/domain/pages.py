@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.sessions import MAX_PAGE_SIZE, Session
+from gateway.domain.sessions import MAX_PAGE_SIZE, Message, Session
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
 
@@ -68,6 +69,7 @@ class Page:
     sessions: list[Session]
     has_more: bool
     sync_position: SyncPosition | None = None  # the change feed's position as of this page
+    messages: Mapping[str, Message] = field(default_factory=dict)  # last messages, when asked
 
 
 def check_page_size(first: int | None) -> int:

@@ -7,6 +7,12 @@ once per request (a list of "read this attribute, serialize it like this" steps)
 object. Anything else (resolvers with logic, awaitables, @defer, a null in a non-null field) goes
 through graphql-core as before, so results and errors are exactly the same.
 
+Plans outlive the request when they can: parsing is cached, so a document sent again is the same
+syntax tree, and a sub-selection is named by its field nodes. Where the document has no
+directives, variables cannot change which fields are collected, and the plan compiled for those
+nodes is reused (a bounded cache that holds the nodes, so their ids stay theirs). A document
+with directives (@include, @skip, @defer) compiles its plans per request, as before.
+
 A plain field is one Strawberry itself resolves by reading an attribute: a field with no resolver
 and no field extensions, as the field's Strawberry definition says (``DEFINITION_BACKREF``).
 The plan hooks into graphql-core's executor where it executes an object's collected sub-fields, a
@@ -19,15 +25,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from cachetools import LRUCache
 from graphql import (
+    FieldNode,
     GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
     is_leaf_type,
 )
 from graphql.pyutils import AwaitableOrValue, Path
@@ -49,9 +60,33 @@ class _Unplannable(Exception):
 
 
 class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    # Across requests: plans by their field nodes, and whether an operation has directives.
+    _shared_plans: ClassVar[LRUCache[tuple[object, ...], tuple[object, Plan | None]]] = LRUCache(
+        maxsize=4096
+    )
+    _directive_free: ClassVar[LRUCache[int, tuple[object, bool]]] = LRUCache(maxsize=1024)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[tuple[GraphQLObjectType, int], Plan | None] = {}
+        self._reusable = self._without_directives()
+
+    def _without_directives(self) -> bool:
+        operation: OperationDefinitionNode = self.operation
+        known = self._directive_free.get(id(operation))
+        if known is None or known[0] is not operation:
+            fragments = self.fragment_definitions.values()
+            free = (
+                not operation.directives
+                and all(
+                    not fragment.directives and _directive_free(fragment.selection_set)
+                    for fragment in fragments
+                )
+                and _directive_free(operation.selection_set)
+            )
+            known = (operation, free)
+            self._directive_free[id(operation)] = known
+        return known[1]
 
     def execute_collected_subfields(
         self,
@@ -78,8 +113,24 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Plan | None:
         key = (parent_type, id(grouped_field_set))
         if key not in self._plans:
-            self._plans[key] = self._compile(parent_type, grouped_field_set)
+            self._plans[key] = self._shared_plan(parent_type, grouped_field_set)
         return self._plans[key]
+
+    def _shared_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> Plan | None:
+        if not self._reusable:
+            return self._compile(parent_type, grouped_field_set)
+        items = _items(grouped_field_set)
+        nodes = tuple(details.node for _, group in items for details in group)
+        # The entry holds its nodes: while it lives, no other node can have their ids.
+        name = (parent_type, *(key for key, _ in items), *(len(g) for _, g in items),
+                *map(id, nodes))  # fmt: skip
+        known = self._shared_plans.get(name)
+        if known is None:
+            known = (nodes, self._compile(parent_type, grouped_field_set))
+            self._shared_plans[name] = known
+        return known[1]
 
     def _compile(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
@@ -152,6 +203,19 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return planned(value)
 
         return checked
+
+
+def _directive_free(selection_set: SelectionSetNode | None) -> bool:
+    if selection_set is None:
+        return True
+    for selection in selection_set.selections:
+        if selection.directives:
+            return False
+        if isinstance(selection, FieldNode | InlineFragmentNode) and not _directive_free(
+            selection.selection_set
+        ):
+            return False
+    return True
 
 
 def _none(_: Any) -> None:

@@ -58,9 +58,12 @@ class Query:
             pinned_first=bool(_given(pinned_first)),
         )
         page = await ctx.store.list_sessions(
-            viewer, query, with_sync_position=selects(info, "syncToken")
+            viewer,
+            query,
+            with_sync_position=selects(info, "syncToken"),
+            with_last_messages=selects(info, "lastMessage", deep=True),
         )
-        messages = await last_messages(info, page.sessions)
+        messages = page.messages
         edges = [
             SessionEdge(
                 cursor=ctx.cursors.encode(viewer, Position.of(s, pinned_first=query.pinned_first)),

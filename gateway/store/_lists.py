@@ -13,6 +13,7 @@ from enum import Enum
 
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
+from gateway.domain.sessions import LastMessageKind
 
 SESSION_COLUMNS = (
     "key, update_time, server_ext, last_kind, last_msg_id, "
@@ -20,6 +21,10 @@ SESSION_COLUMNS = (
 )
 
 KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
+
+MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
+# With its last messages, a page row is the session's columns, then its message's (or NULLs).
+MESSAGE_AT = len(SESSION_COLUMNS.split(","))
 
 Statement = tuple[str, tuple[object, ...]]
 
@@ -57,11 +62,35 @@ def sections(query: PageQuery) -> list[Section]:
 
 
 def page_statement(
-    owner: str, query: PageQuery, section: Section, limit: int, *, continued: bool = False
+    owner: str,
+    query: PageQuery,
+    section: Section,
+    limit: int,
+    *,
+    continued: bool = False,
+    with_last_messages: bool = False,
 ) -> Statement:
     """Up to ``limit`` sessions of ``section`` after the query's cursor. ``continued`` means the
-    page already went through an earlier section, so this one starts from its top."""
+    page already went through an earlier section, so this one starts from its top. With
+    ``with_last_messages``, each row goes on with its last message's columns (at ``MESSAGE_AT``),
+    joined to the page in the same statement: one round trip."""
     order = _BY_PIN if section is Section.PINNED else _BY_TIME
+    sql, params = _page(owner, query, section, order, limit, continued)
+    if not with_last_messages:
+        return sql, params
+    columns = ", ".join(f"p.{c.strip()}" for c in SESSION_COLUMNS.split(","))
+    messages = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    joined = (
+        f"SELECT {columns}, {messages} FROM ({sql}) AS p LEFT JOIN messages AS m "
+        f"ON m.server_id = p.last_msg_id AND p.last_kind = {LastMessageKind.MESSAGE.value} "
+        f"ORDER BY p.{order.column} DESC, p.key DESC"
+    )
+    return joined, params
+
+
+def _page(
+    owner: str, query: PageQuery, section: Section, order: _Order, limit: int, continued: bool
+) -> Statement:
     after = None if continued else query.after
     if after is not None and order is _BY_PIN and after.pinned_at is None:
         after = None

@@ -3,9 +3,9 @@ both index by position)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import (
@@ -21,7 +21,10 @@ from gateway.domain.sync import Change
 class Row(Protocol):
     """A result row: a tuple from SQLite, a Record from asyncpg."""
 
+    @overload
     def __getitem__(self, index: int, /) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> Sequence[Any]: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[Any]: ...
 
@@ -33,10 +36,10 @@ def key_from_db(text: str) -> SessionKey:
     return SessionKey(SessionType(prefix), target)
 
 
-def session_from_row(owner: str, row: Row) -> Session:
+def session_from_row(owner: str, row: Row | Sequence[Any]) -> Session:
     """A row of ``SESSION_COLUMNS``."""
     (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
-     unread, last_read_time, pinned_at) = row  # fmt: skip
+     unread, last_read_time, pinned_at) = row[:11]  # fmt: skip
     last_kind = None if kind is None else LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
@@ -63,8 +66,8 @@ def change_from_row(owner: str, row: Row) -> Change:
     return Change(int(version), key_from_db(str(columns[0])), session)
 
 
-def message_from_row(row: Row) -> Message:
-    server_id, client_id, from_account, type_, time, text, attachment, ext = row
+def message_from_row(row: Row | Sequence[Any]) -> Message:
+    server_id, client_id, from_account, type_, time, text, attachment, ext = row[:8]
     return Message(
         server_id=str(server_id),
         from_account=str(from_account),

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._driver import Dialect
-from gateway.store._lists import SESSION_COLUMNS
+from gateway.store._lists import MESSAGE_COLUMNS, SESSION_COLUMNS
 
 RETURNING_CHANGE = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
-MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
 _CHANGE_COLUMNS = f"version, deleted_at, {SESSION_COLUMNS}"
 
 # The message becomes the last one where it is newer, by (time, server id), than the current last

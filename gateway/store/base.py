@@ -50,10 +50,16 @@ class SessionStore(Protocol):
     # Reads ---------------------------------------------------------------------------------
 
     async def list_sessions(
-        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+        self,
+        owner: str,
+        query: PageQuery,
+        *,
+        with_sync_position: bool = False,
+        with_last_messages: bool = False,
     ) -> Page:
         """A page of live sessions, newest first, strictly after ``query.after``; with
-        ``with_sync_position``, also the change feed's position as of the same snapshot."""
+        ``with_sync_position``, also the change feed's position as of the same snapshot; with
+        ``with_last_messages``, the last messages of its sessions, read with the page."""
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
         """Whether a session that ``query`` lists stands at or before ``position``."""

@@ -84,7 +84,12 @@ class SqlStore:
             return await db.fetch_one(self._sql.any_session) is None
 
     async def list_sessions(
-        self, owner: str, query: PageQuery, *, with_sync_position: bool = False
+        self,
+        owner: str,
+        query: PageQuery,
+        *,
+        with_sync_position: bool = False,
+        with_last_messages: bool = False,
     ) -> Page:
         rows: list[Row] = []
         position = None
@@ -95,13 +100,21 @@ class SqlStore:
                 position = SyncPosition(await _clock(db, self._sql, owner))
             for n, section in enumerate(sections):
                 wanted = query.limit + 1 - len(rows)
-                text, params = lists.page_statement(owner, query, section, wanted,
-                                                    continued=n > 0)  # fmt: skip
+                text, params = lists.page_statement(
+                    owner, query, section, wanted, continued=n > 0,
+                    with_last_messages=with_last_messages,
+                )  # fmt: skip
                 rows += await db.fetch(text, *params)
                 if len(rows) > query.limit:
                     break
-        sessions = [session_from_row(owner, row) for row in rows]
-        return Page(sessions[: query.limit], len(sessions) > query.limit, position)
+        sessions = [session_from_row(owner, row) for row in rows[: query.limit]]
+        messages: dict[str, Message] = {}
+        if with_last_messages:
+            for row in rows[: query.limit]:
+                if row[lists.MESSAGE_AT] is not None:
+                    message = message_from_row(row[lists.MESSAGE_AT :])
+                    messages[message.server_id] = message
+        return Page(sessions, len(rows) > query.limit, position, messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
         async with self._driver.read() as db:
