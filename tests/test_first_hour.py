@@ -89,7 +89,9 @@ class Checkout:
 
 def _newcomer_environment() -> dict[str, str]:
     """This environment without the gateway's settings, and without `gateway` on the PATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "VIRTUAL_ENV"))}
+    # Nor make's own variables: under `make test` they would make every make here a sub-make.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GATEWAY_", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}  # fmt: skip
     paths = env.get("PATH", "").split(os.pathsep)
     env["PATH"] = os.pathsep.join(p for p in paths if not (Path(p) / "gateway").exists())
     env["PYTHONUNBUFFERED"] = "1"
@@ -157,8 +159,9 @@ def demo(checkout: Checkout) -> Iterator[Demo]:
     assert make_demo == ["make demo"], quick_start
     # The copy shares this checkout's .venv: make must find it up to date, or it would rebuild
     # it from the copy (an editable install pointing into a scratch directory).
-    planned = subprocess.run(["make", "-n", "demo"], cwd=checkout.root, capture_output=True,
-                             text=True, check=True).stdout.splitlines()  # fmt: skip
+    dry_run = subprocess.run(["make", "-n", "demo"], cwd=checkout.root, env=checkout.env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    planned = dry_run.stdout.splitlines()
     require(len(planned) == 1, f"run `make install`: make would first run {planned[:-1]}")
     port = free_tcp_port()
     process = checkout.start(make_demo, GATEWAY_PORT=str(port))
