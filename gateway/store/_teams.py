@@ -5,9 +5,11 @@ every team message remembers its team, so a team session is a function of the ev
 order they arrived in. ``team_members`` caches the members after the newest change.
 
 An event newer than everything known of its team (the usual case) is applied incrementally: its
-message goes to the members before it as the cache has them, adjusted by what the event itself
-says. An older event, arriving late, can change who received any later message: the sessions of
-every account it concerns are then recomputed from the team's kept history, so the result is
+message goes to the members before it as the cache has them (or exactly to its tMembers), adjusted
+by what the event itself says. A late event that changes no one's membership is delivered the same
+way, which is order-independent. A late change of membership rebuilds only the accounts it flips,
+from its own key on: what they received from there without and with it, and the difference
+applied; the whole history is read only when most of it lies after the change. The result is
 exactly the one the events in time order give.
 """
 
