@@ -56,6 +56,21 @@ async def postgres_schema(base_url: str) -> AsyncIterator[str]:
 
 
 @contextmanager
+def module_database(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[str]:
+    """A database of ``backend`` for a module's real server: a SQLite file or a PostgreSQL
+    schema of its own (skipped without PostgreSQL)."""
+    if backend == "sqlite":
+        yield str(tmp_path_factory.mktemp(name) / "gw.db")
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
+    with sync_postgres_schema(POSTGRES_URL) as url:
+        yield url
+
+
+@contextmanager
 def sync_postgres_schema(base_url: str) -> Iterator[str]:
     """``postgres_schema`` for fixtures that live outside an event loop (module scope)."""
     schema = asyncio.run(_create_schema(base_url))
@@ -146,6 +161,19 @@ async def http(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
+
+
+@pytest.fixture
+def app_with(
+    store: SessionStore, settings: Settings, clock: Clock
+) -> Callable[..., httpx.AsyncClient]:
+    """Makes a client of an app with some settings changed (on the test's store and clock)."""
+
+    def make(**overrides: object) -> httpx.AsyncClient:
+        app = create_app(settings.model_copy(update=overrides), store=store, clock=clock)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+
+    return make
 
 
 @pytest.fixture

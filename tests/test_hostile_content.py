@@ -23,7 +23,7 @@ from gateway.domain.checksum import sign
 from gateway.domain.sync import SyncPosition
 from gateway.settings import Settings
 from gateway.store import SessionStore
-from tests.conftest import POSTGRES_URL, Webhook, sync_postgres_schema
+from tests.conftest import Webhook, module_database
 from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, cc_message, raw_sql
 from tests.process import free_tcp_port, gateway
 from tests.ws import GraphQLSocket
@@ -153,12 +153,7 @@ EVENTS = f"""subscription($since: String) {{ sessionEvents(since: $since) {{
 def live_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path_factory.mktemp("hostile") / "gw.db")
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
-    with sync_postgres_schema(POSTGRES_URL) as url:
+    with module_database(request.param, tmp_path_factory, "hostile") as url:
         yield url
 
 

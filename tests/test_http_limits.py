@@ -8,10 +8,6 @@ import httpx
 import orjson
 import pytest
 
-from gateway.settings import Settings
-from gateway.store import SessionStore
-from gateway.web.app import create_app
-from tests.conftest import Clock
 from tests.helpers import GraphQLClient
 
 DEEP = "{ sessions { edges { node { lastMessage { from } } } } }"  # 5 levels
@@ -127,17 +123,6 @@ async def test_graphql_response_json_uses_http_status_codes(
     legacy = await http.post("/graphql", json={"query": query})
     assert legacy.status_code == 200
     assert legacy.headers["content-type"] == "application/json"
-
-
-@pytest.fixture
-def app_with(
-    store: SessionStore, settings: Settings, clock: Clock
-) -> Callable[..., httpx.AsyncClient]:
-    def make(**overrides: object) -> httpx.AsyncClient:
-        app = create_app(settings.model_copy(update=overrides), store=store, clock=clock)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-
-    return make
 
 
 async def test_introspection_can_be_switched_off(

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from gateway.domain.checksum import sign
-from tests.conftest import POSTGRES_URL, sync_postgres_schema
+from tests.conftest import module_database
 from tests.helpers import APP_SECRET, SECRET
 from tests.process import GatewayProcess, free_tcp_port, gateway
 from tests.ws import Closed, GraphQLSocket
@@ -55,12 +55,7 @@ class Server:
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path_factory.mktemp("live") / "gw.db")
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
-    with sync_postgres_schema(POSTGRES_URL) as url:
+    with module_database(request.param, tmp_path_factory, "live") as url:
         yield url
 
 

@@ -24,10 +24,6 @@ from graphql import (
 
 from gateway.schema import build_schema
 from gateway.schema.limits import DocumentCost, QueryLimits, query_cost_rule
-from gateway.settings import Settings
-from gateway.store import SessionStore
-from gateway.web.app import create_app
-from tests.conftest import Clock
 from tests.helpers import GraphQLClient
 
 LIMITS = QueryLimits()
@@ -141,17 +137,6 @@ def test_the_worst_document_within_the_token_limit_is_accepted() -> None:
 
 
 # Limits through the real app, each at its value and one past it -------------------------------
-
-
-@pytest.fixture
-def app_with(
-    store: SessionStore, settings: Settings, clock: Clock
-) -> Callable[..., httpx.AsyncClient]:
-    def make(**overrides: object) -> httpx.AsyncClient:
-        app = create_app(settings.model_copy(update=overrides), store=store, clock=clock)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-
-    return make
 
 
 @pytest.fixture

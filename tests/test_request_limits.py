@@ -9,25 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway.settings import Settings
-from gateway.store import SessionStore
-from gateway.web.app import create_app
-from tests.conftest import Clock
 from tests.helpers import GraphQLClient
 
 TYPENAME = {"query": "{ __typename }"}
 GRAPHQL_RESPONSE = {"Accept": "application/graphql-response+json"}
-
-
-@pytest.fixture
-def app_with(
-    store: SessionStore, settings: Settings, clock: Clock
-) -> Callable[..., httpx.AsyncClient]:
-    def make(**overrides: object) -> httpx.AsyncClient:
-        app = create_app(settings.model_copy(update=overrides), store=store, clock=clock)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-
-    return make
 
 
 def nested(levels: int) -> str:

@@ -59,11 +59,9 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
 """
 _FACTS = "SELECT account, time, event_id, member, receives FROM team_facts WHERE team_key = ?"
 _SNAPSHOTS = "SELECT time, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
-_SNAPSHOT_AT_OR_BEFORE = """
-SELECT time, event_id, members, receivers FROM team_snapshots
-WHERE team_key = ? AND (time, event_id) <= (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY time DESC, event_id DESC LIMIT 1
-"""
+_AT = "AND (time, event_id) = (CAST(? AS BIGINT), CAST(? AS TEXT))"
+_FACTS_AT = f"{_FACTS} {_AT}"
+_SNAPSHOTS_AT = f"{_SNAPSHOTS} {_AT}"
 _SNAPSHOT_BEFORE = """
 SELECT time, event_id, members, receivers FROM team_snapshots
 WHERE team_key = ? AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
@@ -211,12 +209,16 @@ async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: i
 
 
 async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: int) -> set[str]:
-    """The accounts that received the team's message ``message_id``, sent at ``sent``."""
+    """The accounts that received the team's message ``message_id``, sent at ``sent``: the
+    members just before it, adjusted by what the message itself said of the members."""
     key = (sent, message_id)
-    facts = [_fact(row) for row in await tx.rows(_FACTS, str(team))]
-    found = await tx.rows(_SNAPSHOT_AT_OR_BEFORE, str(team), *key)
-    roster = Roster.of(facts, [_snapshot(row) for row in found])
-    return {owner for owner in roster.accounts() if roster.receives(owner, key)}
+    t = str(team)
+    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_AT, t, *key)]
+    change = TeamChange(
+        tuple(_fact(row) for row in await tx.rows(_FACTS_AT, t, *key)),
+        snapshots[0] if snapshots else None,
+    )
+    return _receivers(change, await _members_before(tx, team, key))
 
 
 async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
