@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from strawberry.extensions import SchemaExtension
@@ -86,6 +87,18 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def observe_operation(
+        self, name: str | None, kind: str, seconds: float, errors: Iterable[GraphQLError]
+    ) -> None:
+        """Records one GraphQL operation: its time, and its errors by code."""
+        name = name or "anonymous"
+        if not _NAME.fullmatch(name):
+            name = "other"  # client-chosen names must not grow the label set unboundedly
+        self.operations.labels(name, kind).observe(seconds)
+        for error in errors:
+            code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+            self.errors.labels(str(code)).inc()
+
     def extension(self) -> type[SchemaExtension]:
         """A schema extension that times each operation and counts its errors."""
         metrics = self
@@ -95,18 +108,15 @@ class Metrics:
                 started = time.perf_counter()
                 yield
                 context = self.execution_context
-                name = context.operation_name or "anonymous"
-                if not _NAME.fullmatch(name):
-                    name = "other"  # client-chosen names must not grow the label set unboundedly
                 try:
                     kind = context.operation_type.value
                 except RuntimeError:  # the document did not parse
                     kind = "unknown"
-                elapsed = time.perf_counter() - started
-                metrics.operations.labels(name, kind).observe(elapsed)
-                result = context.result
-                for error in getattr(result, "errors", None) or ():
-                    code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
-                    metrics.errors.labels(str(code)).inc()
+                metrics.observe_operation(
+                    context.operation_name,
+                    kind,
+                    time.perf_counter() - started,
+                    getattr(context.result, "errors", None) or (),
+                )
 
         return OperationMetrics

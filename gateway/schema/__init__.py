@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -16,12 +18,20 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gateway.metrics import Metrics
+from gateway.schema.compiler import Deopt, QueryCompiler
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.execution import PlanningExecutionContext, check_executor
-from gateway.schema.limits import QueryLimits, RateLimits, query_cost_rule
+from gateway.schema.limits import (
+    QueryLimits,
+    RateLimits,
+    operation_charged,
+    query_cost_rule,
+    rate_limit_refusal,
+)
 from gateway.schema.mutations import Mutation
 from gateway.schema.parsing import ParserCache
 from gateway.schema.queries import Query
@@ -37,6 +47,17 @@ logger = logging.getLogger("gateway.graphql")
 
 
 class GatewaySchema(strawberry.Schema):
+    def __init__(
+        self,
+        *args: Any,
+        compiler: QueryCompiler | None = None,
+        metrics: Metrics | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._compiler = compiler
+        self._metrics = metrics
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -44,6 +65,69 @@ class GatewaySchema(strawberry.Schema):
         for error in errors:
             if not is_expected(error):
                 logger.error("unexpected error at %s", error.path, exc_info=root_cause(error))
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """A query document executed before runs compiled (schema/compiler.py); anything else,
+        and whatever the compiled code does not answer itself, runs through Strawberry and
+        graphql-core as usual."""
+        args = (query, variable_values, context_value, root_value, operation_name,
+                allowed_operation_types, operation_extensions)  # fmt: skip
+        compiled = None
+        if self._compiler is not None and query is not None:
+            compiled = self._compiler.get(query, operation_name)
+        if compiled is None or (
+            allowed_operation_types is not None
+            and OperationType.QUERY not in allowed_operation_types
+        ):
+            token = _asked.set((query, operation_name, variable_values))
+            try:
+                return await super().execute(*args)
+            finally:
+                _asked.reset(token)
+        started = time.perf_counter()
+        refusal = rate_limit_refusal(context_value, OperationType.QUERY)
+        if refusal is not None:
+            result = ExecutionResult(data=None, errors=[refusal], extensions={})
+        else:
+            try:
+                data = await compiled.run(context_value, variable_values, root_value,
+                                          operation_extensions)  # fmt: skip
+            except Deopt:
+                with operation_charged():  # graphql-core answers; the token is spent already
+                    return await super().execute(*args)
+            result = ExecutionResult(data=data, errors=None, extensions={})
+        if self._metrics is not None:
+            elapsed = time.perf_counter() - started
+            name = operation_name or compiled.name
+            self._metrics.observe_operation(name, "query", elapsed, result.errors or ())
+        return result
+
+    async def _execute_operation(
+        self, execution_context: ExecutionContext, *args: Any, **kwargs: Any
+    ) -> Any:
+        # Parsing and validation passed: the document may be compiled for its next request.
+        asked = _asked.get()
+        document = execution_context.graphql_document
+        if self._compiler is not None and asked is not None and document is not None:
+            query, operation_name, variables = asked
+            if query is not None and query == execution_context.query:
+                self._compiler.learn(self._schema, query, document, operation_name, variables)
+        return await super()._execute_operation(execution_context, *args, **kwargs)
+
+
+# The query, operation name and variables execute() was asked for, while it runs.
+_asked: ContextVar[tuple[str | None, str | None, dict[str, Any] | None] | None] = ContextVar(
+    "gateway_asked_operation", default=None
+)
 
 
 def build_schema(
@@ -75,7 +159,12 @@ def build_schema(
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.insert(0, lambda: OpenTelemetryExtension(tracer_provider=tracer_provider))
+    compiler = None
+    if planned and tracer_provider is None:  # traced resolvers run through graphql-core
+        compiler = QueryCompiler(hide_suggestions=not introspection)
     return GatewaySchema(
+        compiler=compiler,
+        metrics=metrics,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -79,10 +79,10 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             free = (
                 not operation.directives
                 and all(
-                    not fragment.directives and _directive_free(fragment.selection_set)
+                    not fragment.directives and directive_free(fragment.selection_set)
                     for fragment in fragments
                 )
-                and _directive_free(operation.selection_set)
+                and directive_free(operation.selection_set)
             )
             known = (operation, free)
             self._directive_free[id(operation)] = known
@@ -205,13 +205,13 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return checked
 
 
-def _directive_free(selection_set: SelectionSetNode | None) -> bool:
+def directive_free(selection_set: SelectionSetNode | None) -> bool:
     if selection_set is None:
         return True
     for selection in selection_set.selections:
         if selection.directives:
             return False
-        if isinstance(selection, FieldNode | InlineFragmentNode) and not _directive_free(
+        if isinstance(selection, FieldNode | InlineFragmentNode) and not directive_free(
             selection.selection_set
         ):
             return False

@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -255,23 +257,43 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
+_charged: ContextVar[bool] = ContextVar("gateway_operation_charged", default=False)
+
+
+@contextmanager
+def operation_charged() -> Iterator[None]:
+    """Within it, the operation being executed has spent its token already."""
+    token = _charged.set(True)
+    try:
+        yield
+    finally:
+        _charged.reset(token)
+
+
+def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQLError | None:
+    """Spends the viewer's token for one operation: None when allowed, else the error that is the
+    operation's result (RATE_LIMITED, with when to retry). Anonymous requests are budgeted by
+    address before this (web/graphql.py); an operation is charged once (``operation_charged``)."""
+    limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
+    viewer: str | None = getattr(context, "viewer_id", None)
+    if limiter is None or viewer is None or _charged.get():
+        return None
+    kind = "write" if operation_type is OperationType.MUTATION else "read"
+    wait = limiter.take(viewer, kind)
+    if wait is None:
+        return None
+    retry_after = max(1, round(wait + 0.5))
+    return GraphQLError(
+        f"too many {kind}s for this account: retry in {retry_after} s",
+        extensions={"code": "RATE_LIMITED", "retryAfter": retry_after},
+    )
+
+
 class RateLimits(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
-        context = self.execution_context.context
-        limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
-        viewer: str | None = getattr(context, "viewer_id", None)
-        if limiter is not None and viewer is not None:
-            kind = (
-                "write"
-                if self.execution_context.operation_type is OperationType.MUTATION
-                else "read"
-            )
-            wait = limiter.take(viewer, kind)
-            if wait is not None:
-                retry_after = max(1, round(wait + 0.5))
-                error = GraphQLError(
-                    f"too many {kind}s for this account: retry in {retry_after} s",
-                    extensions={"code": "RATE_LIMITED", "retryAfter": retry_after},
-                )
-                self.execution_context.result = ExecutionResult(data=None, errors=[error])
+        refusal = rate_limit_refusal(
+            self.execution_context.context, self.execution_context.operation_type
+        )
+        if refusal is not None:
+            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
         yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import strawberry
+from cachetools import LRUCache
 from strawberry.types.nodes import Selection
 
 from gateway.domain import sessions as domain
@@ -14,8 +15,22 @@ from gateway.store.base import SessionStore
 
 def selects(info: strawberry.Info, name: str, *, deep: bool = False) -> bool:
     """Whether the current field's selection includes ``name``: among its own fields (through
-    fragments), or with ``deep`` anywhere below it."""
-    return any(_contains(field.selections, name, deep) for field in info.selected_fields)
+    fragments), or with ``deep`` anywhere below it.
+
+    The answer depends on the document only (directives are not evaluated), and parsing is
+    cached, so it is kept by the field's syntax nodes: a cache entry holds its nodes, so no other
+    node can have their ids while it lives."""
+    nodes = info._raw_info.field_nodes
+    key = (name, deep, *map(id, nodes))
+    known = _selects.get(key)
+    if known is None:
+        found = any(_contains(field.selections, name, deep) for field in info.selected_fields)
+        known = (nodes, found)
+        _selects[key] = known
+    return known[1]
+
+
+_selects: LRUCache[tuple[object, ...], tuple[object, bool]] = LRUCache(maxsize=4096)
 
 
 def _contains(selections: Iterable[Selection], name: str, deep: bool) -> bool:

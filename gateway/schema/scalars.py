@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NewType
 
 import strawberry
@@ -18,7 +19,13 @@ _EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
 
 
 def format_timestamp(ms: int) -> str:
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    seconds, millis = divmod(ms, 1000)
+    return f"{_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=65_536)  # a page's timestamps share few seconds; a list is read again and again
+def _second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).isoformat()
 
 
 def parse_timestamp(value: object) -> Timestamp:
