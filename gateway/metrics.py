@@ -72,6 +72,8 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._operation_timers: dict[tuple[str, str], Histogram] = {}
+
     def store_observer(self, operation: str) -> Callable[[float, bool], None]:
         """Records one store operation's calls (labels resolved once, not per call)."""
         latency = self.store_operations.labels(operation)
@@ -94,7 +96,10 @@ class Metrics:
         name = name or "anonymous"
         if not _NAME.fullmatch(name):
             name = "other"  # client-chosen names must not grow the label set unboundedly
-        self.operations.labels(name, kind).observe(seconds)
+        timer = self._operation_timers.get((name, kind))
+        if timer is None:  # label sets are bounded (names: see _NAME; kinds: four)
+            timer = self._operation_timers[(name, kind)] = self.operations.labels(name, kind)
+        timer.observe(seconds)
         for error in errors:
             code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
             self.errors.labels(str(code)).inc()

@@ -66,6 +66,10 @@ class GatewaySchema(strawberry.Schema):
             if not is_expected(error):
                 logger.error("unexpected error at %s", error.path, exc_info=root_cause(error))
 
+    def is_compiled(self, query: str, operation_name: str | None = None) -> bool:
+        """Whether ``query`` (with that operation) runs compiled from now on."""
+        return self._compiler is not None and self._compiler.get(query, operation_name) is not None
+
     async def execute(
         self,
         query: str | None,

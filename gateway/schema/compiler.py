@@ -34,7 +34,7 @@ import asyncio
 import keyword
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from inspect import isawaitable
+from inspect import isawaitable, iscoroutine
 from typing import Any, cast
 
 from cachetools import LRUCache
@@ -51,9 +51,13 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLUnionType,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     Undefined,
+    ValueNode,
+    VariableNode,
     get_named_type,
     get_operation_ast,
     is_abstract_type,
@@ -103,6 +107,16 @@ class _Pending:
         self.entries = []
         self.tracked: list[Awaitable[Any]] = []
 
+    async def settle(self) -> None:
+        """Awaits what was started and is abandoned, so nothing runs on unobserved."""
+        waiting = [entry[2] for entry in self.entries]
+        started = [w for w in waiting if not iscoroutine(w)] + self.tracked
+        for never_started in filter(iscoroutine, waiting):
+            never_started.close()
+        self.entries, self.tracked = [], []
+        if started:
+            await asyncio.gather(*started, return_exceptions=True)
+
     async def drain(self) -> None:
         while self.entries:
             entries, self.entries = self.entries, []
@@ -125,7 +139,8 @@ class _Root:
     info: Any  # the resolve info of this field, to be completed per request
     resolve: Callable[..., Any]
     complete: Callable[[Any, Any, _Pending], Any]
-    with_arguments: bool
+    # Coerced once when written without variables; None: coerced per request.
+    arguments: dict[str, Any] | None
 
 
 class CompiledQuery:
@@ -176,8 +191,8 @@ class CompiledQuery:
                 operation_extensions=operation_extensions,
             )
             try:
-                args = {}
-                if root.with_arguments:
+                args = root.arguments
+                if args is None:
                     args = get_argument_values(
                         root.field, root.node, variables, hide_suggestions=self._hide_suggestions
                     )
@@ -186,15 +201,28 @@ class CompiledQuery:
                 await _settle(results)
                 raise Deopt from e
         awaited = [r for r in results if isawaitable(r)]
-        if awaited:
+        if len(awaited) == 1:  # as graphql-core: one field is awaited as it is, not as a task
+            try:
+                value = await awaited[0]
+            except Exception as e:
+                raise Deopt from e
+            results = [value if isawaitable(r) else r for r in results]
+        elif awaited:
             values = iter(await asyncio.gather(*awaited, return_exceptions=True))
             results = [next(values) if isawaitable(r) else r for r in results]
         data: dict[str, Any] = {}
-        for root, value in zip(self._roots, results, strict=True):
-            if isinstance(value, BaseException):
-                raise Deopt from value
-            data[root.key] = root.complete(value, root.info.path, pending)
-        await pending.drain()
+        try:
+            for root, value in zip(self._roots, results, strict=True):
+                if isinstance(value, BaseException):
+                    raise Deopt from value
+                data[root.key] = root.complete(value, root.info.path, pending)
+            await pending.drain()
+        except Deopt:
+            await pending.settle()
+            raise
+        except Exception as e:  # a scalar that does not coerce, an unexpected shape
+            await pending.settle()
+            raise Deopt from e
         return data
 
 
@@ -294,12 +322,41 @@ def _compile(
                     info=info,
                     resolve=field.resolve or executor.field_resolver,
                     complete=generator.completer(field.type, details),
-                    with_arguments=bool(field.args or node.arguments),
+                    arguments=_constant_arguments(field, node, hide_suggestions),
                 )
             )
     except _NotCompilable:
         return None
     return CompiledQuery(schema, operation, roots, hide_suggestions)
+
+
+def _constant_arguments(
+    field: GraphQLField, node: FieldNode, hide_suggestions: bool
+) -> dict[str, Any] | None:
+    """A field's arguments when they cannot change from one request to the next: none, or
+    literals only (and defaults). None when a variable is among them (or they do not coerce)."""
+    if not node.arguments:
+        return {} if not field.args else _coerced(field, node, hide_suggestions)
+    if any(_has_variable(argument.value) for argument in node.arguments):
+        return None
+    return _coerced(field, node, hide_suggestions)
+
+
+def _coerced(field: GraphQLField, node: FieldNode, hide_suggestions: bool) -> dict[str, Any] | None:
+    try:
+        return get_argument_values(field, node, _NO_VARIABLES, hide_suggestions=hide_suggestions)
+    except Exception:
+        return None
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(field.value) for field in value.fields)
+    return False
 
 
 class _NotCompilable(Exception):

@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -36,6 +37,7 @@ from gateway.domain.cursors import CursorCodec
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
+from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
 from gateway.schema.limits import RateLimiter
@@ -219,13 +221,50 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             if declared.isdigit() and int(declared) > self._http_limits.max_body_bytes:
                 raise _TooLarge
-            response = _conform(request, await self.run(request))
+            response = await self._compiled_post(request) or await self.run(request)
+            response = _conform(request, response)
         except _TooLarge:
             limit = self._http_limits.max_body_bytes
             response = _error(413, "REQUEST_TOO_LARGE", f"the body is larger than {limit} bytes")
         except HTTPException as e:
             response = _http_error(request, e)
         await self._capped(response)(scope, receive, send)
+
+    async def _compiled_post(self, request: Request) -> Response | None:
+        """The hot path: a JSON POST of a query the schema runs compiled, answered as
+        Strawberry's view would (``run``: the same hooks, result processing and response), less
+        what does not apply to it (GraphiQL, uploads, batches, streams, WebSockets, GET). None
+        for any other request, which goes to ``run``."""
+        if request.method != "POST" or request.headers.get("content-type") != "application/json":
+            return None
+        accept = request.headers.get("accept", "")
+        if "multipart/" in accept or "text/event-stream" in accept:
+            return None  # Strawberry decides about streamed responses
+        data = self.parse_json(await request.body())  # Starlette keeps the body for run()
+        if not isinstance(data, dict):
+            return None
+        query, operation_name = data.get("query"), data.get("operationName")
+        variables, extensions = data.get("variables"), data.get("extensions")
+        if not (
+            isinstance(query, str)
+            and (operation_name is None or isinstance(operation_name, str))
+            and isinstance(variables, dict | None)
+            and isinstance(extensions, dict | None)
+            and isinstance(self.schema, GatewaySchema)
+            and self.schema.is_compiled(query, operation_name)
+        ):
+            return None
+        result = await self.schema.execute(
+            query,
+            variable_values=variables,
+            context_value=self._http_context(request),
+            root_value=await self.get_root_value(request),  # type: ignore[func-returns-value]
+            operation_name=operation_name,
+            allowed_operation_types=OperationType.from_http("POST"),
+            operation_extensions=extensions,
+        )
+        body = self.encode_json(await self.process_result(request, result))
+        return Response(body, media_type="application/json")
 
     def _capped(self, response: Response) -> Response:
         """The response, or an error in its place when its body is over the size limit."""
@@ -258,16 +297,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        context = Context(
-            store=self._store,
-            cursors=self._cursors,
-            clock=self._clock,
-            notifier=self._notifier,
-            event_queue_size=self._limits.event_queue_size,
-            rate_limiter=self._rate_limiter,
-            metrics=self._metrics,
-        )
         if isinstance(request, WebSocket):
+            context = self._context()
             socket = request
 
             async def close(code: int, reason: str) -> None:
@@ -277,12 +308,27 @@ class GraphQLView(GraphQL[Context, None]):
             context.socket_id = id(request.scope)
             self._open_sockets[context.socket_id] = socket
             return context  # authenticated in on_ws_connect, from connection_init
+        return self._http_context(request)
+
+    def _http_context(self, request: Request) -> Context:
+        context = self._context()
         # Not refused here: GraphiQL and introspection work without a token; every data field
         # raises the error instead. (Authenticated once per request, in _http_from_client.)
         context.viewer_id, context.auth_error = request.scope.get("gateway.viewer") or (
             self._authenticate(request.headers.get("authorization"))
         )
         return context
+
+    def _context(self) -> Context:
+        return Context(
+            store=self._store,
+            cursors=self._cursors,
+            clock=self._clock,
+            notifier=self._notifier,
+            event_queue_size=self._limits.event_queue_size,
+            rate_limiter=self._rate_limiter,
+            metrics=self._metrics,
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         params = context.connection_params or {}

@@ -1,0 +1,220 @@
+"""Compiled queries answer exactly as graphql-core does, including when they cannot.
+
+A toy schema gives the compiler every shape it must either compile or hand back: values that
+break a non-null field, a scalar that does not coerce, tuples for lists, an object of another
+class, resolvers below the root (synchronous, awaited, failing), aliases, fragments and
+directives. Each document runs on a schema that compiles (three times: the first run executes
+through graphql-core and compiles) and on plain Strawberry; the responses must be the same.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+
+from gateway.errors import BadUserInput
+from gateway.schema import GatewaySchema, build_schema
+from gateway.schema.compiler import QueryCompiler
+from tests.helpers import GraphQLClient
+
+calls: Counter[str] = Counter()
+
+
+@strawberry.interface
+class Thing:
+    name: str
+
+
+@strawberry.type
+class Box(Thing):
+    size: int | None = None
+
+
+@strawberry.type
+class Crate(Thing):
+    pass
+
+
+class NotABox:
+    name = "impostor"
+    size = 1
+
+
+@strawberry.type
+class Item:
+    name: str
+    tags: list[str]
+    size: int | None = None
+    ratio: float = 0.5
+    ok: bool = True
+
+    @strawberry.field
+    def upper(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    async def later(self) -> list[str]:
+        return [self.name, *self.tags]
+
+    @strawberry.field
+    async def broken(self) -> int:
+        if self.name == "bad":
+            raise BadUserInput("no size for bad")
+        return len(self.name)
+
+    @strawberry.field
+    async def child(self) -> Item | None:
+        return None if not self.tags else Item(name=self.tags[0], tags=[])
+
+
+def _items(mode: str) -> list[Any]:
+    plain = [Item(name="a", tags=["x", "y"], size=1), Item(name="b", tags=[], size=None)]
+    shapes: dict[str, list[Any]] = {
+        "ok": plain,
+        "null_name": [*plain, Item(name=None, tags=[])],  # type: ignore[arg-type]
+        "tuple_tags": [Item(name="t", tags=("p", "q"))],  # type: ignore[arg-type]
+        "huge_int": [Item(name="h", tags=[], size=2**40)],
+        "int_as_str": [Item(name="s", tags=[], size="7")],  # type: ignore[arg-type]
+        "bool_as_int": [Item(name="s", tags=[], size=True)],
+        "bad": [*plain, Item(name="bad", tags=[])],
+        "null_tag": [Item(name="n", tags=["ok", None])],  # type: ignore[list-item]
+    }
+    return shapes[mode]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def items(self, mode: str = "ok") -> list[Item]:
+        calls["items"] += 1
+        return _items(mode)
+
+    @strawberry.field
+    def first(self, mode: str = "ok") -> Item:
+        calls["first"] += 1
+        first: Item = _items(mode)[0]
+        return first
+
+    @strawberry.field
+    def refused(self) -> int:
+        raise BadUserInput("refused")
+
+    @strawberry.field
+    async def maybe(self, fail: bool = False) -> str | None:
+        if fail:
+            raise ValueError("unexpected")
+        return "here"
+
+    @strawberry.field
+    def thing(self, kind: str) -> Thing | None:
+        return {"box": Box(name="b", size=3), "crate": Crate(name="c"),
+                "impostor": NotABox(), "none": None}[kind]  # type: ignore[return-value]  # fmt: skip
+
+
+def _compiling() -> GatewaySchema:
+    return GatewaySchema(
+        query=Query, types=[Box, Crate], compiler=QueryCompiler(hide_suggestions=False)
+    )
+
+
+REFERENCE = strawberry.Schema(query=Query, types=[Box, Crate])
+
+DOCUMENTS = [
+    "{ items { name tags size ratio ok upper } }",
+    '{ items(mode: "null_name") { name } }',
+    '{ items(mode: "tuple_tags") { tags } }',
+    '{ items(mode: "huge_int") { size } }',
+    '{ items(mode: "int_as_str") { size } }',
+    '{ items(mode: "bool_as_int") { size } }',
+    '{ items(mode: "null_tag") { tags } }',
+    '{ items(mode: "bad") { name broken } }',
+    "{ items { later child { name child { name } } } }",
+    "{ a: items { n: name, ...F } b: first { __typename ...F } } fragment F on Item { tags }",
+    "{ refused items { name } }",
+    "{ maybe items { name } }",
+    "{ maybe(fail: true) items { name } }",
+    "query Q($mode: String!) { items(mode: $mode) { name } }",
+    "query Q($include: Boolean!) { items { name tags @include(if: $include) } }",
+    '{ thing(kind: "box") { __typename name ... on Box { size } } }',
+    '{ thing(kind: "crate") { __typename name ... on Box { size } } }',
+    '{ thing(kind: "impostor") { name } }',
+    '{ thing(kind: "none") { name } }',
+    '{ first(mode: "null_name") { name } items { name } }',
+]
+VARIABLES: dict[str, Any] = {"mode": "ok", "include": False}
+
+
+def _response(result: Any) -> dict[str, Any]:
+    errors = [(e.message, e.path, [(loc.line, loc.column) for loc in e.locations or []])
+              for e in result.errors or []]  # fmt: skip
+    return {"data": result.data, "errors": errors}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+async def test_compiled_answers_as_graphql_core(document: str) -> None:
+    expected = _response(await REFERENCE.execute(document, variable_values=VARIABLES))
+    schema = _compiling()
+    answers = [_response(await schema.execute(document, variable_values=VARIABLES))
+               for _ in range(3)]  # fmt: skip
+    assert answers == [expected] * 3
+
+
+async def test_clean_documents_run_compiled_and_resolve_once() -> None:
+    schema, document = _compiling(), "{ items { name tags upper later } }"
+    await schema.execute(document)
+    assert schema.is_compiled(document)
+    calls.clear()
+    for _ in range(5):
+        await schema.execute(document)
+    assert calls["items"] == 5
+
+
+async def test_what_is_not_compiled_runs_through_graphql_core() -> None:
+    schema = _compiling()
+    not_compiled = [
+        "query Q($include: Boolean!) { items { name @include(if: $include) } }",
+        "{ __typename items { name } }",
+        "{ __schema { queryType { name } } }",
+    ]
+    for document in not_compiled:
+        first = _response(await schema.execute(document, variable_values=VARIABLES))
+        assert _response(await schema.execute(document, variable_values=VARIABLES)) == first
+        assert not schema.is_compiled(document)
+
+
+async def test_an_operation_that_falls_back_is_charged_one_rate_limit_token(
+    app_with: Callable[..., httpx.AsyncClient], token_for: Callable[[str], str]
+) -> None:
+    # A bad cursor makes the compiled query fall back to graphql-core, which gives the error.
+    bad = '{ sessions(after: "forged") { totalCount } }'
+    limits = {"rate_limit_reads_per_minute": 1, "rate_limit_reads_burst": 3}
+    async with app_with(**limits) as http:
+        alice = GraphQLClient(http, token_for("alice"))
+        answers = [(await alice(bad)).codes for _ in range(4)]
+    assert answers == [["BAD_USER_INPUT"]] * 3 + [["RATE_LIMITED"]]
+
+
+async def test_compiled_operations_are_counted_in_the_metrics(
+    app_with: Callable[..., httpx.AsyncClient], token_for: Callable[[str], str]
+) -> None:
+    async with app_with() as http:
+        alice = GraphQLClient(http, token_for("alice"))
+        for _ in range(3):
+            await alice.ok("query Page { sessions { totalCount } }")
+        await alice('query Page { sessions(after: "forged") { totalCount } }')
+        metrics = (await http.get("/metrics")).text
+    assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 4.0' in metrics
+    assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
+
+
+def test_the_gateway_schema_compiles_unless_traced() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert build_schema()._compiler is not None  # type: ignore[attr-defined]
+    assert build_schema(planned=False)._compiler is None  # type: ignore[attr-defined]
+    assert build_schema(tracer_provider=TracerProvider())._compiler is None  # type: ignore[attr-defined]
