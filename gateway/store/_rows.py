@@ -29,6 +29,11 @@ class Row(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
+# Enum members by value: a dict lookup, not an Enum call, per row.
+_LAST_KINDS = {kind.value: kind for kind in LastMessageKind}
+_MESSAGE_TYPES = {kind.value: kind for kind in MessageType}
+
+
 @lru_cache(maxsize=65536)
 def key_from_db(text: str) -> SessionKey:
     # Keys in the database were validated on the way in; only split them.
@@ -40,7 +45,7 @@ def session_from_row(owner: str, row: Row | Sequence[Any]) -> Session:
     """A row of ``SESSION_COLUMNS``."""
     (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
      unread, last_read_time, pinned_at) = row[:11]  # fmt: skip
-    last_kind = None if kind is None else LastMessageKind(kind)
+    last_kind = None if kind is None else _LAST_KINDS.get(kind) or LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
         revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
@@ -71,7 +76,7 @@ def message_from_row(row: Row | Sequence[Any]) -> Message:
     return Message(
         server_id=str(server_id),
         from_account=str(from_account),
-        type=MessageType(type_),
+        type=_MESSAGE_TYPES.get(type_) or MessageType(type_),
         time=int(time),
         client_id=opt_str(client_id),
         text=opt_str(text),
