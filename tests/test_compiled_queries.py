@@ -218,3 +218,20 @@ def test_the_gateway_schema_compiles_unless_traced() -> None:
     assert build_schema()._compiler is not None  # type: ignore[attr-defined]
     assert build_schema(planned=False)._compiler is None  # type: ignore[attr-defined]
     assert build_schema(tracer_provider=TracerProvider())._compiler is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("operation_name", [{}, 5, ["Q"], "Nope"])
+async def test_operation_names_that_are_not_names_are_refused_as_graphql_core_refuses_them(
+    operation_name: Any,
+) -> None:
+    document = "query Q { items { name } }"
+    schema = _compiling()
+    await schema.execute(document)  # compiled for (document, no operation name)
+
+    async def outcome(schema: strawberry.Schema) -> object:
+        try:
+            return _response(await schema.execute(document, operation_name=operation_name))
+        except Exception as e:
+            return type(e), str(e)
+
+    assert await outcome(schema) == await outcome(REFERENCE)

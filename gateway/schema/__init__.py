@@ -68,7 +68,9 @@ class GatewaySchema(strawberry.Schema):
 
     def is_compiled(self, query: str, operation_name: str | None = None) -> bool:
         """Whether ``query`` (with that operation) runs compiled from now on."""
-        return self._compiler is not None and self._compiler.get(query, operation_name) is not None
+        if self._compiler is None or not _is_name(operation_name):
+            return False
+        return self._compiler.get(query, operation_name) is not None
 
     async def execute(
         self,
@@ -86,7 +88,7 @@ class GatewaySchema(strawberry.Schema):
         args = (query, variable_values, context_value, root_value, operation_name,
                 allowed_operation_types, operation_extensions)  # fmt: skip
         compiled = None
-        if self._compiler is not None and query is not None:
+        if self._compiler is not None and isinstance(query, str) and _is_name(operation_name):
             compiled = self._compiler.get(query, operation_name)
         if compiled is None or (
             allowed_operation_types is not None
@@ -123,9 +125,18 @@ class GatewaySchema(strawberry.Schema):
         document = execution_context.graphql_document
         if self._compiler is not None and asked is not None and document is not None:
             query, operation_name, variables = asked
-            if query is not None and query == execution_context.query:
+            if (
+                isinstance(query, str)
+                and _is_name(operation_name)
+                and query == execution_context.query
+            ):
                 self._compiler.learn(self._schema, query, document, operation_name, variables)
         return await super()._execute_operation(execution_context, *args, **kwargs)
+
+
+def _is_name(operation_name: object) -> bool:
+    # A request may send anything as operationName; graphql-core refuses what is not a name.
+    return operation_name is None or isinstance(operation_name, str)
 
 
 # The query, operation name and variables execute() was asked for, while it runs.
