@@ -11,6 +11,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from strawberry.extensions import SchemaExtension
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Operation names are the client's: past this many (name, type) pairs, the rest are looked up
+# per request instead of kept.
+_TIMERS_KEPT = 1024
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -89,21 +92,30 @@ class Metrics:
     def extension(self) -> type[SchemaExtension]:
         """A schema extension that times each operation and counts its errors."""
         metrics = self
+        # The histogram of each (name, type) seen: a request observes it without label lookups.
+        timers: dict[tuple[str | None, str], Histogram] = {}
+
+        def timer(name: str | None, kind: str) -> Histogram:
+            label = name or "anonymous"
+            if not _NAME.fullmatch(label):
+                label = "other"  # client-chosen names must not grow the label set unboundedly
+            found = metrics.operations.labels(label, kind)
+            if len(timers) < _TIMERS_KEPT:
+                timers[name, kind] = found
+            return found
 
         class OperationMetrics(SchemaExtension):
             def on_operation(self) -> Iterator[None]:
                 started = time.perf_counter()
                 yield
+                elapsed = time.perf_counter() - started
                 context = self.execution_context
-                name = context.operation_name or "anonymous"
-                if not _NAME.fullmatch(name):
-                    name = "other"  # client-chosen names must not grow the label set unboundedly
                 try:
                     kind = context.operation_type.value
                 except RuntimeError:  # the document did not parse
                     kind = "unknown"
-                elapsed = time.perf_counter() - started
-                metrics.operations.labels(name, kind).observe(elapsed)
+                name = context.operation_name
+                (timers.get((name, kind)) or timer(name, kind)).observe(elapsed)
                 result = context.result
                 for error in getattr(result, "errors", None) or ():
                     code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
