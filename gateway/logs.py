@@ -9,6 +9,7 @@ import logging
 import queue
 import random
 import sys
+import threading
 from contextvars import ContextVar
 from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
@@ -43,14 +44,41 @@ class _Text(logging.Formatter):
         return line if rid == "-" else f"{line} [{rid}]"
 
 
+_FLUSH_TIMEOUT_S = 5
+
+
+class _Mark(logging.LogRecord):
+    """Not a line: set once every record queued before it is written."""
+
+    def __init__(self) -> None:
+        super().__init__("gateway.logs", logging.DEBUG, __file__, 0, "", None, None)
+        self.written = threading.Event()
+
+
+class _Writer(QueueListener):
+    def handle(self, record: logging.LogRecord) -> None:
+        if isinstance(record, _Mark):
+            record.written.set()
+        else:
+            super().handle(record)
+
+
 class _Queued(QueueHandler):
     """Hands records to a thread that formats and writes them with ``handler``; closing it
     writes what is still queued (``logging.shutdown`` closes it at exit)."""
 
     def __init__(self, handler: logging.Handler) -> None:
         super().__init__(queue.SimpleQueue())
-        self._writer: QueueListener | None = QueueListener(self.queue, handler)
+        self._writer: QueueListener | None = _Writer(self.queue, handler)
         self._writer.start()
+
+    def flush(self) -> None:
+        """Returns once every record queued so far is written (or after a few seconds: the
+        reader of the logs may be gone)."""
+        if self._writer is not None:
+            mark = _Mark()
+            self.queue.put_nowait(mark)
+            mark.written.wait(_FLUSH_TIMEOUT_S)
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         # Only a thread of this process reads the record: no copy, no pickling. The message is
@@ -88,6 +116,13 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> Non
             replaced.close()
     root.handlers[:] = [queued]
     root.setLevel(level.upper())
+
+
+def flush_logs() -> None:
+    """Writes every line logged so far: before the process ends without running ``atexit``
+    (killed by a signal it re-raises, say)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 class RequestIdMiddleware:

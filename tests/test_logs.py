@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.logs import configure_logging, request_id
+from gateway.logs import configure_logging, flush_logs, request_id
 from tests.helpers import SECRET
 from tests.process import gateway
 
-Lines = Callable[[], list[dict[str, object]]]
+Lines = Callable[..., list[dict[str, object]]]
 
 ESCAPE = "\x1b"
 
@@ -88,8 +88,8 @@ def json_lines() -> Iterator[Lines]:
     out = io.StringIO()
     configure_logging("info", "json", out)
 
-    def lines() -> list[dict[str, object]]:
-        for handler in root.handlers:
+    def lines(*, close: bool = True) -> list[dict[str, object]]:
+        for handler in root.handlers if close else ():
             handler.close()
         return [json.loads(line) for line in out.getvalue().splitlines()]
 
@@ -105,6 +105,13 @@ def test_every_line_logged_is_written_by_the_time_logging_closes(json_lines: Lin
     for n in range(1000):
         logging.getLogger("uvicorn.access").info("line %d", n)
     assert [line["message"] for line in json_lines()] == [f"line {n}" for n in range(1000)]
+
+
+def test_flushing_returns_once_every_line_logged_is_written(json_lines: Lines) -> None:
+    for n in range(1000):
+        logging.getLogger("gateway").info("line %d", n)
+    flush_logs()
+    assert len(json_lines(close=False)) == 1000
 
 
 def test_a_line_says_what_its_arguments_were_when_logged(json_lines: Lines) -> None:
