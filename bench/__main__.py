@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import asyncpg
@@ -206,9 +207,23 @@ def w1(
                     out[f"{backend}_{name}_{conns}"] = run_wrk(
                         server.url("/page?first=20"), None, conns, seconds
                     )
-    peer = start_postgraphile(pg_base, schema) if "postgres" in backends else None
-    if peer is not None:
-        with peer as pg:
+    if "postgres" in backends:
+        out.update(w1_workers_beside_peer(pg_url, pg_base, schema, gql, seconds))
+    return out
+
+
+def w1_workers_beside_peer(
+    pg_url: str, pg_base: str, schema: str, gql: str, seconds: int
+) -> dict[str, object]:
+    """PostGraphile (one Node process) at 64 connections, beside the gateway on PostgreSQL with
+    one worker process per core, as a deployment that uses the machine would run it."""
+    out: dict[str, object] = {}
+    workers = os.cpu_count() or 1
+    peer = start_postgraphile(pg_base, schema) or nullcontext()
+    with start_gateway(gateway_env(pg_url), workers=workers) as gw, peer as pg:
+        out["postgres_workers"] = workers
+        out["postgres_gateway_workers_64"] = run_wrk(gw.url("/graphql"), gql, 64, seconds)
+        if pg is not None:
             out["postgres_peer_64"] = run_wrk(
                 pg.url("/graphql"), graphql_script(PEER_PAGE, None), 64, seconds
             )

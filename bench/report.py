@@ -74,6 +74,19 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": "≥ 1.0× peer",
             }
         )
+    if "postgres_gateway_workers_64" in w1 and "postgres_peer_64" in w1:
+        gw, peer = w1["postgres_gateway_workers_64"], w1["postgres_peer_64"]
+        workers = w1["postgres_workers"]
+        rows.append(
+            {
+                "name": f"W1 page, postgres, 64 conns, {workers} workers vs PostGraphile 4",
+                "measured": f"gateway, {workers} worker processes (one per core): {rate(gw)}",
+                "baseline": f"PostGraphile, one Node process: {rate(peer)}",
+                "value": gw["rps"] / peer["rps"],
+                "ratio": f"{gw['rps'] / peer['rps']:.2f}× peer",
+                "target": "≥ 1.0× peer (reported: the gateway uses every core, the peer one)",
+            }
+        )
     w2 = results["W2"]
     ratio = w2["middle"]["p50_ms"] / max(w2["first"]["p50_ms"], 0.001)
     rows.append(

@@ -79,11 +79,13 @@ def _serving(
             process.kill()
 
 
-def start_gateway(env: dict[str, str]) -> AbstractContextManager[Server]:
+def start_gateway(env: dict[str, str], *, workers: int = 1) -> AbstractContextManager[Server]:
+    """The gateway, in ``workers`` processes (more than one needs PostgreSQL)."""
     port = free_port()
-    return _serving(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port)], port, "/healthz", env
-    )
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    return _serving(command, port, "/healthz", env)
 
 
 def start_floor(database: str) -> AbstractContextManager[Server]:

@@ -9,8 +9,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,7 +31,7 @@ from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
-from gateway.logs import configure_logging
+from gateway.logs import configure_logging, flush_logs
 from gateway.progress import progress
 from gateway.schema import build_schema
 from gateway.settings import Settings
@@ -83,6 +83,16 @@ class _GracefulServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         async with _opened(self._store, self._settings):
             await super().serve(sockets)
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # After shutting down, uvicorn raises the signal it caught again, which ends the process
+        # there and then: the log lines still queued for writing are written first.
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                flush_logs()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

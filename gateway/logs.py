@@ -1,12 +1,17 @@
 """Logging: plain text for a person at a terminal, JSON lines anywhere else; each line with the
-request id it belongs to."""
+request id it belongs to. Lines are formatted and written by a thread of their own: a request
+pays for its record (one access log line, say) and a queue put, not for JSON encoding or a write
+that blocks while whoever reads the logs falls behind."""
 
 from __future__ import annotations
 
 import logging
+import queue
+import random
 import sys
-import uuid
+import threading
 from contextvars import ContextVar
+from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
@@ -15,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 HEADER = "x-request-id"
+_HEADER = HEADER.encode()
 
 
 class _RequestId(logging.Filter):
@@ -38,12 +44,63 @@ class _Text(logging.Formatter):
         return line if rid == "-" else f"{line} [{rid}]"
 
 
+_FLUSH_TIMEOUT_S = 5
+
+
+class _Mark(logging.LogRecord):
+    """Not a line: set once every record queued before it is written."""
+
+    def __init__(self) -> None:
+        super().__init__("gateway.logs", logging.DEBUG, __file__, 0, "", None, None)
+        self.written = threading.Event()
+
+
+class _Writer(QueueListener):
+    def handle(self, record: logging.LogRecord) -> None:
+        if isinstance(record, _Mark):
+            record.written.set()
+        else:
+            super().handle(record)
+
+
+class _Queued(QueueHandler):
+    """Hands records to a thread that formats and writes them with ``handler``; closing it
+    writes what is still queued (``logging.shutdown`` closes it at exit)."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        super().__init__(queue.SimpleQueue())
+        self._writer: QueueListener | None = _Writer(self.queue, handler)
+        self._writer.start()
+
+    def flush(self) -> None:
+        """Returns once every record queued so far is written (or after a few seconds: the
+        reader of the logs may be gone)."""
+        if self._writer is not None:
+            mark = _Mark()
+            self.queue.put_nowait(mark)
+            mark.written.wait(_FLUSH_TIMEOUT_S)
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Only a thread of this process reads the record: no copy, no pickling. The message is
+        # merged now, from its arguments as they are when logged.
+        if record.args:
+            record.msg, record.args = record.getMessage(), None
+        return record
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
+            for handler in writer.handlers:
+                handler.close()
+        super().close()
+
+
 def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> None:
     """Log to ``stream`` (stderr): as ``fmt`` says, ``json`` lines or ``text``; ``auto`` is text
     on a terminal and JSON anywhere else (a file, a pipe, a log collector)."""
     out = sys.stderr if stream is None else stream
     handler = logging.StreamHandler(out)
-    handler.addFilter(_RequestId())
     if fmt == "json" or (fmt == "auto" and not out.isatty()):
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
@@ -51,9 +108,21 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> Non
         ))  # fmt: skip
     else:
         handler.setFormatter(_Text())
+    queued = _Queued(handler)
+    queued.addFilter(_RequestId())  # where the record is made: the request id is a context variable
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for replaced in root.handlers:
+        if isinstance(replaced, _Queued):
+            replaced.close()
+    root.handlers[:] = [queued]
     root.setLevel(level.upper())
+
+
+def flush_logs() -> None:
+    """Writes every line logged so far: before the process ends without running ``atexit``
+    (killed by a signal it re-raises, say)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 class RequestIdMiddleware:
@@ -66,8 +135,11 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
-        rid = given if given.isprintable() and 0 < len(given) <= 128 else uuid.uuid4().hex
+        given = next((value for name, value in scope["headers"] if name == _HEADER), b"")
+        rid = given.decode("latin-1")
+        if not (rid.isprintable() and 0 < len(rid) <= 128):
+            # Unique, not secret: no system call (uuid4's urandom releases and retakes the GIL).
+            rid = f"{random.getrandbits(128):032x}"
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

@@ -12,6 +12,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from strawberry.extensions import SchemaExtension
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Operation names are the client's: past this many (name, type) pairs, the rest are looked up
+# per request instead of kept.
+_TIMERS_KEPT = 1024
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -72,7 +75,8 @@ class Metrics:
             registry=self.registry,
         )
 
-        self._operation_timers: dict[tuple[str, str], Histogram] = {}
+        # The histogram of each (name, type) seen: a request observes it without label lookups.
+        self._timers: dict[tuple[str | None, str], Histogram] = {}
 
     def store_observer(self, operation: str) -> Callable[[float, bool], None]:
         """Records one store operation's calls (labels resolved once, not per call)."""
@@ -93,16 +97,19 @@ class Metrics:
         self, name: str | None, kind: str, seconds: float, errors: Iterable[GraphQLError]
     ) -> None:
         """Records one GraphQL operation: its time, and its errors by code."""
-        name = name or "anonymous"
-        if not _NAME.fullmatch(name):
-            name = "other"  # client-chosen names must not grow the label set unboundedly
-        timer = self._operation_timers.get((name, kind))
-        if timer is None:  # label sets are bounded (names: see _NAME; kinds: four)
-            timer = self._operation_timers[(name, kind)] = self.operations.labels(name, kind)
-        timer.observe(seconds)
+        (self._timers.get((name, kind)) or self._timer(name, kind)).observe(seconds)
         for error in errors:
             code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
             self.errors.labels(str(code)).inc()
+
+    def _timer(self, name: str | None, kind: str) -> Histogram:
+        label = name or "anonymous"
+        if not _NAME.fullmatch(label):
+            label = "other"  # client-chosen names must not grow the label set unboundedly
+        found = self.operations.labels(label, kind)
+        if len(self._timers) < _TIMERS_KEPT:
+            self._timers[name, kind] = found
+        return found
 
     def extension(self) -> type[SchemaExtension]:
         """A schema extension that times each operation and counts its errors."""

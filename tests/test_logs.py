@@ -1,20 +1,28 @@
 """Logs for whoever reads them: plain text lines for a person at a terminal, clean JSON lines (no
-terminal colour codes inside) anywhere else, unless GATEWAY_LOG_FORMAT says which."""
+terminal colour codes inside) anywhere else, unless GATEWAY_LOG_FORMAT says which. A thread
+writes them; each says what and where it was when logged."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import pty
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
+from gateway.logs import configure_logging, flush_logs, request_id
 from tests.helpers import SECRET
 from tests.process import gateway
+
+Lines = Callable[..., list[dict[str, object]]]
 
 ESCAPE = "\x1b"
 
@@ -69,3 +77,74 @@ def _on_a_terminal(tmp_path: Path, port: int, env: dict[str, str]) -> list[str]:
         process.wait(timeout=30)
         os.close(controller)
     return written.decode().splitlines()
+
+
+@pytest.fixture
+def json_lines() -> Iterator[Lines]:
+    """Logging configured as the gateway's, into a buffer; its lines once the writer is closed
+    (which writes whatever is still queued). The root logger is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = io.StringIO()
+    configure_logging("info", "json", out)
+
+    def lines(*, close: bool = True) -> list[dict[str, object]]:
+        for handler in root.handlers if close else ():
+            handler.close()
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    try:
+        yield lines
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = handlers, level
+
+
+def test_every_line_logged_is_written_by_the_time_logging_closes(json_lines: Lines) -> None:
+    for n in range(1000):
+        logging.getLogger("uvicorn.access").info("line %d", n)
+    assert [line["message"] for line in json_lines()] == [f"line {n}" for n in range(1000)]
+
+
+def test_flushing_returns_once_every_line_logged_is_written(json_lines: Lines) -> None:
+    for n in range(1000):
+        logging.getLogger("gateway").info("line %d", n)
+    flush_logs()
+    assert len(json_lines(close=False)) == 1000
+
+
+def test_a_line_says_what_its_arguments_were_when_logged(json_lines: Lines) -> None:
+    said = ["before"]
+    logging.getLogger("gateway").warning("it was %s", said)
+    said[0] = "after"
+    assert json_lines()[0]["message"] == "it was ['before']"
+
+
+def test_a_line_carries_the_request_id_it_was_logged_under(json_lines: Lines) -> None:
+    token = request_id.set("req-5")
+    try:
+        logging.getLogger("gateway").info("inside")
+    finally:
+        request_id.reset(token)
+    logging.getLogger("gateway").info("outside")
+    inside, outside = json_lines()
+    assert (inside["request_id"], outside["request_id"]) == ("req-5", "-")
+
+
+def test_a_logged_exception_keeps_its_traceback(json_lines: Lines) -> None:
+    try:
+        raise RuntimeError("disk on fire")
+    except RuntimeError:
+        logging.getLogger("gateway").exception("failed")
+    (line,) = json_lines()
+    assert line["message"] == "failed"
+    assert "RuntimeError: disk on fire" in str(line["exc_info"])
+
+
+def test_configuring_again_replaces_the_writer(json_lines: Lines) -> None:
+    configure_logging("info", "json", io.StringIO())
+    root = logging.getLogger()
+    assert len(root.handlers) == 1
+    logging.getLogger("gateway").info("to the new stream")
+    assert json_lines() == []

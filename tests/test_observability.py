@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.store import SessionStore
 from tests.conftest import Clock, Webhook
@@ -23,6 +24,31 @@ async def test_metrics_count_operations_and_errors(
     assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 1.0' in metrics
     assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
     assert "gateway_subscriptions_open 0.0" in metrics
+
+
+async def test_operations_are_counted_under_their_name_anonymous_or_other(
+    http: httpx.AsyncClient, alice: GraphQLClient
+) -> None:
+    for _ in range(2):
+        await alice.ok("query Page { sessions { totalCount } }")
+        await alice.ok("{ sessions { totalCount } }")
+        await alice.ok(f"query {'Long' * 20} {{ sessions {{ totalCount }} }}")
+    metrics = (await http.get("/metrics")).text
+    for name in ("Page", "anonymous", "other"):
+        series = f'gateway_graphql_operation_seconds_count{{operation="{name}",type="query"}}'
+        assert f"{series} 2.0" in metrics
+
+
+async def test_operations_past_the_kept_names_are_still_counted(
+    http: httpx.AsyncClient, alice: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.metrics._TIMERS_KEPT", 1)
+    for name in ("First", "Second", "Third", "Third"):
+        await alice.ok(f"query {name} {{ sessions {{ totalCount }} }}")
+    metrics = (await http.get("/metrics")).text
+    for name, count in (("First", 1), ("Second", 1), ("Third", 2)):
+        series = f'gateway_graphql_operation_seconds_count{{operation="{name}",type="query"}}'
+        assert f"{series} {count}.0" in metrics
 
 
 async def test_metrics_time_every_store_call_by_operation(
@@ -60,7 +86,18 @@ async def test_request_ids_are_echoed_or_made(http: httpx.AsyncClient) -> None:
     given = await http.get("/healthz", headers={"X-Request-ID": "trace-42"})
     made = await http.get("/healthz")
     assert given.headers["x-request-id"] == "trace-42"
-    assert len(made.headers["x-request-id"]) == 32
+    assert re.fullmatch("[0-9a-f]{32}", made.headers["x-request-id"])
+
+
+async def test_made_request_ids_differ(http: httpx.AsyncClient) -> None:
+    made = {(await http.get("/healthz")).headers["x-request-id"] for _ in range(100)}
+    assert len(made) == 100
+
+
+async def test_an_unusable_request_id_is_replaced(http: httpx.AsyncClient) -> None:
+    for unusable in ("", "x" * 129, "tab\there"):
+        answer = await http.get("/healthz", headers={"X-Request-ID": unusable})
+        assert re.fullmatch("[0-9a-f]{32}", answer.headers["x-request-id"])
 
 
 def test_logs_are_json_lines_with_the_request_id(tmp_path: Path, free_port: int) -> None:

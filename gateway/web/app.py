@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from gateway import graphiql, tracing
+from gateway import graphiql, heap, tracing
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
@@ -241,10 +241,11 @@ def served_app(
     lifespan: Sequence[AbstractAsyncContextManager[object]] = (),
 ) -> Starlette:
     """The app as ``gateway serve`` runs it: traced when OpenTelemetry's OTLP variables name an
-    endpoint (the spans still batched are exported at shutdown)."""
+    endpoint (the spans still batched are exported at shutdown), with what start-up built frozen
+    out of the garbage collector's way (gateway/heap.py)."""
     provider = tracing.provider_from_environment()
-    return create_app(settings, store, tracer_provider=provider,
-                      lifespan=[*lifespan, tracing.flushed(provider)])  # fmt: skip
+    contexts = [*lifespan, tracing.flushed(provider), heap.frozen_after_start()]
+    return create_app(settings, store, tracer_provider=provider, lifespan=contexts)
 
 
 def app_from_environment() -> Starlette:
