@@ -12,15 +12,17 @@ duplicate ``msgidServer`` writes nothing else), each member's clock in ``sync_cl
 (one statement), and each member's ``sessions`` row upserted (one statement), stamped with that
 member's new version: the message becomes the last one where it is newer than the current one and
 the deletion horizon, and counts as unread for everyone but the sender where it is after the read
-mark and the horizon. 200 goes out after COMMIT. The transaction runs on one writer thread, so
-the event loop keeps reading requests while SQLite writes and syncs.
+mark and the horizon. 200 goes out after COMMIT. It writes as the gateway's driver does: one
+aiosqlite connection (its own thread, so the event loop keeps reading requests while SQLite
+writes and syncs) behind an asyncio lock.
 
 What it does not do: it knows the members from ``team_members`` alone and applies none of the
 late-event rules (no look for newer events of the team, no membership facts or snapshots from
-``tMembers`` or notifications, no rebuilds), takes no team lock (one writer connection), does not
-look for a recall that came before its message, returns no changed rows (nobody is told of the
-commit: no live subscriptions) and keeps no metrics or logs. Other event types are answered 200
-without a write, so only team messages measure anything.
+``tMembers`` or notifications, no rebuilds; a sender who is no member stays none, where the
+gateway learns from the message that they are one), takes no team lock (one writer
+connection), does not look for a recall that came before its message, returns no changed rows
+(nobody is told of the commit: no live subscriptions) and keeps no metrics or logs. Other event
+types are answered 200 without a write, so only team messages measure anything.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+import aiosqlite
 import orjson
 import uvicorn
 from starlette.applications import Starlette
@@ -99,29 +100,30 @@ def signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
     )
 
 
-def record(db: sqlite3.Connection, event: dict[str, object]) -> bool:
+async def record(db: aiosqlite.Connection, event: dict[str, object]) -> bool:
     """One team message in one transaction; False (nothing written) for a duplicate."""
     team = f"team|{event['to']}"
     sender, server_id = str(event["fromAccount"]), str(event["msgidServer"])
     sent = event["msgTimestamp"]
     message = (server_id, event.get("msgidClient"), sender, event.get("msgType", "TEXT"), sent,
                event.get("body"), None, None, team)  # fmt: skip
-    db.execute("BEGIN IMMEDIATE")
+    await db.execute("BEGIN IMMEDIATE")
     try:
-        inserted = db.execute(INSERT_MESSAGE, message).rowcount
+        inserted = (await db.execute(INSERT_MESSAGE, message)).rowcount
         if inserted:
-            db.execute(TICK_MEMBERS, (team,))
-            db.execute(DELIVER, {"team": team, "id": server_id, "time": sent, "sender": sender})
+            await db.execute(TICK_MEMBERS, (team,))
+            await db.execute(DELIVER, {"team": team, "id": server_id, "time": sent,
+                                       "sender": sender})  # fmt: skip
     except BaseException:
-        db.execute("ROLLBACK")
+        await db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    await db.execute("COMMIT")
     return bool(inserted)
 
 
 def build(path: str, secret: str) -> Starlette:
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer: list[aiosqlite.Connection] = []
+    lock = asyncio.Lock()
 
     async def cc(request: Request) -> Response:
         body = await request.body()
@@ -130,20 +132,17 @@ def build(path: str, secret: str) -> Starlette:
         event = orjson.loads(body)
         outcome = "ignored"
         if event.get("eventType") == 1 and event.get("convType") == "TEAM":
-            loop = asyncio.get_running_loop()
-            applied = await loop.run_in_executor(writer, record, db, event)
-            outcome = "applied" if applied else "duplicate"
+            async with lock:
+                outcome = "applied" if await record(writer[0], event) else "duplicate"
         return Response(orjson.dumps({"outcome": outcome}), media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 5000"):
-            db.execute(f"PRAGMA {pragma}")
-        try:
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            for pragma in ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 5000"):
+                await db.execute(f"PRAGMA {pragma}")
+            writer.append(db)
             yield
-        finally:
-            writer.shutdown()
-            db.close()
 
     return Starlette(routes=[Route("/nim/cc", cc, methods=["POST"])], lifespan=lifespan)
 
