@@ -30,7 +30,13 @@ import orjson
 from pydantic import SecretStr
 
 from bench import data, report
-from bench.servers import start_floor, start_gateway, start_hand_floor, start_postgraphile
+from bench.servers import (
+    start_floor,
+    start_gateway,
+    start_hand_floor,
+    start_postgraphile,
+    start_team_floor,
+)
 from bench.wrk import graphql_script, run_wrk
 from gateway.auth import issue_token
 from gateway.domain.checksum import sign_request
@@ -38,6 +44,7 @@ from gateway.domain.cursors import CursorCodec
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import Position
 from gateway.settings import Settings
+from gateway.store import SqliteStore
 
 JWT_SECRET = "bench-secret-bench-secret-bench-secret"
 APP_SECRET = "bench-app-secret"
@@ -243,13 +250,38 @@ def w2(deep: str, token: str, seconds: int, quick: bool) -> dict[str, object]:
     return {"sessions": sessions, "first": first, "middle": middle_run}
 
 
-def w3(sqlite: str, seconds: int) -> dict[str, object]:
+def w3(sqlite: str, seconds: int, rounds: int = 2) -> dict[str, object]:
+    """Signed webhooks into the gateway beside a verify-only event, and team messages to a
+    1,000-member team beside the SQL floor (bench/teamfloor.py: the same writes, hand-written,
+    on its own database filled alike), the two alternated ``rounds`` times; each side's rate is
+    over all its rounds."""
     out: dict[str, object] = {}
-    with start_gateway(gateway_env(sqlite)) as gw:
-        register_team(gw.url(""), "bench-team", [f"tm{n}" for n in range(1000)])
-        for kind in ("noop", "p2p", "team"):
+    members = [f"tm{n}" for n in range(1000)]
+    floor_db = str(Path(sqlite).with_name("team-floor.db"))
+    asyncio.run(data.fill_sqlite(floor_db, 1000))
+    asyncio.run(_register_team_in(floor_db, "bench-team", members))
+    with start_gateway(gateway_env(sqlite)) as gw, start_team_floor(floor_db, APP_SECRET) as floor:
+        register_team(gw.url(""), "bench-team", members)
+        for kind in ("noop", "p2p"):
             out[kind] = loadgen("webhooks", gw.url(""), APP_SECRET, str(seconds), "16", kind)
+        runs: dict[str, list[dict[str, object]]] = {"team": [], "team_floor": []}
+        for _ in range(rounds):
+            for name, server in (("team", gw), ("team_floor", floor)):
+                runs[name].append(
+                    loadgen("webhooks", server.url(""), APP_SECRET, str(seconds), "16", "team")
+                )
+    for name, each in runs.items():
+        requests = sum(int(str(r["requests"])) for r in each)
+        elapsed = sum(float(str(r["seconds"])) for r in each)
+        out[name] = {"requests": requests, "seconds": elapsed, "rate": requests / elapsed,
+                     "rates": [r["rate"] for r in each]}  # fmt: skip
     return out
+
+
+async def _register_team_in(path: str, team: str, members: list[str]) -> None:
+    async with SqliteStore(path) as store:
+        await store.set_team_members(SessionKey(SessionType.TEAM, team), members,
+                                     int(time.time() * 1000))  # fmt: skip
 
 
 def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:

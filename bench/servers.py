@@ -1,4 +1,4 @@
-"""The processes a benchmark talks to: the gateway, the two floors and the PostGraphile peer."""
+"""The processes a benchmark talks to: the gateway, the floors and the PostGraphile peer."""
 
 from __future__ import annotations
 
@@ -99,6 +99,13 @@ def start_hand_floor(database: str) -> AbstractContextManager[Server]:
     port = free_port()
     return _serving(
         [sys.executable, "-m", "bench.handfloor", database, str(port)], port, "/page?first=1"
+    )
+
+
+def start_team_floor(database: str, app_secret: str) -> AbstractContextManager[Server]:
+    port = free_port()
+    return _serving(
+        [sys.executable, "-m", "bench.teamfloor", database, app_secret, str(port)], port, "/nim/cc"
     )
 
 

@@ -4,13 +4,16 @@ fan-out to many subscribers reads nothing; a commit elsewhere makes them read th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection, Mapping
+
+import pytest
 
 from gateway.domain.sessions import Delivery
-from gateway.domain.sync import SyncPosition
+from gateway.domain.sync import Change, SyncPosition
+from gateway.ingest import Ingestor
 from gateway.live import ChangeNotifier, Event, Upserted, session_events
 from gateway.store import SessionStore
-from tests.helpers import T0, p2p, send, text_message, until
+from tests.helpers import T0, cc_message, p2p, send, team, text_message, until
 
 
 def feed_reads(statements: list[str]) -> int:
@@ -66,3 +69,83 @@ async def test_a_wake_without_changes_reads_the_feed(
     assert isinstance(event, Upserted)
     assert event.session.last_message_id == "m1"
     await alice.aclose()
+
+
+class Recorder:
+    """A listener that watches ``watching`` and keeps what each commit hands it."""
+
+    def __init__(self, watching: Collection[str]) -> None:
+        self.watching = watching
+        self.owners: set[str] = set()
+        self.changes: dict[str, list[Change]] = {}
+
+    def notify(
+        self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
+    ) -> None:
+        self.owners |= owners
+        for owner, mine in (changes or {}).items():
+            self.changes.setdefault(owner, []).extend(mine)
+
+    def watched(self) -> Collection[str]:
+        return self.watching
+
+
+MEMBERS = [f"m{n:02}" for n in range(20)]
+
+
+def team_message(listed: bool) -> dict[str, object]:
+    body = cc_message("t1", MEMBERS[0], "crew", T0, conv="TEAM")
+    if listed:  # NIM's tMembers: exactly they receive it
+        body["tMembers"] = f"[{', '.join(MEMBERS)}]"
+    return body
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["cached members", "tMembers"])
+async def test_a_team_message_hands_over_the_changes_of_watched_members_and_names_the_rest(
+    store: SessionStore, listed: bool
+) -> None:
+    await store.set_team_members(team("crew"), MEMBERS, T0 - 1)
+    recorder = Recorder(watching={"m03", "m17", "someone-else"})
+    store.add_listener(recorder)
+
+    await Ingestor(store).apply_json(team_message(listed))
+
+    assert recorder.owners == set(MEMBERS)
+    assert sorted(recorder.changes) == ["m03", "m17"]
+    for owner in ("m03", "m17"):
+        [change] = recorder.changes[owner]
+        assert change.session is not None
+        assert (change.key, change.session.last_message_id) == (team("crew"), "t1")
+        assert change.version == (await store.sync_position(owner)).version
+
+
+async def test_a_team_message_nobody_watches_still_names_every_member(store: SessionStore) -> None:
+    await store.set_team_members(team("crew"), MEMBERS, T0 - 1)
+    recorder = Recorder(watching=())
+    store.add_listener(recorder)
+
+    await Ingestor(store).apply_json(team_message(listed=False))
+
+    assert (recorder.owners, recorder.changes) == (set(MEMBERS), {})
+
+
+async def test_a_team_message_reaches_subscribed_members_without_reading_the_feed(
+    store: SessionStore, statements: list[str]
+) -> None:
+    notifier = ChangeNotifier()
+    store.add_listener(notifier)
+    await store.set_team_members(team("crew"), MEMBERS, T0 - 1)
+    subscribed = MEMBERS[::4]
+    streams = [stream(store, notifier, m, await store.sync_position(m)) for m in subscribed]
+    statements.clear()
+    pending = [asyncio.ensure_future(anext(s)) for s in streams]
+    await until(lambda: feed_reads(statements) >= len(subscribed))
+
+    statements.clear()
+    await Ingestor(store).apply_json(team_message(listed=False))
+    events = await asyncio.wait_for(asyncio.gather(*pending), 5)
+
+    assert [e.session.last_message_id for e in events if isinstance(e, Upserted)] == ["t1"] * 5
+    assert feed_reads(statements) == 0
+    for s in streams:
+        await s.aclose()

@@ -14,10 +14,16 @@ RETURNING_CHANGE_COLUMNS = "owner, version, deleted_at"
 
 
 class ChangeLog:
+    """The owners a transaction changed and, for those someone watches, the changes themselves:
+    nobody would read the others' (a listener told only of an owner reads the feed), so a
+    fan-out does not build them."""
+
     def __init__(self) -> None:
+        self._owners: set[str] = set()
         self._changes: dict[str, list[Change]] = {}
 
     def record(self, owner: str, change: Change) -> None:
+        self._owners.add(owner)
         self._changes.setdefault(owner, []).append(change)
 
     def record_rows(self, rows: Iterable[Row]) -> list[Change]:
@@ -29,15 +35,26 @@ class ChangeLog:
             self.record(str(values[0]), changes[-1])
         return changes
 
+    def record_owners(self, owners: Iterable[str]) -> None:
+        """Owners whose lists changed, or may have (a fan-out names everyone it reached),
+        without their changes."""
+        self._owners.update(owners)
+
     def __bool__(self) -> bool:
-        return bool(self._changes)
+        return bool(self._owners)
+
+    def owners(self) -> frozenset[str]:
+        return frozenset(self._owners)
 
     def by_owner(self) -> Mapping[str, list[Change]]:
-        """Each owner's changes in change-feed order."""
-        return {
-            owner: sorted(changes, key=lambda c: (c.version, str(c.key)))
-            for owner, changes in self._changes.items()
-        }
+        """Each recorded owner's changes in change-feed order, a session changed twice as it
+        ended (owners recorded without their changes are left out)."""
+        return {owner: _in_feed_order(changes) for owner, changes in self._changes.items()}
+
+
+def _in_feed_order(changes: list[Change]) -> list[Change]:
+    last = {(c.version, str(c.key)): c for c in changes}
+    return [last[position] for position in sorted(last)]
 
 
 def change_set(

@@ -122,11 +122,18 @@ RETURNING message_server_id
         )
         # Each owner's next version, clocks locked in the list's (sorted) order and held to
         # COMMIT: an owner's versions commit in order; writes for other owners do not wait.
-        self.tick = f"""
+        self.tick_quietly = f"""
 INSERT INTO sync_clocks AS c (owner, version)
 SELECT value, 1 FROM {elements} ORDER BY key
 ON CONFLICT (owner) DO UPDATE SET version = c.version + 1
-RETURNING owner, version
+"""
+        self.tick = f"{self.tick_quietly}RETURNING owner, version"
+        # The sessions of ``key`` that this transaction changed, of the owners listed (locked):
+        # each is stamped with its owner's clock, which no other transaction shares.
+        self.changed_sessions = f"""
+SELECT {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS} FROM sessions s
+WHERE owner IN (SELECT value FROM {elements}) AND key = ?
+  AND version = (SELECT c.version FROM sync_clocks c WHERE c.owner = s.owner)
 """
         self.record_purges = f"""
 INSERT INTO sync_purges AS p (owner, version)
@@ -165,14 +172,16 @@ ON CONFLICT (owner, key) DO UPDATE SET
     unread = s.unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
     version = excluded.version
 WHERE {_NEWER} OR {_COUNTS}
-{RETURNING_CHANGE}
 """
         # owner, key, kind, the last message, unread, version
         self.deliver_message = (
-            f"{_DELIVER_INTO} VALUES (?, {_LAST_MESSAGE}, CAST(? AS INTEGER), ?) {deliver_if_newer}"
+            f"{_DELIVER_INTO} VALUES (?, {_LAST_MESSAGE}, CAST(? AS INTEGER), ?) "
+            f"{deliver_if_newer} {RETURNING_CHANGE}"
         )
         # One statement for the whole team, however many members it has, each stamped with
-        # their own clock (locked before); the sender's own message is not unread for them.
+        # their own clock (locked before); the sender's own message is not unread for them. No
+        # rows come back (RETURNING a thousand costs SQLite a third of the statement): whoever
+        # watches reads them with changed_sessions.
         # team key, kind, the last message, sender, unread, team key
         self.deliver_to_team = f"""
 {_DELIVER_INTO}

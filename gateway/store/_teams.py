@@ -174,7 +174,7 @@ async def apply_message(
     if snapshot is not None and snapshot.receivers is not None:
         # NIM listed who is in the team (tMembers): exactly they receive it.
         receivers = _receivers(change, set(snapshot.receivers))
-        await tx.lock(receivers)
+        await tx.lock(receivers, versions=False)
         await _save(tx, team, change)
         await deliver(receivers)
         await _cache(tx, team, members, _members_after(change, members))
@@ -182,9 +182,9 @@ async def apply_message(
     # The members before it, as cached, in one statement however many they are; then the
     # accounts the event itself names that are not among them.
     named = {fact.account for fact in change.facts if fact.receives} - members
-    await tx.lock(members | named)
+    await tx.lock(members | named, versions=False)
     await _save(tx, team, change)
-    await tx.deliver_to_members(team, values, message.from_account, int(counted))
+    await tx.deliver_to_members(team, members, values, message.from_account, int(counted))
     await deliver(named)
     if snapshot is not None:  # a dismiss: nobody is left
         await tx.rows(_CLEAR_MEMBERS, str(team))

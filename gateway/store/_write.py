@@ -9,7 +9,7 @@ every change is logged for the listeners told after COMMIT.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import RevokeNotification
@@ -20,33 +20,45 @@ from gateway.store._lists import KINDS
 from gateway.store._rows import Row
 from gateway.store._statements import Statements
 
+# The owners among these that someone watches (listeners' ``watched``).
+Watched = Callable[[Collection[str]], Collection[str]]
+
 
 class Write:
-    def __init__(self, db: Connection, sql: Statements) -> None:
+    def __init__(self, db: Connection, sql: Statements, watched: Watched) -> None:
         self.db = db
         self.sql = sql
         self.changes = ChangeLog()
-        self._versions: dict[str, int] = {}
+        self._watched = watched
+        self._versions: dict[str, int | None] = {}  # None: locked without reading it
 
     async def lock_team(self, team: SessionKey) -> None:
         if self._versions:
             raise RuntimeError("a team is locked before any owner")
         await self.db.execute(self.sql.lock_team, str(team))
 
-    async def lock(self, owners: Iterable[str]) -> None:
-        """Take each owner's next version, holding their clocks to COMMIT."""
+    async def lock(self, owners: Iterable[str], *, versions: bool = True) -> None:
+        """Take each owner's next version, holding their clocks to COMMIT; without
+        ``versions``, they are not read back (a fan-out reads them from the clocks)."""
         new = sorted(set(owners) - self._versions.keys())
         if not new:
             return
         if self._versions and new[0] < max(self._versions):
             raise RuntimeError("owners are locked in one sorted order: lock them all at once")
+        if not versions:
+            await self.db.execute(self.sql.tick_quietly, new)
+            self._versions.update(dict.fromkeys(new))
+            return
         for owner, version in await self.db.fetch(self.sql.tick, new):
             self._versions[str(owner)] = int(version)
 
     def version(self, owner: str) -> int:
         if owner not in self._versions:
             raise RuntimeError(f"{owner!r} is changed without being locked first")
-        return self._versions[owner]
+        version = self._versions[owner]
+        if version is None:
+            raise RuntimeError(f"{owner!r} was locked without reading its version")
+        return version
 
     async def rows(self, statement: str, *params: object) -> Sequence[Row]:
         return await self.db.fetch(statement, *params)
@@ -63,12 +75,17 @@ class Write:
                             unread, self.version(owner))  # fmt: skip
 
     async def deliver_to_members(
-        self, team: SessionKey, values: tuple[object, ...], sender: str, unread: int
+        self,
+        team: SessionKey,
+        members: Collection[str],
+        values: tuple[object, ...],
+        sender: str,
+        unread: int,
     ) -> None:
-        """The same, to every cached member of ``team`` in one statement (``unread`` for all but
-        the sender); the members must be locked."""
-        await self.changing(self.sql.deliver_to_team, str(team), KINDS[team.type], *values,
-                            sender, unread, str(team))  # fmt: skip
+        """The same, to every cached member of ``team`` (``members``, locked) in one statement
+        (``unread`` for all but the sender)."""
+        await self._fan_out(self.sql.deliver_to_team, team, members, str(team),
+                            KINDS[team.type], *values, sender, unread, str(team))  # fmt: skip
 
     async def deliver_to_owners(
         self,
@@ -79,8 +96,22 @@ class Write:
         unread: int,
     ) -> None:
         """The same, to each of ``owners`` (locked) in one statement."""
-        await self.changing(self.sql.deliver_to_owners, str(key), KINDS[key.type], *values,
-                            sender, unread, sorted(owners))  # fmt: skip
+        listed = sorted(owners)
+        await self._fan_out(self.sql.deliver_to_owners, key, listed, str(key), KINDS[key.type],
+                            *values, sender, unread, listed)  # fmt: skip
+
+    async def _fan_out(
+        self, statement: str, key: SessionKey, owners: Collection[str], *params: object
+    ) -> None:
+        """Run ``statement``, which may change the session ``key`` of each of ``owners`` and
+        returns nothing: every one of them counts as changed, and the changed rows are read
+        back only for the owners someone watches."""
+        await self.db.execute(statement, *params)
+        self.changes.record_owners(owners)
+        watched = self._watched(owners)
+        if watched:
+            rows = await self.db.fetch(self.sql.changed_sessions, sorted(watched), str(key))
+            self.changes.record_rows(rows)
 
     async def revoke(
         self,

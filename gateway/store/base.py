@@ -19,8 +19,12 @@ class ChangeListener(Protocol):
     def notify(
         self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
     ) -> None:
-        """``changes``, when given, holds every change the commit made to each owner's list, in
-        feed order (a commit here); without it only the owners are known (a commit elsewhere)."""
+        """``owners`` are all whose lists the commit changed (a fan-out to many names every
+        owner it reached, though a late message may have left some lists as they were).
+        ``changes``, when given (a commit
+        here), holds every change it made to the list of each owner a listener watched as it
+        wrote, in feed order; an owner without an entry, and every owner when it is not given (a
+        commit elsewhere), is known only to have changed: read the feed."""
 
     def watched(self) -> Collection[str]:
         """The owners it wants to hear about: all are woken when a commit elsewhere cannot

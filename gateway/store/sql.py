@@ -6,7 +6,7 @@ stamps their rows with each owner's next version; the listeners hear of the chan
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Self, TypeVar
 
 from gateway.domain.keys import SessionKey
@@ -60,18 +60,29 @@ class SqlStore:
 
     async def _write(self, work: Callable[[Write], Awaitable[T]]) -> T:
         async def attempt(db: Connection) -> tuple[T, ChangeLog]:
-            tx = Write(db, self._sql)
+            tx = Write(db, self._sql, self._watched)
             result = await work(tx)
             if tx.changes:
-                await self._driver.notify(db, tx.changes.by_owner().keys())
+                await self._driver.notify(db, tx.changes.owners())
             return result, tx.changes
 
         result, changes = await self._driver.transaction(attempt)
         if changes:
-            by_owner = changes.by_owner()
+            owners, by_owner = changes.owners(), changes.by_owner()
             for listener in self._listeners:
-                listener.notify(frozenset(by_owner), by_owner)
+                listener.notify(owners, by_owner)
         return result
+
+    def _watched(self, owners: Collection[str]) -> set[str]:
+        """The owners among ``owners`` that a listener watches."""
+        found: set[str] = set()
+        for listener in self._listeners:
+            watched = listener.watched()
+            if len(watched) < len(owners):
+                found.update(owner for owner in watched if owner in owners)
+            else:
+                found.update(owner for owner in owners if owner in watched)
+        return found
 
     def _changed_elsewhere(self, owners: frozenset[str] | None) -> None:
         for listener in self._listeners:
