@@ -68,13 +68,15 @@ def compile_operation(
     schema: GraphQLSchema,
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
-    variables: VariableValues,
+    variables: Mapping[str, Any],
 ) -> Compiled | None:
     """The data of ``operation`` (a subscription) for one event as root value, or None when the
-    selection needs the general executor."""
+    selection needs the general executor. ``variables`` are the coerced values (as resolvers
+    see them)."""
     if operation.operation is not OperationType.SUBSCRIPTION or schema.subscription_type is None:
         return None
-    compiler = _Compiler(schema, fragments, variables)
+    # Only @skip and @include read them, from the coerced values.
+    compiler = _Compiler(schema, fragments, VariableValues({}, dict(variables)))
     try:
         root = schema.subscription_type
         grouped = compiler.collect(root, [operation.selection_set])

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, cast
 
 import orjson
 import strawberry
@@ -97,9 +98,10 @@ def renderer_for(info: strawberry.Info) -> EventRenderer | None:
     """The shared renderer of the current subscription's document, or None when its selection
     does not compile."""
     raw = info._raw_info
-    operation, variables = raw.operation, raw.variable_values
+    # Strawberry hands resolvers the coerced values, not graphql-core's VariableValues.
+    operation, variables = raw.operation, cast(dict[str, Any], raw.variable_values)
     read = directive_variables(operation, raw.fragments.values())
-    key = (id(operation), *sorted((name, repr(variables.coerced.get(name))) for name in read))
+    key = (id(operation), *sorted((name, repr(variables.get(name))) for name in read))
     known = _renderers.get(key)
     if known is None or known[0] is not operation:
         data = compile_operation(raw.schema, operation, raw.fragments, variables)
