@@ -12,7 +12,7 @@ subscribers wakes a thousand tasks, not three thousand.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -61,20 +61,30 @@ class Watcher:
 
 
 class MessageCache:
-    """Messages by server id, shared by a process's subscriptions, so a fan-out of one message
-    to many subscribers reads it once (the first reader's read serves everyone who asks while
-    it runs). A stored message never changes."""
+    """The last messages a fan-out shows, read once for all its subscribers: a message just
+    stored (``remember``) is kept until the subscribers its commit woke have run, and a read
+    under way serves everyone who asks for the same message while it runs. Nothing is kept
+    longer: later events show the message as the store has it then."""
 
-    def __init__(self, size: int = 1024) -> None:
-        self._known: OrderedDict[str, Message] = OrderedDict()
+    def __init__(self) -> None:
+        self._fresh: dict[str, Message] = {}
         self._reading: dict[str, asyncio.Future[Mapping[str, Message]]] = {}
-        self._size = size
+
+    def remember(self, message: Message) -> None:
+        """A message just stored, told before the subscribers the commit woke run: each runs in
+        its wake-up, which the loop calls before this later callback, which forgets it."""
+        self._fresh[message.server_id] = message
+        asyncio.get_running_loop().call_soon(self._forget, message)
+
+    def _forget(self, message: Message) -> None:
+        if self._fresh.get(message.server_id) is message:
+            del self._fresh[message.server_id]
 
     async def get(self, store: SessionStore, ids: Sequence[str]) -> dict[str, Message]:
         found: dict[str, Message] = {}
         missing = []
         for server_id in ids:
-            message = self._known.get(server_id)
+            message = self._fresh.get(server_id)
             if message is None:
                 missing.append(server_id)
             else:
@@ -94,20 +104,11 @@ class MessageCache:
             found.update((m, messages[m]) for m in missing if m in messages)
         return found
 
-    def remember(self, message: Message) -> None:
-        """A message just stored: its subscribers need not read it."""
-        self._known[message.server_id] = message
-        self._known.move_to_end(message.server_id)
-        if len(self._known) > self._size:
-            self._known.popitem(last=False)
-
     def _settle(self, ids: list[str], read: asyncio.Future[Mapping[str, Message]]) -> None:
         for server_id in ids:
             self._reading.pop(server_id, None)
-        if read.cancelled() or read.exception() is not None:
-            return  # its waiters got the error
-        for message in read.result().values():
-            self.remember(message)
+        if not read.cancelled():
+            read.exception()  # its waiters got it; none left is no "never retrieved" warning
 
 
 class ChangeNotifier:
