@@ -285,20 +285,28 @@ async def _register_team_in(path: str, team: str, members: list[str]) -> None:
 
 
 def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
-    with start_gateway(gateway_env(sqlite)) as gw:
-        team = "fan"
-        register_team(gw.url(""), team, [f"{team}-m{n}" for n in range(subscribers)])
-        result = loadgen(
-            "fanout",
-            gw.ws_url("/graphql"),
-            gw.url(""),
-            JWT_SECRET,
-            APP_SECRET,
-            team,
-            str(subscribers),
-            str(messages),
-        )
-    return {"subscribers": subscribers, "messages": messages, **result}
+    """One webhook fanned out to ``subscribers`` subscriptions: (team) a team message to a team
+    whose every member subscribes once; (owner) a P2P message to one account that subscribes
+    ``subscribers`` times (tabs, devices)."""
+    out: dict[str, object] = {"subscribers": subscribers, "messages": messages}
+    env = {**gateway_env(sqlite), "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": str(subscribers)}
+    for mode, target in (("team", "fan"), ("owner", "fan-owner")):
+        with start_gateway(env) as gw:
+            if mode == "team":
+                register_team(gw.url(""), target, [f"{target}-m{n}" for n in range(subscribers)])
+            out[mode] = loadgen(
+                "fanout",
+                gw.ws_url("/graphql"),
+                gw.url(""),
+                JWT_SECRET,
+                APP_SECRET,
+                mode,
+                target,
+                str(subscribers),
+                str(messages),
+                str(gw.process.pid),
+            )
+    return out
 
 
 def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:

@@ -16,6 +16,7 @@ from gateway.domain.events import (
     parse_event,
 )
 from gateway.domain.keys import SessionType
+from gateway.domain.sessions import Message
 from gateway.store.base import SessionStore
 
 
@@ -30,9 +31,18 @@ def wall_clock_ms() -> int:
 
 
 class Ingestor:
-    def __init__(self, store: SessionStore, clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Callable[[], int] = wall_clock_ms,
+        *,
+        on_stored: Callable[[Message], None] | None = None,
+    ) -> None:
+        """``on_stored`` hears of each message this ingestor stored, once it is committed (and
+        before the subscribers it woke run: live.MessageCache.remember)."""
         self._store = store
         self._clock = clock
+        self._on_stored = on_stored
 
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""
@@ -63,4 +73,10 @@ class Ingestor:
                 )
         if applied is None:
             return Outcome.IGNORED
+        if (
+            applied
+            and self._on_stored is not None
+            and isinstance(event, MessageEvent | TeamMessageEvent)
+        ):
+            self._on_stored(event.message)
         return Outcome.APPLIED if applied else Outcome.DUPLICATE

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 import strawberry
 
+from gateway.domain import sessions as domain
+from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import Upserted, session_events
+from gateway.live import Event, Upserted, follow
 from gateway.schema.context import Context
-from gateway.schema.prefetch import last_messages
+from gateway.schema.frames import frame_sink, renderer_for
+from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
 
 Info = strawberry.Info[Context, None]
@@ -41,14 +44,39 @@ class Subscription:
         async def overflow() -> None:
             await close(SLOW_SUBSCRIBER_CLOSE_CODE, "too far behind: resync with your sync token")
 
-        events = session_events(ctx.store, ctx.notifier, viewer, start,
-                                capacity=ctx.event_queue_size, on_overflow=overflow)  # fmt: skip
+        events = follow(ctx.store, ctx.notifier, viewer, start,
+                        capacity=ctx.event_queue_size, on_overflow=overflow)  # fmt: skip
+        # Over a WebSocket, events whose selection compiles go out as frames from here; any
+        # other event is yielded to Strawberry, in order (it is sent before this resumes).
+        sink = frame_sink.get()
+        renderer = None if sink is None else renderer_for(info)
+        with_messages = selects(info, "lastMessage", deep=True)
         if ctx.metrics is not None:
             ctx.metrics.subscriptions.inc()
         try:
-            async for event in events:
-                sessions = [event.session] if isinstance(event, Upserted) else []
-                yield graphql_event(event, await last_messages(info, sessions))
+            async for batch in events:
+                messages = await _messages(ctx, batch) if with_messages else {}
+                for event in batch:
+                    payload = None if renderer is None else renderer.payload(event, messages)
+                    if payload is None:
+                        yield graphql_event(event, messages)
+                    else:
+                        assert sink is not None
+                        await sink.send(payload)
         finally:
+            await events.aclose()
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.dec()
+
+
+async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Message]:
+    """The last messages of the events' sessions, read once per process however many
+    subscriptions ask (see live.MessageCache)."""
+    ids = [
+        e.session.last_message_id
+        for e in events
+        if isinstance(e, Upserted)
+        and e.session.last_message_kind is LastMessageKind.MESSAGE
+        and e.session.last_message_id is not None
+    ]
+    return await ctx.notifier.messages.get(ctx.store, ids) if ids else {}

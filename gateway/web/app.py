@@ -93,6 +93,8 @@ def create_app(
         rate_limiter=rate_limiter,
         metrics=metrics,
         graphiql_page=graphiql_page,
+        # Traced, every event goes through Strawberry, which traces its resolution.
+        frames=tracer_provider is None,
         http_limits=HttpLimits(
             max_body_bytes=settings.max_body_bytes,
             max_variables_bytes=settings.max_variables_bytes,
@@ -114,6 +116,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         max_body_bytes=settings.webhook_max_body_bytes,
+        on_stored=notifier.messages.remember,
     )
 
     @asynccontextmanager

@@ -24,6 +24,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
@@ -40,6 +41,7 @@ from gateway.metrics import Metrics
 from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
+from gateway.schema.frames import FrameSink, frame_sink
 from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
 
@@ -74,15 +76,23 @@ class _TextFrames(ASGIWebSocketAdapter):
     send as binary frames, and browsers' graphql-ws closes the connection (4400) on those."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        await self.send_text(orjson.dumps(message).decode())
+
+    async def send_text(self, text: str) -> None:
         try:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self.ws.send_text(text)
         except WebSocketDisconnect as e:
             raise WebSocketDisconnected from e
 
 
 class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, where a subscribe that does not parse gets an ``error`` message like
-    any other refused operation (Strawberry closes the whole connection with 4400)."""
+    any other refused operation (Strawberry closes the whole connection with 4400), and where
+    a subscription may send its own ``next`` frames (schema/frames.py)."""
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        _give_frame_sink(self.view, self.websocket, {"id": operation.id, "type": "next"})
+        await super().run_operation(operation)
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
@@ -95,7 +105,18 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws subprotocol (the default of Python's gql), where a refused
     connection_init closes with 4403 as on graphql-transport-ws (Strawberry: 1011, which reads
     as a server fault that clients retry), and a second one with 4429 (Strawberry authenticated
-    it again, counting the connection twice against the account's limit)."""
+    it again, counting the connection twice against the account's limit). Subscriptions may
+    send their own ``data`` frames, as on graphql-transport-ws."""
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        _give_frame_sink(self.view, self.websocket, {"type": "data", "id": operation_id})
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_acknowledged:
@@ -118,6 +139,13 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
 
+def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]) -> None:
+    """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
+    view sends every event through Strawberry."""
+    if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
+        frame_sink.set(FrameSink.of(opening, socket.send_text))
+
+
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
     graphql_transport_ws_handler_class = _TransportWS
@@ -137,7 +165,10 @@ class GraphQLView(GraphQL[Context, None]):
         rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
         graphiql_page: str | None = None,
+        frames: bool = True,
     ) -> None:
+        """With ``frames``, subscriptions send the events they compile as frames of their own
+        (schema/frames.py); without, every event goes through Strawberry."""
         super().__init__(
             schema,
             keep_alive=True,
@@ -156,6 +187,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._rate_limiter = rate_limiter
         self._metrics = metrics
         self._graphiql_page = graphiql_page
+        self.frames = frames
         self._connections: Counter[str] = Counter()
         self._socket_accounts: dict[int, str] = {}
         self._open_sockets: dict[int, WebSocket] = {}

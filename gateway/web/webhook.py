@@ -20,7 +20,7 @@ from gateway.domain.checksum import Verifier
 from gateway.domain.events import IgnoredEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey
 from gateway.domain.replay import ReplayCache
-from gateway.domain.sessions import MessageType
+from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused
 from gateway.ingest import Ingestor
@@ -47,9 +47,10 @@ class NimWebhooks:
         metrics: Metrics,
         max_body_bytes: int,
         replay_cache: ReplayCache | None = None,
+        on_stored: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
-        self._ingestor = Ingestor(store, clock)
+        self._ingestor = Ingestor(store, clock, on_stored=on_stored)
         self._verifier = verifier
         self._clock = clock
         self._metrics = metrics
