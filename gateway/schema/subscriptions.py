@@ -70,8 +70,8 @@ class Subscription:
 
 
 async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Message]:
-    """The last messages of the events' sessions, read once per process however many
-    subscriptions ask (see live.MessageCache)."""
+    """The last messages of the events' sessions: none read for the fan-out of a message the
+    webhook stored, one read for all the subscriptions that ask at once (live.MessageCache)."""
     ids = [
         e.session.last_message_id
         for e in events
