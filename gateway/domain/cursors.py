@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 
 import orjson
@@ -21,7 +22,8 @@ _MAC_BYTES = 16
 
 class CursorCodec:
     def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+        # Keyed once: each MAC copies this state instead of hashing the key again.
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def encode(self, viewer: str, position: Position) -> str:
         parts: list[object] = [position.update_time, str(position.key)]
@@ -43,8 +45,9 @@ class CursorCodec:
         return Position(update_time, SessionKey.parse(key), pinned[0] if pinned else None)
 
     def _mac(self, viewer: str, payload: bytes) -> bytes:
-        # HMAC-SHA256 in one call into OpenSSL (hmac.new(...).digest() gives the same bytes).
-        return hmac.digest(self._secret, viewer.encode() + b"\0" + payload, "sha256")[:_MAC_BYTES]
+        mac = self._keyed.copy()
+        mac.update(viewer.encode() + b"\0" + payload)
+        return mac.digest()[:_MAC_BYTES]
 
 
 def _b64(raw: bytes) -> str:
