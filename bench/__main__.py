@@ -144,6 +144,9 @@ def run(
             if "W1" in wanted:
                 results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds,
                                    backends=backends)  # fmt: skip
+            if "W1" in wanted and only is None:
+                results["profile"] = loadgen_module("bench.profile", small_sqlite,
+                                                    "200" if quick else "2000")  # fmt: skip
             if "W2" in wanted:
                 results["W2"] = w2(deep_sqlite, token, seconds, quick)
             if "W3" in wanted:
@@ -335,8 +338,13 @@ def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
 
 
 def loadgen(*args: str) -> dict[str, object]:
+    return loadgen_module("bench.loadgen", *args)
+
+
+def loadgen_module(module: str, *args: str) -> dict[str, object]:
+    """Runs ``module`` in a process of its own; its last line of output is its JSON result."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=900,

@@ -27,6 +27,7 @@ def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
         for r in rows
     ]
     lines += ["", "![ratios](chart.png)", ""]
+    lines += _where_the_time_goes(results)
     (out / "README.md").write_text("\n".join(lines))
 
 
@@ -155,6 +156,49 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
+    """The targets this run missed, by how much, and the profile that says why."""
+    lines = ["## Missed targets and where the time goes", ""]
+    w1 = results["W1"]
+    for backend in ("sqlite", "postgres"):
+        p99 = w1[f"{backend}_gateway_16"]["p99_ms"]
+        rps = w1[f"{backend}_gateway_16"]["rps"]
+        if p99 > 50:
+            lines.append(
+                f"- W1 {backend}, 16 connections: p99 {p99:.0f} ms, {p99 / 50:.1f}× the 50 ms "
+                f"target. At {rps:.0f} req/s, 16 connections wait {16_000 / rps:.0f} ms on "
+                "average (Little's law): the tail follows the event loop's CPU per request."
+            )
+    w4 = results["W4"]
+    for mode, label in (("team", "team case"), ("owner", "one-account case")):
+        run = w4[mode]
+        cpu = run.get("server_cpu_ms_per_message")
+        if run["p99_ms"] > 100 and cpu is not None:
+            per = 1000 * cpu / w4["subscribers"]
+            lines.append(
+                f"- W4 {label}: p99 {run['p99_ms']:.0f} ms, {run['p99_ms'] / 100:.1f}× the "
+                f"target. The gateway spends {cpu:.0f} ms of CPU per message, {per:.0f} µs per "
+                f"subscriber (the target needs under {100_000 / w4['subscribers']:.0f} µs), and "
+                "the load generator's 1,000 sockets share the same 2 cores."
+            )
+    profile = results.get("profile")
+    if profile:
+        lines += [
+            "",
+            f"A W1 request on SQLite, profiled in process (`bench/profile.py`, cProfile over the "
+            f"real app, {profile['requests']} requests): "
+            f"{profile['cpu_ms_per_request']:.2f} ms of event-loop CPU per request under the "
+            f"profiler, and {profile['idle_ms_per_request']:.2f} ms idle while the SQLite thread "
+            "runs the query. Its own time by layer (cProfile's per-call overhead inflates layers "
+            "of many small calls):",
+            "",
+            "| layer | share |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {name} | {share:.0%} |" for name, share in profile["layers"].items()]
+    return [*lines, ""]
 
 
 def _chart(path: Path, rows: list[dict[str, Any]]) -> None:
