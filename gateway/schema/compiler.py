@@ -41,6 +41,7 @@ from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLAbstractType,
     GraphQLField,
     GraphQLInterfaceType,
@@ -77,7 +78,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from gateway.schema.execution import directive_free
+from gateway.schema.execution import operation_directive_free
 
 # Field details as graphql-core's field collection gives them (FieldDetails: node, ...).
 FieldDetailsList = Sequence[Any]
@@ -277,10 +278,8 @@ def _compile(
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
         return None
-    fragments = [d for d in document.definitions if d.kind == "fragment_definition"]
-    if operation.directives or not directive_free(operation.selection_set):
-        return None
-    if any(f.directives or not directive_free(f.selection_set) for f in fragments):  # type: ignore[attr-defined]
+    fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
+    if not operation_directive_free(operation, fragments):
         return None
     # graphql-core's own executor collects the fields (fragments, merging, order), once.
     executor = StrawberryGraphQLCoreExecutionContext.build(

@@ -23,13 +23,14 @@ when the installed graphql-core's method no longer has the parameters this overr
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cachetools import LRUCache
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLField,
     GraphQLLeafType,
     GraphQLList,
@@ -75,15 +76,7 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
         operation: OperationDefinitionNode = self.operation
         known = self._directive_free.get(id(operation))
         if known is None or known[0] is not operation:
-            fragments = self.fragment_definitions.values()
-            free = (
-                not operation.directives
-                and all(
-                    not fragment.directives and directive_free(fragment.selection_set)
-                    for fragment in fragments
-                )
-                and directive_free(operation.selection_set)
-            )
+            free = operation_directive_free(operation, self.fragment_definitions.values())
             known = (operation, free)
             self._directive_free[id(operation)] = known
         return known[1]
@@ -203,6 +196,18 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return planned(value)
 
         return checked
+
+
+def operation_directive_free(
+    operation: OperationDefinitionNode, fragments: Iterable[FragmentDefinitionNode]
+) -> bool:
+    """Whether neither the operation nor any fragment uses a directive anywhere: then the
+    variables cannot change which fields are collected."""
+    return (
+        not operation.directives
+        and directive_free(operation.selection_set)
+        and all(not f.directives and directive_free(f.selection_set) for f in fragments)
+    )
 
 
 def directive_free(selection_set: SelectionSetNode | None) -> bool:
