@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     pg_pool_size: int = 10
     pg_statement_timeout_ms: int = 5000
     pg_connect_retries: int = 10
+    pg_connect_timeout_s: PositiveFloat = 10  # each connection attempt, handshake included
 
     sqlite_readers: int = 4
     sqlite_busy_timeout_ms: int = 5000

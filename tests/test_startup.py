@@ -121,6 +121,23 @@ def test_an_unreachable_postgresql_names_the_server_and_each_attempt(
     assert "PostgreSQL" in the_one_line([failure], server, "3 attempts")
 
 
+def test_a_postgresql_that_never_answers_is_given_up_after_the_connect_timeout(
+    scratch: Path,
+) -> None:
+    # The kernel completes the TCP handshake on a listening socket nobody accepts from: a hung
+    # server or a black-holed proxy. Each attempt gives up after GATEWAY_PG_CONNECT_TIMEOUT_S
+    # instead of waiting as long as the driver would (60 s each).
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        server = f"127.0.0.1:{hung.getsockname()[1]}"
+        env = {"GATEWAY_PG_CONNECT_RETRIES": "1", "GATEWAY_PG_CONNECT_TIMEOUT_S": "0.5"}
+        *retries, failure = failed_start(scratch, "--db", f"postgresql://{server}/gateway", env=env)
+    assert len(retries) == 1, retries
+    assert "timed out" in retries[0]
+    assert "timed out" in the_one_line([failure], server, "2 attempts")
+
+
 def test_a_missing_postgresql_database(scratch: Path) -> None:
     require(bool(POSTGRES_URL), "needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL")
     server = urlparse(POSTGRES_URL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 
 import asyncpg
@@ -13,7 +14,7 @@ import pytest
 from gateway.domain.sync import Change
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
-from gateway.store import SessionStore
+from gateway.store import PostgresStore, SessionStore
 from tests.conftest import Webhook
 from tests.helpers import T0, cc_message, send, team, until
 
@@ -113,3 +114,37 @@ async def test_fan_outs_to_teams_that_share_members_never_deadlock(
     for member in members:
         found = await other.get_sessions(member, [team("1"), team("2")])
         assert sorted(s.last_message_id or "" for s in found) == ["t1-19", "t2-19"], member
+
+
+async def test_a_replica_whose_listen_connection_drops_listens_again_and_catches_up(
+    settings: Settings, new_store: Callable[[], SessionStore]
+) -> None:
+    # A name of our own tells this replica's LISTEN backend from other tests' and runs'.
+    name = f"listener-test-{uuid.uuid4().hex[:8]}"
+    url = f"{settings.database_url}&application_name={name}"
+    listening = (
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'"
+    )
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        async with PostgresStore(url, pool_size=2) as one, new_store() as other:
+            heard = Heard(watching={"alice"})
+            one.add_listener(heard)
+            await until(lambda: _pids(admin, listening, name))
+            (lost,) = await admin.fetch(listening, name)
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", lost["pid"])
+
+            # A new LISTEN connection; while there was none, a change could pass unheard,
+            # so every watched owner is woken to catch up.
+            await until(lambda: _pids(admin, listening, name, other_than=lost["pid"]))
+            await until(lambda: heard.owners == {"alice"})
+
+            heard.owners.clear()
+            await send(other, "m1", "bob", "carol", T0)  # heard again: carol is named
+            await until(lambda: "carol" in heard.owners)
+    finally:
+        await admin.close()
+
+
+async def _pids(admin: asyncpg.Connection, query: str, name: str, other_than: int = 0) -> bool:
+    return any(r["pid"] != other_than for r in await admin.fetch(query, name))

@@ -17,6 +17,7 @@ def open_store(settings: Settings) -> SqlStore:
             pool_size=settings.pg_pool_size,
             statement_timeout_ms=settings.pg_statement_timeout_ms,
             connect_retries=settings.pg_connect_retries,
+            connect_timeout_s=settings.pg_connect_timeout_s,
         )
     return SqliteStore(
         settings.sqlite_path(),

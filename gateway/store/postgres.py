@@ -2,6 +2,9 @@
 
 Each commit that changes someone's list also sends ``NOTIFY gateway_sessions`` naming those
 owners, and a LISTEN connection per replica wakes the subscribers of the owners named by others.
+That connection is kept: when it goes (a PostgreSQL restart, a failover, a cut network), the
+replica listens again on a new one and wakes every watched owner, since changes may have passed
+unheard in between.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
@@ -35,6 +38,7 @@ POSTGRES = Dialect(
 CHANNEL = "gateway_sessions"
 _NOTICE_BYTES = 7900  # NOTIFY takes payloads under 8000 bytes
 _NOTIFY = "SELECT pg_notify(?, notice) FROM unnest(CAST(? AS TEXT[])) AS n(notice)"
+_LISTEN_CHECK_S = 10.0  # how often an idle LISTEN connection is asked whether it still works
 _MIGRATION_LOCK = 7_264_001  # pg_advisory_lock key: one replica migrates at a time
 _RETRYABLE = (
     asyncpg.SerializationError,
@@ -54,10 +58,13 @@ class PostgresStore(SqlStore):
         pool_size: int = 10,
         statement_timeout_ms: int = 5000,
         connect_retries: int = 10,
+        connect_timeout_s: float = 10,
         trace: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(
-            PostgresDriver(dsn, pool_size, statement_timeout_ms, connect_retries, trace)
+            PostgresDriver(
+                dsn, pool_size, statement_timeout_ms, connect_retries, connect_timeout_s, trace
+            )
         )
 
 
@@ -70,15 +77,19 @@ class PostgresDriver:
         pool_size: int,
         statement_timeout_ms: int,
         connect_retries: int,
+        connect_timeout_s: float,
         trace: Callable[[str], None] | None,
     ) -> None:
         self._dsn = dsn
         self._pool_size = pool_size
         self._settings = {"statement_timeout": str(statement_timeout_ms)}
         self._connect_retries = connect_retries
+        self._connect_timeout_s = connect_timeout_s
         self._trace = trace
         self._pool: asyncpg.Pool | None = None
         self._listen: asyncpg.Connection | None = None
+        self._listen_lost = asyncio.Event()
+        self._keeper: asyncio.Task[None] | None = None
         self._replica = uuid.uuid4().hex  # tells this replica's notices from others'
         self._changed_elsewhere: RemoteChange | None = None
 
@@ -86,8 +97,8 @@ class PostgresDriver:
         self._pool = await self._connect()
         async with self._pool.acquire() as db:
             await self._migrate(db)
-        self._listen = await asyncpg.connect(self._dsn, server_settings=self._settings)
-        await self._listen.add_listener(CHANNEL, self._on_notice)
+        self._listen = await self._listening_connection()
+        self._keeper = asyncio.create_task(self._keep_listening(), name="gateway LISTEN keeper")
 
     async def _connect(self) -> asyncpg.Pool:
         for attempt in range(self._connect_retries + 1):
@@ -101,10 +112,11 @@ class PostgresDriver:
                     # The store leaves no session state behind (no LISTEN, locks or SET on
                     # pooled connections), so skip asyncpg's reset round trip on release.
                     reset=_no_reset,
+                    timeout=self._connect_timeout_s,
                 )
             except (OSError, asyncpg.CannotConnectNowError) as e:
                 attempts = self._connect_retries + 1
-                reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+                reason = _reason(e)
                 if attempt + 1 == attempts:
                     raise ConfigurationError(
                         f"PostgreSQL at {_server(self._dsn)} not reachable after {attempts} "
@@ -119,12 +131,78 @@ class PostgresDriver:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
         if self._listen is not None:
+            self._listen.remove_termination_listener(self._on_listen_lost)
             await self._listen.close()
             self._listen = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    async def _listening_connection(self) -> asyncpg.Connection:
+        db = await asyncpg.connect(
+            self._dsn, server_settings=self._settings, timeout=self._connect_timeout_s
+        )
+        try:
+            await db.add_listener(CHANNEL, self._on_notice)
+        except BaseException:
+            db.terminate()
+            raise
+        db.add_termination_listener(self._on_listen_lost)
+        return db
+
+    def _on_listen_lost(self, db: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
+        del db
+        self._listen_lost.set()
+
+    async def _keep_listening(self) -> None:
+        while True:
+            await self._until_listening_fails()
+            lost, self._listen = self._listen, None
+            if lost is not None:
+                lost.remove_termination_listener(self._on_listen_lost)
+                lost.terminate()
+            logger.warning(
+                "lost the LISTEN connection to PostgreSQL at %s: changes other replicas make "
+                "wake no subscriber here until it is back", _server(self._dsn)
+            )  # fmt: skip
+            self._listen = await self._listen_again()
+            logger.warning("listening to PostgreSQL at %s again", _server(self._dsn))
+            if self._changed_elsewhere is not None:
+                self._changed_elsewhere(None)  # anyone's list may have changed meanwhile
+
+    async def _until_listening_fails(self) -> None:
+        """Returns when the LISTEN connection closed, or (a cut network closes nothing) when it
+        does not answer a query within the connect timeout."""
+        self._listen_lost.clear()
+        while self._listen is not None and not self._listen.is_closed():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._listen_lost.wait(), _LISTEN_CHECK_S)
+                return
+            try:
+                await asyncio.wait_for(self._listen.execute("SELECT 1"), self._connect_timeout_s)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                return
+
+    async def _listen_again(self) -> asyncpg.Connection:
+        """A new LISTEN connection, tried with backoff for as long as the replica runs."""
+        attempt = 0
+        while True:
+            try:
+                return await self._listening_connection()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                pause = min(0.2 * 2**attempt, 5)
+                attempt += 1
+                logger.warning(
+                    "PostgreSQL at %s not reachable (%s): listening again in %.1f s",
+                    _server(self._dsn), _reason(e), pause,
+                )  # fmt: skip
+                await asyncio.sleep(pause)
 
     async def _init_connection(self, db: asyncpg.Connection) -> None:
         if self._trace is not None:
@@ -260,6 +338,12 @@ def _numbered(statement: str) -> str:
     """The "?" placeholders as PostgreSQL's $1, $2, ..."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", statement)
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
 
 
 def _server(dsn: str) -> str:
