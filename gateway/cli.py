@@ -81,8 +81,13 @@ class _GracefulServer(uvicorn.Server):
         self._settings = settings
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        async with _opened(self._store, self._settings):
-            await super().serve(sockets)
+        # Server.serve is capture_signals around _serve; the store goes inside it, because on
+        # leaving capture_signals uvicorn raises the caught SIGTERM again, ending the process
+        # there: a store closed after that would never be closed (SQLite's log left behind,
+        # PostgreSQL connections cut).
+        with self.capture_signals():
+            async with _opened(self._store, self._settings):
+                await self._serve(sockets)
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -298,7 +303,11 @@ async def _opened(store: SessionStore, settings: Settings) -> AsyncIterator[Sess
             raise click.ClickException(
                 f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
             ) from None
-        yield store
+        try:
+            yield store
+        finally:
+            await stack.aclose()
+            logger.info("closed the store")
 
 
 def _database_name(settings: Settings) -> str:

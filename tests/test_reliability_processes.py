@@ -81,8 +81,31 @@ async def test_sigterm_finishes_in_flight_work_and_says_going_away(
     assert closed.code == 1001
     assert status == 200
     assert orjson.loads(answer) == {"outcome": "applied"}
-    process.wait_for("Application shutdown complete")  # the store was closed cleanly
+    process.wait_for("Application shutdown complete")
+    process.wait_for("closed the store")  # before the process ends, not cut off by the signal
     assert await asyncio.to_thread(process.proc.wait, 20) in (0, -signal.SIGTERM)
+
+
+def test_sigterm_closes_the_sqlite_file_cleanly(tmp_path: Path) -> None:
+    # SQLite folds the write-ahead log into the file and removes it when the last connection
+    # closes: a log left behind means the process ended with the file still open.
+    database = tmp_path / "gateway.db"
+    port = free_tcp_port()
+    with gateway("serve", "--port", str(port), env=env_for(str(database))) as process:
+        process.wait_for("Uvicorn running")
+        body = cc("m1", "bob", "alice", int(time.time() * 1000))
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/nim/cc",
+            content=body,
+            headers=sign(APP_SECRET, body, int(time.time() * 1000)),
+        )
+        assert answer.status_code == 200
+        assert Path(f"{database}-wal").exists()
+        process.proc.send_signal(signal.SIGTERM)
+        assert process.proc.wait(20) in (0, -signal.SIGTERM)
+    assert not Path(f"{database}-wal").exists()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (1,)
 
 
 async def read_by_server(server_port: int, client_port: int) -> None:
