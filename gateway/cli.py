@@ -178,7 +178,11 @@ def _serve_workers(settings: Settings, workers: int) -> None:
             text = str(secret).lower() if isinstance(secret, bool) else str(secret)
             os.environ[f"GATEWAY_{name.upper()}"] = text
     config = _server_config(
-        settings, "gateway.web.app:app_from_environment", factory=True, workers=workers
+        settings,
+        "gateway.web.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        log_config=None,  # each worker configures ours (JSON, request ids) as it builds its app
     )
     # What uvicorn.run does for workers, with our configuration (it is passed to each worker).
     Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -169,11 +169,12 @@ async def test_workers_share_one_postgresql_and_wake_each_others_subscribers() -
     alice, bob = f"w-{uuid.uuid4().hex[:8]}", f"x-{uuid.uuid4().hex[:8]}"
     async with postgres_schema(POSTGRES_URL) as url:
         env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_JWT_SECRET": SECRET,
-               "GATEWAY_NIM_APP_SECRET": APP_SECRET}  # fmt: skip
+               "GATEWAY_NIM_APP_SECRET": APP_SECRET, "GATEWAY_LOG_FORMAT": "json"}  # fmt: skip
         port = free_tcp_port()
         with gateway("serve", "--port", str(port), "--workers", "2", env=env) as server:
-            for _ in range(2):
-                server.wait_for("Application startup complete")
+            for _ in range(2):  # each worker logs as configured, like a single process
+                started = orjson.loads(server.wait_for("Application startup complete"))
+                assert started["logger"] == "uvicorn.error"
             since = await graphql(port, alice, "{ sessionChanges { syncToken } }")
             sockets = [await GraphQLSocket.connect(f"ws://127.0.0.1:{port}/graphql", token(alice))
                        for _ in range(4)]  # fmt: skip
@@ -181,6 +182,11 @@ async def test_workers_share_one_postgresql_and_wake_each_others_subscribers() -
                 await socket.subscribe(EVENTS, since=since["sessionChanges"]["syncToken"])
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 await post(http, cc(f"{alice}-1", bob, alice, int(time.time() * 1000)))
+                asked = await http.get("/healthz", headers={"X-Request-ID": f"{alice}-health"})
+                assert asked.headers["X-Request-ID"] == f"{alice}-health"
+            access = orjson.loads(server.wait_for(f"{alice}-health"))
+            assert access["request_id"] == f"{alice}-health"
+            assert access["logger"] == "uvicorn.access"
             # whichever worker took the webhook, subscribers on both workers hear of it
             for socket in sockets:
                 event = (await socket.next_data(wait=5))["sessionEvents"]["session"]

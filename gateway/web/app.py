@@ -21,7 +21,7 @@ from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
-from gateway.logs import RequestIdMiddleware
+from gateway.logs import RequestIdMiddleware, configure_logging
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
@@ -253,8 +253,9 @@ def served_app(
 
 def app_from_environment() -> Starlette:
     """The app as a worker process builds it (``gateway serve --workers N``): it opens its own
-    store for its lifespan."""
+    store for its lifespan, and logs as the parent does."""
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
     store = open_store(settings)
     return served_app(settings, store, lifespan=[store])
 
