@@ -10,14 +10,18 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from gateway.schema.merging import MergeCostRule
+
 _STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 class Validation(SchemaExtension):
     """Strawberry's ``ValidationCache``, plus two things it cannot do: with ``hide_suggestions``
     errors name no field or enum value the client did not write ("Did you mean ...?" would
-    reveal the schema when introspection is off), and a literal graphql-core cannot coerce (an
-    Int of 5,000 digits) is the client's validation error, not an unexpected one."""
+    reveal the schema when introspection is off), a literal graphql-core cannot coerce (an
+    Int of 5,000 digits) is the client's validation error, not an unexpected one, and a
+    document whose repeated fields would take graphql-core too long to check is refused before
+    it checks them (schema/merging.py)."""
 
     def __init__(self, *, hide_suggestions: bool) -> None:
         self._hide_suggestions = hide_suggestions
@@ -41,9 +45,13 @@ def _validate(
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
-    errors = validate(
-        schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
-    )
+    # A separate pass first: graphql-core runs the rules of one pass side by side, so a refusal
+    # in the same pass would not spare the costly rule its work.
+    errors = validate(schema, document, (MergeCostRule,))
+    if not errors:
+        errors = validate(
+            schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
+        )
     return [_without_cause(error) for error in errors]
 
 
