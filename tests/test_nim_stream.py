@@ -308,13 +308,16 @@ async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
         for event in arrival:
             await ingestor.apply_json(event)
         key = SessionKey(SessionType.TEAM, tid)
-        found = {}
+        found, times = {}, {}
         for person in people:
             sessions = await store.get_sessions(person, [key])
             found[person] = (
                 (sessions[0].last_message_id, sessions[0].unread_count) if sessions else (None, 0)
             )
+            times[person] = sessions[0].update_time if sessions else None
         assert (found, await store.team_members(key)) == (implied, members), (tid, arrival)
+        sent = {e["msgidServer"]: int(e["msgTimestamp"]) for e in events}
+        assert times == {p: last and sent[last] for p, (last, _) in implied.items()}
 
 
 # Every arrival order of a small history, each event twice, gives one list, update times included
