@@ -68,7 +68,7 @@ INSERT INTO sessions AS s (owner, key, kind, update_time, last_kind, last_msg_id
 SELECT m.member, :team, {TEAM_KIND}, :time, 0, :id, :time, m.member <> :sender, c.version
 FROM team_members m JOIN sync_clocks c ON c.owner = m.member WHERE m.team_key = :team
 ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = CASE WHEN {_NEWER} THEN max(s.update_time, :time) ELSE s.update_time END,
+    update_time = CASE WHEN {_NEWER} THEN :time ELSE s.update_time END,
     last_kind = CASE WHEN {_NEWER} THEN 0 ELSE s.last_kind END,
     last_msg_id = CASE WHEN {_NEWER} THEN :id ELSE s.last_msg_id END,
     last_msg_time = CASE WHEN {_NEWER} THEN :time ELSE s.last_msg_time END,

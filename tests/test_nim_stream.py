@@ -4,9 +4,11 @@ arrival order."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ import pytest
 
 from gateway.domain.checksum import sign
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.pages import PageQuery, TimeWindow
+from gateway.domain.sessions import LastMessageKind
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from tests.conftest import Webhook
-from tests.helpers import APP_SECRET, SECRET, GraphQLClient
+from tests.helpers import APP_SECRET, SECRET, GraphQLClient, cc_message, cc_recall
 from tests.helpers import bearer_token as token
 from tests.process import free_tcp_port, gateway
 
@@ -51,6 +55,18 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str | None, int]]] = {
 }
 EXPECTED_MEMBERS = {"team|2001": [], "super_team|3001": ["alice", "bob", "dave"]}
 
+ORDER = "{ sessions(first: 50) { edges { node { key updateTime } } } }"
+S = 1_795_000_000_000  # the samples' first msgTimestamp
+# Each list, newest first, as time order leaves it: updateTime is the time of what is last (the
+# last message's msgTimestamp, or the deleteTime of the recall that revoked it). The team recall
+# (15) is of a message that is no longer last for anyone, so it moves no session.
+EXPECTED_ORDER = {
+    "alice": [("super_team|3001", S + 15_000), ("p2p|bob", S + 12_000), ("team|2001", S + 6_000)],
+    "bob": [("super_team|3001", S + 15_000), ("p2p|alice", S + 12_000), ("team|2001", S + 5_000)],
+    "carol": [("team|2001", S + 3_000)],
+    "dave": [("super_team|3001", S + 15_000)],
+}
+
 
 def test_the_samples_are_nims_seventeen() -> None:
     assert len(SAMPLES) == 17
@@ -78,6 +94,18 @@ async def _lists(as_user: Callable[[str], GraphQLClient]) -> dict[str, Any]:
     return {account: _summary(await as_user(account).ok(LIST)) for account in ACCOUNTS}
 
 
+async def _order(as_user: Callable[[str], GraphQLClient]) -> dict[str, list[tuple[str, int]]]:
+    found = {}
+    for account in ACCOUNTS:
+        edges = (await as_user(account).ok(ORDER))["sessions"]["edges"]
+        found[account] = [(e["node"]["key"], _ms(e["node"]["updateTime"])) for e in edges]
+    return found
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
 async def _members(webhook: Webhook) -> dict[str, list[str]]:
     found = {}
     for key in EXPECTED_MEMBERS:
@@ -99,6 +127,7 @@ async def test_the_samples_in_file_order_leave_nims_lists(
 ) -> None:
     await _post_all(webhook, SAMPLES)
     assert await _lists(as_user) == EXPECTED
+    assert await _order(as_user) == EXPECTED_ORDER
     assert await _members(webhook) == EXPECTED_MEMBERS
 
 
@@ -107,10 +136,11 @@ async def test_the_samples_in_reverse_order_leave_the_same_lists(
 ) -> None:
     await _post_all(webhook, SAMPLES[::-1])
     assert await _lists(as_user) == EXPECTED
+    assert await _order(as_user) == EXPECTED_ORDER
     assert await _members(webhook) == EXPECTED_MEMBERS
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize("seed", range(1, 9))
 async def test_the_samples_shuffled_and_sent_twice_leave_the_same_lists(
     seed: int, webhook: Webhook, as_user: Callable[[str], GraphQLClient]
 ) -> None:
@@ -118,7 +148,18 @@ async def test_the_samples_shuffled_and_sent_twice_leave_the_same_lists(
     random.Random(seed).shuffle(events)
     await _post_all(webhook, events)
     assert await _lists(as_user) == EXPECTED
+    assert await _order(as_user) == EXPECTED_ORDER
     assert await _members(webhook) == EXPECTED_MEMBERS
+
+
+async def test_a_team_recall_arriving_while_its_message_is_last_does_not_outlast_newer_messages(
+    webhook: Webhook, as_user: Callable[[str], GraphQLClient]
+) -> None:
+    """The recall of 05 comes while 05 is alice's and bob's last message; 06 and 07, sent before
+    the recall but arriving after it, replace it and their own times become the update times."""
+    await _post_all(webhook, [*SAMPLES[:5], SAMPLES[14], *SAMPLES[5:14], *SAMPLES[15:]])
+    assert await _lists(as_user) == EXPECTED
+    assert await _order(as_user) == EXPECTED_ORDER
 
 
 async def test_system_notifications_refused_and_login_events_are_counted_not_stored(
@@ -267,13 +308,81 @@ async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
         for event in arrival:
             await ingestor.apply_json(event)
         key = SessionKey(SessionType.TEAM, tid)
-        found = {}
+        found, times = {}, {}
         for person in people:
             sessions = await store.get_sessions(person, [key])
             found[person] = (
                 (sessions[0].last_message_id, sessions[0].unread_count) if sessions else (None, 0)
             )
+            times[person] = sessions[0].update_time if sessions else None
         assert (found, await store.team_members(key)) == (implied, members), (tid, arrival)
+        sent = {e["msgidServer"]: int(e["msgTimestamp"]) for e in events}
+        assert times == {p: last and sent[last] for p, (last, _) in implied.items()}
+
+
+# Every arrival order of a small history, each event twice, gives one list, update times included
+
+
+def _small_history(n: int) -> list[dict[str, Any]]:
+    """A P2P and a team conversation of trial ``n`` (names suffixed with it), each with an older
+    message recalled after a newer one was sent; the team has a late joiner, and its newest
+    message does not list the members (it reaches them as the team's history says)."""
+    a, b, c, tid, t = f"a{n}", f"b{n}", f"c{n}", f"6{n:03}", 1_795_200_000_000
+    members = f"[{a}, {b}]"
+    return [
+        cc_message(f"{n}-p1", a, b, t + 1),
+        cc_message(f"{n}-p2", b, a, t + 5),
+        cc_recall(f"{n}-p1", a, b, t + 10, sent=t + 1),
+        {**cc_message(f"{n}-t1", a, tid, t + 1, conv="TEAM"), "tMembers": members},
+        {**cc_message(f"{n}-t2", a, tid, t + 3, conv="TEAM"), "msgType": "NOTIFICATION",
+         "attach": {"id": 0, "data": {"ids": [c]}}, "tMembers": f"[{a}, {b}, {c}]"},
+        cc_message(f"{n}-t3", b, tid, t + 5, conv="TEAM"),
+        cc_recall(f"{n}-t1", a, tid, t + 10, event_type=8, sent=t + 1),
+    ]  # fmt: skip
+
+
+# key, update time, last message kind, last message, revoke time, unread, ext
+Entry = tuple[str, int, LastMessageKind | None, str, int | None, int, str]
+
+
+async def _full_lists(store: SessionStore, n: int) -> list[list[Entry]]:
+    """Each account's whole list, in order, with the trial's suffixes taken out."""
+    found = []
+    for account in (f"a{n}", f"b{n}", f"c{n}"):
+        page = await store.list_sessions(account, PageQuery(TimeWindow()))
+        found.append([
+            (str(s.key).replace(f"|6{n:03}", "|team").removesuffix(str(n)), s.update_time,
+             s.last_message_kind, (s.last_message_id or "").removeprefix(f"{n}-"),
+             s.revoke.time if s.revoke else None, s.unread_count, s.server_ext)
+            for s in page.sessions
+        ])  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize("part", ["p2p", "team"])
+async def test_every_arrival_order_of_a_small_history_gives_one_list(
+    part: str, store: SessionStore
+) -> None:
+    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    chosen = range(3) if part == "p2p" else range(3, 7)
+    lists = {}
+    for n, order in enumerate(itertools.permutations(chosen)):
+        events = _small_history(n)
+        arrival = [events[i] for i in order]
+        arrival += random.Random(n).sample(arrival, len(arrival))  # each delivered twice
+        for event in arrival:
+            await ingestor.apply_json(event)
+        lists[order] = await _full_lists(store, n)
+    first, *_ = lists.values()
+    assert all(found == first for found in lists.values()), lists
+    t, message = 1_795_200_000_000, LastMessageKind.MESSAGE
+    if part == "p2p":  # p1's recall comes after p2 was sent: it moves nothing
+        assert first == [[("p2p|b", t + 5, message, "p2", None, 1, "")],
+                         [("p2p|a", t + 5, message, "p2", None, 0, "")], []]  # fmt: skip
+    else:  # t1's recall, too, comes after newer messages were sent
+        assert first == [[("team|team", t + 5, message, "t3", None, 1, "")],
+                         [("team|team", t + 5, message, "t3", None, 0, "")],
+                         [("team|team", t + 5, message, "t3", None, 1, "")]]  # fmt: skip
 
 
 async def test_a_message_arriving_late_without_news_of_members_rebuilds_nothing(

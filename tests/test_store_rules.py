@@ -86,6 +86,54 @@ async def test_a_recall_that_arrives_first_makes_its_message_apply_revoked(
     assert session.update_time == T0 + 500
 
 
+async def test_a_message_newer_than_a_revoked_last_one_brings_its_own_time(
+    store: SessionStore,
+) -> None:
+    """The recall (at +500) came while m1 was last; m2, sent before the recall but arriving
+    after it, is last now, and its time is the update time (as if they had come in time order)."""
+    await send(store, "m1", "alice", "bob", T0)
+    await store.revoke_message(
+        RevokeNotification("m1", "alice", T0 + 500), p2p_deliveries("alice", "bob")
+    )
+    await send(store, "m2", "alice", "bob", T0 + 10)
+
+    session = await one(store, "bob", "p2p|alice")
+    assert (session.last_message_id, session.last_message_kind, session.update_time) == (
+        "m2",
+        LastMessageKind.MESSAGE,
+        T0 + 10,
+    )
+
+
+async def test_an_update_time_that_goes_back_still_reaches_the_change_feed(
+    store: SessionStore,
+) -> None:
+    await send(store, "m1", "alice", "bob", T0)
+    await store.revoke_message(
+        RevokeNotification("m1", "alice", T0 + 500), p2p_deliveries("alice", "bob")
+    )
+    since = await store.sync_position("bob")
+    await send(store, "m2", "alice", "bob", T0 + 10)
+
+    [change] = (await store.changes_since("bob", since, 10)).changes
+    assert change.session is not None
+    assert (change.session.last_message_id, change.session.update_time) == ("m2", T0 + 10)
+
+
+async def test_a_message_in_a_session_made_by_ext_gives_it_the_messages_time(
+    store: SessionStore,
+) -> None:
+    """Whether the ext or the message came first: the list does not depend on which."""
+    await store.update_ext("alice", p2p("bob"), "muted", now=T0 + 999)
+    await send(store, "m1", "bob", "alice", T0)
+    await send(store, "m2", "carol", "alice", T0)
+    await store.update_ext("alice", p2p("carol"), "muted", now=T0 + 999)
+
+    for peer in ("p2p|bob", "p2p|carol"):
+        session = await one(store, "alice", peer)
+        assert (session.server_ext, session.update_time) == ("muted", T0)
+
+
 async def test_a_new_message_brings_a_deleted_session_back_fresh(store: SessionStore) -> None:
     await send(store, "m1", "alice", "bob", T0)
     await store.update_ext("alice", p2p("bob"), "pinned", now=T0 + 1)

@@ -34,6 +34,11 @@ _LAST_MESSAGE = (
 
 # A recall turns the session's last message into a revoke notification if it is the last one,
 # and takes back its unread mark wherever it was counted.
+#
+# update_time is the time of what is last now: the last message's msgTimestamp or, when it is
+# revoked, the recall's deleteTime (last_message_values). It is set from the last message, never
+# kept as a maximum, so it does not depend on arrival order: a recall of a message that is no
+# longer last moves nothing, and a newer message replacing a revoked one brings its own time.
 _IS_LAST = "(last_msg_id = r.message AND last_kind = 0)"
 _WAS_COUNTED = (
     "(r.sender IS NOT NULL AND owner <> r.sender AND r.sent_at > horizon "
@@ -164,9 +169,8 @@ WHERE owner = ? AND deleted_at IS NULL"""
 
         deliver_if_newer = f"""
 ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = CASE WHEN {_NEWER} THEN {greatest}(s.update_time, excluded.update_time)
-                       ELSE s.update_time END,
-    {_if_newer("last_kind")}, {_if_newer("last_msg_id")}, {_if_newer("last_msg_time")},
+    {_if_newer("update_time")}, {_if_newer("last_kind")}, {_if_newer("last_msg_id")},
+    {_if_newer("last_msg_time")},
     {_if_newer("revoke_operator")}, {_if_newer("revoke_time")}, {_if_newer("revoke_postscript")},
     deleted_at = CASE WHEN {_NEWER} THEN NULL ELSE s.deleted_at END,
     unread = s.unread + CASE WHEN {_COUNTS} THEN 1 ELSE 0 END,
@@ -204,7 +208,7 @@ FROM {elements} JOIN sync_clocks c ON c.owner = value
 UPDATE sessions SET
     {_if_last("last_kind", "1")}, {_if_last("revoke_operator", "r.operator")},
     {_if_last("revoke_time", "r.revoked_at")}, {_if_last("revoke_postscript", "r.postscript")},
-    {_if_last("update_time", f"{greatest}(update_time, r.revoked_at)")},
+    {_if_last("update_time", f"{greatest}(last_msg_time, r.revoked_at)")},
     unread = CASE WHEN {_WAS_COUNTED} THEN unread - 1 ELSE unread END,
     version = r.next_version
 FROM (SELECT CAST(? AS TEXT) AS message, CAST(? AS TEXT) AS operator,
