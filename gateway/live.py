@@ -29,6 +29,7 @@ from functools import partial
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, Session
 from gateway.domain.sync import Change, SyncPosition
+from gateway.heap import settling
 from gateway.store.base import SessionStore
 
 _READ_BATCH = 100
@@ -134,9 +135,11 @@ class ChangeNotifier:
     def watch(self, owner: str, capacity: int | None = None) -> Iterator[Watcher]:
         watcher = Watcher(capacity)
         self._watchers[owner].add(watcher)
+        settling.started()
         try:
             yield watcher
         finally:
+            settling.ended()
             self._watchers[owner].discard(watcher)
             if not self._watchers[owner]:
                 del self._watchers[owner]
