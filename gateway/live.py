@@ -56,6 +56,7 @@ class Watcher:
         self.parked = False
         self.deliver: Callable[[list[Event]], bool] | None = None
         self.queued = False  # in the notifier's fan-out
+        self.task: asyncio.Task[object] | None = None  # the subscription's, while it follows
         self._capacity = capacity
 
     def push(self, changes: list[Change]) -> None:
@@ -81,8 +82,11 @@ class Watcher:
     def take(self) -> bool:
         """Delivers what was handed over, from a callback, as the subscription's task would
         have: False (nothing done) when it cannot (it is awake, must read the feed, fell
-        behind, or ``deliver`` declines), and its task must run."""
+        behind, or ``deliver`` declines), and its task must run. Nothing goes to a task that
+        is being cancelled (its client completed the operation): it would have sent nothing."""
         if not self.takes_directly() or self.needs_read or self.overflowed:
+            return False
+        if self.task is not None and self.task.cancelling():
             return False
         assert self.deliver is not None
         changes = [c for c in self.pushed if _after(c, self.position)]
@@ -271,6 +275,7 @@ async def follow(
     with notifier.watch(owner, capacity) as watcher:
         watcher.position = since
         watcher.deliver = deliver
+        watcher.task = asyncio.current_task()
         while True:
             # The feed is read when a commit elsewhere may have changed it; changes that commits
             # in this process hand over are used as they are (no read), past the position only.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 
 import strawberry
@@ -77,15 +76,10 @@ def _direct_delivery(
     ctx: Context, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
 ) -> Callable[[list[Event]], bool]:
     """Sends a batch of events from the notifier's fan-out (live.Watcher.take), as the loop in
-    ``session_events`` would, or nothing (False) when that loop must: the operation is being
-    cancelled (the client completed it), a message is not at hand without a read, an event
-    does not compile, or the socket cannot take the frames now."""
-    task = asyncio.current_task()
-    assert task is not None
+    ``session_events`` would, or nothing (False) when that loop must: a message is not at hand
+    without a read, an event does not compile, or the socket cannot take the frames now."""
 
     def deliver(events: list[Event]) -> bool:
-        if task.cancelling():
-            return False
         messages: Mapping[str, domain.Message] = {}
         if with_messages:
             known = ctx.notifier.messages.at_hand(_message_ids(events))
