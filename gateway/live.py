@@ -5,8 +5,9 @@ what it changed; a subscription woken by a commit elsewhere reads the feed after
 position. The store is the log, so wake-ups may be coalesced or arrive from another replica
 without losing or doubling a change, and a slow subscriber only lets its own bounded inbox fill:
 then it is told to go away and resync with its last token, while ingestion and everyone else
-carry on. Each subscription runs in its consumer's task (``follow``): a fan-out to a thousand
-subscribers wakes a thousand tasks, not three thousand.
+carry on. Each subscription runs in its consumer's task (``follow``); one that can send its
+events from a callback (``deliver``) and waits for news is not woken at all: a commit's fan-out
+hands all of them their events in one callback, and wakes only those it cannot serve.
 """
 
 from __future__ import annotations
