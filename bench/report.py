@@ -132,6 +132,7 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         run = w4[mode]
         cpu = run.get("server_cpu_ms_per_message")
         own = run.get("loadgen_cpu_ms_per_message")
+        warm = run.get("warm_up_max_ms")
         rows.append(
             {
                 "name": f"W4 fan-out: {label.format(n=subscribers)}",
@@ -139,6 +140,7 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"({run['events']}/{run['expected']} events"
                 + ("" if cpu is None else f"; gateway CPU {cpu:.0f} ms per message")
                 + ("" if own is None else f", load generator's {own:.0f} ms")
+                + ("" if warm is None else f"; a warm-up message first, untimed: {warm:.0f} ms")
                 + ")",
                 "baseline": "webhook sent",
                 "value": run["p99_ms"] / 100,
