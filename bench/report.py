@@ -131,12 +131,16 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for mode, label in cases:
         run = w4[mode]
         cpu = run.get("server_cpu_ms_per_message")
+        own = run.get("loadgen_cpu_ms_per_message")
+        warm = run.get("warm_up_max_ms")
         rows.append(
             {
                 "name": f"W4 fan-out: {label.format(n=subscribers)}",
                 "measured": f"p50 {run['p50_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms "
                 f"({run['events']}/{run['expected']} events"
                 + ("" if cpu is None else f"; gateway CPU {cpu:.0f} ms per message")
+                + ("" if own is None else f", load generator's {own:.0f} ms")
+                + ("" if warm is None else f"; a warm-up message first, untimed: {warm:.0f} ms")
                 + ")",
                 "baseline": "webhook sent",
                 "value": run["p99_ms"] / 100,
@@ -175,13 +179,15 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
     for mode, label in (("team", "team case"), ("owner", "one-account case")):
         run = w4[mode]
         cpu = run.get("server_cpu_ms_per_message")
+        own = run.get("loadgen_cpu_ms_per_message")
         if run["p99_ms"] > 100 and cpu is not None:
             per = 1000 * cpu / w4["subscribers"]
+            client = "" if own is None else f" ({own:.0f} ms of CPU per message)"
             lines.append(
                 f"- W4 {label}: p99 {run['p99_ms']:.0f} ms, {run['p99_ms'] / 100:.1f}× the "
                 f"target. The gateway spends {cpu:.0f} ms of CPU per message, {per:.0f} µs per "
                 f"subscriber (the target needs under {100_000 / w4['subscribers']:.0f} µs), and "
-                "the load generator's 1,000 sockets share the same 2 cores."
+                f"the load generator's 1,000 sockets{client} share the same 2 cores."
             )
     profile = results.get("profile")
     if profile:

@@ -5,13 +5,15 @@ what it changed; a subscription woken by a commit elsewhere reads the feed after
 position. The store is the log, so wake-ups may be coalesced or arrive from another replica
 without losing or doubling a change, and a slow subscriber only lets its own bounded inbox fill:
 then it is told to go away and resync with its last token, while ingestion and everyone else
-carry on. Each subscription runs in its consumer's task (``follow``): a fan-out to a thousand
-subscribers wakes a thousand tasks, not three thousand.
+carry on. Each subscription runs in its consumer's task (``follow``); one that can send its
+events from a callback (``deliver``) and waits for news is not woken at all: a commit's fan-out
+hands all of them their events in one callback, and wakes only those it cannot serve.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import (
     AsyncGenerator,
@@ -29,35 +31,75 @@ from functools import partial
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, Session
 from gateway.domain.sync import Change, SyncPosition
+from gateway.heap import settling
 from gateway.store.base import SessionStore
 
 _READ_BATCH = 100
+
+logger = logging.getLogger(__name__)
 
 
 class Watcher:
     """One subscription's inbox: changes handed over by local commits, or a flag that says
     "read the feed" (a commit elsewhere, whose changes this process has not seen). More than
-    ``capacity`` changes waiting mark it overflowed: its subscriber fell too far behind."""
+    ``capacity`` changes waiting mark it overflowed: its subscriber fell too far behind.
+
+    A subscription that can send its events from a callback (``deliver``: all of them, at
+    once, or none) is not woken for changes handed over while it waits (``parked``): the
+    notifier's fan-out delivers them (``take``), and wakes it only when it cannot."""
 
     def __init__(self, capacity: int | None = None) -> None:
         self.woken = asyncio.Event()
         self.needs_read = True
         self.pushed: list[Change] = []
         self.overflowed = False
+        self.position = SyncPosition(0)
+        self.parked = False
+        self.deliver: Callable[[list[Event]], bool] | None = None
+        self.queued = False  # in the notifier's fan-out
+        self.task: asyncio.Task[object] | None = None  # the subscription's, while it follows
         self._capacity = capacity
 
     def push(self, changes: list[Change]) -> None:
+        self.hand_over(changes)
+        self.woken.set()
+
+    def hand_over(self, changes: list[Change]) -> None:
+        """Adds ``changes`` to the inbox without waking the subscription."""
         if self.overflowed:
             return
         self.pushed.extend(changes)
         if self._capacity is not None and len(self.pushed) > self._capacity:
             self.overflowed = True
             self.pushed = []
-        self.woken.set()
 
     def wake(self) -> None:
         self.needs_read = True
         self.woken.set()
+
+    def takes_directly(self) -> bool:
+        return self.deliver is not None and self.parked and not self.woken.is_set()
+
+    def take(self) -> bool:
+        """Delivers what was handed over, from a callback, as the subscription's task would
+        have: False (nothing done) when it cannot (it is awake, must read the feed, fell
+        behind, or ``deliver`` declines), and its task must run. Nothing goes to a task that
+        is being cancelled (its client completed the operation): it would have sent nothing."""
+        if not self.takes_directly() or self.needs_read or self.overflowed:
+            return False
+        if self.task is not None and self.task.cancelling():
+            return False
+        assert self.deliver is not None
+        changes = [c for c in self.pushed if _after(c, self.position)]
+        events = events_of(changes)
+        if self._capacity is not None and len(events) > self._capacity:
+            return False
+        if events and not self.deliver(events):
+            return False
+        self.pushed = []
+        if changes:
+            self.position = changes[-1].position
+        return True
 
 
 class MessageCache:
@@ -79,6 +121,16 @@ class MessageCache:
     def _forget(self, message: Message) -> None:
         if self._fresh.get(message.server_id) is message:
             del self._fresh[message.server_id]
+
+    def at_hand(self, ids: Sequence[str]) -> dict[str, Message] | None:
+        """The messages ``ids``, when each was just stored (no read needed), or None."""
+        found: dict[str, Message] = {}
+        for server_id in ids:
+            message = self._fresh.get(server_id)
+            if message is None:
+                return None
+            found[server_id] = message
+        return found
 
     async def get(self, store: SessionStore, ids: Sequence[str]) -> dict[str, Message]:
         found: dict[str, Message] = {}
@@ -115,6 +167,8 @@ class ChangeNotifier:
     def __init__(self) -> None:
         self._watchers: defaultdict[str, set[Watcher]] = defaultdict(set)
         self.messages = MessageCache()
+        self._fan_out: list[Watcher] = []
+        self._fan_out_scheduled = False
 
     def notify(
         self, owners: frozenset[str], changes: Mapping[str, list[Change]] | None = None
@@ -127,16 +181,41 @@ class ChangeNotifier:
             for watcher in watchers:
                 if mine is None:
                     watcher.wake()
+                elif watcher.takes_directly():
+                    watcher.hand_over(mine)
+                    if not watcher.queued:
+                        watcher.queued = True
+                        self._fan_out.append(watcher)
                 else:
                     watcher.push(mine)
+        if self._fan_out and not self._fan_out_scheduled:
+            # One callback for the whole fan-out, after the writer's own continuation (which
+            # tells MessageCache the messages it stored): as the woken tasks would run.
+            self._fan_out_scheduled = True
+            asyncio.get_running_loop().call_soon(self._deliver)
+
+    def _deliver(self) -> None:
+        watchers, self._fan_out = self._fan_out, []
+        self._fan_out_scheduled = False
+        for watcher in watchers:
+            watcher.queued = False
+            try:
+                taken = watcher.take()
+            except Exception:
+                logger.exception("a subscription's direct delivery failed; its task takes over")
+                taken = False
+            if not taken:
+                watcher.woken.set()
 
     @contextmanager
     def watch(self, owner: str, capacity: int | None = None) -> Iterator[Watcher]:
         watcher = Watcher(capacity)
         self._watchers[owner].add(watcher)
+        settling.started()
         try:
             yield watcher
         finally:
+            settling.ended()
             self._watchers[owner].discard(watcher)
             if not self._watchers[owner]:
                 del self._watchers[owner]
@@ -187,12 +266,17 @@ async def follow(
     *,
     capacity: int,
     on_overflow: Callable[[], Awaitable[None]],
+    deliver: Callable[[list[Event]], bool] | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """The owner's events after ``since``, then live ones, in commit order, in batches as they
     come (in the consumer's own task: no task of its own). When the consumer falls ``capacity``
-    changes behind, ``on_overflow`` runs (it should close the connection) and the stream ends."""
-    position = since
+    changes behind, ``on_overflow`` runs (it should close the connection) and the stream ends.
+    With ``deliver``, live events handed over while the consumer waits for more go to it
+    instead, from the notifier's fan-out (all of a batch or none: those it declines come here)."""
     with notifier.watch(owner, capacity) as watcher:
+        watcher.position = since
+        watcher.deliver = deliver
+        watcher.task = asyncio.current_task()
         while True:
             # The feed is read when a commit elsewhere may have changed it; changes that commits
             # in this process hand over are used as they are (no read), past the position only.
@@ -201,15 +285,15 @@ async def follow(
             if watcher.needs_read:
                 watcher.needs_read = False
                 while True:
-                    batch = await store.changes_since(owner, position, _READ_BATCH)
+                    batch = await store.changes_since(owner, watcher.position, _READ_BATCH)
                     changes += batch.changes
-                    position = batch.position
+                    watcher.position = batch.position
                     if not batch.has_more:
                         break
             pushed, watcher.pushed = watcher.pushed, []
-            changes += [c for c in pushed if _after(c, position)]
+            changes += [c for c in pushed if _after(c, watcher.position)]
             if changes:
-                position = changes[-1].position
+                watcher.position = changes[-1].position
             events = events_of(changes)
             if watcher.overflowed or len(events) > capacity:
                 await on_overflow()
@@ -217,7 +301,11 @@ async def follow(
             if events:
                 yield events
             if not watcher.woken.is_set():
-                await watcher.woken.wait()
+                watcher.parked = True
+                try:
+                    await watcher.woken.wait()
+                finally:
+                    watcher.parked = False
 
 
 async def session_events(

@@ -218,9 +218,25 @@ async def changes(framed: Gateway, store: SessionStore, clock: Clock) -> int:
 
 
 @pytest.fixture
-def framed_sends(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every payload a subscription sent as a frame of its own."""
+def direct_sends(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every payload the notifier's fan-out sent as a frame, at once (live.Watcher.take)."""
     sent: list[bytes] = []
+    send_now = FrameSink.send_now
+
+    def counted(self: FrameSink, payloads: list[bytes]) -> bool:
+        done = send_now(self, payloads)
+        if done:
+            sent.extend(payloads)
+        return done
+
+    monkeypatch.setattr(FrameSink, "send_now", counted)
+    return sent
+
+
+@pytest.fixture
+def framed_sends(monkeypatch: pytest.MonkeyPatch, direct_sends: list[bytes]) -> list[bytes]:
+    """Every payload a subscription sent as a frame of its own (from its task, or at once)."""
+    sent: list[bytes] = direct_sends
     send = FrameSink.send
 
     async def counted(self: FrameSink, payload: bytes) -> None:
@@ -238,9 +254,12 @@ async def test_framed_events_are_byte_identical_to_strawberrys(
     clock: Clock,
     protocol: str,
     framed_sends: list[bytes],
+    direct_sends: list[bytes],
 ) -> None:
+    directly_before = len(direct_sends)
     await assert_identical(settings, store, clock, protocol, documents())
     assert len(framed_sends) == 8 * sum(len(variable_sets(t, "")) for t in documents().values())
+    assert len(direct_sends) > directly_before  # the fan-out's own frames were compared too
 
 
 async def test_events_the_compiled_selection_leaves_go_through_strawberry_in_order(

@@ -15,6 +15,8 @@ import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway.web.websocket import FramedWebSocketProtocol
+
 PROTOCOL = "graphql-transport-ws"
 LEGACY_PROTOCOL = "graphql-ws"
 PROTOCOLS = [PROTOCOL, LEGACY_PROTOCOL]
@@ -127,7 +129,9 @@ class GraphQLSocket:
 @asynccontextmanager
 async def served(app: Any) -> AsyncIterator[str]:
     """``app`` served by uvicorn on a free port in this event loop; yields its WebSocket URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    # WebSockets as `gateway serve` speaks them (web/protocol.py).
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
+                            ws=FramedWebSocketProtocol)  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

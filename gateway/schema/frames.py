@@ -35,22 +35,35 @@ _MEMO_SIZE = 256
 @dataclass(frozen=True, slots=True)
 class FrameSink:
     """A socket and the opening of its frames for one operation (``{"id":"1","type":"next",
-    "payload":`` on graphql-transport-ws); a frame is the opening, the payload and ``}``."""
+    "payload":`` on graphql-transport-ws); a frame is the opening, the payload and ``}``. With
+    ``send_text_now`` (web/websocket.py), frames can also go out at once, from a callback."""
 
     opening: bytes
     send_text: Callable[[str], Awaitable[None]]
+    send_text_now: Callable[[list[bytes]], bool] | None = None
 
     @classmethod
     def of(
-        cls, protocol_message: Mapping[str, object], send_text: Callable[[str], Awaitable[None]]
+        cls,
+        protocol_message: Mapping[str, object],
+        send_text: Callable[[str], Awaitable[None]],
+        send_text_now: Callable[[list[bytes]], bool] | None = None,
     ) -> FrameSink:
         """The sink whose frames are ``protocol_message`` (the keys before the payload, in the
         order the subprotocol's handler writes them) with the payload last."""
         opening = orjson.dumps({**protocol_message, "payload": None})[: -len(b"null}")]
-        return cls(opening, send_text)
+        return cls(opening, send_text, send_text_now)
 
     async def send(self, payload: bytes) -> None:
         await self.send_text((self.opening + payload + b"}").decode())
+
+    def send_now(self, payloads: list[bytes]) -> bool:
+        """Sends the frames of ``payloads`` at once, or none (False: the socket cannot take
+        them now, or there is no way to send at once): ``send`` them then."""
+        if self.send_text_now is None:
+            return False
+        opening = self.opening
+        return self.send_text_now([opening + payload + b"}" for payload in payloads])
 
 
 # Set by the WebSocket handler in each operation's task (see web/graphql.py).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 
 import strawberry
 
@@ -12,7 +12,7 @@ from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
 from gateway.live import Event, Upserted, follow
 from gateway.schema.context import Context
-from gateway.schema.frames import frame_sink, renderer_for
+from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
 from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
 
@@ -44,13 +44,16 @@ class Subscription:
         async def overflow() -> None:
             await close(SLOW_SUBSCRIBER_CLOSE_CODE, "too far behind: resync with your sync token")
 
-        events = follow(ctx.store, ctx.notifier, viewer, start,
-                        capacity=ctx.event_queue_size, on_overflow=overflow)  # fmt: skip
         # Over a WebSocket, events whose selection compiles go out as frames from here; any
         # other event is yielded to Strawberry, in order (it is sent before this resumes).
         sink = frame_sink.get()
         renderer = None if sink is None else renderer_for(info)
         with_messages = selects(info, "lastMessage", deep=True)
+        deliver = None
+        if sink is not None and renderer is not None and sink.send_text_now is not None:
+            deliver = _direct_delivery(ctx, sink, renderer, with_messages=with_messages)
+        events = follow(ctx.store, ctx.notifier, viewer, start, capacity=ctx.event_queue_size,
+                        on_overflow=overflow, deliver=deliver)  # fmt: skip
         if ctx.metrics is not None:
             ctx.metrics.subscriptions.inc()
         try:
@@ -69,14 +72,43 @@ class Subscription:
                 ctx.metrics.subscriptions.dec()
 
 
+def _direct_delivery(
+    ctx: Context, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
+) -> Callable[[list[Event]], bool]:
+    """Sends a batch of events from the notifier's fan-out (live.Watcher.take), as the loop in
+    ``session_events`` would, or nothing (False) when that loop must: a message is not at hand
+    without a read, an event does not compile, or the socket cannot take the frames now."""
+
+    def deliver(events: list[Event]) -> bool:
+        messages: Mapping[str, domain.Message] = {}
+        if with_messages:
+            known = ctx.notifier.messages.at_hand(_message_ids(events))
+            if known is None:
+                return False
+            messages = known
+        payloads = []
+        for event in events:
+            payload = renderer.payload(event, messages)
+            if payload is None:
+                return False
+            payloads.append(payload)
+        return sink.send_now(payloads)
+
+    return deliver
+
+
 async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Message]:
     """The last messages of the events' sessions: none read for the fan-out of a message the
     webhook stored, one read for all the subscriptions that ask at once (live.MessageCache)."""
-    ids = [
+    ids = _message_ids(events)
+    return await ctx.notifier.messages.get(ctx.store, ids) if ids else {}
+
+
+def _message_ids(events: list[Event]) -> list[str]:
+    return [
         e.session.last_message_id
         for e in events
         if isinstance(e, Upserted)
         and e.session.last_message_kind is LastMessageKind.MESSAGE
         and e.session.last_message_id is not None
     ]
-    return await ctx.notifier.messages.get(ctx.store, ids) if ids else {}

@@ -44,6 +44,7 @@ from gateway.schema.errors import client_error
 from gateway.schema.frames import FrameSink, frame_sink
 from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
+from gateway.web.websocket import SEND_TEXT_NOW
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 # WebSocket close code for a refused connection_init and for a token that expires (graphql-ws's
@@ -143,7 +144,8 @@ def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]
     """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
     view sends every event through Strawberry."""
     if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
-        frame_sink.set(FrameSink.of(opening, socket.send_text))
+        send_now = socket.ws.scope.get(SEND_TEXT_NOW)  # uvicorn with web/websocket.py's protocol
+        frame_sink.set(FrameSink.of(opening, socket.send_text, send_now))
 
 
 class GraphQLView(GraphQL[Context, None]):

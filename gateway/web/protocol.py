@@ -21,6 +21,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from gateway.web.websocket import FramedWebSocketProtocol
+
 
 @dataclass(frozen=True)
 class ConnectionLimits:
@@ -30,9 +32,11 @@ class ConnectionLimits:
 
 
 class ServerConfig(uvicorn.Config):
-    """uvicorn's configuration, serving with :class:`GuardedHttpProtocol` under ``limits``."""
+    """uvicorn's configuration, serving with :class:`GuardedHttpProtocol` under ``limits``, and
+    WebSockets with web/websocket.py's protocol (subscriptions may send frames at once)."""
 
     def __init__(self, app: Any, *, limits: ConnectionLimits, **kwargs: Any) -> None:
+        kwargs.setdefault("ws", FramedWebSocketProtocol)
         super().__init__(app, http=GuardedHttpProtocol, **kwargs)
         self.connection_limits = limits
 

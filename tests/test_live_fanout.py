@@ -1,0 +1,204 @@
+"""A commit's fan-out hands each waiting subscription its events from one callback (``deliver``),
+waking no task; whatever that cannot do is left to the subscription's task, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from starlette.applications import Starlette
+
+from gateway.domain.sync import SyncPosition
+from gateway.ingest import Ingestor
+from gateway.live import ChangeNotifier, Event, Upserted, follow
+from gateway.settings import Settings
+from gateway.store import SessionStore
+from gateway.web.app import create_app
+from tests.conftest import Clock
+from tests.helpers import T0, bearer_token, cc_message, send, until
+from tests.ws import GraphQLSocket, served
+
+WAIT = 10  # seconds: every wait fails rather than hangs
+
+
+class Subscriber:
+    """``follow`` consumed by a task of its own, as Strawberry runs an operation."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        notifier: ChangeNotifier,
+        start: SyncPosition,
+        deliver: Callable[[list[Event]], bool],
+        *,
+        capacity: int = 10,
+    ) -> None:
+        self.notifier = notifier
+        self.yielded: list[Event] = []
+        self.overflowed = asyncio.Event()
+        self._stream = follow(store, notifier, "alice", start, capacity=capacity,
+                              on_overflow=self._overflow, deliver=deliver)  # fmt: skip
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for batch in self._stream:
+            self.yielded += batch
+
+    async def _overflow(self) -> None:
+        self.overflowed.set()
+
+    async def waits(self) -> None:
+        await until(lambda: any(w.parked for w in self.notifier._watchers.get("alice", ())))
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+
+def collecting(delivered: list[Event]) -> Callable[[list[Event]], bool]:
+    def deliver(events: list[Event]) -> bool:
+        delivered.extend(events)
+        return True
+
+    return deliver
+
+
+def last_ids(events: list[Event]) -> list[str | None]:
+    return [e.session.last_message_id for e in events if isinstance(e, Upserted)]
+
+
+@pytest.fixture
+def notifier(store: SessionStore) -> ChangeNotifier:
+    notifier = ChangeNotifier()
+    store.add_listener(notifier)
+    return notifier
+
+
+async def test_a_waiting_subscription_is_handed_its_events_without_its_task(
+    store: SessionStore, notifier: ChangeNotifier
+) -> None:
+    delivered: list[Event] = []
+    subscriber = Subscriber(store, notifier, await store.sync_position("alice"),
+                            collecting(delivered))  # fmt: skip
+    await subscriber.waits()
+    await send(store, "m1", "bob", "alice", T0 + 1)
+    await send(store, "m2", "carol", "alice", T0 + 2)
+    await until(lambda: len(delivered) == 2)
+
+    assert last_ids(delivered) == ["m1", "m2"]
+    assert subscriber.yielded == []
+    await subscriber.stop()
+
+
+async def test_events_declined_go_to_the_task_in_order(
+    store: SessionStore, notifier: ChangeNotifier
+) -> None:
+    delivered: list[Event] = []
+
+    def every_other(events: list[Event]) -> bool:
+        if len(delivered) + len(subscriber.yielded) == 1:
+            return False
+        delivered.extend(events)
+        return True
+
+    subscriber = Subscriber(store, notifier, await store.sync_position("alice"), every_other)
+    for n in range(3):
+        await subscriber.waits()
+        await send(store, f"m{n}", "bob", "alice", T0 + n)
+        await until(lambda: len(delivered) + len(subscriber.yielded) == n + 1)  # noqa: B023
+
+    assert last_ids(delivered) == ["m0", "m2"]
+    assert last_ids(subscriber.yielded) == ["m1"]
+    await subscriber.stop()
+
+
+async def test_a_delivery_that_fails_leaves_the_events_to_the_task(
+    store: SessionStore, notifier: ChangeNotifier
+) -> None:
+    def failing(events: list[Event]) -> bool:
+        raise RuntimeError("the socket went away")
+
+    subscriber = Subscriber(store, notifier, await store.sync_position("alice"), failing)
+    await subscriber.waits()
+    await send(store, "m1", "bob", "alice", T0 + 1)
+    await until(lambda: len(subscriber.yielded) == 1)
+
+    assert last_ids(subscriber.yielded) == ["m1"]
+    await subscriber.stop()
+
+
+async def test_a_subscription_being_cancelled_is_handed_nothing(store: SessionStore) -> None:
+    notifier = ChangeNotifier()  # told below, by hand
+    delivered: list[Event] = []
+    subscriber = Subscriber(store, notifier, await store.sync_position("alice"),
+                            collecting(delivered))  # fmt: skip
+    await subscriber.waits()
+    await send(store, "m1", "bob", "alice", T0 + 1)
+    changes = (await store.changes_since("alice", subscriber_position(notifier), 10)).changes
+    notifier.notify(frozenset({"alice"}), {"alice": changes})  # the fan-out is scheduled...
+    subscriber.task.cancel()  # ...when the client completes the operation
+
+    with pytest.raises(asyncio.CancelledError):
+        await subscriber.task
+    assert delivered == []
+
+
+def subscriber_position(notifier: ChangeNotifier) -> SyncPosition:
+    (watcher,) = notifier._watchers["alice"]
+    return watcher.position
+
+
+async def test_a_subscription_too_far_behind_overflows_instead(
+    store: SessionStore, notifier: ChangeNotifier
+) -> None:
+    delivered: list[Event] = []
+    subscriber = Subscriber(store, notifier, await store.sync_position("alice"),
+                            collecting(delivered),
+                            capacity=0)  # fmt: skip
+    await subscriber.waits()
+    await send(store, "m1", "bob", "alice", T0 + 1)
+    await asyncio.wait_for(subscriber.overflowed.wait(), WAIT)
+
+    assert delivered == []
+    await asyncio.wait_for(subscriber.task, WAIT)  # the stream ended
+
+
+async def test_only_messages_just_stored_are_at_hand(store: SessionStore) -> None:
+    notifier = ChangeNotifier()
+    ingestor = Ingestor(store, on_stored=notifier.messages.remember)
+    await ingestor.apply_json(cc_message("m1", "bob", "alice", T0 + 1))
+
+    assert list(notifier.messages.at_hand(["m1"]) or ()) == ["m1"]
+    assert notifier.messages.at_hand(["m1", "m0"]) is None
+    await asyncio.sleep(0)  # the loop's next round: the fan-out of its commit has run
+    assert notifier.messages.at_hand(["m1"]) is None
+
+
+QUERY = (
+    "subscription { sessionEvents { ... on SessionUpserted { session { lastMessage { serverId } "
+    "} } } }"
+)
+
+
+async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
+    settings: Settings, store: SessionStore, clock: Clock
+) -> None:
+    app: Starlette = create_app(settings, store=store, clock=clock)
+    async with served(app) as url:
+        sockets = [await GraphQLSocket.connect(url, bearer_token("alice")) for _ in range(3)]
+        for socket in sockets:
+            await socket.subscribe(QUERY)
+        await send(store, "m1", "bob", "alice", T0 + 1)
+        for socket in sockets:
+            assert (await socket.next_data(WAIT))["sessionEvents"]["session"]["lastMessage"] == {
+                "serverId": "m1"
+            }
+        await sockets[1].close()
+        await send(store, "m2", "bob", "alice", T0 + 2)
+        for socket in (sockets[0], sockets[2]):
+            assert (await socket.next_data(WAIT))["sessionEvents"]["session"]["lastMessage"] == {
+                "serverId": "m2"
+            }
+            await socket.close()
