@@ -209,6 +209,10 @@ async def fanout(
         "p99_ms": pct(0.99),
         "warm_up_events": len(warm_up),
         "warm_up_max_ms": warm_up[-1] if warm_up else -1,
+        # Per message, when its first and its last frame arrived (medians over the messages):
+        # the first is the webhook's own work (verify, store, commit), the rest the fan-out's.
+        "first_frame_ms": _median([min(each) for each in every.values() if each]),
+        "last_frame_ms": _median([max(each) for each in every.values() if each]),
         "loadgen_cpu_ms_per_message": own_cpu * 1000 / messages,
     }
     if cpu is not None:
@@ -236,6 +240,10 @@ def _latencies(
                 raise SystemExit(f"frame {n} shows {last['serverId']}, not {ids[n]}")
             out.setdefault(n, []).append((stamp - sent[n]) * 1000)
     return out
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else -1
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ class ChangeLog:
         """Rows of owner, version, deleted_at, then the session columns."""
         changes = []
         for row in rows:
-            values = tuple(row)
-            changes.append(change_from_row(str(values[0]), values[1:]))
-            self.record(str(values[0]), changes[-1])
+            owner = str(row[0])
+            change = change_from_row(owner, row[1:])
+            changes.append(change)
+            self.record(owner, change)
         return changes
 
     def record_owners(self, owners: Iterable[str]) -> None:
@@ -53,6 +54,8 @@ class ChangeLog:
 
 
 def _in_feed_order(changes: list[Change]) -> list[Change]:
+    if len(changes) == 1:  # a fan-out's usual case: one change per owner
+        return changes
     last = {(c.version, str(c.key)): c for c in changes}
     return [last[position] for position in sorted(last)]
 
