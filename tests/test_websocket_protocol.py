@@ -127,3 +127,31 @@ async def test_a_refused_subscribe_gets_an_error_message_and_the_connection_stay
     await socket.next_data()
     await socket.close()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_a_result_over_the_response_size_limit_is_an_error_in_its_place(
+    settings: Settings, store: SessionStore, clock: Clock, token_for: Callable[[str], str]
+) -> None:
+    # As over HTTP (GATEWAY_MAX_RESPONSE_BYTES): a query's result past the limit is not sent;
+    # the client is told so, and the connection serves the next operation. (Queries run over
+    # graphql-transport-ws; the legacy protocol runs subscriptions only.)
+    protocol = PROTOCOL
+    await send(store, "m1", "bob", "alice", T0)
+    page = "{ sessions { edges { node { key lastMessage { text } } } } }"
+    capped = settings.model_copy(update={"max_response_bytes": 60})
+    async with served(create_app(capped, store=store, clock=clock)) as url:
+        socket = await GraphQLSocket.connect(url, token_for("alice"), protocol=protocol)
+        big = await socket.subscribe(page)
+        refused = await socket.receive()
+        assert (await socket.receive())["type"] == "complete"
+        small = await socket.subscribe("{ __typename }")
+        answered = await socket.receive()
+        await socket.close()
+    event = "next" if protocol == PROTOCOL else "data"
+    assert (refused["type"], refused["id"]) == (event, big)
+    [error] = refused["payload"]["errors"]
+    assert refused["payload"]["data"] is None
+    assert error["extensions"] == {"code": "RESPONSE_TOO_LARGE"}
+    assert "at most 60" in error["message"]
+    assert (answered["type"], answered["id"]) == (event, small)
+    assert answered["payload"] == {"data": {"__typename": "Query"}}

@@ -74,9 +74,18 @@ class SocketLimits:
 
 class _TextFrames(ASGIWebSocketAdapter):
     """graphql-transport-ws messages as text frames: orjson gives bytes, which Strawberry would
-    send as binary frames, and browsers' graphql-ws closes the connection (4400) on those."""
+    send as binary frames, and browsers' graphql-ws closes the connection (4400) on those. An
+    operation's result over the response size limit is sent as RESPONSE_TOO_LARGE in its
+    place, as over HTTP."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        payload = message.get("payload")
+        if message.get("type") in ("next", "data") and payload is not None:
+            result = orjson.dumps(payload)
+            limit = self.view._http_limits.max_response_bytes if isinstance(
+                self.view, GraphQLView) else len(result)  # fmt: skip
+            fitting = orjson.Fragment(result) if len(result) <= limit else _too_large(result, limit)
+            message = {**message, "payload": fitting}
         await self.send_text(orjson.dumps(message).decode())
 
     async def send_text(self, text: str) -> None:
@@ -305,10 +314,8 @@ class GraphQLView(GraphQL[Context, None]):
         limit = self._http_limits.max_response_bytes
         if isinstance(response, StreamingResponse) or len(response.body) <= limit:
             return response
-        message = f"the response is {len(response.body)} bytes; at most {limit}: ask for less"
-        error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}
-        body = {"data": None, "errors": [error]}
-        return Response(orjson.dumps(body), response.status_code, media_type=response.media_type)
+        body = orjson.dumps(_too_large(bytes(response.body), limit))
+        return Response(body, response.status_code, media_type=response.media_type)
 
     def parse_json(self, data: str | bytes) -> object:
         parsed = super().parse_json(data)
@@ -449,6 +456,13 @@ def _limited(receive: Receive, max_bytes: int) -> Receive:
 
 _HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
                415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
+
+
+def _too_large(result: bytes, limit: int) -> dict[str, object]:
+    """The result that replaces ``result``, which is over the response size limit."""
+    message = f"the response is {len(result)} bytes; at most {limit}: ask for less"
+    return {"data": None, "errors": [{"message": message,
+                                      "extensions": {"code": "RESPONSE_TOO_LARGE"}}]}  # fmt: skip
 
 
 def _http_error(request: Request, error: HTTPException) -> Response:
