@@ -4,8 +4,9 @@ profiled with cProfile, its own time summed by layer.
     python -m bench.profile DATABASE [REQUESTS]   prints the layers as JSON
 
 cProfile's overhead is per call, so layers made of many small calls read higher than they are;
-the split still says which layer to work on next. The SQLite reader threads are not profiled
-(cProfile follows the thread that runs the event loop): the query itself runs there.
+the split still says which layer to work on next. The page's read runs on the event loop (a
+bounded read: store/sqlite.py), so it is profiled; reads on aiosqlite's threads would not be
+(cProfile follows the thread that runs the event loop).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ LAYERS = (
     ("GraphQL: compiler and schema glue", ("gateway/schema/compiler", "gateway/schema/__init__",
                                           "gateway/schema/limits", "gateway/metrics")),
     ("resolvers (page to objects, cursors)", ("gateway/schema/", "gateway/domain/")),
-    ("store (statements, rows, aiosqlite hand-off)", ("gateway/store/", "aiosqlite/")),
+    ("store (statements, SQLite reads, rows)", ("gateway/store/", "aiosqlite/")),
     ("Strawberry resolver wrapper and graphql-core", ("strawberry/", "graphql/")),
     ("HTTP edge (uvicorn middleware, Starlette, our view)", ("starlette/", "uvicorn/",
                                                              "gateway/web/", "gateway/logs")),
@@ -93,7 +94,7 @@ async def profile(database: str, requests: int) -> dict[str, Any]:
     idle = 0.0
     for (filename, _, function), (_, _, own, _, callers) in stats.items():
         if "poll' of 'select.epoll" in function:
-            idle += own  # the loop waits: for the SQLite thread's query, mostly
+            idle += own  # the loop waits: for a thread (a read that is not bounded), mostly
             continue
         if filename == "~" and callers:  # a builtin: the time of the layer that called it
             filename = max(callers.items(), key=lambda item: item[1][3])[0][0]

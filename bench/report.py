@@ -196,9 +196,9 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
             f"A W1 request on SQLite, profiled in process (`bench/profile.py`, cProfile over the "
             f"real app, {profile['requests']} requests): "
             f"{profile['cpu_ms_per_request']:.2f} ms of event-loop CPU per request under the "
-            f"profiler, and {profile['idle_ms_per_request']:.2f} ms idle while the SQLite thread "
-            "runs the query. Its own time by layer (cProfile's per-call overhead inflates layers "
-            "of many small calls):",
+            f"profiler (the page's read included: it runs on the event loop), and "
+            f"{profile['idle_ms_per_request']:.2f} ms idle waiting for a thread. Its own time by "
+            "layer (cProfile's per-call overhead inflates layers of many small calls):",
             "",
             "| layer | share |",
             "| --- | --- |",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +94,58 @@ async def test_a_database_from_a_newer_gateway_is_refused(sqlite_store: SqliteSt
     with pytest.raises(ConfigurationError, match="newer than this gateway"):
         async with SqliteStore(sqlite_store.path):
             pass
+
+
+Traced = list[tuple[int, str]]
+
+
+@asynccontextmanager
+async def traced_store(
+    path: Path, sessions: int, **options: int
+) -> AsyncIterator[tuple[SqliteStore, Traced]]:
+    """A store over ``sessions`` sessions of 'v' that records each statement with its thread."""
+    seen: Traced = []
+    async with SqliteStore(path):
+        pass  # migrated
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO sessions (owner, key, update_time) VALUES ('v', ?, ?)",
+            ((f"p2p|u{n:05}", T0 + n) for n in range(sessions)),
+        )
+    trace: Callable[[str], None] = lambda s: seen.append((threading.get_ident(), s))  # noqa: E731
+    async with SqliteStore(path, readers=2, trace=trace, **options) as store:
+        yield store, seen
+
+
+def threads_of(seen: Traced, fragment: str) -> set[int]:
+    return {thread for thread, statement in seen if fragment in statement}
+
+
+async def test_a_page_is_read_on_the_event_loops_thread(tmp_path: Path) -> None:
+    async with traced_store(tmp_path / "s.db", 30) as (store, seen):
+        page = await store.list_sessions("v", PageQuery(TimeWindow(), limit=20))
+        assert len(page.sessions) == 20
+        assert threads_of(seen, "FROM sessions") == {threading.get_ident()}
+
+
+async def test_a_count_is_read_on_a_thread_of_its_own(tmp_path: Path) -> None:
+    async with traced_store(tmp_path / "s.db", 30) as (store, seen):
+        assert await store.count_sessions("v", TimeWindow()) == 30
+        [thread] = threads_of(seen, "count(*)")
+        assert thread != threading.get_ident()
+
+
+async def test_the_same_page_read_again_and_again_stays_on_the_loop(tmp_path: Path) -> None:
+    # SQLite counts a cached statement's steps over all its runs: the budget is per run.
+    async with traced_store(tmp_path / "s.db", 30) as (store, seen):
+        for _ in range(200):
+            await store.list_sessions("v", PageQuery(TimeWindow(), limit=20))
+        assert threads_of(seen, "FROM sessions") == {threading.get_ident()}
+
+
+async def test_a_read_past_the_step_budget_moves_to_a_thread(tmp_path: Path) -> None:
+    async with traced_store(tmp_path / "s.db", 100, inline_steps=1) as (store, seen):
+        query = PageQuery(TimeWindow(), limit=100)
+        page = await store.list_sessions("v", query, with_last_messages=True)
+        assert [s.key for s in page.sessions] == [p2p(f"u{n:05}") for n in range(99, -1, -1)]
+        assert len(threads_of(seen, "FROM sessions")) == 2  # begun inline, finished threaded

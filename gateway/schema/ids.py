@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from gateway.domain.keys import SessionKey
 from gateway.errors import BadUserInput
@@ -11,6 +12,7 @@ from gateway.errors import BadUserInput
 _PREFIX = "Session:"
 
 
+@lru_cache(maxsize=65_536)  # a list is read again and again; its keys come from one cache too
 def global_id(key: SessionKey) -> str:
     return base64.b64encode(f"{_PREFIX}{key}".encode()).decode("ascii")
 

@@ -42,8 +42,12 @@ class Driver(Protocol):
 
     async def close(self) -> None: ...
 
-    def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Connection]:
-        """A connection to read with; with ``snapshot``, its reads all see one snapshot."""
+    def read(
+        self, *, snapshot: bool = False, bounded: bool = False
+    ) -> AbstractAsyncContextManager[Connection]:
+        """A connection to read with; with ``snapshot``, its reads all see one snapshot.
+        ``bounded`` says each statement reads a bounded number of rows by an index (a page, a
+        point read by key): a driver may run such reads on the caller's thread."""
 
     async def transaction(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``work`` in one write transaction, committed; run again after a transient failure."""

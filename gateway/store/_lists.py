@@ -61,6 +61,19 @@ def sections(query: PageQuery) -> list[Section]:
     return [Section.PINNED, Section.REST]
 
 
+def by_index(query: PageQuery) -> bool:
+    """Whether each statement of the query's page (and its "anything before?") walks an index
+    whose every row it reads is a row of the page: at most one filter (or pinned first) beside
+    the time window. Two combined filters may read past rows the second one drops."""
+    filters = query.filters
+    used = (
+        (filters.types is not None and len(filters.types) < len(KINDS))
+        + filters.only_unread
+        + (filters.pinned is not None or query.pinned_first)
+    )
+    return used <= 1
+
+
 def page_statement(
     owner: str,
     query: PageQuery,

@@ -238,7 +238,9 @@ class PostgresDriver:
             await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
     @asynccontextmanager
-    async def read(self, *, snapshot: bool = False) -> AsyncIterator[Connection]:
+    async def read(
+        self, *, snapshot: bool = False, bounded: bool = False
+    ) -> AsyncIterator[Connection]:
         if self._pool is None:
             raise RuntimeError("the store is not open")
         async with self._pool.acquire() as db:

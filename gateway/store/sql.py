@@ -106,7 +106,8 @@ class SqlStore:
         position = None
         sections = lists.sections(query)
         # One snapshot when the page reads more than once (the token, or two parts).
-        async with self._driver.read(snapshot=with_sync_position or len(sections) > 1) as db:
+        snapshot = with_sync_position or len(sections) > 1
+        async with self._driver.read(snapshot=snapshot, bounded=lists.by_index(query)) as db:
             if with_sync_position:
                 position = SyncPosition(await _clock(db, self._sql, owner))
             for n, section in enumerate(sections):
@@ -128,7 +129,7 @@ class SqlStore:
         return Page(sessions, len(rows) > query.limit, position, messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
-        async with self._driver.read() as db:
+        async with self._driver.read(bounded=lists.by_index(query)) as db:
             for text, params in lists.before_statements(owner, query, position):
                 if await db.fetch_one(text, *params) is not None:
                     return True
@@ -146,12 +147,12 @@ class SqlStore:
             return await _number(db, self._sql.total_unread, owner)
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
-        async with self._driver.read() as db:
+        async with self._driver.read(bounded=True) as db:
             rows = await db.fetch(self._sql.sessions_by_key, owner, [str(k) for k in keys])
         return [session_from_row(owner, row) for row in rows]
 
     async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
-        async with self._driver.read() as db:
+        async with self._driver.read(bounded=True) as db:
             rows = await db.fetch(self._sql.messages_by_id, list(server_ids))
         messages = (message_from_row(row) for row in rows)
         return {message.server_id: message for message in messages}
@@ -159,12 +160,12 @@ class SqlStore:
     # The change feed -----------------------------------------------------------------------
 
     async def sync_position(self, owner: str) -> SyncPosition:
-        async with self._driver.read() as db:
+        async with self._driver.read(bounded=True) as db:
             return SyncPosition(await _clock(db, self._sql, owner))
 
     async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
         sql = self._sql
-        async with self._driver.read(snapshot=True) as db:
+        async with self._driver.read(snapshot=True, bounded=True) as db:
             purged = await db.fetch_one(sql.purged_through, owner)
             if since.key is None:
                 rows = await db.fetch(sql.changes_after_version, owner, since.version, limit + 1)

@@ -158,15 +158,16 @@ def create_app(
 
     app = Starlette(
         routes=[
+            # The view is an ASGI app, not a request handler: Route passes it the raw scope.
+            # First: the router tries each route in turn, and nearly every request is for it.
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphiql/assets/{asset:path}", graphiql_asset),
             Route("/metrics", prometheus),
             *webhooks.routes(settings.nim_cc_path),
-            # The view is an ASGI app, not a request handler: Route passes it the raw scope.
-            Route("/graphql", view, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
         ],
         lifespan=serving,
         middleware=[
