@@ -10,7 +10,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-from functools import lru_cache
 
 import orjson
 
@@ -21,22 +20,12 @@ from gateway.errors import BadUserInput
 _MAC_BYTES = 16
 
 
-# Cursors remembered per codec: a list is read again and again (a refresh, a client that
-# reloads its first page, every W1 request), and a cursor costs a MAC and two base64s.
-_REMEMBERED = 16_384
-
-
 class CursorCodec:
     def __init__(self, secret: bytes) -> None:
         # Keyed once: each MAC copies this state instead of hashing the key again.
         self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
-        self._remembered = lru_cache(maxsize=_REMEMBERED)(self._encode)
 
     def encode(self, viewer: str, position: Position) -> str:
-        """The cursor of ``position`` in ``viewer``'s list (the same one every time)."""
-        return self._remembered(viewer, position)
-
-    def _encode(self, viewer: str, position: Position) -> str:
         parts: list[object] = [position.update_time, str(position.key)]
         if position.pinned_at is not None:
             parts.append(position.pinned_at)
