@@ -41,34 +41,37 @@ def key_from_db(text: str) -> SessionKey:
     return SessionKey(SessionType(prefix), target)
 
 
-def session_from_row(owner: str, row: Row | Sequence[Any]) -> Session:
-    """A row of ``SESSION_COLUMNS``."""
-    (key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
+def session_from_row(
+    owner: str, row: Row | Sequence[Any], key: SessionKey | None = None
+) -> Session:
+    """A row of ``SESSION_COLUMNS`` (``key``: its first column, when already parsed)."""
+    (text_key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
      unread, last_read_time, pinned_at) = row[:11]  # fmt: skip
     last_kind = None if kind is None else _LAST_KINDS.get(kind) or LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
         revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
                                     opt_str(postscript))  # fmt: skip
+    # Positionally, in the field order: a fan-out builds a thousand of these per message.
     return Session(
-        owner=owner,
-        key=key_from_db(str(key)),
-        update_time=int(update_time),
-        server_ext=str(server_ext),
-        last_message_kind=last_kind,
-        last_message_id=opt_str(last_id),
-        revoke=revoke,
-        unread_count=int(unread),
-        last_read_time=last_read_time,
-        pinned_at=pinned_at,
+        owner,
+        key_from_db(str(text_key)) if key is None else key,
+        int(update_time),
+        str(server_ext),
+        last_kind,
+        None if last_id is None else str(last_id),
+        revoke,
+        int(unread),
+        last_read_time,
+        pinned_at,
     )
 
 
-def change_from_row(owner: str, row: Row) -> Change:
+def change_from_row(owner: str, row: Row | Sequence[Any]) -> Change:
     """A row of version, deleted_at, then ``SESSION_COLUMNS``."""
-    version, deleted_at, *columns = row
-    session = None if deleted_at is not None else session_from_row(owner, columns)
-    return Change(int(version), key_from_db(str(columns[0])), session)
+    key = key_from_db(str(row[2]))
+    session = None if row[1] is not None else session_from_row(owner, row[2:], key)
+    return Change(int(row[0]), key, session)
 
 
 def message_from_row(row: Row | Sequence[Any]) -> Message:
