@@ -82,7 +82,9 @@ def main() -> None:
     results = run(quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(args.out, results, machine=machine())
-    print(f"report: {args.out / 'README.md'}")
+    # Every figure the report was made from, for a reader who wants more than its table.
+    (args.out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"report: {args.out / 'README.md'}, figures: {args.out / 'results.json'}")
 
 
 def print_figures(results: dict[str, object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,6 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
         assert workload in report
     assert "floor" in report
     assert (tmp_path / "chart.png").stat().st_size > 1000
+    figures = json.loads((tmp_path / "results.json").read_text())
+    assert {"W1", "W2", "W3", "W4", "W5"} <= set(figures)
+    assert figures["W4"]["team"]["events"] == figures["W4"]["team"]["expected"]
