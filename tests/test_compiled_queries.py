@@ -9,6 +9,7 @@ through graphql-core and compiles) and on plain Strawberry; the responses must b
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 import strawberry
 
 from gateway.errors import BadUserInput
-from gateway.schema import GatewaySchema, build_schema
+from gateway.schema import GatewaySchema, build_schema, compiler
 from gateway.schema.compiler import QueryCompiler
 from tests.helpers import GraphQLClient
 
@@ -235,3 +236,22 @@ async def test_operation_names_that_are_not_names_are_refused_as_graphql_core_re
             return type(e), str(e)
 
     assert await outcome(schema) == await outcome(REFERENCE)
+
+
+async def test_a_document_the_compiler_fails_on_runs_through_graphql_core(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The compiler leans on graphql-core's and Strawberry's internals (pinned): if one changed
+    # under it, the document keeps running as before, uncompiled, and the log says why once.
+    def changed(*args: object, **kwargs: object) -> object:
+        raise TypeError("collect_fields() takes 5 positional arguments")
+
+    monkeypatch.setattr(compiler, "collect_fields", changed)
+    schema, document = _compiling(), "{ items { name tags } }"
+    expected = _response(await REFERENCE.execute(document))
+    with caplog.at_level(logging.WARNING, "gateway.schema"):
+        answers = [_response(await schema.execute(document)) for _ in range(3)]
+    assert answers == [expected] * 3
+    assert not schema.is_compiled(document)
+    [warning] = [r for r in caplog.records if "could not compile" in r.getMessage()]
+    assert warning.exc_info is not None

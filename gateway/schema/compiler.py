@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import keyword
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable, iscoroutine
@@ -79,6 +80,8 @@ from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 from gateway.schema.execution import operation_directive_free
+
+logger = logging.getLogger(__name__)
 
 # Field details as graphql-core's field collection gives them (FieldDetails: node, ...).
 FieldDetailsList = Sequence[Any]
@@ -263,9 +266,14 @@ class QueryCompiler:
         key = (query, operation_name)
         if key in self._compiled:
             return
-        self._compiled[key] = _compile(
-            schema, document, operation_name, variables, self._hide_suggestions
-        )
+        try:
+            compiled = _compile(schema, document, operation_name, variables, self._hide_suggestions)
+        except Exception:
+            # Compiling leans on graphql-core's and Strawberry's internals (both pinned); if
+            # one changed under it, the document runs through graphql-core as it always could.
+            logger.warning("could not compile a query; it runs uncompiled", exc_info=True)
+            compiled = None
+        self._compiled[key] = compiled
 
 
 def _compile(
