@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,7 @@ from starlette.applications import Starlette
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.live import Event
-from gateway.schema import build_schema
+from gateway.schema import build_schema, frames
 from gateway.schema.frames import EventRenderer, FrameSink
 from gateway.settings import Settings
 from gateway.store import SessionStore
@@ -278,6 +279,27 @@ async def test_events_the_compiled_selection_leaves_go_through_strawberry_in_ord
     document = MADE["named fragments, spread twice and nested"]
     await assert_identical(settings, store, clock, PROTOCOL, {"made": document})
     assert 0 < len(framed_sends) < 8
+
+
+async def test_a_subscription_the_compiler_fails_on_goes_through_strawberry(
+    settings: Settings,
+    store: SessionStore,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    framed_sends: list[bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As for queries: a failure to compile (a bug, or a changed internal) costs speed, not events.
+    def failing(*args: object, **kwargs: object) -> object:
+        raise AttributeError("'GraphQLResolveInfo' object has no attribute 'fragments'")
+
+    monkeypatch.setattr(frames, "compile_operation", failing)
+    frames._renderers.clear()
+    document = MADE["named fragments, spread twice and nested"]
+    with caplog.at_level(logging.WARNING, "gateway.schema"):
+        await assert_identical(settings, store, clock, PROTOCOL, {"made": document})
+    assert framed_sends == []
+    assert any("could not compile a subscription" in r.getMessage() for r in caplog.records)
 
 
 async def assert_identical(
