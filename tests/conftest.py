@@ -102,17 +102,22 @@ def _with_search_path(base_url: str, schema: str) -> str:
     return f"{base_url}{'&' if '?' in base_url else '?'}search_path={schema}"
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings_for(database_url: str) -> Settings:
+    """The suite's settings on ``database_url``: its secrets, and no rate limits (tests drive
+    many requests as one account; the rate-limit tests switch limits on)."""
     return Settings(
         database_url=database_url,
         jwt_secret=SecretStr(SECRET),
         nim_app_secret=SecretStr(APP_SECRET),
-        # Tests drive many requests as one account; the rate-limit tests switch limits on.
         rate_limit_reads_per_minute=0,
         rate_limit_writes_per_minute=0,
         rate_limit_anonymous_per_minute=0,
     )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return settings_for(database_url)
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from graphql import OperationDefinitionNode, parse
-from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Route
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -40,10 +39,17 @@ from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore
 from gateway.web.graphql import GRAPHQL_RESPONSE, GraphQLView
 from tests import differential, graphql_corpus
-from tests.conftest import POSTGRES_URL, Clock, Webhook, module_database, postgres_schema
+from tests.conftest import (
+    POSTGRES_URL,
+    Clock,
+    Webhook,
+    module_database,
+    postgres_schema,
+    settings_for,
+)
 from tests.differential import Samples, variable_sets
 from tests.graphql_corpus import Document
-from tests.helpers import APP_SECRET, SECRET, T0
+from tests.helpers import T0
 
 CORPUS = graphql_corpus.collect(skip=[Path(__file__), Path(differential.__file__)])
 # What the collector found when this test was written: fewer means it broke.
@@ -88,17 +94,6 @@ class Endpoint:
         return Answer(response.status_code, response.headers["content-type"], response.content)
 
 
-def _settings(url: str) -> Settings:
-    return Settings(
-        database_url=url,
-        jwt_secret=SecretStr(SECRET),
-        nim_app_secret=SecretStr(APP_SECRET),
-        rate_limit_reads_per_minute=0,
-        rate_limit_writes_per_minute=0,
-        rate_limit_anonymous_per_minute=0,
-    )
-
-
 def _open_store(settings: Settings) -> SessionStore:
     if settings.uses_postgres():
         return PostgresStore(settings.database_url, pool_size=4)
@@ -129,7 +124,7 @@ def _view(app: Starlette) -> GraphQLView:
 
 @asynccontextmanager
 async def _serving(url: str, *, reference: bool) -> AsyncIterator[Endpoint]:
-    settings = _settings(url)
+    settings = settings_for(url)
     clock = Clock(T0 + 3_600_000)
     async with _open_store(settings) as store:
         app = _app(settings, store, clock, reference=reference)

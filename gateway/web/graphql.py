@@ -80,12 +80,13 @@ class _TextFrames(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         payload = message.get("payload")
-        if message.get("type") in ("next", "data") and payload is not None:
-            result = orjson.dumps(payload)
-            limit = self.view._http_limits.max_response_bytes if isinstance(
-                self.view, GraphQLView) else len(result)  # fmt: skip
-            fitting = orjson.Fragment(result) if len(result) <= limit else _too_large(result, limit)
-            message = {**message, "payload": fitting}
+        if (
+            message.get("type") in ("next", "data")
+            and payload is not None
+            and isinstance(self.view, GraphQLView)
+        ):
+            result = self.view.fitting(orjson.dumps(payload))
+            message = {**message, "payload": orjson.Fragment(result)}
         await self.send_text(orjson.dumps(message).decode())
 
     async def send_text(self, text: str) -> None:
@@ -311,11 +312,23 @@ class GraphQLView(GraphQL[Context, None]):
 
     def _capped(self, response: Response) -> Response:
         """The response, or an error in its place when its body is over the size limit."""
-        limit = self._http_limits.max_response_bytes
-        if isinstance(response, StreamingResponse) or len(response.body) <= limit:
+        if isinstance(response, StreamingResponse):
             return response
-        body = orjson.dumps(_too_large(bytes(response.body), limit))
+        original = bytes(response.body)
+        body = self.fitting(original)
+        if body is original:
+            return response
         return Response(body, response.status_code, media_type=response.media_type)
+
+    def fitting(self, result: bytes) -> bytes:
+        """An operation's ``result`` (JSON), or RESPONSE_TOO_LARGE in its place when it is over
+        the response size limit (HTTP and WebSocket alike)."""
+        limit = self._http_limits.max_response_bytes
+        if len(result) <= limit:
+            return result
+        message = f"the response is {len(result)} bytes; at most {limit}: ask for less"
+        error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}
+        return orjson.dumps({"data": None, "errors": [error]})
 
     def parse_json(self, data: str | bytes) -> object:
         parsed = super().parse_json(data)
@@ -456,13 +469,6 @@ def _limited(receive: Receive, max_bytes: int) -> Receive:
 
 _HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
                415: "UNSUPPORTED_MEDIA_TYPE"}  # fmt: skip
-
-
-def _too_large(result: bytes, limit: int) -> dict[str, object]:
-    """The result that replaces ``result``, which is over the response size limit."""
-    message = f"the response is {len(result)} bytes; at most {limit}: ask for less"
-    return {"data": None, "errors": [{"message": message,
-                                      "extensions": {"code": "RESPONSE_TOO_LARGE"}}]}  # fmt: skip
 
 
 def _http_error(request: Request, error: HTTPException) -> Response:
