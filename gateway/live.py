@@ -97,8 +97,8 @@ class Watcher:
         if events and not self.deliver(events):
             return False
         self.pushed = []
-        if changes:
-            self.position = changes[-1].position
+        if events:  # each event is at its last change's position
+            self.position = events[-1].position
         return True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 
@@ -16,7 +17,7 @@ from gateway.settings import Settings
 from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
-from tests.helpers import T0, bearer_token, cc_message, send, until
+from tests.helpers import T0, bearer_token, cc_message, post_signed, send, team, until
 from tests.ws import GraphQLSocket, served
 
 WAIT = 10  # seconds: every wait fails rather than hangs
@@ -202,3 +203,51 @@ async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
                 "serverId": "m2"
             }
             await socket.close()
+
+
+MEMBER_QUERY = (
+    "subscription { sessionEvents { ... on SessionUpserted { syncToken session { key "
+    "unreadCount serverExt pinned lastMessage { serverId from text } } } } }"
+)
+
+
+async def test_a_team_message_shows_each_member_their_own_session(
+    settings: Settings, store: SessionStore, clock: Clock
+) -> None:
+    """Every member's frame shows the one message, rendered once, beside what is theirs alone:
+    their unread count (none for the sender), their ext and pin, and their own sync token."""
+    app: Starlette = create_app(settings, store=store, clock=clock)
+    members = '["alice", "bob", "carol"]'
+    async with (
+        served(app) as url,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
+    ):
+
+        async def cc(msgid: str, time: int) -> None:
+            body = cc_message(msgid, "carol", "t1", time, conv="TEAM") | {"tMembers": members}
+            assert (await post_signed(http, "/nim/cc", body, clock.now)).status_code == 200
+
+        await cc("m1", T0 + 1)
+        await store.update_ext("bob", team("t1"), "bob's", T0 + 2)
+        await store.set_pinned("bob", team("t1"), True, T0 + 3)
+        accounts = ("alice", "bob", "carol")
+        sockets = {a: await GraphQLSocket.connect(url, bearer_token(a)) for a in accounts}
+        for socket in sockets.values():
+            await socket.subscribe(MEMBER_QUERY)
+        await cc("m2", T0 + 4)
+        seen = {a: (await s.next_data(WAIT))["sessionEvents"] for a, s in sockets.items()}
+        for socket in sockets.values():
+            await socket.close()
+    message = {"serverId": "m2", "from": "carol", "text": "hi"}
+    assert {a: e["session"] for a, e in seen.items()} == {
+        "alice": {"key": "team|t1", "unreadCount": 2, "serverExt": "", "pinned": False,
+                  "lastMessage": message},
+        "bob": {"key": "team|t1", "unreadCount": 2, "serverExt": "bob's", "pinned": True,
+                "lastMessage": message},
+        "carol": {"key": "team|t1", "unreadCount": 0, "serverExt": "", "pinned": False,
+                  "lastMessage": message},
+    }  # fmt: skip
+    for account, event in seen.items():  # each at its own feed's newest change
+        position = SyncPosition.parse(event["syncToken"])
+        assert position.version == (await store.sync_position(account)).version
+        assert position.key == "team|t1"

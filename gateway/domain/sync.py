@@ -16,6 +16,7 @@ from gateway.errors import BadUserInput, SyncTokenExpired
 # The token's format: [2, version, key]. A bare [version, key] is a position in the one global feed
 # of the releases before per-owner feeds.
 _FORMAT = 2
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,10 @@ class SyncPosition:
     key: str | None = None
 
     def token(self) -> str:
+        # base64url without padding; binascii directly, as a fan-out makes one per subscriber.
         payload = orjson.dumps([_FORMAT, self.version, self.key])
-        return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
+        encoded = binascii.b2a_base64(payload, newline=False).translate(_URL_SAFE)
+        return encoded.rstrip(b"=").decode("ascii")
 
     @classmethod
     def parse(cls, token: str) -> SyncPosition:

@@ -267,8 +267,17 @@ class _Compiler:
                 raise _Unsupported
             steps.append((key, getter, self.completer(field.type, nodes)))
 
+        # The last object completed, and its data: a fan-out hands every member of a team the
+        # same message object (schema/types.py), completed once. Data is never mutated.
+        last: list[Any] = [None, None]
+
         def plan(source: Any) -> dict[str, Any]:
-            return {key: complete(get(source)) for key, get, complete in steps}
+            if source is last[0]:
+                known: dict[str, Any] = last[1]
+                return known
+            data = {key: complete(get(source)) for key, get, complete in steps}
+            last[0], last[1] = source, data
+            return data
 
         return definition.origin, plan
 

@@ -14,7 +14,6 @@ every event where no sink is given (tracing on, or not over a WebSocket).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -80,8 +79,9 @@ class EventRenderer:
     def __init__(self, data: Compiled) -> None:
         self._data = data
         # By the event's session (one commit hands the same object to each of the owner's
-        # subscriptions); each entry holds its session, so no other object can take its id.
-        self._memo: OrderedDict[int, tuple[domain.Session, bytes]] = OrderedDict()
+        # subscriptions, one after another); each entry holds its session, so no other object
+        # can take its id. Emptied when full: what it serves is the fan-out under way.
+        self._memo: dict[int, tuple[domain.Session, bytes]] = {}
 
     def payload(self, event: Event, messages: Mapping[str, domain.Message]) -> bytes | None:
         """The event's payload, or None when the compiled selection cannot complete it (the
@@ -97,9 +97,9 @@ class EventRenderer:
             return None
         payload = orjson.dumps({"data": data})
         if session is not None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
             self._memo[id(session)] = (session, payload)
-            if len(self._memo) > _MEMO_SIZE:
-                self._memo.popitem(last=False)
         return payload
 
 

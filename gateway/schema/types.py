@@ -135,8 +135,28 @@ class Session(Node):
             pinned_at=_timestamp(session.pinned_at),
             pinned=session.pinned_at is not None,
             # Read ahead by the field that returned this session (see schema/prefetch.py).
-            last_message=None if message is None else Message.of(message),
+            last_message=None if message is None else _latest.message(message),
         )
+
+
+class _Latest:
+    """The last message record converted, kept by identity: a team message is the last message
+    of every member's session, so a fan-out shows one record a thousand times in a row; they
+    all get one object (which the compiled selection then completes once: schema/compiled.py)."""
+
+    __slots__ = ("converted", "record")
+
+    def __init__(self) -> None:
+        self.record: domain.Message | None = None
+        self.converted: Message | None = None
+
+    def message(self, record: domain.Message) -> Message:
+        if record is not self.record or self.converted is None:
+            self.record, self.converted = record, Message.of(record)
+        return self.converted
+
+
+_latest = _Latest()
 
 
 def _timestamp(ms: int | None) -> Timestamp | None:
