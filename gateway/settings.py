@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigurationError
 
+# What the gateway's own routes answer (web/app.py, web/webhook.py): no webhook path.
+_OWN_PATHS = frozenset({"/", "/graphql", "/healthz", "/readyz", "/metrics"})
+_OWN_PREFIXES = ("/graphiql/", "/nim/teams/")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -94,6 +98,16 @@ class Settings(BaseSettings):
             and not str(value.get_secret_value() if isinstance(value, SecretStr) else value).strip()
         ):
             return None
+        return value
+
+    @field_validator("nim_cc_path")
+    @classmethod
+    def _cc_path_is_free(cls, value: str) -> str:
+        # The webhook's route comes after the gateway's own, which would answer NIM instead.
+        if not value.startswith("/") or "{" in value or "}" in value:
+            raise ValueError("the webhook's path is a literal path starting with '/'")
+        if value in _OWN_PATHS or value.startswith(_OWN_PREFIXES):
+            raise ValueError("that path is one of the gateway's own (web/app.py): choose another")
         return value
 
     def uses_postgres(self) -> bool:

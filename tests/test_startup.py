@@ -17,7 +17,11 @@ from urllib.parse import urlparse
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from gateway.settings import Settings
+from gateway.store import SessionStore
+from gateway.web.app import create_app
 from tests.conftest import POSTGRES_URL
 from tests.helpers import SECRET
 from tests.process import free_tcp_port
@@ -175,3 +179,23 @@ def test_damaged_demo_keys_are_named(scratch: Path) -> None:
         scratch, "--demo", "--db", "gateway-demo.db", env={"GATEWAY_JWT_SECRET": ""}
     )
     the_one_line(lines, "gateway-demo.db.demo-keys")
+
+
+@pytest.mark.parametrize(
+    "path", ["/graphql", "/healthz", "/", "/nim/teams/t1/members", "/graphiql/assets/x", "nim/cc",
+             "/nim/{x}"],
+)  # fmt: skip
+def test_a_webhook_path_the_gateway_itself_serves_is_refused(scratch: Path, path: str) -> None:
+    """NIM's webhook would never reach a path that one of the gateway's own routes answers."""
+    lines = failed_start(scratch, env={"GATEWAY_NIM_CC_PATH": path})
+    the_one_line(lines, "GATEWAY_NIM_CC_PATH", repr(path))
+
+
+def test_the_refused_webhook_paths_cover_every_route_of_the_gateway(
+    settings: Settings, store: SessionStore
+) -> None:
+    routes: list[BaseRoute] = create_app(settings, store=store).routes
+    paths = {r.path for r in routes if isinstance(r, Route | WebSocketRoute)}
+    for path in paths - {settings.nim_cc_path}:
+        with pytest.raises(ValueError, match="the gateway's own"):
+            Settings(nim_cc_path=re.sub(r"\{[^}]+\}", "x", path))
