@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
 import pytest
@@ -183,12 +184,18 @@ QUERY = (
 )
 
 
+@pytest.mark.parametrize("compression", [None, "deflate"])
 async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
-    settings: Settings, store: SessionStore, clock: Clock
+    settings: Settings, store: SessionStore, clock: Clock, compression: Literal["deflate"] | None
 ) -> None:
+    """(With and without permessage-deflate, which browsers ask for: the frames the fan-out
+    writes itself are read back by a real client either way.)"""
     app: Starlette = create_app(settings, store=store, clock=clock)
     async with served(app) as url:
-        sockets = [await GraphQLSocket.connect(url, bearer_token("alice")) for _ in range(3)]
+        sockets = [
+            await GraphQLSocket.connect(url, bearer_token("alice"), compression=compression)
+            for _ in range(3)
+        ]
         for socket in sockets:
             await socket.subscribe(QUERY)
         await send(store, "m1", "bob", "alice", T0 + 1)

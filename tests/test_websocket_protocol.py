@@ -11,10 +11,13 @@ from typing import Any
 import jwt
 import pytest
 from starlette.applications import Starlette
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from gateway.settings import Settings
 from gateway.store import SessionStore
 from gateway.web.app import create_app
+from gateway.web.websocket import text_frame
 from tests.conftest import Clock
 from tests.helpers import SECRET, T0, send
 from tests.ws import LEGACY_PROTOCOL, PROTOCOL, PROTOCOLS, Closed, GraphQLSocket, served
@@ -155,3 +158,12 @@ async def test_a_result_over_the_response_size_limit_is_an_error_in_its_place(
     assert "at most 60" in error["message"]
     assert (answered["type"], answered["id"]) == (event, small)
     assert answered["payload"] == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])
+def test_a_frame_written_directly_is_the_frame_websockets_writes(size: int) -> None:
+    text = b"x" * size
+    websockets_side = ServerProtocol()
+    websockets_side.state = State.OPEN
+    websockets_side.send_text(text)
+    assert text_frame(text) == b"".join(websockets_side.data_to_send())

@@ -8,7 +8,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import uvicorn
@@ -47,6 +47,7 @@ class GraphQLSocket:
         receive_buffer: int | None = None,
         max_queue: int | None = 16,
         protocol: str = PROTOCOL,
+        compression: Literal["deflate"] | None = None,
     ) -> GraphQLSocket:
         """Connected and acknowledged; ``Closed`` when the server refuses the connection."""
         sock = None
@@ -60,7 +61,7 @@ class GraphQLSocket:
             url,
             subprotocols=[protocol],  # type: ignore[list-item]
             origin=origin,  # type: ignore[arg-type]
-            compression=None,
+            compression=None if receive_buffer is not None else compression,
             max_queue=max_queue,
             sock=sock,
             open_timeout=10,

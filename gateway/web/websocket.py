@@ -25,6 +25,7 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def send_text_now(self, texts: list[bytes]) -> bool:
         """Sends each of ``texts`` (UTF-8) as a text frame, or none (False)."""
+        conn = self.conn
         if (
             self.disconnected
             or self.close_sent
@@ -32,10 +33,27 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.initial_response is not None
             or not self.writable.is_set()
             or self.transport.is_closing()
-            or self.conn.state is not State.OPEN
+            or conn.state is not State.OPEN
         ):
             return False
-        for text in texts:
-            self.conn.send_text(text)
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        if conn.extensions or conn.expect_continuation_frame:
+            # permessage-deflate (browsers ask for it): websockets encodes every frame.
+            for text in texts:
+                conn.send_text(text)
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        # No extension: each frame is a header and the text as it is (websockets' own framing
+        # costs a fan-out a third of its time outside the system call). Whatever websockets
+        # holds unsent goes first; uvicorn flushes after each event, so that is normally none.
+        self.transport.write(b"".join([*conn.data_to_send(), *map(text_frame, texts)]))
         return True
+
+
+def text_frame(text: bytes) -> bytes:
+    """A final, unmasked (server-to-client) text frame of ``text`` (RFC 6455, section 5.2)."""
+    length = len(text)
+    if length < 126:
+        return bytes((0x81, length)) + text
+    if length < 65536:
+        return b"\x81\x7e" + length.to_bytes(2, "big") + text
+    return b"\x81\x7f" + length.to_bytes(8, "big") + text
