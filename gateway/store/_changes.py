@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from gateway.domain.keys import SessionKey
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import SyncTokenExpired
-from gateway.store._rows import Row, change_from_row
+from gateway.store._rows import Row, change_from_row, owned_changes_from_rows
 
 # What statements that change sessions return, so the commit can hand listeners the new state.
 # (deleted_at itself: SQLite 3.40 evaluates `deleted_at IS NOT NULL` wrongly in RETURNING.)
@@ -26,12 +27,11 @@ class ChangeLog:
         self._owners.add(owner)
         self._changes.setdefault(owner, []).append(change)
 
-    def record_rows(self, rows: Iterable[Row]) -> list[Change]:
-        """Rows of owner, version, deleted_at, then the session columns."""
+    def record_rows(self, rows: Iterable[Row], key: SessionKey | None = None) -> list[Change]:
+        """Rows of owner, version, deleted_at, then the session columns (``key``: the key of
+        every row, when known)."""
         changes = []
-        for row in rows:
-            owner = str(row[0])
-            change = change_from_row(owner, row[1:])
+        for owner, change in owned_changes_from_rows(rows, key):
             changes.append(change)
             self.record(owner, change)
         return changes
