@@ -17,6 +17,7 @@ from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import Change
 from gateway.ingest import Ingestor
 from gateway.store import SessionStore
+from gateway.store._changes import ChangeLog
 from gateway.store.postgres import POSTGRES, PostgresDriver, PostgresStore
 from gateway.store.sqlite import SQLITE, SqliteDriver, SqliteStore
 from tests.conftest import POSTGRES_URL, postgres_schema
@@ -128,3 +129,21 @@ async def test_a_fan_out_hands_over_only_the_watched_owners_it_changed(
         assert change.session is not None
         assert change.session.last_message_kind is LastMessageKind.MESSAGE
         assert change.session.last_message_id == "t4"
+
+
+def test_a_change_recorded_after_a_fan_out_of_the_same_session_is_the_one_handed_over() -> None:
+    changes = ChangeLog()
+    changes.record_owners(["m00", "m01"])
+    # owner, version, deleted_at, then the session columns; decoded once asked for
+    columns = ("team|crew", T0, "", 0, "t1", None, None, None, 1, None, None)
+    changes.record_fan_out([("m00", 7, None, *columns), ("m01", 4, None, *columns)], CREW)
+    [read] = changes.record_rows([("m00", 7, None, *columns[:8], 0, T0 + 1, None)])
+
+    handed = changes.by_owner()
+
+    assert handed["m00"] == [read]
+    assert read.session is not None
+    assert read.session.unread_count == 0
+    [other] = handed["m01"]
+    assert other.session is not None
+    assert (other.version, other.session.unread_count) == (4, 1)

@@ -118,12 +118,12 @@ class Write:
         watched = self._watched(owners)
         if watched and len(watched) >= self.sql.returning_from * len(owners):
             rows = await self.db.fetch(returning, *params)
-            self.changes.record_rows([row for row in rows if row[0] in watched], key)
+            self.changes.record_fan_out([row for row in rows if row[0] in watched], key)
             return
         await self.db.execute(statement, *params)
         if watched:
             rows = await self.db.fetch(self.sql.changed_sessions, sorted(watched), str(key))
-            self.changes.record_rows(rows, key)
+            self.changes.record_fan_out(rows, key)
 
     async def revoke(
         self,
