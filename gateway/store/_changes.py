@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from gateway.domain.keys import SessionKey
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import SyncTokenExpired
-from gateway.store._rows import Row, change_from_row
+from gateway.store._rows import Row, change_from_row, owned_changes_from_rows
 
 # What statements that change sessions return, so the commit can hand listeners the new state.
 # (deleted_at itself: SQLite 3.40 evaluates `deleted_at IS NOT NULL` wrongly in RETURNING.)
@@ -16,25 +17,40 @@ RETURNING_CHANGE_COLUMNS = "owner, version, deleted_at"
 class ChangeLog:
     """The owners a transaction changed and, for those someone watches, the changes themselves:
     nobody would read the others' (a listener told only of an owner reads the feed), so a
-    fan-out does not build them."""
+    fan-out does not build them. A fan-out's rows are decoded only when the changes are asked
+    for (by_owner), after the commit: a thousand take 3 ms, which the transaction (and, on
+    SQLite, every other write waiting for it) need not wait for."""
 
     def __init__(self) -> None:
         self._owners: set[str] = set()
         self._changes: dict[str, list[Change]] = {}
+        self._undecoded: list[tuple[Sequence[Row], SessionKey]] = []
 
     def record(self, owner: str, change: Change) -> None:
+        self._decode()  # the changes of one session are kept in the order they were made
         self._owners.add(owner)
         self._changes.setdefault(owner, []).append(change)
 
-    def record_rows(self, rows: Iterable[Row]) -> list[Change]:
-        """Rows of owner, version, deleted_at, then the session columns."""
+    def record_rows(self, rows: Iterable[Row], key: SessionKey | None = None) -> list[Change]:
+        """Rows of owner, version, deleted_at, then the session columns (``key``: the key of
+        every row, when known)."""
         changes = []
-        for row in rows:
-            owner = str(row[0])
-            change = change_from_row(owner, row[1:])
+        for owner, change in owned_changes_from_rows(rows, key):
             changes.append(change)
             self.record(owner, change)
         return changes
+
+    def record_fan_out(self, rows: Sequence[Row], key: SessionKey) -> None:
+        """A fan-out's rows of the session ``key`` (as record_rows), of owners already recorded
+        (record_owners), to decode later."""
+        self._undecoded.append((rows, key))
+
+    def _decode(self) -> None:
+        """Build the changes of the fan-outs' rows recorded so far."""
+        undecoded, self._undecoded = self._undecoded, []
+        for rows, key in undecoded:
+            for owner, change in owned_changes_from_rows(rows, key):
+                self._changes.setdefault(owner, []).append(change)
 
     def record_owners(self, owners: Iterable[str]) -> None:
         """Owners whose lists changed, or may have (a fan-out names everyone it reached),
@@ -50,6 +66,7 @@ class ChangeLog:
     def by_owner(self) -> Mapping[str, list[Change]]:
         """Each recorded owner's changes in change-feed order, a session changed twice as it
         ended (owners recorded without their changes are left out)."""
+        self._decode()
         return {owner: _in_feed_order(changes) for owner, changes in self._changes.items()}
 
 

@@ -24,6 +24,10 @@ class Dialect:
     elements: str
     """A FROM item of the rows (value, key) of one array parameter (a list of str): each element
     and its place, so that ``ORDER BY key`` keeps the list's order."""
+    returning_from: float
+    """The share of a fan-out's owners that must be watched for its statement to bring their
+    changed rows back itself (RETURNING), rather than a second statement reading back only
+    the watched owners' rows: whichever costs less."""
 
 
 class Connection(Protocol):

@@ -117,6 +117,7 @@ RETURNING message_server_id
 
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
+        self.returning_from = dialect.returning_from
         self.sessions_by_key = (
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ? AND deleted_at IS NULL "
             f"AND key IN (SELECT value FROM {elements})"
@@ -183,9 +184,9 @@ WHERE {_NEWER} OR {_COUNTS}
             f"{deliver_if_newer} {RETURNING_CHANGE}"
         )
         # One statement for the whole team, however many members it has, each stamped with
-        # their own clock (locked before); the sender's own message is not unread for them. No
-        # rows come back (RETURNING a thousand costs SQLite a third of the statement): whoever
-        # watches reads them with changed_sessions.
+        # their own clock (locked before); the sender's own message is not unread for them.
+        # The changed rows of the members someone watches come back from its *_returning form,
+        # or from changed_sessions, whichever costs less (Dialect.returning_from).
         # team key, kind, the last message, sender, unread, team key
         self.deliver_to_team = f"""
 {_DELIVER_INTO}
@@ -203,6 +204,8 @@ SELECT value, {_LAST_MESSAGE},
 FROM {elements} JOIN sync_clocks c ON c.owner = value
 {deliver_if_newer}
 """
+        self.deliver_to_team_returning = f"{self.deliver_to_team}{RETURNING_CHANGE}"
+        self.deliver_to_owners_returning = f"{self.deliver_to_owners}{RETURNING_CHANGE}"
         # message, operator, time, postscript, sender, sent, version, owner, key
         self.apply_revocation = f"""
 UPDATE sessions SET

@@ -84,8 +84,9 @@ class Write:
     ) -> None:
         """The same, to every cached member of ``team`` (``members``, locked) in one statement
         (``unread`` for all but the sender)."""
-        await self._fan_out(self.sql.deliver_to_team, team, members, str(team),
-                            KINDS[team.type], *values, sender, unread, str(team))  # fmt: skip
+        await self._fan_out(self.sql.deliver_to_team, self.sql.deliver_to_team_returning,
+                            team, members, str(team), KINDS[team.type], *values, sender, unread,
+                            str(team))  # fmt: skip
 
     async def deliver_to_owners(
         self,
@@ -97,21 +98,32 @@ class Write:
     ) -> None:
         """The same, to each of ``owners`` (locked) in one statement."""
         listed = sorted(owners)
-        await self._fan_out(self.sql.deliver_to_owners, key, listed, str(key), KINDS[key.type],
-                            *values, sender, unread, listed)  # fmt: skip
+        await self._fan_out(self.sql.deliver_to_owners, self.sql.deliver_to_owners_returning,
+                            key, listed, str(key), KINDS[key.type], *values, sender, unread,
+                            listed)  # fmt: skip
 
     async def _fan_out(
-        self, statement: str, key: SessionKey, owners: Collection[str], *params: object
+        self,
+        statement: str,
+        returning: str,
+        key: SessionKey,
+        owners: Collection[str],
+        *params: object,
     ) -> None:
-        """Run ``statement``, which may change the session ``key`` of each of ``owners`` and
-        returns nothing: every one of them counts as changed, and the changed rows are read
-        back only for the owners someone watches."""
-        await self.db.execute(statement, *params)
+        """Run ``statement``, which may change the session ``key`` of each of ``owners``: every
+        one of them counts as changed, and only the changed rows of the owners someone watches
+        are recorded: ``returning`` (the same statement with RETURNING_CHANGE) brings back every
+        owner's row, or the watched owners' rows are read back (Dialect.returning_from)."""
         self.changes.record_owners(owners)
         watched = self._watched(owners)
+        if watched and len(watched) >= self.sql.returning_from * len(owners):
+            rows = await self.db.fetch(returning, *params)
+            self.changes.record_fan_out([row for row in rows if row[0] in watched], key)
+            return
+        await self.db.execute(statement, *params)
         if watched:
             rows = await self.db.fetch(self.sql.changed_sessions, sorted(watched), str(key))
-            self.changes.record_rows(rows)
+            self.changes.record_fan_out(rows, key)
 
     async def revoke(
         self,

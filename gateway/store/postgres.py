@@ -32,8 +32,12 @@ from gateway.store.sql import SqlStore
 logger = logging.getLogger("gateway.store")
 
 T = TypeVar("T")
+# RETURNING costs PostgreSQL less than a second round trip even when one owner in a hundred is
+# watched (record_team_message to 1,000 members: 2.5 ms less at 1%, 30 ms less at 100%).
 POSTGRES = Dialect(
-    greatest="GREATEST", elements="unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS e(value, key)"
+    greatest="GREATEST",
+    elements="unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS e(value, key)",
+    returning_from=0.0,
 )
 CHANNEL = "gateway_sessions"
 _NOTICE_BYTES = 7900  # NOTIFY takes payloads under 8000 bytes
