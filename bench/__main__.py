@@ -296,26 +296,52 @@ async def _register_team_in(path: str, team: str, members: list[str]) -> None:
 def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
     """One webhook fanned out to ``subscribers`` subscriptions: (team) a team message to a team
     whose every member subscribes once; (owner) a P2P message to one account that subscribes
-    ``subscribers`` times (tabs, devices)."""
+    ``subscribers`` times (tabs, devices). The gateway and the load generator run on CPUs of
+    their own (split_cpus); the team case runs once more without, reported beside."""
     out: dict[str, object] = {"subscribers": subscribers, "messages": messages}
     env = {**gateway_env(sqlite), "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": str(subscribers)}
-    for mode, target in (("team", "fan"), ("owner", "fan-owner")):
+    server_cpus, client_cpus = split_cpus()
+    out["cpus"] = {"gateway": sorted(server_cpus), "load_generator": sorted(client_cpus)}
+    for mode, target in (("team", "fan"), ("owner", "fan-owner"), ("team_unpinned", "fan")):
+        pinned = mode != "team_unpinned"  # reported beside the pinned run, as it was measured
         with start_gateway(env) as gw:
-            if mode == "team":
+            if pinned:
+                pin(gw.process.pid, server_cpus)
+            if mode.startswith("team"):
                 register_team(gw.url(""), target, [f"{target}-m{n}" for n in range(subscribers)])
-            out[mode] = loadgen(
+            out[mode] = loadgen_module(
+                "bench.loadgen",
                 "fanout",
                 gw.ws_url("/graphql"),
                 gw.url(""),
                 JWT_SECRET,
                 APP_SECRET,
-                mode,
+                mode.removesuffix("_unpinned"),
                 target,
                 str(subscribers),
                 str(messages),
                 str(gw.process.pid),
+                cpus=client_cpus if pinned else None,
             )
     return out
+
+
+def split_cpus() -> tuple[set[int], set[int]]:
+    """This process's CPUs in two halves: one for a server, one for its load generator. In use
+    the clients are other machines; sharing cores, the scheduler woke the load generator on the
+    server's core (loopback wake-ups are affine) in some runs and not others, and W4's p99 went
+    with it (46-54 ms pinned, 50-78 ms not, side by side)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return set(cpus), set(cpus)
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` (and those it starts later) to ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
 
 
 def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
@@ -347,14 +373,16 @@ def loadgen(*args: str) -> dict[str, object]:
     return loadgen_module("bench.loadgen", *args)
 
 
-def loadgen_module(module: str, *args: str) -> dict[str, object]:
-    """Runs ``module`` in a process of its own; its last line of output is its JSON result."""
+def loadgen_module(module: str, *args: str, cpus: set[int] | None = None) -> dict[str, object]:
+    """Runs ``module`` in a process of its own (on ``cpus``, when given); its last line of
+    output is its JSON result."""
     done = subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=900,
         check=True,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     result: dict[str, object] = orjson.loads(done.stdout.strip().splitlines()[-1])
     return result
