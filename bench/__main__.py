@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import platform
 import shutil
@@ -79,7 +80,8 @@ def main() -> None:
         focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends)
         print_figures(focused)
         return
-    results = run(quick=args.quick)
+    started = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
+    results = {"started": started, **run(quick=args.quick)}
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(args.out, results, machine=machine())
     # Every figure the report was made from, for a reader who wants more than its table.
@@ -327,10 +329,10 @@ def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
 
 
 def split_cpus() -> tuple[set[int], set[int]]:
-    """This process's CPUs in two halves: one for a server, one for its load generator. In use
-    the clients are other machines; sharing cores, the scheduler woke the load generator on the
-    server's core (loopback wake-ups are affine) in some runs and not others, and W4's p99 went
-    with it (46-54 ms pinned, 50-78 ms not, side by side)."""
+    """This process's CPUs in two halves: one for a server, one for its load generator, which
+    stands for clients on other machines. Sharing cores, the scheduler may wake the load
+    generator on the server's core (loopback wake-ups are affine) in one run and not in the
+    next; W4 reports the team case both ways."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return set(cpus), set(cpus)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC on {machine}; "
+        f"Run {results['started']} UTC on {machine}; "
         f"{'smoke run (--quick)' if results['quick'] else 'full run'}, "
         f"{results['seconds']} s per load run. Load comes from wrk (2 threads) or "
         f"`bench/loadgen.py` in a separate process over loopback{_pinned(results)}. Every "
@@ -216,6 +215,8 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
                 f"subscriber, and the load generator's 1,000 sockets{client} share the same 2 "
                 f"cores.{frames}"
             )
+    if len(lines) == 2:
+        lines.append("None: every target holds in this run.")
     profile = results.get("profile")
     if profile:
         lines += [
