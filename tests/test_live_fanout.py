@@ -198,6 +198,7 @@ async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
         ]
         for socket in sockets:
             await socket.subscribe(QUERY)
+        await until(lambda: waiting(store, "alice", subscriptions=3))
         await send(store, "m1", "bob", "alice", T0 + 1)
         for socket in sockets:
             assert (await socket.next_data(WAIT))["sessionEvents"]["session"]["lastMessage"] == {
@@ -210,6 +211,15 @@ async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
                 "serverId": "m2"
             }
             await socket.close()
+
+
+def waiting(store: SessionStore, account: str, subscriptions: int = 1) -> bool:
+    """Whether ``subscriptions`` of ``account`` wait for news in the app's notifier (a commit
+    before that may come before they started, and show in none of their events)."""
+    listeners = store._listeners  # type: ignore[attr-defined]
+    notifiers = [n for n in listeners if isinstance(n, ChangeNotifier)]
+    parked = [w for n in notifiers for w in n._watchers.get(account, ()) if w.parked]
+    return len(parked) >= subscriptions
 
 
 MEMBER_QUERY = (
@@ -241,6 +251,7 @@ async def test_a_team_message_shows_each_member_their_own_session(
         sockets = {a: await GraphQLSocket.connect(url, bearer_token(a)) for a in accounts}
         for socket in sockets.values():
             await socket.subscribe(MEMBER_QUERY)
+        await until(lambda: all(waiting(store, account) for account in accounts))
         await cc("m2", T0 + 4)
         seen = {a: (await s.next_data(WAIT))["sessionEvents"] for a, s in sockets.items()}
         for socket in sockets.values():
