@@ -118,17 +118,19 @@ class Metrics:
         class OperationMetrics(SchemaExtension):
             def on_operation(self) -> Iterator[None]:
                 started = time.perf_counter()
-                yield
-                context = self.execution_context
                 try:
-                    kind = context.operation_type.value
-                except RuntimeError:  # the document did not parse
-                    kind = "unknown"
-                metrics.observe_operation(
-                    context.operation_name,
-                    kind,
-                    time.perf_counter() - started,
-                    getattr(context.result, "errors", None) or (),
-                )
+                    yield
+                finally:  # a subscription ends when its client leaves: cancelled, or closed
+                    context = self.execution_context
+                    try:
+                        kind = context.operation_type.value
+                    except RuntimeError:  # the document did not parse
+                        kind = "unknown"
+                    metrics.observe_operation(
+                        context.operation_name,
+                        kind,
+                        time.perf_counter() - started,
+                        getattr(context.result, "errors", None) or (),
+                    )
 
         return OperationMetrics

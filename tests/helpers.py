@@ -18,6 +18,7 @@ import orjson
 from gateway.domain.checksum import sign, sign_request
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Delivery, Message, MessageType
+from gateway.live import ChangeNotifier
 from gateway.settings import Settings
 from gateway.store._migrations import load_migrations
 from gateway.store.base import SessionStore
@@ -199,3 +200,12 @@ class GraphQLClient:
         result = await self(query, **variables)
         assert not result.errors, result.errors
         return result.data
+
+
+def waiting(store: SessionStore, account: str, subscriptions: int = 1) -> bool:
+    """Whether ``subscriptions`` of ``account`` wait for news in the app's notifier (a commit
+    before that may come before they started, and show in none of their events)."""
+    listeners = store._listeners  # type: ignore[attr-defined]
+    notifiers = [n for n in listeners if isinstance(n, ChangeNotifier)]
+    parked = [w for n in notifiers for w in n._watchers.get(account, ()) if w.parked]
+    return len(parked) >= subscriptions

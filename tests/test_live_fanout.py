@@ -18,7 +18,7 @@ from gateway.settings import Settings
 from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
-from tests.helpers import T0, bearer_token, cc_message, post_signed, send, team, until
+from tests.helpers import T0, bearer_token, cc_message, post_signed, send, team, until, waiting
 from tests.ws import GraphQLSocket, served
 
 WAIT = 10  # seconds: every wait fails rather than hangs
@@ -211,15 +211,6 @@ async def test_a_closed_socket_leaves_the_fan_out_to_the_others(
                 "serverId": "m2"
             }
             await socket.close()
-
-
-def waiting(store: SessionStore, account: str, subscriptions: int = 1) -> bool:
-    """Whether ``subscriptions`` of ``account`` wait for news in the app's notifier (a commit
-    before that may come before they started, and show in none of their events)."""
-    listeners = store._listeners  # type: ignore[attr-defined]
-    notifiers = [n for n in listeners if isinstance(n, ChangeNotifier)]
-    parked = [w for n in notifiers for w in n._watchers.get(account, ()) if w.parked]
-    return len(parked) >= subscriptions
 
 
 MEMBER_QUERY = (

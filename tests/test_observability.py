@@ -9,10 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.settings import Settings
 from gateway.store import SessionStore
+from gateway.web.app import create_app
 from tests.conftest import Clock, Webhook
-from tests.helpers import SECRET, GraphQLClient, cc_message
+from tests.helpers import SECRET, GraphQLClient, bearer_token, cc_message, until, waiting
 from tests.process import gateway
+from tests.ws import GraphQLSocket, served
 
 
 async def test_metrics_count_operations_and_errors(
@@ -110,3 +113,27 @@ def test_logs_are_json_lines_with_the_request_id(tmp_path: Path, free_port: int)
     record = json.loads(line)
     assert record["request_id"] == "req-77"
     assert {"time", "level", "logger", "message"} <= set(record)
+
+
+@pytest.mark.parametrize("ending", ["complete", "close"])
+async def test_a_subscription_is_counted_however_its_client_ends_it(
+    settings: Settings, store: SessionStore, ending: str
+) -> None:
+    """Most subscriptions end by their client's leaving: they are operations too."""
+    app = create_app(settings, store=store)
+    async with (
+        served(app) as url,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
+    ):
+        socket = await GraphQLSocket.connect(url, bearer_token("alice"))
+        operation = await socket.subscribe("subscription Live { sessionEvents { __typename } }")
+        await until(lambda: waiting(store, "alice"))
+        if ending == "complete":
+            await socket.send({"id": operation, "type": "complete"})
+        await socket.close()
+        series = 'gateway_graphql_operation_seconds_count{operation="Live",type="subscription"} 1.0'
+
+        async def counted() -> bool:
+            return series in (await http.get("/metrics")).text
+
+        await until(counted)
