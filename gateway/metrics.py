@@ -94,9 +94,12 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe_operation(
-        self, name: str | None, kind: str, seconds: float, errors: Iterable[GraphQLError]
+        self, name: object, kind: str, seconds: float, errors: Iterable[GraphQLError]
     ) -> None:
-        """Records one GraphQL operation: its time, and its errors by code."""
+        """Records one GraphQL operation: its time, and its errors by code. ``name`` is what
+        the request sent as operationName, which may be anything (JSON's object, list, ...)."""
+        if name is not None and not isinstance(name, str):
+            name = "not a name"  # counted as "other", as every name that is not GraphQL's
         (self._timers.get((name, kind)) or self._timer(name, kind)).observe(seconds)
         for error in errors:
             code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")

@@ -137,3 +137,16 @@ async def test_a_subscription_is_counted_however_its_client_ends_it(
             return series in (await http.get("/metrics")).text
 
         await until(counted)
+
+
+@pytest.mark.parametrize("name", [{"obj": "ect"}, ["array"], 0, False])
+async def test_an_operation_name_that_is_no_string_is_refused_and_counted(
+    http: httpx.AsyncClient, name: object
+) -> None:
+    body = {"query": "{ __typename }", "operationName": name}
+    response = await http.post("/graphql", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    metrics = (await http.get("/metrics")).text
+    assert re.search(r'^gateway_graphql_operation_seconds_count\{operation="other".*\} 1\.0$',
+                     metrics, re.M)  # fmt: skip
