@@ -311,8 +311,7 @@ def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
                 pin(gw.process.pid, server_cpus)
             if mode.startswith("team"):
                 register_team(gw.url(""), target, [f"{target}-m{n}" for n in range(subscribers)])
-            out[mode] = loadgen_module(
-                "bench.loadgen",
+            out[mode] = loadgen(
                 "fanout",
                 gw.ws_url("/graphql"),
                 gw.url(""),
@@ -371,8 +370,8 @@ def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
     }
 
 
-def loadgen(*args: str) -> dict[str, object]:
-    return loadgen_module("bench.loadgen", *args)
+def loadgen(*args: str, cpus: set[int] | None = None) -> dict[str, object]:
+    return loadgen_module("bench.loadgen", *args, cpus=cpus)
 
 
 def loadgen_module(module: str, *args: str, cpus: set[int] | None = None) -> dict[str, object]:

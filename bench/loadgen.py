@@ -204,6 +204,7 @@ async def fanout(
     every = _latencies(sockets, offsets, ids, sent)
     warm_up = sorted(every.pop(0, []))
     latencies = sorted(ms for each in every.values() for ms in each)
+    lasts = [max(each) for each in every.values() if each]  # each message's last frame
     for ws in sockets:
         ws.close()
     expected = subscribers * messages
@@ -221,8 +222,8 @@ async def fanout(
         # Per message, when its first and its last frame arrived (medians over the messages):
         # the first is the webhook's own work (verify, store, commit), the rest the fan-out's.
         "first_frame_ms": _median([min(each) for each in every.values() if each]),
-        "last_frame_ms": _median([max(each) for each in every.values() if each]),
-        "last_frame_ms_by_message": [round(max(each), 1) for each in every.values() if each],
+        "last_frame_ms": _median(lasts),
+        "last_frame_ms_by_message": [round(ms, 1) for ms in lasts],
         "loadgen_cpu_ms_per_message": own_cpu * 1000 / messages,
     }
     if cpu is not None:

@@ -31,11 +31,10 @@ class ChangeLog:
         self._owners.add(owner)
         self._changes.setdefault(owner, []).append(change)
 
-    def record_rows(self, rows: Iterable[Row], key: SessionKey | None = None) -> list[Change]:
-        """Rows of owner, version, deleted_at, then the session columns (``key``: the key of
-        every row, when known)."""
+    def record_rows(self, rows: Iterable[Row]) -> list[Change]:
+        """Rows of owner, version, deleted_at, then the session columns."""
         changes = []
-        for owner, change in owned_changes_from_rows(rows, key):
+        for owner, change in owned_changes_from_rows(rows):
             changes.append(change)
             self.record(owner, change)
         return changes

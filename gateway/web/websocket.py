@@ -36,7 +36,7 @@ class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
             or conn.state is not State.OPEN
         ):
             return False
-        if conn.extensions or conn.expect_continuation_frame:
+        if conn.extensions:
             # permessage-deflate (browsers ask for it): websockets encodes every frame.
             for text in texts:
                 conn.send_text(text)
