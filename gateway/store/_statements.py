@@ -75,7 +75,12 @@ class Statements:
         "ORDER BY version, key LIMIT ?"
     )
     purged_through = "SELECT version FROM sync_purges WHERE owner = ?"
-    purge_tombstones = "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+    # A purged tombstone leaves the feed (version 0 comes before every token) but keeps its row:
+    # its horizon keeps messages older than the deletion out for good.
+    purge_tombstones = (
+        "UPDATE sessions SET version = 0 "
+        "WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0"
+    )
     # Held to COMMIT by whatever changes a team's members or delivers to them: taken first.
     lock_team = (
         "INSERT INTO team_locks (team_key) VALUES (?) "
@@ -144,7 +149,7 @@ WHERE owner IN (SELECT value FROM {elements}) AND key = ?
         self.record_purges = f"""
 INSERT INTO sync_purges AS p (owner, version)
 SELECT owner, max(version) FROM sessions
-WHERE deleted_at IS NOT NULL AND deleted_at < ? GROUP BY owner
+WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0 GROUP BY owner
 ON CONFLICT (owner) DO UPDATE SET version = {greatest}(p.version, excluded.version)
 """
         # A tombstone forgets everything the session held; `horizon` keeps older messages out.

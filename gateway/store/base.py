@@ -89,7 +89,8 @@ class SessionStore(Protocol):
         SyncTokenExpired when tombstones after ``since`` were purged."""
 
     async def purge_tombstones(self, deleted_before: int) -> None:
-        """Forget sessions deleted before this time; older sync tokens expire."""
+        """Take sessions deleted before this time out of the change feed (each keeps its
+        deletion's horizon for good); older sync tokens expire."""
 
     # Owner's writes ------------------------------------------------------------------------
 
