@@ -120,6 +120,13 @@ RETURNING message_server_id
     )
     find_sender = "SELECT from_account, time, type, team_key FROM messages WHERE server_id = ?"
 
+    # The team registry's signatures, each until its window closes ----------------------------
+    forget_signatures = "DELETE FROM registry_signatures WHERE expires_at < ?"
+    claim_signature = (
+        "INSERT INTO registry_signatures (signature, expires_at) VALUES (?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING signature"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
         self.returning_from = dialect.returning_from

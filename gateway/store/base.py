@@ -154,3 +154,8 @@ class SessionStore(Protocol):
     ) -> int: ...
 
     async def team_members(self, team: SessionKey) -> list[str]: ...
+
+    async def claim_signature(self, signature: str, expires_at: int, now: int) -> bool:
+        """Remember a signed request's ``signature`` until ``expires_at`` (ms), for every process
+        on this database; False when it is remembered already (a replay). Signatures whose time
+        ran out before ``now`` are forgotten."""

@@ -3,7 +3,8 @@
 Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, each as
 ``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM retries anything else.
 The message CC is signed as NIM signs it; the registry, our own endpoint, with a signature that
-covers the whole request and works once (``domain/checksum.py``, ``domain/replay.py``).
+covers the whole request and works once: the store remembers it until its window closes, for
+every replica on the database (``domain/checksum.py``, ``SessionStore.claim_signature``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from starlette.routing import Route
 from gateway.domain.checksum import Verifier
 from gateway.domain.events import IgnoredEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey
-from gateway.domain.replay import ReplayCache
 from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused
@@ -46,7 +46,6 @@ class NimWebhooks:
         clock: Callable[[], int],
         metrics: Metrics,
         max_body_bytes: int,
-        replay_cache: ReplayCache | None = None,
         on_stored: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
@@ -55,7 +54,6 @@ class NimWebhooks:
         self._clock = clock
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
-        self._replay_cache = replay_cache or ReplayCache()
 
     def routes(self, cc_path: str) -> list[Route]:
         teams = "/nim/teams/{tid}/members"
@@ -152,7 +150,11 @@ class NimWebhooks:
             request.method, request.scope["path"], request.scope["query_string"].decode("latin-1"),
             request.headers, body, now,
         )  # fmt: skip
-        self._replay_cache.claim(signature, expires_at, now)
+        if not await self._store.claim_signature(signature, expires_at, now):
+            raise Refused(
+                "this signature was used already: sign every request afresh (new Nonce)",
+                code="REPLAYED",
+            )
         return body
 
     def _count(self, event_type: str, outcome: str) -> None:
@@ -193,7 +195,7 @@ _KNOWN_LABELS = frozenset({
     "CUSTOM_TEAM_MSG", "SUPERTEAM_APPLY", "SUPERTEAM_APPLY_REJECT", "SUPERTEAM_INVITE",
     "SUPERTEAM_INVITE_REJECT", "CUSTOM_SUPERTEAM_MSG", "CUSTOM_SUPER_TEAM",
 })  # fmt: skip
-_STATUS = {"BODY_TOO_LARGE": 413, "TOO_MANY_SIGNED_REQUESTS": 429, "WEBHOOK_DISABLED": 503}
+_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503}
 
 
 def _error(error: GatewayError) -> Response:
