@@ -23,7 +23,7 @@ from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused
-from gateway.ingest import Ingestor
+from gateway.ingest import MAX_EVENT_AHEAD_MS, Ingestor
 from gateway.metrics import Metrics
 from gateway.store.base import SessionStore
 
@@ -46,10 +46,12 @@ class NimWebhooks:
         clock: Callable[[], int],
         metrics: Metrics,
         max_body_bytes: int,
+        max_event_ahead_ms: int = MAX_EVENT_AHEAD_MS,
         on_stored: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
-        self._ingestor = Ingestor(store, clock, on_stored=on_stored)
+        self._ingestor = Ingestor(store, clock, on_stored=on_stored,
+                                  max_ahead_ms=max_event_ahead_ms)  # fmt: skip
         self._verifier = verifier
         self._clock = clock
         self._metrics = metrics
@@ -88,6 +90,13 @@ class NimWebhooks:
                 self._metrics.unusable_fields.labels(name).inc()
         if isinstance(event, IgnoredEvent) and event.reason != "other_event":
             self._metrics.skipped_messages.labels(event.reason, _msg_type_label(event)).inc()
+        elif not isinstance(event, IgnoredEvent) and event.clamped:
+            for name in event.clamped:
+                self._metrics.clamped_times.labels(name).inc()
+            logger.warning(
+                "a CC event's %s was more than %d s ahead of this server's clock: kept as that",
+                ", ".join(event.clamped), self._ingestor.max_ahead_ms // 1000,
+            )  # fmt: skip
         return _json({"outcome": outcome.value})
 
     async def replace_members(self, request: Request) -> Response:
