@@ -4,8 +4,7 @@ then never wait on each other in a cycle."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import pytest
@@ -14,11 +13,10 @@ from gateway.domain.membership import message_change
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
 from gateway.settings import Settings
 from gateway.store import SqlStore
-from gateway.store._driver import Connection, Dialect, Driver, RemoteChange
+from gateway.store._driver import Connection, Driver
 from gateway.store._rows import Row
 from gateway.store._statements import Statements
-from gateway.store.postgres import PostgresDriver
-from gateway.store.sqlite import SqliteDriver
+from tests.drivers import DriverWrapper, driver_for
 from tests.helpers import T0, p2p, team
 
 T = TypeVar("T")
@@ -48,24 +46,12 @@ class Recording:
         await self._db.execute(statement, *params)
 
 
-class RecordingDriver:
+class RecordingDriver(DriverWrapper):
     """A real driver whose write transactions are each recorded (``transactions``)."""
 
     def __init__(self, driver: Driver) -> None:
-        self._driver = driver
-        self.dialect: Dialect = driver.dialect
+        super().__init__(driver)
         self.transactions: list[list[Statement]] = []
-
-    async def open(self) -> None:
-        await self._driver.open()
-
-    async def close(self) -> None:
-        await self._driver.close()
-
-    def read(
-        self, *, snapshot: bool = False, bounded: bool = False
-    ) -> AbstractAsyncContextManager[Connection]:
-        return self._driver.read(snapshot=snapshot, bounded=bounded)
 
     async def transaction(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         async def recorded(db: Connection) -> T:
@@ -73,23 +59,12 @@ class RecordingDriver:
             self.transactions.append(log)
             return await work(Recording(db, log))
 
-        return await self._driver.transaction(recorded)
-
-    async def notify(self, db: Connection, owners: Collection[str]) -> None:
-        await self._driver.notify(db, owners)
-
-    def on_remote_change(self, changed: RemoteChange) -> None:
-        self._driver.on_remote_change(changed)
+        return await self.driver.transaction(recorded)
 
 
 @pytest.fixture
 async def recorded(settings: Settings) -> AsyncIterator[tuple[SqlStore, RecordingDriver]]:
-    driver: Driver
-    if settings.uses_postgres():
-        driver = PostgresDriver(settings.database_url, 4, 5000, 0, 10, None)
-    else:
-        driver = SqliteDriver(settings.sqlite_path(), 2, 5000, None)
-    recording = RecordingDriver(driver)
+    recording = RecordingDriver(driver_for(settings))
     async with SqlStore(recording) as store:
         yield store, recording
 

@@ -1,7 +1,8 @@
 """NIM's signed callbacks: the message-CC webhook and the team registry.
 
-Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, each as
-``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM retries anything else.
+Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, a database that is
+away 503, each as ``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM
+retries anything else.
 The message CC is signed as NIM signs it; the registry, our own endpoint, with a signature that
 covers the whole request and works once: the store remembers it until its window closes, for
 every replica on the database (``domain/checksum.py``, ``SessionStore.claim_signature``).
@@ -22,7 +23,7 @@ from gateway.domain.events import IgnoredEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
-from gateway.errors import BadEvent, GatewayError, Refused
+from gateway.errors import BadEvent, GatewayError, Refused, StoreUnavailable
 from gateway.ingest import MAX_EVENT_AHEAD_MS, Ingestor
 from gateway.metrics import Metrics
 from gateway.store.base import SessionStore
@@ -78,7 +79,7 @@ class NimWebhooks:
             document = _parse(body)
             event, outcome = await self._ingestor.apply_json(document)
         except GatewayError as e:
-            self._count("unknown", "refused" if isinstance(e, Refused) else "rejected")
+            self._count("unknown", _failure(e))
             return _error(e)
         except Exception:
             logger.exception("a webhook could not be applied")
@@ -112,20 +113,19 @@ class NimWebhooks:
         try:
             await self._verified_request(request)
             team = team_key(request.path_params["tid"], request.query_params.get("type", "TEAM"))
+            members = await self._store.team_members(team)
         except GatewayError as e:
             return _error(e)
-        members = await self._store.team_members(team)
         return _json({"team": str(team), "members": members, "count": len(members)})
 
     async def _change_members(self, request: Request, update: _MemberUpdate) -> Response:
         try:
             document = _parse(await self._verified_request(request))
             change: MemberChange = parse_member_change(request.path_params["tid"], document)
-        except GatewayError as e:
-            self._count("team_members", "refused" if isinstance(e, Refused) else "rejected")
-            return _error(e)
-        try:
             count = await update(change.team, change.members, self._clock())
+        except GatewayError as e:
+            self._count("team_members", _failure(e))
+            return _error(e)
         except Exception:
             logger.exception("a team member change could not be applied")
             self._count("team_members", "failed")
@@ -204,7 +204,14 @@ _KNOWN_LABELS = frozenset({
     "CUSTOM_TEAM_MSG", "SUPERTEAM_APPLY", "SUPERTEAM_APPLY_REJECT", "SUPERTEAM_INVITE",
     "SUPERTEAM_INVITE_REJECT", "CUSTOM_SUPERTEAM_MSG", "CUSTOM_SUPER_TEAM",
 })  # fmt: skip
-_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503}
+_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503, "STORE_UNAVAILABLE": 503}
+
+
+def _failure(error: GatewayError) -> str:
+    """The outcome label of a request that ``error`` ended."""
+    if isinstance(error, StoreUnavailable):
+        return "unavailable"
+    return "refused" if isinstance(error, Refused) else "rejected"
 
 
 def _error(error: GatewayError) -> Response:
