@@ -49,6 +49,9 @@ def proxied_store(proxy: Proxy, database: str) -> PostgresStore:
     return PostgresStore(proxy.url(database), pool_size=2, connect_retries=0, connect_timeout_s=2)
 
 
+LIST = "{ sessions { edges { node { lastMessage { serverId } } } } }"
+
+
 def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
@@ -57,6 +60,7 @@ async def test_while_postgresql_is_away_it_is_not_ready_and_webhooks_answer_503_
     proxy: Proxy, database: str
 ) -> None:
     clock = Clock(T0)
+    alice = {"Authorization": f"Bearer {bearer_token('alice')}"}
     async with proxied_store(proxy, database) as store:
         app = create_app(settings_for(proxy.url(database)), store, clock=clock)
         transport = httpx.ASGITransport(app=app)
@@ -72,6 +76,8 @@ async def test_while_postgresql_is_away_it_is_not_ready_and_webhooks_answer_503_
             team = {"type": "TEAM", "members": ["alice"]}
             answer = await post_signed(http, "/nim/teams/t1/members", team, T0, method="PUT")
             assert error_of(answer) == (503, "STORE_UNAVAILABLE")
+            listed = (await http.post("/graphql", json={"query": LIST}, headers=alice)).json()
+            assert [e["extensions"]["code"] for e in listed["errors"]] == ["STORE_UNAVAILABLE"]
 
             await proxy.open()  # back: nothing to restart
             assert (await http.get("/readyz")).status_code == 200
@@ -79,9 +85,7 @@ async def test_while_postgresql_is_away_it_is_not_ready_and_webhooks_answer_503_
             assert answer.json() == {"outcome": "applied"}
             answer = await post_signed(http, "/nim/teams/t1/members", team, T0, method="PUT")
             assert answer.status_code == 200
-            query = "{ sessions { edges { node { lastMessage { serverId } } } } }"
-            headers = {"Authorization": f"Bearer {bearer_token('alice')}"}
-            listed = (await http.post("/graphql", json={"query": query}, headers=headers)).json()
+            listed = (await http.post("/graphql", json={"query": LIST}, headers=alice)).json()
     edges = listed["data"]["sessions"]["edges"]
     assert [edge["node"]["lastMessage"]["serverId"] for edge in edges] == ["m2"]
 
