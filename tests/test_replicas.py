@@ -74,10 +74,10 @@ async def test_a_change_through_one_replica_reaches_a_subscriber_of_the_other(
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{a}") as http:
         await post(http, cc(f"m-{alice}", bob, alice, int(time.time() * 1000)))
+    # Seen before the next change: a read of the feed after both would show the session once.
+    message = (await socket.next_data(wait=5))["sessionEvents"]["session"]
     await graphql(a, alice, 'mutation($id: ID!) { updateSessionExt(input: {id: $id, ext: "x"}) '
                   "{ session { key } } }", id=f"p2p|{bob}")  # fmt: skip
-
-    message = (await socket.next_data(wait=5))["sessionEvents"]["session"]
     ext = (await socket.next_data(wait=5))["sessionEvents"]["session"]
     await socket.close()
     assert message["lastMessage"] == {"serverId": f"m-{alice}"}
