@@ -18,7 +18,8 @@ TURNS = 4
 
 
 def on_the_servers_loop(scenario: Callable[[], Coroutine[None, None, None]]) -> None:
-    loop_factory = ServerConfig(None, limits=ConnectionLimits()).get_loop_factory()
+    config = ServerConfig(None, limits=ConnectionLimits(), log_config=None)  # leaves logging be
+    loop_factory = config.get_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(scenario())
 
