@@ -94,20 +94,21 @@ async def test_a_subscription_woken_while_postgresql_is_away_waits_for_it_and_mi
     proxy: Proxy, database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.live")
+    owner = f"alice-{uuid.uuid4().hex[:8]}"  # no other gateway on the database names them
     notifier = ChangeNotifier()
     async with (
         proxied_store(proxy, database) as store,
         PostgresStore(database, pool_size=1) as elsewhere,  # another replica, still connected
     ):
         store.add_listener(notifier)
-        since = await store.sync_position("alice")
-        events = follow(store, notifier, "alice", since, capacity=100, on_overflow=_never)
+        since = await store.sync_position(owner)
+        events = follow(store, notifier, owner, since, capacity=100, on_overflow=_never)
         first = asyncio.create_task(anext(events))
-        await until(lambda: waiting(store, "alice"))
+        await until(lambda: waiting(store, owner))
 
         await proxy.cut()
-        await send(elsewhere, "m1", "bob", "alice", T0)
-        notifier.notify(frozenset({"alice"}))  # as the other replica's notice would
+        await send(elsewhere, "m1", "bob", owner, T0)
+        notifier.notify(frozenset({owner}))  # as the other replica's notice would
         await until(lambda: "a subscription's read failed" in caplog.text)
         await proxy.open()
         batch = await asyncio.wait_for(first, 10)
