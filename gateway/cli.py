@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, token, seed, schema."""
+"""The ``gateway`` command: serve, token, seed, import, sign, schema, dead-letters."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import click
@@ -21,7 +21,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 from uvicorn.supervisors import Multiprocess
 
-from gateway import graphiql
+from gateway import dead_letters, graphiql
 from gateway.auth import issue_token
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
@@ -29,11 +29,14 @@ from gateway.demo_banner import banner
 from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
+from gateway.domain.dead_letters import DeadLetter, summary
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
+from gateway.ingest import Ingestor
 from gateway.logs import configure_logging, flush_logs
 from gateway.progress import progress
 from gateway.schema import build_schema
+from gateway.schema.scalars import format_timestamp
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
 from gateway.web.app import now_ms, served_app
@@ -288,6 +291,115 @@ def install_graphiql(directory: str | None) -> None:
 def schema() -> None:
     """Print the GraphQL schema (SDL); `schema.graphql` is this output."""
     sys.stdout.write(build_schema().as_str() + "\n")
+
+
+@main.group("dead-letters")
+def dead_letters_() -> None:
+    """Signed CC bodies the gateway answered 200 but could not apply, kept for an operator (at
+    most GATEWAY_DEAD_LETTER_LIMIT, oldest dropped first)."""
+
+
+@dead_letters_.command("list")
+@click.option("--db", help=_DB_HELP)
+@click.option("--reason", help="Only letters kept for this reason (BAD_JSON, MISSING_FIELD, ...).")
+@click.option("--after", type=int, default=0, show_default=True, help="Only ids after this one.")
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+def list_dead_letters(db: str | None, reason: str | None, after: int, limit: int) -> None:
+    """One line a letter, oldest first: id, when, reason, size, what the body says it is."""
+    settings = _settings(database_url=db)
+
+    async def work(store: SessionStore) -> list[DeadLetter]:
+        return await store.dead_letters(after=after, limit=limit, reason=reason, body_bytes=4096)
+
+    letters = asyncio.run(_with_store(settings, work))
+    for letter in letters:
+        click.echo(f"{letter.id}\t{format_timestamp(letter.received_at)}\t{letter.reason}\t"
+                   f"{letter.size} B\t{summary(letter.body)}")  # fmt: skip
+    click.echo(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}", err=True)
+
+
+@dead_letters_.command("show")
+@click.argument("letter_id", metavar="ID", type=int)
+@click.option("--db", help=_DB_HELP)
+@click.option(
+    "--raw", is_flag=True, help="Write the body alone, byte for byte (to replay by hand)."
+)
+def show_dead_letter(letter_id: int, db: str | None, raw: bool) -> None:
+    """A letter: when it came, why it was kept, its headers and its whole body."""
+    settings = _settings(database_url=db)
+
+    async def work(store: SessionStore) -> DeadLetter | None:
+        return await store.dead_letter(letter_id)
+
+    letter = asyncio.run(_with_store(settings, work))
+    if letter is None:
+        raise click.ClickException(f"no dead letter {letter_id}")
+    if raw:
+        sys.stdout.buffer.write(letter.body)
+        return
+    click.echo(f"id: {letter.id}\nreceived: {format_timestamp(letter.received_at)}")
+    click.echo(f"reason: {letter.reason}\ndetail: {letter.detail}\nsize: {letter.size} B")
+    for name, value in letter.headers.items():
+        click.echo(f"header {name}: {value}")
+    click.echo("body:")
+    click.echo(letter.body.decode("utf-8", "backslashreplace"))
+
+
+@dead_letters_.command("replay")
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Every letter, oldest first.")
+@click.option("--db", help=_DB_HELP)
+def replay_dead_letters(ids: tuple[int, ...], every: bool, db: str | None) -> None:
+    """Apply letters again through the webhook's own ingestion (after an upgrade that can use
+    them). A letter applied, or found applied already, is deleted; one still refused stays.
+    Replaying twice changes nothing more. Exits with status 1 when any is still refused."""
+    if bool(ids) == every:
+        raise click.UsageError("name the letters to replay, or --all")
+    settings = _settings(database_url=db)
+
+    async def work(store: SessionStore) -> list[dead_letters.Replayed]:
+        ingestor = Ingestor(store, now_ms)
+        return [r async for r in dead_letters.replay(store, ingestor, None if every else ids)]
+
+    results = asyncio.run(_with_store(settings, work))
+    for result in results:
+        said = f"{result.id}\t{result.outcome}"
+        click.echo(f"{said}\t{result.detail}" if result.detail else said)
+    done = sum(result.done for result in results)
+    click.echo(f"{done} replayed, {len(results) - done} kept", err=True)
+    if done < len(results):
+        sys.exit(1)
+
+
+@dead_letters_.command("purge")
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Every letter.")
+@click.option("--older-than", "days", type=click.FloatRange(0), help="Letters older than DAYS.")
+@click.option("--db", help=_DB_HELP)
+def purge_dead_letters(
+    ids: tuple[int, ...], every: bool, days: float | None, db: str | None
+) -> None:
+    """Delete letters: those named, those older than --older-than days, or --all."""
+    if sum((bool(ids), every, days is not None)) != 1:
+        raise click.UsageError("name the letters to purge, or give --older-than DAYS, or --all")
+    settings = _settings(database_url=db)
+
+    async def work(store: SessionStore) -> int:
+        if ids:
+            return await store.forget_dead_letters(list(ids))
+        before = None if days is None else now_ms() - int(days * 86_400_000)
+        return await store.forget_dead_letters(received_before=before)
+
+    gone = asyncio.run(_with_store(settings, work))
+    click.echo(f"purged {gone} dead letter{'' if gone == 1 else 's'}")
+
+
+T = TypeVar("T")
+
+
+async def _with_store(settings: Settings, work: Callable[[SessionStore], Awaitable[T]]) -> T:
+    async with _opened(open_store(settings), settings) as store:
+        return await work(store)
 
 
 @asynccontextmanager

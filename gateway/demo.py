@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.sessions import message_ref
 from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
 
@@ -45,7 +46,7 @@ class SeedSummary:
 
 
 async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSummary:
-    if await store.get_messages([_LAST_EVENT]):
+    if await store.get_messages([message_ref("team|1001", _LAST_EVENT)]):
         return SeedSummary(already_there=True)
     # The teams' members as the registry knows them from before the oldest demo message (super
     # teams: NIM's stream does not list their members); team messages also carry tMembers.

@@ -1,11 +1,13 @@
 """Applies NIM events to the session lists: the one write path for the webhook, the import
-command and the demo seeder."""
+command, dead letters' replay and the demo seeder."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from enum import Enum
+
+import orjson
 
 from gateway.domain.events import (
     Event,
@@ -17,7 +19,18 @@ from gateway.domain.events import (
 )
 from gateway.domain.keys import SessionType
 from gateway.domain.sessions import Message
+from gateway.errors import BadEvent
 from gateway.store.base import SessionStore
+
+
+def parse_body(body: bytes) -> Event:
+    """A CC request's raw body as an event; raises BadEvent (with the code a dead letter is kept
+    under) for anything the gateway cannot use."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadEvent("the body is not JSON", code="BAD_JSON") from None
+    return parse_event(document)
 
 
 class Outcome(Enum):

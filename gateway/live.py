@@ -115,15 +115,16 @@ class MessageCache:
     def remember(self, message: Message) -> None:
         """A message just stored, told before the subscribers the commit woke run: each runs in
         its wake-up, which the loop calls before this later callback, which forgets it."""
-        self._fresh[message.server_id] = message
+        self._fresh[message.ref] = message
         asyncio.get_running_loop().call_soon(self._forget, message)
 
     def _forget(self, message: Message) -> None:
-        if self._fresh.get(message.server_id) is message:
-            del self._fresh[message.server_id]
+        if self._fresh.get(message.ref) is message:
+            del self._fresh[message.ref]
 
     def at_hand(self, ids: Sequence[str]) -> dict[str, Message] | None:
-        """The messages ``ids``, when each was just stored (no read needed), or None."""
+        """The messages ``ids`` (``Message.ref``s), when each was just stored (no read needed),
+        or None."""
         found: dict[str, Message] = {}
         for server_id in ids:
             message = self._fresh.get(server_id)

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     nim_cc_path: str = "/nim/cc"
     nim_max_clock_skew_s: int = 300
     webhook_max_body_bytes: int = 1_048_576
+    dead_letter_limit: PositiveInt = 10_000  # signed CC bodies kept unapplied; the oldest go first
 
     allowed_origins: str = ""  # browsers' origins, for CORS and WebSockets alike
     ws_max_subscriptions_per_connection: int = 10

@@ -106,9 +106,9 @@ async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Me
 
 def _message_ids(events: list[Event]) -> list[str]:
     return [
-        e.session.last_message_id
+        e.session.last_message_ref
         for e in events
         if isinstance(e, Upserted)
         and e.session.last_message_kind is LastMessageKind.MESSAGE
-        and e.session.last_message_id is not None
+        and e.session.last_message_ref is not None
     ]

@@ -118,7 +118,7 @@ class Session(Node):
     ) -> Session:
         message = None
         if session.last_message_kind is LastMessageKind.MESSAGE and messages:
-            message = messages.get(session.last_message_id or "")
+            message = messages.get(session.last_message_ref or "")
         return cls(
             id=strawberry.ID(global_id(session.key)),
             key=str(session.key),

@@ -22,7 +22,9 @@ SESSION_COLUMNS = (
 
 KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
 
-MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
+MESSAGE_COLUMNS = (
+    "server_id, client_id, from_account, type, time, text, attachment, ext, conversation"
+)
 # With its last messages, a page row is the session's columns, then its message's (or NULLs).
 MESSAGE_AT = len(SESSION_COLUMNS.split(","))
 
@@ -96,9 +98,19 @@ def page_statement(
     joined = (
         f"SELECT {columns}, {messages} FROM ({sql}) AS p LEFT JOIN messages AS m "
         f"ON m.server_id = p.last_msg_id AND p.last_kind = {LastMessageKind.MESSAGE.value} "
-        f"ORDER BY p.{order.column} DESC, p.key DESC"
+        f"AND {_CONVERSATION} ORDER BY p.{order.column} DESC, p.key DESC"
     )
-    return joined, params
+    return joined, (*params, owner, owner)
+
+
+# The message's conversation is the session's (keys.conversation_of): a team's key, or the pair of
+# the owner (a parameter) and the peer, in whichever order it is stored (sorted, as Python sorts).
+_CONVERSATION = (
+    "CASE WHEN substr(p.key, 1, 4) = 'p2p|' THEN m.conversation IN ("
+    "'p2p|' || CAST(? AS TEXT) || ' ' || substr(p.key, 5), "
+    "'p2p|' || substr(p.key, 5) || ' ' || CAST(? AS TEXT)) "
+    "ELSE m.conversation = p.key END"
+)
 
 
 def _page(

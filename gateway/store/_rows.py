@@ -88,7 +88,7 @@ def owned_changes_from_rows(
 
 
 def message_from_row(row: Row | Sequence[Any]) -> Message:
-    server_id, client_id, from_account, type_, time, text, attachment, ext = row[:8]
+    server_id, client_id, from_account, type_, time, text, attachment, ext, conversation = row[:9]
     return Message(
         server_id=str(server_id),
         from_account=str(from_account),
@@ -98,6 +98,7 @@ def message_from_row(row: Row | Sequence[Any]) -> Message:
         text=opt_str(text),
         attachment=opt_str(attachment),
         ext=opt_str(ext),
+        conversation=str(conversation),
     )
 
 
@@ -105,10 +106,10 @@ def opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def message_values(m: Message) -> tuple[object, ...]:
-    """A message as the ``messages`` columns, in ``MESSAGE_COLUMNS`` order."""
+def message_values(m: Message, conversation: str) -> tuple[object, ...]:
+    """A message of ``conversation`` as the ``messages`` columns, in ``MESSAGE_COLUMNS`` order."""
     return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
-            m.attachment, m.ext)  # fmt: skip
+            m.attachment, m.ext, conversation)  # fmt: skip
 
 
 def last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, Self
 
+from gateway.domain.dead_letters import DeadLetter
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
@@ -77,7 +78,9 @@ class SessionStore(Protocol):
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
         """The live sessions among ``keys``; missing and deleted ones are left out."""
 
-    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]: ...
+    async def get_messages(self, refs: Sequence[str]) -> Mapping[str, Message]:
+        """The messages ``refs`` name (``Session.last_message_ref``, ``Message.ref``: a server id
+        within its conversation), by ref; unknown ones are left out."""
 
     # The change feed -----------------------------------------------------------------------
 
@@ -140,6 +143,34 @@ class SessionStore(Protocol):
         yet. In a ``team``, it reaches the accounts that received the message (sent at ``sent``).
         Returns False when the recall was seen before, None (changing nothing) when the message
         it names is known to be another conversation's or another sender's."""
+
+    # Dead letters: signed CC bodies that could not be applied (domain/dead_letters.py) --------
+
+    async def keep_dead_letter(
+        self,
+        received_at: int,
+        reason: str,
+        detail: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        limit: int,
+    ) -> int:
+        """Keep a body and say why; past ``limit`` letters, the oldest go. Returns its id."""
+
+    async def dead_letters(
+        self, *, after: int = 0, limit: int = 100, reason: str | None = None, body_bytes: int = 0
+    ) -> list[DeadLetter]:
+        """The letters after id ``after``, oldest first, with the first ``body_bytes`` of each
+        body (``size`` is the whole body's)."""
+
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        """One letter with its whole body."""
+
+    async def forget_dead_letters(
+        self, ids: Sequence[int] | None = None, *, received_before: int | None = None
+    ) -> int:
+        """Delete the letters ``ids``, or those received before a time, or (neither) all; returns
+        how many went."""
 
     # Team registry: the same membership state as the stream's, stamped with ``now`` ---------
 

@@ -117,6 +117,7 @@ def create_app(
         metrics=metrics,
         max_body_bytes=settings.webhook_max_body_bytes,
         on_stored=notifier.messages.remember,
+        dead_letter_limit=settings.dead_letter_limit,
     )
 
     @asynccontextmanager
