@@ -29,7 +29,7 @@ from gateway.demo_banner import banner
 from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
-from gateway.domain.dead_letters import DeadLetter, summary
+from gateway.domain.dead_letters import DeadLetter, readable, summary
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.importer import ImportReport, import_lines
 from gateway.ingest import Ingestor
@@ -340,9 +340,9 @@ def show_dead_letter(letter_id: int, db: str | None, raw: bool) -> None:
     click.echo(f"id: {letter.id}\nreceived: {format_timestamp(letter.received_at)}")
     click.echo(f"reason: {letter.reason}\ndetail: {letter.detail}\nsize: {letter.size} B")
     for name, value in letter.headers.items():
-        click.echo(f"header {name}: {value}")
+        click.echo(f"header {name}: {readable(value)}")
     click.echo("body:")
-    click.echo(letter.body.decode("utf-8", "backslashreplace"))
+    click.echo(readable(letter.body))
 
 
 @dead_letters_.command("replay")
@@ -352,7 +352,8 @@ def show_dead_letter(letter_id: int, db: str | None, raw: bool) -> None:
 def replay_dead_letters(ids: tuple[int, ...], every: bool, db: str | None) -> None:
     """Apply letters again through the webhook's own ingestion (after an upgrade that can use
     them). A letter applied, or found applied already, is deleted; one still refused stays.
-    Replaying twice changes nothing more. Exits with status 1 when any is still refused."""
+    Replaying twice changes nothing more (a letter gone is "missing"). Exits with status 1 when
+    any is still refused."""
     if bool(ids) == every:
         raise click.UsageError("name the letters to replay, or --all")
     settings = _settings(database_url=db)
@@ -365,9 +366,9 @@ def replay_dead_letters(ids: tuple[int, ...], every: bool, db: str | None) -> No
     for result in results:
         said = f"{result.id}\t{result.outcome}"
         click.echo(f"{said}\t{result.detail}" if result.detail else said)
-    done = sum(result.done for result in results)
-    click.echo(f"{done} replayed, {len(results) - done} kept", err=True)
-    if done < len(results):
+    refused = sum(result.refused for result in results)
+    click.echo(f"{len(results) - refused} replayed, {refused} still refused", err=True)
+    if refused:
         sys.exit(1)
 
 

@@ -55,9 +55,9 @@ class Replayed:
     detail: str = ""
 
     @property
-    def done(self) -> bool:
-        """Applied now, or found applied before: the letter is gone."""
-        return self.outcome in {"applied", "duplicate", "ignored"}
+    def refused(self) -> bool:
+        """Still unusable: the letter stays (else it was applied now, or before, and is gone)."""
+        return self.outcome not in {"applied", "duplicate", "ignored", "missing"}
 
 
 async def replay(

@@ -7,6 +7,7 @@ operator to read and, once the gateway can use it, to apply again (``gateway dea
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -36,6 +37,20 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: headers[name] for name in KEPT_HEADERS if name in headers}
 
 
+def readable(raw: bytes | str) -> str:
+    """Text safe to print on a terminal: bytes that are no UTF-8 and control characters (but
+    newlines and tabs) written as escapes, so a body cannot drive the operator's terminal."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+    return "".join(_escaped(c) for c in text)
+
+
+def _escaped(c: str) -> str:
+    if c in "\n\t" or not unicodedata.category(c).startswith("C"):
+        return c
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def summary(body: bytes) -> str:
     """One line that says what a body is: its NIM fields when it is an object, else its start."""
     try:
@@ -44,6 +59,5 @@ def summary(body: bytes) -> str:
         document = None
     if isinstance(document, dict):
         named = [f"{name}={document[name]!r}" for name in _SUMMARY_FIELDS if name in document]
-        return " ".join(named) or "an object without NIM's fields"
-    start = body[:60].decode("utf-8", "backslashreplace")
-    return repr(start) + ("..." if len(body) > 60 else "")
+        return readable(" ".join(named)) or "an object without NIM's fields"
+    return readable(body[:60]) + ("..." if len(body) > 60 else "")
