@@ -141,10 +141,12 @@ def run(
                 asyncio.run(data.fill_sqlite(deep_sqlite, 2_000 if quick else 100_000))
             if "W1" in wanted and "postgres" in backends:
                 asyncio.run(data.fill_postgres(pg_url, 1000))
-                # PostGraphile follows foreign keys to offer `messageByLastMsgId`.
+                # PostGraphile follows foreign keys to offer `messageByLastMsgId` (the bench's
+                # message ids are unique across conversations, so one can name a message).
                 asyncio.run(
                     _sql(
                         pg_url,
+                        "CREATE UNIQUE INDEX bench_messages_by_id ON messages (server_id); "
                         "ALTER TABLE sessions ADD FOREIGN KEY (last_msg_id) "
                         "REFERENCES messages (server_id)",
                     )

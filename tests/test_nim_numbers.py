@@ -230,3 +230,14 @@ async def test_a_recall_that_comes_first_waits_in_its_own_conversation(
     assert bobs_p2p.last_message_kind is LastMessageKind.MESSAGE
     assert bobs_team.last_message_kind is LastMessageKind.MESSAGE
     assert carols.last_message_kind is LastMessageKind.REVOKE_NOTIFICATION
+
+
+async def test_registry_members_as_json_numbers_are_their_decimal_text(
+    webhook: Webhook, store: SessionStore
+) -> None:
+    path = "/nim/teams/42/members"
+    answer = await webhook.ok(
+        {"type": "TEAM", "members": [123, "0123", 10**18]}, path, method="PUT"
+    )
+    assert answer == {"team": "team|42", "count": 3}
+    assert await store.team_members(team("42")) == ["0123", "1000000000000000000", "123"]

@@ -158,7 +158,7 @@ async def test_the_team_registry_replaces_adds_and_removes(webhook: Webhook) -> 
 @pytest.mark.parametrize(
     "body",
     [{"type": "CHATROOM", "members": ["a"]}, {"type": "TEAM", "members": "a"},
-     {"type": "TEAM", "members": ["ok", 5]}, {"type": "TEAM", "members": [""]}, ["a"]],
+     {"type": "TEAM", "members": ["ok", 5.5]}, {"type": "TEAM", "members": [""]}, ["a"]],
 )  # fmt: skip
 async def test_bad_team_bodies_are_400(webhook: Webhook, body: object) -> None:
     response = await webhook(body, "/nim/teams/42/members", method="PUT")
