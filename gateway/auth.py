@@ -1,4 +1,5 @@
-"""Bearer JWTs: ``sub`` is the account id, ``exp`` is required.
+"""Bearer JWTs: ``sub`` is the account id, ``exp`` is required; ``exp``, ``nbf`` and ``iat``
+are JSON numbers of seconds since 1970, up to the year 9999.
 
 A verified token is remembered (a bounded LRU keyed by the token's text) with its account and
 expiry, so a client that sends the same token on every request pays one signature check, not
@@ -98,6 +99,12 @@ class Authenticator:
         except (jwt.PyJWTError, ValueError) as e:
             # Whatever a token claims (algorithm, key type, encoding), it is refused, never a 500.
             raise Unauthenticated(f"the access token is not valid: {e}") from None
+        for name in _TIMES:
+            if name in claims and not _is_numeric_date(claims[name]):
+                raise Unauthenticated(
+                    f"the access token is not valid: its {name} must be a number of seconds "
+                    f"since 1970 (JSON number, 0 to {_LATEST_TIME})"
+                )
         subject = claims["sub"]
         try:
             account = check_account(subject if isinstance(subject, str) else "",
@@ -105,6 +112,19 @@ class Authenticator:
         except BadUserInput as e:
             raise Unauthenticated(f"the access token's sub is not an account id: {e}") from None
         return account, float(claims["exp"])
+
+
+# RFC 7519's NumericDate claims. PyJWT takes a string of digits, or 10^30, for a number.
+_TIMES = ("exp", "nbf", "iat")
+_LATEST_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _is_numeric_date(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= _LATEST_TIME  # False for NaN too
+    )
 
 
 def _why_not(algorithm: str, key: str) -> str | None:

@@ -184,6 +184,7 @@ def _server_config(settings: Settings, app: object, **options: Any) -> ServerCon
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         timeout_keep_alive=settings.http_keep_alive_timeout_s,
         limit_concurrency=settings.http_max_connections or None,
+        ws_max_size=settings.ws_max_message_bytes,  # bounds inflating, too (permessage-deflate)
         **options,
     )
 

@@ -15,6 +15,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Operation names are the client's: past this many (name, type) pairs, the rest are looked up
 # per request instead of kept.
 _TIMERS_KEPT = 1024
+# The codes of requests refused for what they would cost (size, cost, budget), counted apart.
+REFUSALS = frozenset({
+    "REQUEST_TOO_LARGE", "QUERY_TOO_LARGE", "MESSAGE_TOO_LARGE", "QUERY_TOO_DEEP",
+    "TOO_MANY_ALIASES", "QUERY_TOO_COSTLY", "RATE_LIMITED", "RESPONSE_TOO_LARGE",
+    "TOO_MANY_CONNECTIONS",
+})  # fmt: skip
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -64,6 +70,15 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "gateway_refusals",
+            "Requests, operations and WebSocket messages refused for their size, cost or budget, "
+            "by code (REQUEST_TOO_LARGE, QUERY_TOO_LARGE, MESSAGE_TOO_LARGE, QUERY_TOO_DEEP, "
+            "TOO_MANY_ALIASES, QUERY_TOO_COSTLY, RATE_LIMITED, RESPONSE_TOO_LARGE, "
+            "TOO_MANY_CONNECTIONS).",
+            ["code"],
+            registry=self.registry,
+        )
         self.store_operations = Histogram(
             "gateway_store_operation_seconds",
             "Store calls by operation (list_sessions, record_message, ...) and how long they took.",
@@ -110,8 +125,14 @@ class Metrics:
             name = "not a name"  # counted as "other", as every name that is not GraphQL's
         (self._timers.get((name, kind)) or self._timer(name, kind)).observe(seconds)
         for error in errors:
-            code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
-            self.errors.labels(str(code)).inc()
+            code = str((error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR"))
+            self.errors.labels(code).inc()
+            if code in REFUSALS:
+                self.refusals.labels(code).inc()
+
+    def refused(self, code: str) -> None:
+        """Counts a refusal made outside any GraphQL operation (at the HTTP or WebSocket edge)."""
+        self.refusals.labels(code).inc()
 
     def _timer(self, name: str | None, kind: str) -> Histogram:
         label = name or "anonymous"

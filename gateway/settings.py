@@ -45,12 +45,15 @@ class Settings(BaseSettings):
     ws_max_subscriptions_per_connection: int = 10
     ws_max_connections_per_account: int = 20
     ws_event_queue_size: int = 1000
+    ws_max_message_bytes: PositiveInt = 65_536  # each message a client sends, decompressed
     tombstone_retention_days: float = 30
 
     max_query_depth: int = 12
     max_query_aliases: int = 30
     max_query_tokens: int = 2000
     max_total_first: int = 500
+    max_document_bytes: PositiveInt = 32_768  # a GraphQL document's UTF-8 bytes, HTTP and WebSocket
+    max_query_errors: PositiveInt = 20  # validation errors reported per document
     max_body_bytes: int = 65_536
     max_variables_bytes: int = 16_384
     introspection: bool = True

@@ -59,6 +59,33 @@ async def test_bad_tokens_are_unauthenticated(http: httpx.AsyncClient, token: st
     assert SECRET not in str(result.errors)
 
 
+IN_A_MINUTE = int(time.time()) + 60
+NOT_NUMERIC_DATES = {
+    "exp-digits": {"exp": str(IN_A_MINUTE)}, "exp-10^30": {"exp": 10**30},
+    "exp-1e300": {"exp": 1e300}, "exp-nan": {"exp": float("nan")}, "exp-true": {"exp": True},
+    "exp-negative": {"exp": -1}, "nbf-digits": {"nbf": "0"}, "nbf-10^30": {"nbf": 10**30},
+    "iat-digits": {"iat": "0"}, "iat-list": {"iat": [0]}, "iat-negative": {"iat": -5},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("times", NOT_NUMERIC_DATES.values(), ids=NOT_NUMERIC_DATES.keys())
+async def test_token_times_that_are_not_numbers_in_range_are_unauthenticated(
+    http: httpx.AsyncClient, times: dict[str, object]
+) -> None:
+    token = jwt.encode(claims(**times), SECRET, algorithm="HS256")
+    result = await GraphQLClient(http, token)("{ sessions { totalCount } }")
+    assert result.codes == ["UNAUTHENTICATED"]
+    [claim] = times
+    assert claim in result.errors[0]["message"]  # ours, or PyJWT's, names the claim
+
+
+async def test_token_times_as_numbers_in_range_are_accepted(http: httpx.AsyncClient) -> None:
+    times = {"exp": IN_A_MINUTE + 0.5, "nbf": 0, "iat": float(IN_A_MINUTE - 60)}
+    token = jwt.encode(claims(**times), SECRET, algorithm="HS256")
+    result = await GraphQLClient(http, token)("{ sessions { totalCount } }")
+    assert result.errors == []
+
+
 async def test_a_non_bearer_header_is_unauthenticated(http: httpx.AsyncClient) -> None:
     response = await http.post("/graphql", json={"query": "{ sessions { totalCount } }"},
                                headers={"Authorization": "Basic YWxpY2U6cHc="})  # fmt: skip

@@ -134,3 +134,33 @@ async def test_plans_follow_include_and_skip_variables_on_every_request(
         )
         node = result.data["sessions"]["edges"][0]["node"]  # type: ignore[index]
         assert set(node) == ({"key"} if k else {"lastMessage"})
+
+
+NULL_DIRECTIVE_VARIABLES = [
+    # @include below an object field, its variable sent as explicit null: graphql-core nulls
+    # that object field only (issue 28: the planner raised at the parent, `session: null`).
+    ("query Q($flag: Boolean = true) { session(id: \"p2p|bob\") { key lastMessage "
+     "{ text @include(if: $flag) } } }", {"flag": None}),
+    ("query Q($flag: Boolean) { sessions(first: 2) { edges { node { key lastMessage "
+     "{ text @skip(if: $flag) } } } } }", {"flag": None}),
+    # The object is null: graphql-core never collects its fields, so nothing is wrong.
+    ("query Q($flag: Boolean) { session(id: \"p2p|dave\") { key lastMessage "
+     "{ text @include(if: $flag) } } }", {"flag": None}),
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("data")
+@pytest.mark.parametrize(("query", "variables"), NULL_DIRECTIVE_VARIABLES)
+async def test_a_null_directive_variable_below_an_object_errs_where_graphql_core_does(
+    store: SessionStore, query: str, variables: dict[str, Any]
+) -> None:
+    fast, reference = build_schema(planned=True), build_schema(planned=False)
+
+    async def run(schema: Any) -> Any:
+        result = await schema.execute(
+            query, variable_values=variables, context_value=_context(store)
+        )
+        return result.data, [(e.message, e.path) for e in result.errors or []]
+
+    expected = await run(reference)
+    assert [await run(fast) for _ in range(2)] == [expected] * 2

@@ -15,6 +15,7 @@ import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway.settings import Settings
 from gateway.web.websocket import FramedWebSocketProtocol
 
 PROTOCOL = "graphql-transport-ws"
@@ -128,11 +129,12 @@ class GraphQLSocket:
 
 
 @asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
+async def served(app: Any, ws_max_size: int | None = None) -> AsyncIterator[str]:
     """``app`` served by uvicorn on a free port in this event loop; yields its WebSocket URL."""
-    # WebSockets as `gateway serve` speaks them (web/protocol.py).
+    # WebSockets as `gateway serve` speaks them (web/protocol.py, cli.py's message limit).
+    max_size = Settings().ws_max_message_bytes if ws_max_size is None else ws_max_size
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
-                            ws=FramedWebSocketProtocol)  # fmt: skip
+                            ws=FramedWebSocketProtocol, ws_max_size=max_size)  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,9 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from gateway.metrics import Metrics
@@ -28,6 +29,7 @@ from gateway.schema.execution import PlanningExecutionContext, check_executor
 from gateway.schema.limits import (
     QueryLimits,
     RateLimits,
+    document_refusal,
     operation_charged,
     query_cost_rule,
     rate_limit_refusal,
@@ -50,11 +52,13 @@ class GatewaySchema(strawberry.Schema):
     def __init__(
         self,
         *args: Any,
+        limits: QueryLimits | None = None,
         compiler: QueryCompiler | None = None,
         metrics: Metrics | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._limits = limits or QueryLimits()
         self._compiler = compiler
         self._metrics = metrics
 
@@ -87,6 +91,8 @@ class GatewaySchema(strawberry.Schema):
         graphql-core as usual."""
         args = (query, variable_values, context_value, root_value, operation_name,
                 allowed_operation_types, operation_extensions)  # fmt: skip
+        if (refusal := self._refusal_unread(query, context_value)) is not None:
+            return ExecutionResult(data=None, errors=[refusal], extensions={})
         compiled = None
         if self._compiler is not None and isinstance(query, str) and _is_name(operation_name):
             compiled = self._compiler.get(query, operation_name)
@@ -117,6 +123,41 @@ class GatewaySchema(strawberry.Schema):
             self._metrics.observe_operation(name, "query", elapsed, result.errors or ())
         return result
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        """Operations over a WebSocket (Strawberry's ``subscribe`` comes here too): refused
+        unread as ``execute`` refuses them, else Strawberry's."""
+        if (refusal := self._refusal_unread(query, context_value)) is not None:
+            return _refused(refusal)
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+
+    def _refusal_unread(self, query: object, context: object) -> GraphQLError | None:
+        """The error that answers a document too large to read, which spends a token (or, with
+        none left, RATE_LIMITED); None for any other document."""
+        refusal = document_refusal(query, self._limits)
+        if refusal is None:
+            return None
+        refusal = rate_limit_refusal(context, OperationType.QUERY) or refusal
+        if self._metrics is not None:
+            self._metrics.observe_operation(None, "unknown", 0.0, [refusal])
+        return refusal
+
     async def _execute_operation(
         self, execution_context: ExecutionContext, *args: Any, **kwargs: Any
     ) -> Any:
@@ -132,6 +173,10 @@ class GatewaySchema(strawberry.Schema):
             ):
                 self._compiler.learn(self._schema, query, document, operation_name, variables)
         return await super()._execute_operation(execution_context, *args, **kwargs)
+
+
+async def _refused(error: GraphQLError) -> AsyncGenerator[PreExecutionError, None]:
+    yield PreExecutionError(data=None, errors=[error])
 
 
 def _is_name(operation_name: object) -> bool:
@@ -160,9 +205,9 @@ def build_schema(
     rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),  # before the parser cache
-        lambda: ParserCache(maxsize=256),
+        ParserCache,
         lambda: AddValidationRules(rules),
-        lambda: Validation(hide_suggestions=not introspection),
+        lambda: Validation(hide_suggestions=not introspection, max_errors=limits.max_errors),
         RateLimits,
         ErrorCodes,
     ]
@@ -178,6 +223,7 @@ def build_schema(
     if planned and tracer_provider is None:  # traced resolvers run through graphql-core
         compiler = QueryCompiler(hide_suggestions=not introspection)
     return GatewaySchema(
+        limits=limits,
         compiler=compiler,
         metrics=metrics,
         query=Query,

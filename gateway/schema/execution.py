@@ -31,6 +31,7 @@ from cachetools import LRUCache
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLField,
     GraphQLLeafType,
     GraphQLList,
@@ -179,7 +180,13 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return lambda values: [item(value) for value in values]
         if not isinstance(return_type, GraphQLObjectType):
             return None  # interfaces and unions resolve their type first: the general path
-        grouped, defers, _ = self.collect_subfields(return_type, field_details_list)
+        try:
+            grouped, defers, _ = self.collect_subfields(return_type, field_details_list)
+        except GraphQLError:
+            # A directive's variable that does not fit (an explicit null for `if`): graphql-core
+            # reports it at this field, and only once it has a value to complete; planned, the
+            # parent would raise it. Unplanned, graphql-core completes the parent.
+            return None
         plan = None if defers else self._plan(return_type, grouped)
         if plan is None or return_type.is_type_of is None:
             return plan

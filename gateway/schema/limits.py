@@ -9,9 +9,10 @@ and ``MaxAliasesLimiter`` walk every expansion: 2^n work for n fragments that ea
 next one twice.) Introspection counts toward aliases and cost, not depth: GraphiQL's own query
 nests deeper than any data query.
 
-``RateLimits`` spends one token of the viewer's bucket per operation; an empty bucket answers
-RATE_LIMITED with `retryAfter` seconds. Requests without a valid token spend from their client
-address's bucket instead, at the HTTP edge (web/graphql.py), before any parsing.
+``RateLimits`` spends one token of the viewer's bucket per operation, as soon as it is parsed
+(whether it then validates or not); an empty bucket answers RATE_LIMITED with `retryAfter`
+seconds. Requests without a valid token spend from their client address's bucket instead, at the
+HTTP edge (web/graphql.py), before any parsing.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from graphql import (
     ValidationRule,
 )
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from gateway.domain.sessions import MAX_PAGE_SIZE
@@ -54,6 +54,23 @@ class QueryLimits:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_total_first: int = 500
+    max_document_bytes: int = 32_768  # UTF-8 bytes of the document, before it is parsed
+    max_errors: int = 20  # validation errors reported (and made) per document
+
+
+def document_refusal(query: object, limits: QueryLimits) -> GraphQLError | None:
+    """QUERY_TOO_LARGE for a document over ``max_document_bytes``, before anything reads it:
+    whitespace and comments are no tokens, and every error's location, every suggestion and
+    the lexer itself cost more with every byte."""
+    if not isinstance(query, str) or len(query) * 4 <= limits.max_document_bytes:
+        return None  # UTF-8 has at most 4 bytes a character: no need to encode
+    size = len(query.encode("utf-8", "surrogatepass"))
+    if size <= limits.max_document_bytes:
+        return None
+    return GraphQLError(
+        f"the document is {size} bytes; at most {limits.max_document_bytes}",
+        extensions={"code": "QUERY_TOO_LARGE"},
+    )
 
 
 def query_cost_rule(limits: QueryLimits) -> type[ValidationRule]:
@@ -290,10 +307,18 @@ def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQ
 
 
 class RateLimits(SchemaExtension):
-    def on_execute(self) -> Iterator[None]:
-        refusal = rate_limit_refusal(
-            self.execution_context.context, self.execution_context.operation_type
-        )
-        if refusal is not None:
-            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
+    """Every operation spends a token before it is validated, whether it then validates and
+    executes or not: a document that does not parse spends a read, one that does spends what its
+    type spends, and an empty bucket refuses it before validation (which costs more than the
+    parse, bounded by the document's bytes and tokens, that found its type)."""
+
+    def on_parse(self) -> Iterator[None]:
         yield
+        context = self.execution_context
+        try:
+            operation_type = context.operation_type
+        except RuntimeError:  # no document, or no such operation: graphql-core will say so
+            operation_type = OperationType.QUERY
+        refusal = rate_limit_refusal(context.context, operation_type)
+        if refusal is not None and context.graphql_document is not None:
+            context.pre_execution_errors = [refusal]  # Validation leaves them, execution stops

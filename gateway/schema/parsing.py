@@ -1,24 +1,54 @@
-"""Parsing, cached."""
+"""Parsing, cached, into sources that locate errors in O(log n)."""
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import suppress
+from functools import cached_property, lru_cache
 
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache as _StrawberryParserCache
+from graphql import DocumentNode, GraphQLError, Source, SourceLocation, parse
+from strawberry.extensions import SchemaExtension
+
+_NEWLINE = re.compile(r"\r\n|[\n\r]")
 
 
-class ParserCache(_StrawberryParserCache):
-    """Strawberry's parser cache, except that a document that does not parse (a syntax error,
-    or more tokens than the limit) is left to Strawberry's own parse, which makes the error the
-    operation's result. Raised from this hook, the error escapes a subscription's stream: the
-    client got a bare ``complete`` and the server logged "Exception in worker task"."""
+class IndexedSource(Source):
+    """A document's text that knows where its lines start. graphql-core's own ``Source`` finds
+    an error's line by scanning the text up to it, for every error: a document of 32,000
+    newlines and 130 unknown fields (132 tokens) took seconds to validate. Here the lines are
+    indexed once, when the first error is located, and each location is a binary search."""
+
+    @cached_property
+    def _line_breaks(self) -> tuple[list[int], list[int]]:
+        """Where each line break starts, and where the line after it starts."""
+        matches = list(_NEWLINE.finditer(self.body))
+        return [match.start() for match in matches], [match.end() for match in matches]
+
+    def get_location(self, position: int) -> SourceLocation:
+        breaks, line_starts = self._line_breaks
+        before = bisect_left(breaks, position)  # the breaks that start before the position
+        line_start = line_starts[before - 1] if before else 0
+        return SourceLocation(before + 1, position + 1 - line_start)
+
+
+@lru_cache(maxsize=256)
+def parse_document(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(IndexedSource(query), max_tokens=max_tokens)
+
+
+class ParserCache(SchemaExtension):
+    """Strawberry's parser cache, parsing into ``IndexedSource``s, except that a document that
+    does not parse (a syntax error, or more tokens than the limit) is left to Strawberry's own
+    parse, which makes the error the operation's result. Raised from this hook, the error
+    escapes a subscription's stream: the client got a bare ``complete`` and the server logged
+    "Exception in worker task". (That error has one location: one scan of the text.)"""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        with suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
-            )
+        max_tokens = context.parse_options.get("max_tokens")
+        if context.query is not None:
+            with suppress(GraphQLError):
+                context.graphql_document = parse_document(context.query, max_tokens)
         yield

@@ -21,20 +21,24 @@ class Validation(SchemaExtension):
     reveal the schema when introspection is off), a literal graphql-core cannot coerce (an
     Int of 5,000 digits) is the client's validation error, not an unexpected one, and a
     document whose repeated fields would take graphql-core too long to check is refused before
-    it checks them (schema/merging.py)."""
+    it checks them (schema/merging.py). At most ``max_errors`` errors are reported (and made:
+    each costs the suggestions it looks for)."""
 
-    def __init__(self, *, hide_suggestions: bool) -> None:
+    def __init__(self, *, hide_suggestions: bool, max_errors: int) -> None:
         self._hide_suggestions = hide_suggestions
+        self._max_errors = max_errors
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        context.pre_execution_errors = _validate(
-            context.schema._schema,
-            context.graphql_document,
-            tuple(context.validation_rules),
-            self._hide_suggestions,
-        )
+        if context.pre_execution_errors is None:  # else refused before validation (RateLimits)
+            context.pre_execution_errors = _validate(
+                context.schema._schema,
+                context.graphql_document,
+                tuple(context.validation_rules),
+                self._hide_suggestions,
+                self._max_errors,
+            )
         yield
 
 
@@ -44,13 +48,18 @@ def _validate(
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
+    max_errors: int,
 ) -> list[GraphQLError]:
     # A separate pass first: graphql-core runs the rules of one pass side by side, so a refusal
     # in the same pass would not spare the costly rule its work.
     errors = validate(schema, document, (MergeCostRule,))
     if not errors:
         errors = validate(
-            schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
+            schema,
+            document,
+            (*rules, *_STRAWBERRY_RULES),
+            max_errors=max_errors,
+            hide_suggestions=hide_suggestions,
         )
     return [_without_cause(error) for error in errors]
 

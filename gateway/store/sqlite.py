@@ -170,6 +170,8 @@ class SqliteDriver:
                 finally:
                     connection.end()
         finally:
+            if inline.in_transaction:  # its COMMIT failed: nothing of it may reach the next read
+                inline.rollback()
             self._inline.append(inline)
 
     @asynccontextmanager
@@ -181,11 +183,13 @@ class SqliteDriver:
             if not snapshot:
                 yield _Connection(reader)
                 return
-            await reader.execute("BEGIN")
             try:
+                # A read cancelled here still runs its BEGIN (aiosqlite queued it): the COMMIT
+                # below comes after it on the reader's thread, before the next read's BEGIN.
+                await reader.execute("BEGIN")
                 yield _Connection(reader)
             finally:
-                await reader.execute("COMMIT")
+                await _end_snapshot(reader)
         finally:
             self._readers.put_nowait(reader)
 
@@ -308,6 +312,16 @@ class _Connection:
 
     async def execute(self, statement: str, *params: object) -> None:
         await self._db.execute(statement, _bindable(params))
+
+
+async def _end_snapshot(reader: aiosqlite.Connection) -> None:
+    """Ends a threaded reader's snapshot, whatever became of its BEGIN (queued, failed, or never
+    run): it goes back to the pool out of any transaction."""
+    try:
+        await reader.execute("COMMIT")
+    except sqlite3.OperationalError:
+        if reader.in_transaction:  # not "no transaction is active": a COMMIT that failed
+            await reader.execute("ROLLBACK")
 
 
 def _bindable(params: tuple[object, ...]) -> tuple[object, ...]:

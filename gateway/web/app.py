@@ -66,6 +66,8 @@ def create_app(
         max_aliases=settings.max_query_aliases,
         max_tokens=settings.max_query_tokens,
         max_total_first=settings.max_total_first,
+        max_document_bytes=settings.max_document_bytes,
+        max_errors=settings.max_query_errors,
     )
     rate_limiter = RateLimiter(
         reads=RateLimit(settings.rate_limit_reads_per_minute, settings.rate_limit_reads_burst),
@@ -107,6 +109,7 @@ def create_app(
             subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
             connections_per_account=settings.ws_max_connections_per_account,
             event_queue_size=settings.ws_event_queue_size,
+            max_message_bytes=settings.ws_max_message_bytes,
         ),
     )
 

@@ -50,6 +50,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 # WebSocket close code for a refused connection_init and for a token that expires (graphql-ws's
 # Forbidden), on both subprotocols.
 FORBIDDEN_CLOSE_CODE = 4403
+TOO_BIG = 1009  # RFC 6455: a message too big to process
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class SocketLimits:
     connections_per_account: int = 20
     event_queue_size: int = 1000
     init_timeout: timedelta = timedelta(seconds=10)
+    # Each message a client sends, decompressed (the server's protocol bounds it as it inflates:
+    # ServerConfig's ws_max_size; this holds under any server).
+    max_message_bytes: int = 65_536
 
 
 class _TextFrames(ASGIWebSocketAdapter):
@@ -214,7 +218,7 @@ class GraphQLView(GraphQL[Context, None]):
             await self._from_client(scope, receive, send)  # type: ignore[arg-type]
             return
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, self._bounded(receive, send), send)
         finally:
             self._open_sockets.pop(id(scope), None)
             if (timer := self._expiry_timers.pop(id(scope), None)) is not None:
@@ -225,6 +229,29 @@ class GraphQLView(GraphQL[Context, None]):
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
                     del self._connections[account]
+
+    def _bounded(self, receive: Receive, send: Send) -> Receive:
+        """``receive`` of a WebSocket whose messages are at most ``max_message_bytes``: a longer
+        one closes the connection with 1009 (message too big) unread, as the server's protocol
+        does when it inflates one."""
+        limit = self._limits.max_message_bytes
+
+        async def bounded() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                data = message.get("text") or message.get("bytes") or b""
+                if len(data) > limit and (
+                    isinstance(data, bytes) or len(data.encode("utf-8", "surrogatepass")) > limit
+                ):
+                    self._refused("MESSAGE_TOO_LARGE")
+                    reason = f"a message may be at most {limit} bytes"
+                    await send({"type": "websocket.close", "code": TOO_BIG, "reason": reason})
+                    return {"type": "websocket.disconnect", "code": TOO_BIG}
+            elif message["type"] == "websocket.disconnect" and message.get("code") == TOO_BIG:
+                self._refused("MESSAGE_TOO_LARGE")  # the server's protocol refused it
+            return message
+
+        return bounded
 
     async def close_connections(self, code: int, reason: str) -> None:
         """Close every open WebSocket (at shutdown: 1001, going away)."""
@@ -244,9 +271,14 @@ class GraphQLView(GraphQL[Context, None]):
             )
             response = _error(429, "RATE_LIMITED", message, retryAfter=retry_after)
             response.headers["Retry-After"] = str(retry_after)
+            self._refused("RATE_LIMITED")
             await response(scope, receive, send)
             return
         await self._http(request, scope, receive, send)
+
+    def _refused(self, code: str) -> None:
+        if self._metrics is not None:
+            self._metrics.refused(code)
 
     def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
         try:
@@ -270,8 +302,11 @@ class GraphQLView(GraphQL[Context, None]):
         except _TooLarge:
             limit = self._http_limits.max_body_bytes
             response = _error(413, "REQUEST_TOO_LARGE", f"the body is larger than {limit} bytes")
+            self._refused("REQUEST_TOO_LARGE")
         except HTTPException as e:
             response = _http_error(request, e)
+            if response.status_code == 413:
+                self._refused("REQUEST_TOO_LARGE")
         await self._capped(response)(scope, receive, send)
 
     async def _compiled_post(self, request: Request) -> Response | None:
@@ -326,6 +361,7 @@ class GraphQLView(GraphQL[Context, None]):
         limit = self._http_limits.max_response_bytes
         if len(result) <= limit:
             return result
+        self._refused("RESPONSE_TOO_LARGE")
         message = f"the response is {len(result)} bytes; at most {limit}: ask for less"
         error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}
         return orjson.dumps({"data": None, "errors": [error]})
@@ -393,6 +429,7 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from None
         limit = self._limits.connections_per_account
         if self._connections[account] >= limit:
+            self._refused("TOO_MANY_CONNECTIONS")
             message = f"at most {limit} connections per account"
             raise ConnectionRejectionError({"code": "TOO_MANY_CONNECTIONS", "message": message})
         self._connections[account] += 1
