@@ -18,16 +18,18 @@ _BATCH = 100
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a body cannot be applied: a BadEvent's code and message, or UNEXPECTED."""
+    """Why a body cannot be applied: a BadEvent's code and message, or UNEXPECTED (with the
+    exception, whose traceback the log line carries)."""
 
     reason: str
     detail: str
+    unexpected: Exception | None = None
 
     @classmethod
     def of(cls, error: Exception) -> Refusal:
         if isinstance(error, BadEvent):
             return cls(error.code, error.message)
-        return cls(UNEXPECTED, f"{type(error).__name__}: {error}")
+        return cls(UNEXPECTED, f"{type(error).__name__}: {error}", error)
 
 
 async def keep(
@@ -43,7 +45,7 @@ async def keep(
                                              kept_headers(headers), body, limit)  # fmt: skip
     logger.warning(
         "kept dead letter %d (%s: %s): `gateway dead-letters show %d` to read it",
-        letter_id, refusal.reason, refusal.detail, letter_id,
+        letter_id, refusal.reason, refusal.detail, letter_id, exc_info=refusal.unexpected,
     )  # fmt: skip
     return letter_id
 

@@ -18,8 +18,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gateway.cli import main
+from gateway.dead_letters import replay
 from gateway.domain.checksum import sign
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from tests.conftest import Clock, Webhook
@@ -226,3 +228,28 @@ async def test_the_table_keeps_the_newest_letters_up_to_its_limit(
             response = await post_signed(http, "/nim/cc", body, clock.now)
             kept.append(response.json()["deadLetter"])
     assert [letter.id for letter in await store.dead_letters()] == kept[-3:]
+
+
+async def test_a_body_that_trips_a_bug_is_kept_too_and_logged_once_with_its_traceback(
+    webhook: Webhook,
+    store: SessionStore,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(document: object) -> object:
+        raise ValueError("a bug in reading it")
+
+    monkeypatch.setattr("gateway.ingest.parse_event", broken)
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        answer = await webhook.ok(MESSAGE)
+    assert (answer["outcome"], answer["error"]["code"]) == ("dead_letter", "UNEXPECTED")
+    [logged] = [r for r in caplog.records if r.name.startswith("gateway")]
+    assert logged.exc_info is not None
+    letter = await store.dead_letter(answer["deadLetter"])
+    assert letter is not None
+    assert letter.detail == "ValueError: a bug in reading it"
+    monkeypatch.undo()  # the bug fixed, the letter applies
+    replayed = [r async for r in replay(store, Ingestor(store), None)]
+    assert [(r.id, r.outcome) for r in replayed] == [(letter.id, "applied")]
+    [bobs] = await store.get_sessions("bob", [SessionKey(SessionType.P2P, "alice")])
+    assert bobs.last_message_id == "m1"
