@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from gateway.domain.dead_letters import UNEXPECTED, kept_headers
 from gateway.errors import BadEvent
-from gateway.ingest import Ingestor, parse_body
+from gateway.ingest import Ingestor
 from gateway.store.base import SessionStore
 
 logger = logging.getLogger("gateway.dead_letters")
@@ -74,7 +74,7 @@ async def replay(
             yield Replayed(letter_id, "missing", "no such dead letter")
             continue
         try:
-            event = parse_body(letter.body)
+            event = ingestor.parse(letter.body)
         except Exception as e:  # a refusal, however it comes, is reported
             refusal = Refusal.of(e)
             yield Replayed(letter_id, refusal.reason, refusal.detail)

@@ -5,6 +5,7 @@
     ├── Unauthenticated           UNAUTHENTICATED
     ├── NotFound                  NOT_FOUND
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
+    ├── StoreUnavailable          STORE_UNAVAILABLE    (the database is away: retry; webhook: 503)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, NOT_AN_OBJECT, MISSING_EVENT_TYPE,
     │                             MISSING_FIELD, NUL_CHARACTER   (message CC: a dead letter,
     │                             answered 200; team registry: 400)
@@ -51,6 +52,13 @@ class SyncTokenExpired(GatewayError):
     """Tombstones newer than the token were purged: the client must reload its whole list."""
 
     code = "SYNC_TOKEN_EXPIRED"
+
+
+class StoreUnavailable(GatewayError):
+    """The database could not be reached, or dropped the connection (a restart, a failover, a
+    cut network): nothing was done, or a write's COMMIT went unanswered. Try again."""
+
+    code = "STORE_UNAVAILABLE"
 
 
 class BadEvent(GatewayError):

@@ -23,20 +23,25 @@ from gateway.errors import BadEvent
 from gateway.store.base import SessionStore
 
 
-def parse_body(body: bytes) -> Event:
-    """A CC request's raw body as an event; raises BadEvent (with the code a dead letter is kept
-    under) for anything the gateway cannot use."""
+def parse_body(body: bytes, *, not_after: int | None = None) -> Event:
+    """A CC request's raw body as an event (times at most ``not_after``, as parse_event takes
+    them); raises BadEvent, with the code a dead letter is kept under, for anything the gateway
+    cannot use."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadEvent("the body is not JSON", code="BAD_JSON") from None
-    return parse_event(document)
+    return parse_event(document, not_after=not_after)
 
 
 class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+
+
+# How far past the ingestor's clock an event's times may be (GATEWAY_NIM_MAX_EVENT_AHEAD_S).
+MAX_EVENT_AHEAD_MS = 300_000
 
 
 def wall_clock_ms() -> int:
@@ -50,16 +55,25 @@ class Ingestor:
         clock: Callable[[], int] = wall_clock_ms,
         *,
         on_stored: Callable[[Message], None] | None = None,
+        max_ahead_ms: int = MAX_EVENT_AHEAD_MS,
     ) -> None:
         """``on_stored`` hears of each message this ingestor stored, once it is committed (and
-        before the subscribers it woke run: live.MessageCache.remember)."""
+        before the subscribers it woke run: live.MessageCache.remember). An event's times are
+        taken as at most ``max_ahead_ms`` past the clock: one far ahead (a sender's clock, a
+        bad value NIM passed on) would otherwise stay the newest thing of its session and team
+        and make every later event "late"."""
         self._store = store
         self._clock = clock
         self._on_stored = on_stored
+        self.max_ahead_ms = max_ahead_ms
+
+    def parse(self, body: bytes) -> Event:
+        """A CC request's raw body as an event, its times bounded by this ingestor's clock."""
+        return parse_body(body, not_after=self._clock() + self.max_ahead_ms)
 
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""
-        event = parse_event(body)
+        event = parse_event(body, not_after=self._clock() + self.max_ahead_ms)
         return event, await self.apply(event)
 
     async def apply(self, event: Event) -> Outcome:

@@ -236,7 +236,7 @@ async def test_a_body_that_trips_a_bug_is_kept_too_and_logged_once_with_its_trac
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(document: object) -> object:
+    def broken(document: object, **_: object) -> object:
         raise ValueError("a bug in reading it")
 
     monkeypatch.setattr("gateway.ingest.parse_event", broken)

@@ -23,6 +23,7 @@ from gateway.store.base import SessionStore
 from tests.helpers import T0, cc_recall
 
 SUPER = SessionType.SUPER_TEAM
+NOW = T0 + 86_400_000  # the ingestor's clock: after every event here (none is taken as later)
 
 
 def event(msgid: str, sender: str, tid: str, time: int, conv: str = "SUPER_TEAM",
@@ -61,7 +62,7 @@ TIED_SNAPSHOTS = [
 async def test_of_two_member_lists_in_one_millisecond_the_larger_id_is_the_later(
     order: tuple[int, ...], store: SessionStore
 ) -> None:
-    ingestor = Ingestor(store, lambda: T0)
+    ingestor = Ingestor(store, lambda: NOW)
     for n in order:
         await ingestor.apply_json(TIED_SNAPSHOTS[n])
     key = SessionKey(SessionType.TEAM, "61")
@@ -86,7 +87,7 @@ async def test_an_accepted_application_adds_data_id_an_accepted_invitation_its_s
         notification("3", "erin", tid, T0 + 2, invitation, id="owner"),  # owner invited erin
         event("4", "bob", tid, T0 + 3),
     ]
-    ingestor = Ingestor(store, lambda: T0)
+    ingestor = Ingestor(store, lambda: NOW)
     for body in history[:1] + history[3:] + history[1:3] if late else history:
         await ingestor.apply_json(body)
     key = SessionKey(SUPER, tid)
@@ -108,7 +109,7 @@ async def test_a_late_rejoin_counts_unread_only_what_came_after_the_read_mark(
     before the kick, the late event rebuilds from where it happened instead of from the start."""
     tid = f"63{early}"
     key = SessionKey(SUPER, tid)
-    ingestor = Ingestor(store, lambda: T0)
+    ingestor = Ingestor(store, lambda: NOW)
     await ingestor.apply_json(notification("100", "alice", tid, T0, 401, ids=["bob", "carol"]))
     for n in range(early):
         await ingestor.apply_json(event(str(200 + n), "carol", tid, T0 + 1 + n))
@@ -139,7 +140,7 @@ async def test_a_recall_after_a_kick_reaches_the_kicked_member(
     order = {"in-order": [invite, message, kick, recall],
              "recall-first": [invite, recall, message, kick],
              "kick-last": [invite, message, recall, kick]}[arrival]  # fmt: skip
-    ingestor = Ingestor(store, lambda: T0)
+    ingestor = Ingestor(store, lambda: NOW)
     for body in order:
         await ingestor.apply_json(body)
     # bob's last message is the kick that removed him; the recalled message is unread no more.
@@ -153,7 +154,7 @@ async def test_a_recall_after_a_silent_removal_revokes_the_removed_members_last_
 ) -> None:
     """Removed by the registry (no message): the recalled message is still bob's last one."""
     key = SessionKey(SUPER, "65")
-    ingestor = Ingestor(store, lambda: T0)
+    ingestor = Ingestor(store, lambda: NOW)
     await ingestor.apply_json(notification("1", "alice", "65", T0, 401, ids=["bob", "carol"]))
     await ingestor.apply_json(event("2", "carol", "65", T0 + 10))
     await store.remove_team_members(key, ["bob"], T0 + 20)

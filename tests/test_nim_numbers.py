@@ -17,7 +17,7 @@ from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind
 from gateway.store.base import SessionStore
-from tests.conftest import Webhook
+from tests.conftest import Clock, Webhook
 from tests.helpers import T0, cc_message, cc_recall
 
 NUMERIC_DIR = Path(__file__).parent / "data" / "nim-cc-samples-numeric"  # shared/nim/...
@@ -29,6 +29,12 @@ NUMERIC_LISTS = {
     "10002": {"team|3001": ("10000", 1)},
     "0123": {"team|3001": ("10000", 2), "p2p|10001": ("10001", 0)},
 }
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The server's clock, after the numeric samples: no time sent is ahead of it."""
+    return Clock(1_796_000_000_000)
 
 
 def team(tid: str, kind: SessionType = SessionType.TEAM) -> SessionKey:

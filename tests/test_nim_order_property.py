@@ -15,12 +15,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.store.base import SessionStore
-from tests.conftest import Webhook
+from tests.conftest import Clock, Webhook
 
 PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))  # fmt: skip
@@ -30,6 +31,12 @@ ACCOUNTS = ["alice", "0123", "123", "10001", "张三", "1234567890123456789", "0
 STARTS = [95, 995, 9_995, 99_995, 9_223_372_036_854_775_800, 9_999_999_999_999_999_990]
 BASE = 1_795_300_000_000
 _teams = itertools.count(1)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The server's clock, after every history here: no time sent is ahead of it."""
+    return Clock(1_796_000_000_000)
 
 
 @dataclass

@@ -30,7 +30,7 @@ from tests.conftest import POSTGRES_URL, postgres_schema
 from tests.helpers import T0, cc_message, cc_recall
 
 ROOT = Path(__file__).parent.parent
-PREVIOUS_RELEASE = "181008105efad01316b9ef29d8731e056c44f492"
+PREVIOUS_RELEASE = "457f0b94c1fba1a28797ff445f793d0f96c72c97"  # main before issue 23
 NOW = T0 + 3_600_000
 ACCOUNTS = ["alice", "bob", "carol", "dave"]
 TEAM = SessionKey(SessionType.TEAM, "42")

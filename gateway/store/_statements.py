@@ -76,7 +76,12 @@ class Statements:
         "ORDER BY version, key LIMIT ?"
     )
     purged_through = "SELECT version FROM sync_purges WHERE owner = ?"
-    purge_tombstones = "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+    # A purged tombstone leaves the feed (version 0 comes before every token) but keeps its row:
+    # its horizon keeps messages older than the deletion out for good.
+    purge_tombstones = (
+        "UPDATE sessions SET version = 0 "
+        "WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0"
+    )
     # Held to COMMIT by whatever changes a team's members or delivers to them: taken first.
     lock_team = (
         "INSERT INTO team_locks (team_key) VALUES (?) "
@@ -102,7 +107,7 @@ WHERE owner = ? AND key = ? AND deleted_at IS NULL
 
     # Ingestion ------------------------------------------------------------------------------
     # A message once per conversation; a P2P message kept by an earlier release under its sender
-    # alone ('?' || sender, migration 0008) counts as seen. The columns of MESSAGE_COLUMNS, the
+    # alone ('?' || sender, migration 0009) counts as seen. The columns of MESSAGE_COLUMNS, the
     # team key, then the server id and that sender's old conversation (NULL: look for none).
     insert_message = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
@@ -156,6 +161,13 @@ RETURNING message_server_id
     dead_letter = f"SELECT {_letter}, body FROM dead_letters WHERE id = ?"
     forget_dead_letters_before = "DELETE FROM dead_letters WHERE received_at < ? RETURNING id"
 
+    # The team registry's signatures, each until its window closes ----------------------------
+    forget_signatures = "DELETE FROM registry_signatures WHERE expires_at < ?"
+    claim_signature = (
+        "INSERT INTO registry_signatures (signature, expires_at) VALUES (?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING signature"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
         self.returning_from = dialect.returning_from
@@ -189,7 +201,7 @@ WHERE owner IN (SELECT value FROM {elements}) AND key = ?
         self.record_purges = f"""
 INSERT INTO sync_purges AS p (owner, version)
 SELECT owner, max(version) FROM sessions
-WHERE deleted_at IS NOT NULL AND deleted_at < ? GROUP BY owner
+WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0 GROUP BY owner
 ON CONFLICT (owner) DO UPDATE SET version = {greatest}(p.version, excluded.version)
 """
         # A tombstone forgets everything the session held; `horizon` keeps older messages out.

@@ -2,7 +2,7 @@
 migration leaves a row in ``upgrade_tasks``, and the row goes once the work is done (it can run
 again, as can each of its steps, if the process stops halfway or two replicas start at once).
 
-``id order`` (migration 0008): events of one millisecond order by ``msgidServer`` as an unsigned
+``id order`` (migration 0009): events of one millisecond order by ``msgidServer`` as an unsigned
 integer, where earlier releases compared the ids as text. Each team where that can decide
 differently (ids of different lengths, or numbers beside other text, in one millisecond) has its
 sessions and members rebuilt from its history. A P2P session keeps what it shows: earlier

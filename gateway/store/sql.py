@@ -395,6 +395,14 @@ class SqlStore:
             rows = await db.fetch(self._sql.team_members, str(team))
         return [str(row[0]) for row in rows]
 
+    async def claim_signature(self, signature: str, expires_at: int, now: int) -> bool:
+        async def work(tx: Write) -> bool:
+            await tx.db.execute(self._sql.forget_signatures, now)
+            claimed = await tx.db.fetch_one(self._sql.claim_signature, signature, expires_at)
+            return claimed is not None
+
+        return await self._write(work)
+
 
 def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -419,7 +427,7 @@ def _dead_letter(row: Row) -> DeadLetter:
 
 def _legacy(sender: str) -> str:
     """Where an earlier release kept a P2P message or a recall of ``sender``'s whose conversation
-    it did not know (migration 0008)."""
+    it did not know (migration 0009)."""
     return "?" + sender
 
 

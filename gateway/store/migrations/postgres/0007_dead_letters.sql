@@ -1,4 +1,4 @@
--- Dead letters: see the SQLite migration 0009.
+-- Dead letters: see the SQLite migration 0010.
 CREATE TABLE dead_letters (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     received_at bigint NOT NULL,

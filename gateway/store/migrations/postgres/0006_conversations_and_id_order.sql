@@ -1,4 +1,4 @@
--- NIM conformance II: see the SQLite migration 0008. Keys compare bytewise (COLLATE "C").
+-- NIM conformance II: see the SQLite migration 0009. Keys compare bytewise (COLLATE "C").
 ALTER TABLE messages ADD COLUMN conversation text;
 UPDATE messages SET conversation = coalesce(team_key, '?' || from_account);
 UPDATE messages m SET conversation = p.conversation
