@@ -4,6 +4,7 @@
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
     ├── NotFound                  NOT_FOUND
+    ├── LimitExceeded             TOO_MANY_GROUPS, TOO_MANY_GROUPS_FOR_SESSION, GROUP_FULL
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
     ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
@@ -42,6 +43,12 @@ class Unauthenticated(GatewayError):
 
 class NotFound(GatewayError):
     code = "NOT_FOUND"
+
+
+class LimitExceeded(GatewayError):
+    """A write that would pass one of the configured limits (conversation groups)."""
+
+    code = "LIMIT_EXCEEDED"
 
 
 class SyncTokenExpired(GatewayError):

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from gateway.domain.groups import FeedChange, GroupChange, SessionGroup
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, Session
 from gateway.domain.sync import Change, SyncPosition
@@ -236,17 +237,35 @@ class Deleted:
     position: SyncPosition
 
 
-Event = Upserted | Deleted
+@dataclass(frozen=True, slots=True)
+class GroupUpserted:
+    group: SessionGroup
+    position: SyncPosition
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDeleted:
+    group_id: str
+    position: SyncPosition
+
+
+Event = Upserted | Deleted | GroupUpserted | GroupDeleted
 
 
 class Overflow(Exception):
     """The subscriber fell more than its queue's size behind."""
 
 
-def events_of(changes: list[Change]) -> list[Event]:
+def events_of(changes: Sequence[FeedChange]) -> list[Event]:
     """One event per changed session; deletions committed together make one event."""
     events: list[Event] = []
     for change in changes:
+        if isinstance(change, GroupChange):
+            if change.group is None:
+                events.append(GroupDeleted(change.group_id, change.position))
+            else:
+                events.append(GroupUpserted(change.group, change.position))
+            continue
         if change.session is not None:
             events.append(Upserted(change.session, change.position))
             continue
@@ -281,12 +300,12 @@ async def follow(
             # The feed is read when a commit elsewhere may have changed it; changes that commits
             # in this process hand over are used as they are (no read), past the position only.
             watcher.woken.clear()
-            changes: list[Change] = []
+            changes: list[FeedChange] = []
             if watcher.needs_read:
                 watcher.needs_read = False
                 while True:
                     batch = await store.changes_since(owner, watcher.position, _READ_BATCH)
-                    changes += batch.changes
+                    changes += batch.in_feed_order()
                     watcher.position = batch.position
                     if not batch.has_more:
                         break
@@ -327,7 +346,7 @@ async def session_events(
         await batches.aclose()
 
 
-def _after(change: Change, position: SyncPosition) -> bool:
+def _after(change: FeedChange, position: SyncPosition) -> bool:
     if change.version != position.version:
         return change.version > position.version
     return position.key is not None and str(change.key) > position.key
