@@ -69,11 +69,8 @@ def run(seconds: int) -> dict[str, object]:
             pin(gateway.process.pid, server_cpus)
             url = gateway.url("/graphql")
             alone = asyncio.run(honest(url, tokens, seconds))
-            attacker = subprocess.Popen(
-                [sys.executable, "-m", "bench.attack", "--attacker", url, JWT_SECRET,
-                 str(seconds + 2)],  # fmt: skip
-                stdout=subprocess.PIPE,
-            )
+            command = [sys.executable, "-m", "bench.attack", "--attacker", url, JWT_SECRET]
+            attacker = subprocess.Popen([*command, str(seconds + 2)], stdout=subprocess.PIPE)
             time.sleep(1)  # the attack is under way
             attacked = asyncio.run(honest(url, tokens, seconds))
             out, _ = attacker.communicate(timeout=seconds + 120)
@@ -116,10 +113,8 @@ async def honest(url: str, tokens: list[str], seconds: float) -> dict[str, float
 
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-        await asyncio.gather(
-            *(account(client, token, n / (len(tokens) * HONEST_RATE))
-              for n, token in enumerate(tokens))  # fmt: skip
-        )
+        pace = len(tokens) * HONEST_RATE
+        await asyncio.gather(*(account(client, token, n / pace) for n, token in enumerate(tokens)))
     return {"requests": len(latencies), "failed": failures, **percentiles(latencies)}
 
 
