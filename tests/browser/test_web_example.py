@@ -184,6 +184,7 @@ def test_group_tabs_show_live_badges_and_a_mute_toggle(
     expect(rows(page).first.get_by_test_id("muted")).to_have_count(1)
     expect(tab(page, "Work").get_by_test_id("tab-unread")).to_have_text("1")
     expect(tab(page, "All").get_by_test_id("tab-unread")).to_have_text(str(PEERS - 2))
+    expect(page.get_by_test_id("total-unread")).to_have_text(str(PEERS - 2))
     page.screenshot(path=screenshot_path("web-group-tabs"))
     stored = gateway.query("alice", '{ session(id: "p2p|peer-42") { muted unreadCount } }')
     assert stored["session"] == {"muted": True, "unreadCount": 2}
