@@ -90,6 +90,18 @@ async def test_sessions_filter_by_muted(webhook: Webhook, alice: GraphQLClient) 
     assert [n["key"] for n in off["nodes"]] == ["super_team|8", "p2p|carol"]
 
 
+async def test_a_muted_session_stays_muted_when_deleted_and_back(
+    webhook: Webhook, alice: GraphQLClient, clock: Clock
+) -> None:
+    await inbox(webhook)
+    await alice.ok(MUTE, ids=["p2p|bob"], muted=True)
+    await alice.ok('mutation { deleteSessions(input: {ids: ["p2p|bob"]}) { deletedIds } }')
+    await webhook.ok(cc_message("b9", "bob", "alice", clock.now + 1))
+    back = await alice.ok('{ session(id: "p2p|bob") { muted unreadCount } }')
+    assert back["session"] == {"muted": True, "unreadCount": 1}
+    assert await alice.ok(TOTALS) == {"totalUnreadCount": 5, "all": 6}
+
+
 async def test_muting_reaches_the_change_feed_once(webhook: Webhook, alice: GraphQLClient) -> None:
     await inbox(webhook)
     token = (await alice.ok("{ sessionChanges { syncToken } }"))["sessionChanges"]["syncToken"]

@@ -340,18 +340,16 @@ class ConversationFeatures:
         owner has none; an existing one is returned as it is."""
         sql = self._groups
 
-        async def work(tx: Write) -> Session | None:
+        async def work(tx: Write) -> Session:
             await tx.lock([owner])
             changes = await tx.changing(sql.open_session, owner, str(key), KINDS[key.type], now,
                                         tx.version(owner))  # fmt: skip
-            return changes[0].session if changes else None
+            if changes and changes[0].session is not None:
+                return changes[0].session
+            [row] = await tx.rows(_SESSION_BY_KEY, owner, str(key))  # live: it was not made
+            return session_from_row(owner, row)
 
-        opened = await self._write(work)
-        if opened is not None:
-            return opened
-        async with self._driver.read(bounded=True) as db:
-            rows = await db.fetch(_SESSION_BY_KEY, owner, str(key))
-        return session_from_row(owner, rows[0])
+        return await self._write(work)
 
     # The change feed ----------------------------------------------------------------------
 
