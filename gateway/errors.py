@@ -6,6 +6,7 @@
     ├── NotFound                  NOT_FOUND
     ├── LimitExceeded             TOO_MANY_GROUPS, TOO_MANY_GROUPS_FOR_SESSION, GROUP_FULL
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
+    ├── StoreUnavailable          STORE_UNAVAILABLE    (the database is away: retry; webhook: 503)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
     ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
     │                             STALE_CURTIME, BAD_APP_KEY                (webhook: 403)
@@ -55,6 +56,13 @@ class SyncTokenExpired(GatewayError):
     """Tombstones newer than the token were purged: the client must reload its whole list."""
 
     code = "SYNC_TOKEN_EXPIRED"
+
+
+class StoreUnavailable(GatewayError):
+    """The database could not be reached, or dropped the connection (a restart, a failover, a
+    cut network): nothing was done, or a write's COMMIT went unanswered. Try again."""
+
+    code = "STORE_UNAVAILABLE"
 
 
 class BadEvent(GatewayError):

@@ -26,6 +26,10 @@ class Outcome(Enum):
     IGNORED = "ignored"
 
 
+# How far past the ingestor's clock an event's times may be (GATEWAY_NIM_MAX_EVENT_AHEAD_S).
+MAX_EVENT_AHEAD_MS = 300_000
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -37,16 +41,21 @@ class Ingestor:
         clock: Callable[[], int] = wall_clock_ms,
         *,
         on_stored: Callable[[Message], None] | None = None,
+        max_ahead_ms: int = MAX_EVENT_AHEAD_MS,
     ) -> None:
         """``on_stored`` hears of each message this ingestor stored, once it is committed (and
-        before the subscribers it woke run: live.MessageCache.remember)."""
+        before the subscribers it woke run: live.MessageCache.remember). An event's times are
+        taken as at most ``max_ahead_ms`` past the clock: one far ahead (a sender's clock, a
+        bad value NIM passed on) would otherwise stay the newest thing of its session and team
+        and make every later event "late"."""
         self._store = store
         self._clock = clock
         self._on_stored = on_stored
+        self.max_ahead_ms = max_ahead_ms
 
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""
-        event = parse_event(body)
+        event = parse_event(body, not_after=self._clock() + self.max_ahead_ms)
         return event, await self.apply(event)
 
     async def apply(self, event: Event) -> Outcome:

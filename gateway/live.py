@@ -7,7 +7,12 @@ without losing or doubling a change, and a slow subscriber only lets its own bou
 then it is told to go away and resync with its last token, while ingestion and everyone else
 carry on. Each subscription runs in its consumer's task (``follow``); one that can send its
 events from a callback (``deliver``) and waits for news is not woken at all: a commit's fan-out
-hands all of them their events in one callback, and wakes only those it cannot serve.
+hands all of them their events in one callback, and wakes only those it cannot serve. A change
+handed over is used as it is only when it follows the subscription's position with no version of
+the owner's missing between: a version skipped is another replica's commit, whose notice may
+not have come yet, and the feed is read instead. While the database is away, a subscription's
+reads are tried again, with backoff, until it is back: it waits rather than ends, and misses
+nothing.
 """
 
 from __future__ import annotations
@@ -27,15 +32,19 @@ from collections.abc import (
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from gateway.domain.groups import FeedChange, GroupChange, SessionGroup
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, Session
 from gateway.domain.sync import Change, SyncPosition
+from gateway.errors import StoreUnavailable
 from gateway.heap import settling
 from gateway.store.base import SessionStore
 
 _READ_BATCH = 100
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.05, 5.0
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +101,8 @@ class Watcher:
             return False
         assert self.deliver is not None
         changes = [c for c in self.pushed if _after(c, self.position)]
+        if not _continues(changes, self.position):
+            return False
         events = events_of(changes)
         if self._capacity is not None and len(events) > self._capacity:
             return False
@@ -298,19 +309,26 @@ async def follow(
         watcher.task = asyncio.current_task()
         while True:
             # The feed is read when a commit elsewhere may have changed it; changes that commits
-            # in this process hand over are used as they are (no read), past the position only.
+            # in this process hand over are used as they are (no read), past the position only,
+            # unless a version between is missing: the feed has it.
             watcher.woken.clear()
             changes: list[FeedChange] = []
-            if watcher.needs_read:
-                watcher.needs_read = False
-                while True:
-                    batch = await store.changes_since(owner, watcher.position, _READ_BATCH)
-                    changes += batch.in_feed_order()
-                    watcher.position = batch.position
-                    if not batch.has_more:
-                        break
-            pushed, watcher.pushed = watcher.pushed, []
-            changes += [c for c in pushed if _after(c, watcher.position)]
+            while True:
+                if watcher.needs_read:
+                    watcher.needs_read = False
+                    while True:
+                        read = partial(store.changes_since, owner, watcher.position, _READ_BATCH)
+                        batch = await patiently(read)
+                        changes += batch.in_feed_order()
+                        watcher.position = batch.position
+                        if not batch.has_more:
+                            break
+                pushed, watcher.pushed = watcher.pushed, []
+                fresh = [c for c in pushed if _after(c, watcher.position)]
+                if _continues(fresh, watcher.position):
+                    break
+                watcher.needs_read = True
+            changes += fresh
             if changes:
                 watcher.position = changes[-1].position
             events = events_of(changes)
@@ -344,6 +362,32 @@ async def session_events(
                 yield event
     finally:
         await batches.aclose()
+
+
+async def patiently(read: Callable[[], Awaitable[T]]) -> T:
+    """``read()``, tried again while the store is unavailable, with backoff, until it answers."""
+    pause = _RETRY_FIRST_S
+    while True:
+        try:
+            return await read()
+        except StoreUnavailable as e:
+            logger.warning("a subscription's read failed (%s): again in %.2f s", e.message, pause)
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, _RETRY_MAX_S)
+
+
+def _continues(changes: list[Change], position: SyncPosition) -> bool:
+    """Whether ``changes`` (in feed order, after ``position``) leave out no version between.
+    Each commit takes the owner's next version, so a version skipped is a commit this process
+    did not hand over: another replica's, whose notice may not have come yet (or one that
+    changed none of the owner's sessions). Taking the later ones would move the position past
+    it for good."""
+    version = position.version
+    for change in changes:
+        if change.version > version + 1:
+            return False
+        version = change.version
+    return True
 
 
 def _after(change: FeedChange, position: SyncPosition) -> bool:

@@ -49,6 +49,13 @@ class Metrics:
             ["field"],
             registry=self.registry,
         )
+        self.clamped_times = Counter(
+            "gateway_webhook_clamped_times",
+            "CC events kept with a time (msgTimestamp, deleteTime, sendTime) taken as "
+            "GATEWAY_NIM_MAX_EVENT_AHEAD_S past the server's clock, because it was later.",
+            ["field"],
+            registry=self.registry,
+        )
         self.operations = Histogram(
             "gateway_graphql_operation_seconds",
             "GraphQL operations by name and type, and how long they took.",

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     nim_app_key: str | None = None
     nim_cc_path: str = "/nim/cc"
     nim_max_clock_skew_s: int = 300
+    # An event's times (msgTimestamp, deleteTime, sendTime) later than the clock plus this are
+    # taken as that (docs/api.md, "The webhooks' input rules").
+    nim_max_event_ahead_s: NonNegativeInt = 300
     webhook_max_body_bytes: int = 1_048_576
 
     allowed_origins: str = ""  # browsers' origins, for CORS and WebSockets alike

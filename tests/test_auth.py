@@ -80,7 +80,7 @@ async def test_token_times_that_are_not_numbers_in_range_are_unauthenticated(
 
 
 async def test_token_times_as_numbers_in_range_are_accepted(http: httpx.AsyncClient) -> None:
-    in_a_minute = int(time.time()) + 60  # from now: the suite may reach it minutes after import
+    in_a_minute = int(time.time()) + 60  # from now: collecting the suite may take longer
     times = {"exp": in_a_minute + 0.5, "nbf": 0, "iat": float(in_a_minute - 60)}
     token = jwt.encode(claims(**times), SECRET, algorithm="HS256")
     result = await GraphQLClient(http, token)("{ sessions { totalCount } }")

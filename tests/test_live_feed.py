@@ -4,6 +4,7 @@ fan-out to many subscribers reads nothing; a commit elsewhere makes them read th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Collection, Mapping
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from gateway.domain.sessions import Delivery
 from gateway.domain.sync import Change, SyncPosition
 from gateway.ingest import Ingestor
-from gateway.live import ChangeNotifier, Event, Upserted, session_events
-from gateway.store import SessionStore
-from tests.helpers import T0, cc_message, p2p, send, team, text_message, until
+from gateway.live import ChangeNotifier, Event, Upserted, follow, session_events
+from gateway.settings import Settings
+from gateway.store import SessionStore, SqlStore
+from tests.drivers import Unheard, driver_for
+from tests.helpers import T0, cc_message, p2p, send, team, text_message, until, waiting
 
 
 def feed_reads(statements: list[str]) -> int:
@@ -151,3 +154,45 @@ async def test_a_team_message_reaches_subscribed_members_without_reading_the_fee
     assert feed_reads(statements) == 0
     for s in streams:
         await s.aclose()
+
+
+@pytest.mark.parametrize("directly", [False, True], ids=["by-its-task", "directly"])
+async def test_a_commit_elsewhere_not_heard_of_yet_is_not_skipped_by_a_later_local_one(
+    store: SessionStore, settings: Settings, directly: bool
+) -> None:
+    # Another replica commits for alice; before its notice comes, this replica commits for
+    # alice too and hands its change over: the subscriber gets both, once each, in order.
+    notifier = ChangeNotifier()
+    store.add_listener(notifier)
+    sent: list[Event] = []
+
+    def deliver(events: list[Event]) -> bool:
+        sent.extend(events)
+        return True
+
+    since = await store.sync_position("alice")
+    batches = follow(store, notifier, "alice", since, capacity=10, on_overflow=no_overflow,
+                     deliver=deliver if directly else None)  # fmt: skip
+    got = asyncio.ensure_future(anext(batches))
+    await until(lambda: waiting(store, "alice"))
+    async with SqlStore(Unheard(driver_for(settings))) as elsewhere:
+        await send(elsewhere, "m1", "bob", "alice", T0)
+    await send(store, "m2", "carol", "alice", T0 + 1)
+    # Directly: the gap makes the callback decline, and the subscription's task reads the feed.
+    events = list(await asyncio.wait_for(got, 5))
+    notifier.notify(frozenset({"alice"}))  # the notice, late: nothing new
+    following = asyncio.ensure_future(anext(batches))
+    await until(lambda: waiting(store, "alice"))
+    await send(store, "m3", "dave", "alice", T0 + 2)
+    if directly:
+        await until(lambda: bool(sent))
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
+    else:
+        events += await asyncio.wait_for(following, 5)
+    await batches.aclose()
+
+    received = [(str(e.session.key), e.session.last_message_id)
+                for e in events + sent if isinstance(e, Upserted)]  # fmt: skip
+    assert received == [("p2p|bob", "m1"), ("p2p|carol", "m2"), ("p2p|dave", "m3")]

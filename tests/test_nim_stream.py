@@ -23,7 +23,7 @@ from gateway.domain.sessions import LastMessageKind
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
-from tests.conftest import Webhook
+from tests.conftest import Clock, Webhook
 from tests.helpers import APP_SECRET, SECRET, GraphQLClient, cc_message, cc_recall
 from tests.helpers import bearer_token as token
 from tests.process import free_tcp_port, gateway
@@ -57,6 +57,7 @@ EXPECTED_MEMBERS = {"team|2001": [], "super_team|3001": ["alice", "bob", "dave"]
 
 ORDER = "{ sessions(first: 50) { edges { node { key updateTime } } } }"
 S = 1_795_000_000_000  # the samples' first msgTimestamp
+NOW = 1_796_000_000_000  # the server's clock: after every event of this module
 # Each list, newest first, as time order leaves it: updateTime is the time of what is last (the
 # last message's msgTimestamp, or the deleteTime of the recall that revoked it). The team recall
 # (15) is of a message that is no longer last for anyone, so it moves no session.
@@ -66,6 +67,12 @@ EXPECTED_ORDER = {
     "carol": [("team|2001", S + 3_000)],
     "dave": [("super_team|3001", S + 15_000)],
 }
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The server's clock, after the samples: none of their times is ahead of it."""
+    return Clock(NOW)
 
 
 def test_the_samples_are_nims_seventeen() -> None:
@@ -297,7 +304,7 @@ def _team_history(rng: random.Random, tid: str, people: list[str]) -> tuple[
 async def test_any_arrival_order_of_a_team_gives_what_time_order_implies(
     seed: int, store: SessionStore
 ) -> None:
-    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    ingestor = Ingestor(store, lambda: NOW)
     for trial in range(10):
         rng = random.Random(seed * 100 + trial)
         tid = f"7{seed}{trial:02}"
@@ -363,7 +370,7 @@ async def _full_lists(store: SessionStore, n: int) -> list[list[Entry]]:
 async def test_every_arrival_order_of_a_small_history_gives_one_list(
     part: str, store: SessionStore
 ) -> None:
-    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    ingestor = Ingestor(store, lambda: NOW)
     chosen = range(3) if part == "p2p" else range(3, 7)
     lists = {}
     for n, order in enumerate(itertools.permutations(chosen)):
@@ -390,7 +397,7 @@ async def test_a_message_arriving_late_without_news_of_members_rebuilds_nothing(
 ) -> None:
     """Busy teams' messages often arrive a moment out of order: that costs one delivery per
     recipient, never a rebuild from the team's history."""
-    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    ingestor = Ingestor(store, lambda: NOW)
 
     def text(n: int) -> dict[str, Any]:
         return {"eventType": "1", "convType": "TEAM", "to": "8001", "fromAccount": "alice",
@@ -442,7 +449,7 @@ async def test_a_late_kick_rebuilds_from_where_it_happened_not_from_the_start(
 ) -> None:
     """The work of a late membership change grows with how late it is: a kick two messages late
     reads the messages from the kick on, not the team's whole history."""
-    ingestor = Ingestor(store, lambda: 1_795_000_000_000)
+    ingestor = Ingestor(store, lambda: NOW)
     people = ["alice", "bob", "carol"]
 
     def text(n: int, listed: list[str]) -> dict[str, Any]:

@@ -173,6 +173,12 @@ def total_first(total: int) -> str:
     return "{ " + " ".join(fields) + " }"
 
 
+def first_in_fragments(total: int) -> str:
+    """``total_first(total)`` with its fields in a fragment, spread through another one."""
+    pages = "fragment Pages on Query " + total_first(total)
+    return "{ ...Outer } fragment Outer on Query { ...Pages } " + pages
+
+
 def introspections(count: int) -> str:
     fields = [f"s{n}: __schema {{ queryType {{ name }} }}" for n in range(count)]
     return "{ " + " ".join(fields) + " }"
@@ -195,6 +201,11 @@ AT_AND_PAST = {
     ),
     "tokens": (tokens(2000), tokens(2001), "QUERY_TOO_LARGE"),
     "total-first": (total_first(500), total_first(501), "QUERY_TOO_COSTLY"),
+    "total-first-in-fragments": (
+        first_in_fragments(500),
+        first_in_fragments(501),
+        "QUERY_TOO_COSTLY",
+    ),
     "introspection-cost": (introspections(5), introspections(6), "QUERY_TOO_COSTLY"),
 }
 

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.domain.checksum import sign
+from gateway.domain.checksum import sign, sign_request
 from tests.conftest import POSTGRES_URL, postgres_schema, sync_postgres_schema
 from tests.helpers import APP_SECRET, SECRET
 from tests.helpers import bearer_token as token
@@ -130,6 +130,21 @@ async def test_a_recall_racing_its_message_on_another_replica_still_revokes_it(
     assert data["sessions"]["totalCount"] == 30
     assert kinds == {"REVOKE_NOTIFICATION"}
     assert data["totalUnreadCount"] == 0
+
+
+async def test_a_registry_request_replayed_to_the_other_replica_is_refused(
+    replicas: tuple[int, int],
+) -> None:
+    a, b = replicas
+    target = f"/nim/teams/{uuid.uuid4().hex[:8]}/members"
+    body = orjson.dumps({"type": "TEAM", "members": ["alice"]})
+    headers = sign_request(APP_SECRET, "PUT", target, body, int(time.time() * 1000))
+    answers = []
+    for port in (a, b):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            answers.append(await http.put(target, content=body, headers=headers))
+    assert answers[0].status_code == 200, answers[0].text
+    assert (answers[1].status_code, answers[1].json()["error"]["code"]) == (403, "REPLAYED")
 
 
 async def test_after_a_replica_restarts_its_clients_catch_up_with_their_token() -> None:

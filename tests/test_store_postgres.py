@@ -15,10 +15,12 @@ from gateway.domain.sync import Change
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore
+from gateway.store.postgres import PostgresDriver
 from tests.conftest import Webhook
 from tests.helpers import T0, cc_message, send, team, until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+READERS = 50
 
 
 async def someone_waits_on(locker: asyncpg.Connection) -> bool:
@@ -47,6 +49,34 @@ async def test_a_write_for_other_owners_commits_while_one_owners_rows_are_locked
         await asyncio.wait_for(for_alice, 10)  # alice's rows are free again: hers commits too
     finally:
         await locker.close()
+
+
+async def test_pooled_connections_go_to_readers_in_the_order_they_asked(
+    settings: Settings,
+) -> None:
+    driver = PostgresDriver(
+        settings.database_url, 1, statement_timeout_ms=5000, connect_retries=0,
+        connect_timeout_s=10, trace=None,
+    )  # fmt: skip
+    await driver.open()
+    served: list[int] = []
+
+    async def read(asked: int) -> None:
+        async with driver.read() as db:
+            served.append(asked)
+            await db.fetch("SELECT 1")
+
+    try:
+        # A reader arrives at every turn of the loop while earlier ones wait for the pool's
+        # one connection, as requests do under load.
+        readers = []
+        for asked in range(READERS):
+            readers.append(asyncio.create_task(read(asked)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*readers)
+        assert served == list(range(READERS))
+    finally:
+        await driver.close()
 
 
 class Heard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from gateway.domain.membership import message_change
 from gateway.domain.pages import PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, LastMessageKind, RevokeNotification, Session
 from gateway.store import SessionStore
@@ -157,6 +158,39 @@ async def test_a_message_older_than_the_deletion_does_not_bring_it_back(
     await send(store, "m0", "bob", "alice", T0 + 50)  # late delivery of an older message
     assert await store.get_sessions("alice", [p2p("bob")]) == []
     assert (await one(store, "bob", "p2p|alice")).last_message_id == "m0"
+
+
+async def test_after_the_purge_a_message_older_than_the_deletion_does_not_bring_it_back(
+    store: SessionStore,
+) -> None:
+    await send(store, "m1", "alice", "bob", T0)
+    await store.delete_sessions("alice", [p2p("bob")], now=T0 + 100)
+    await store.purge_tombstones(deleted_before=T0 + 101)
+
+    await send(store, "m0", "bob", "alice", T0 + 50)  # late, and older than the deletion
+    assert await store.get_sessions("alice", [p2p("bob")]) == []
+    assert await store.total_unread("alice") == 0
+    await send(store, "m2", "bob", "alice", T0 + 200)  # a newer one still brings it back
+    assert (await one(store, "alice", "p2p|bob")).last_message_id == "m2"
+
+
+async def test_after_the_purge_a_team_message_older_than_the_deletion_does_not_bring_it_back(
+    store: SessionStore,
+) -> None:
+    await store.set_team_members(team("t1"), ["alice", "bob"], T0 - 10)
+    await store.record_team_message(team("t1"), text_message("m1", "bob", T0),
+                                    message_change((T0, "m1"), "bob"), T0)  # fmt: skip
+    await store.delete_sessions("alice", [team("t1")], now=T0 + 100)
+    await store.purge_tombstones(deleted_before=T0 + 101)
+
+    late = [("m0", message_change((T0 + 50, "m0"), "bob")),  # to the cached members
+            ("m00", message_change((T0 + 60, "m00"), "bob", listed=["alice", "bob"]))]  # fmt: skip
+    for server_id, change in late:
+        time = change.facts[0].key[0]
+        message = text_message(server_id, "bob", time)
+        await store.record_team_message(team("t1"), message, change, T0 + 300)
+    assert await store.get_sessions("alice", [team("t1")]) == []
+    assert await store.total_unread("alice") == 0
 
 
 async def test_deleting_twice_reports_the_session_once(store: SessionStore) -> None:

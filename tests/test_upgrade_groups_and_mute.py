@@ -15,7 +15,7 @@ from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from tests.helpers import database_of_release, p2p, send
 
-PREVIOUS_RELEASE = {"sqlite": 7, "postgres": 4}
+PREVIOUS_RELEASE = {"sqlite": 8, "postgres": 5}
 OLD_ROWS = """
 INSERT INTO messages (server_id, client_id, from_account, type, time, text) VALUES
     ('m1', 'c1', 'bob', 'TEXT', 1000, 'one'), ('m2', 'c2', 'carol', 'TEXT', 2000, 'two');

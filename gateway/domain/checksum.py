@@ -6,7 +6,8 @@ NIM's (``/nim/cc``): ``MD5`` is the hex MD5 of the raw body; ``CheckSum`` is the
 The team registry's (``/nim/teams/...``, our own endpoint): ``CheckSum`` is the hex
 HMAC-SHA256, keyed with the app secret, of the request's method, path, query, body MD5, CurTime
 and a ``Nonce``, one per line (see :func:`registry_string`), so a signature is good for one
-request only; the webhook refuses it a second time within its window (``domain/replay.py``).
+request only; the webhook refuses it a second time within its window (the store remembers it:
+``SessionStore.claim_signature``).
 """
 
 from __future__ import annotations

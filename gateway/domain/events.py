@@ -13,7 +13,9 @@ Accepted shapes (all other fields are ignored; see docs/nim-mapping.md):
   ``from`` (its sender), ``to`` (the peer or team), ``deleteTime``, ``sendTime``, ``selfMsg``.
 - Any other ``eventType``: acknowledged and counted, never stored.
 
-Numbers may arrive as JSON numbers or as decimal strings, as NIM sends them.
+Numbers may arrive as JSON numbers or as decimal strings, as NIM sends them. A time later than
+``not_after`` (the gateway's clock plus the skew it allows) is taken as ``not_after``, and the
+event names the fields it took so (``clamped``): kept, but never the newest thing for long.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class MessageEvent:
 
     conversation: Conversation
     message: Message
+    clamped: tuple[str, ...] = ()  # time fields taken as the latest time allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class TeamMessageEvent:
     message: Message
     change: TeamChange
     unusable: tuple[str, ...] = ()  # fields left out of ``change`` ("tMembers", "attach")
+    clamped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class RecallEvent:
     conversation: Conversation  # the recalled message's sender, and its peer or team
     revoke: RevokeNotification
     sent: int | None  # when the recalled message was sent (sendTime), when NIM says
+    clamped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,20 +115,36 @@ class IgnoredEvent:
 Event = MessageEvent | TeamMessageEvent | RecallEvent | IgnoredEvent
 
 
-def parse_event(body: object) -> Event:
+def parse_event(body: object, *, not_after: int | None = None) -> Event:
+    """The event ``body`` describes; its times are at most ``not_after`` (ms), when given."""
     if not isinstance(body, Mapping):
         raise BadEvent("the body must be a JSON object")
     if "eventType" not in body:
         raise BadEvent("the body has no eventType", code="MISSING_EVENT_TYPE")
     event_type = _int(body, "eventType")
     if event_type == MESSAGE:
-        return _message_event(body)
+        return _message_event(body, _Times(not_after))
     if event_type in _RECALLS:
-        return _recall_event(body, _RECALLS[event_type])
+        return _recall_event(body, _RECALLS[event_type], _Times(not_after))
     return IgnoredEvent(event_type)
 
 
-def _message_event(body: Mapping[str, object]) -> Event:
+class _Times:
+    """Reads an event's times, each at most ``not_after``; remembers which were later."""
+
+    def __init__(self, not_after: int | None) -> None:
+        self._not_after = not_after
+        self.clamped: tuple[str, ...] = ()
+
+    def __call__(self, body: Mapping[str, object], field: str) -> int:
+        time = _time(body, field)
+        if self._not_after is not None and time > self._not_after:
+            self.clamped += (field,)
+            return self._not_after
+        return time
+
+
+def _message_event(body: Mapping[str, object], times: _Times) -> Event:
     conv_type = _str(body, "convType")
     if conv_type in SYSTEM_NOTIFICATIONS:
         return IgnoredEvent(MESSAGE, "system_notification", _opt_str(body, "msgType") or "")
@@ -137,16 +158,16 @@ def _message_event(body: Mapping[str, object]) -> Event:
         server_id=_id(body, "msgidServer"),
         from_account=conversation.sender,
         type=MessageType.from_nim(_opt_str(body, "msgType") or ""),
-        time=_time(body, "msgTimestamp"),
+        time=times(body, "msgTimestamp"),
         client_id=_opt_str(body, "msgidClient"),
         text=_opt_str(body, "body"),
         attachment=_json_text(body, "attach"),
         ext=_json_text(body, "ext"),
     )
     if session_type is SessionType.P2P:
-        return MessageEvent(conversation, message)
+        return MessageEvent(conversation, message, times.clamped)
     change, unusable = _team_change(body, message)
-    return TeamMessageEvent(conversation.team, message, change, unusable)
+    return TeamMessageEvent(conversation.team, message, change, unusable, times.clamped)
 
 
 def _team_change(
@@ -241,17 +262,19 @@ def _flag(body: Mapping[str, object], field: str) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-def _recall_event(body: Mapping[str, object], session_type: SessionType) -> RecallEvent:
+def _recall_event(
+    body: Mapping[str, object], session_type: SessionType, times: _Times
+) -> RecallEvent:
     sender = _account(body, "from")
     conversation = Conversation(session_type, sender, _account(body, "to"))
     revoke = RevokeNotification(
         message_server_id=_id(body, "msgId"),
         operator=sender,
-        time=_time(body, "deleteTime"),
+        time=times(body, "deleteTime"),
         postscript=_opt_str(body, "selfMsg") or None,
     )
-    sent = _time(body, "sendTime") if body.get("sendTime") not in (None, "") else None
-    return RecallEvent(conversation, revoke, sent)
+    sent = times(body, "sendTime") if body.get("sendTime") not in (None, "") else None
+    return RecallEvent(conversation, revoke, sent, times.clamped)
 
 
 def _str(body: Mapping[str, object], field: str) -> str:

@@ -10,7 +10,7 @@ from gateway.domain import sessions as domain
 from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import Event, Upserted, follow
+from gateway.live import Event, Upserted, follow, patiently
 from gateway.schema.context import Context
 from gateway.schema.conversations import UnreadFilter
 from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
@@ -139,7 +139,7 @@ async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Me
     """The last messages of the events' sessions: none read for the fan-out of a message the
     webhook stored, one read for all the subscriptions that ask at once (live.MessageCache)."""
     ids = _message_ids(events)
-    return await ctx.notifier.messages.get(ctx.store, ids) if ids else {}
+    return await patiently(lambda: ctx.notifier.messages.get(ctx.store, ids)) if ids else {}
 
 
 def _message_ids(events: list[Event]) -> list[str]:

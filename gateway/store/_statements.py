@@ -75,7 +75,12 @@ class Statements:
         "ORDER BY version, key LIMIT ?"
     )
     purged_through = "SELECT version FROM sync_purges WHERE owner = ?"
-    purge_tombstones = "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+    # A purged tombstone leaves the feed (version 0 comes before every token) but keeps its row:
+    # its horizon keeps messages older than the deletion out for good.
+    purge_tombstones = (
+        "UPDATE sessions SET version = 0 "
+        "WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0"
+    )
     # Held to COMMIT by whatever changes a team's members or delivers to them: taken first.
     lock_team = (
         "INSERT INTO team_locks (team_key) VALUES (?) "
@@ -115,6 +120,13 @@ RETURNING message_server_id
     )
     find_sender = "SELECT from_account, time, type, team_key FROM messages WHERE server_id = ?"
 
+    # The team registry's signatures, each until its window closes ----------------------------
+    forget_signatures = "DELETE FROM registry_signatures WHERE expires_at < ?"
+    claim_signature = (
+        "INSERT INTO registry_signatures (signature, expires_at) VALUES (?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING signature"
+    )
+
     def __init__(self, dialect: Dialect) -> None:
         greatest, elements = dialect.greatest, dialect.elements
         self.returning_from = dialect.returning_from
@@ -144,7 +156,7 @@ WHERE owner IN (SELECT value FROM {elements}) AND key = ?
         self.record_purges = f"""
 INSERT INTO sync_purges AS p (owner, version)
 SELECT owner, max(version) FROM sessions
-WHERE deleted_at IS NOT NULL AND deleted_at < ? GROUP BY owner
+WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0 GROUP BY owner
 ON CONFLICT (owner) DO UPDATE SET version = {greatest}(p.version, excluded.version)
 """
         # A tombstone forgets everything the session held; `horizon` keeps older messages out.

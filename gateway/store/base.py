@@ -95,7 +95,8 @@ class SessionStore(Protocol):
         SyncTokenExpired when tombstones after ``since`` were purged."""
 
     async def purge_tombstones(self, deleted_before: int) -> None:
-        """Forget sessions deleted before this time; older sync tokens expire."""
+        """Take sessions deleted before this time out of the change feed (each keeps its
+        deletion's horizon for good); older sync tokens expire."""
 
     # Owner's writes ------------------------------------------------------------------------
 
@@ -216,3 +217,8 @@ class SessionStore(Protocol):
     ) -> int: ...
 
     async def team_members(self, team: SessionKey) -> list[str]: ...
+
+    async def claim_signature(self, signature: str, expires_at: int, now: int) -> bool:
+        """Remember a signed request's ``signature`` until ``expires_at`` (ms), for every process
+        on this database; False when it is remembered already (a replay). Signatures whose time
+        ran out before ``now`` are forgotten."""

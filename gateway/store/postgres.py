@@ -5,6 +5,11 @@ owners, and a LISTEN connection per replica wakes the subscribers of the owners 
 That connection is kept: when it goes (a PostgreSQL restart, a failover, a cut network), the
 replica listens again on a new one and wakes every watched owner, since changes may have passed
 unheard in between.
+
+While the database is away, reads and writes fail with ``StoreUnavailable`` (a write is tried
+three times first); pooled connections it dropped are replaced as they are next used, so the
+store recovers by itself. A write whose COMMIT went unanswered may have committed: the replica's
+own subscribers are woken to read their feeds, as for a commit elsewhere.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, StoreUnavailable
 from gateway.store._driver import Connection, Dialect, RemoteChange
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import Row
@@ -44,13 +49,22 @@ _NOTICE_BYTES = 7900  # NOTIFY takes payloads under 8000 bytes
 _NOTIFY = "SELECT pg_notify(?, notice) FROM unnest(CAST(? AS TEXT[])) AS n(notice)"
 _LISTEN_CHECK_S = 10.0  # how often an idle LISTEN connection is asked whether it still works
 _MIGRATION_LOCK = 7_264_001  # pg_advisory_lock key: one replica migrates at a time
-_RETRYABLE = (
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
+_WRITE_ATTEMPTS = 3
+# The database is away or dropped the connection: a restart, a failover, a terminated backend,
+# a cut network, no connection slot left. A connection whose backend was terminated while it
+# was idle may also answer its next statement with InternalClientError ("another operation is
+# in progress": the server's goodbye read as a reply) before it knows it is closed.
+_UNAVAILABLE = (
     OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
 )
+_CONFLICTS = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 Db: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 
@@ -91,6 +105,11 @@ class PostgresDriver:
         self._connect_timeout_s = connect_timeout_s
         self._trace = trace
         self._pool: asyncpg.Pool | None = None
+        # asyncpg's pool is not first come, first served: a waiter woken for a released
+        # connection may find it taken by a newcomer and go to the back of the line again (at
+        # 64 busy HTTP connections on 10, a few waited over a second). Those waiting for the
+        # pool wait here instead, in order: asyncio's Semaphore lets no one pass a waiter.
+        self._line = asyncio.Semaphore(pool_size)
         self._listen: asyncpg.Connection | None = None
         self._listen_lost = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
@@ -245,29 +264,54 @@ class PostgresDriver:
     async def read(
         self, *, snapshot: bool = False, bounded: bool = False
     ) -> AsyncIterator[Connection]:
+        try:
+            async with self._pooled() as db:
+                if not snapshot:
+                    yield _Connection(db)
+                    return
+                async with db.transaction(isolation="repeatable_read", readonly=True):
+                    yield _Connection(db)
+        except Exception as e:
+            if _unavailable(e):
+                raise _store_unavailable(self._dsn, e) from e
+            raise
+
+    @asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[Db]:
+        """A connection from the pool, in the order they were asked for."""
         if self._pool is None:
             raise RuntimeError("the store is not open")
-        async with self._pool.acquire() as db:
-            if not snapshot:
-                yield _Connection(db)
-                return
-            async with db.transaction(isolation="repeatable_read", readonly=True):
-                yield _Connection(db)
+        async with self._line, self._pool.acquire() as db, _dropped_when_broken(db):
+            yield db
 
     async def transaction(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run again after a transient failure (deadlock, lost connection)."""
-        if self._pool is None:
-            raise RuntimeError("the store is not open")
-        for attempt in range(3):
-            try:
-                async with self._pool.acquire() as db, db.transaction():
-                    return await work(_Connection(db))
-            except _RETRYABLE as e:
-                if attempt == 2:
-                    raise
-                logger.warning("retrying a write after %s", type(e).__name__)
-                await asyncio.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        unanswered = False  # a COMMIT sent whose answer was lost with the connection
+        try:
+            for attempt in range(1, _WRITE_ATTEMPTS + 1):
+                committing = False
+                try:
+                    async with self._pooled() as db:
+                        async with db.transaction():
+                            result = await work(_Connection(db))
+                            committing = True
+                        return result
+                except Exception as e:
+                    unavailable = _unavailable(e)
+                    if not (unavailable or isinstance(e, _CONFLICTS)):
+                        raise
+                    unanswered = unanswered or (committing and unavailable)
+                    if attempt == _WRITE_ATTEMPTS and unavailable:
+                        raise _store_unavailable(self._dsn, e) from e
+                    if attempt == _WRITE_ATTEMPTS:
+                        raise
+                    logger.warning("retrying a write after %s", type(e).__name__)
+                    await asyncio.sleep(0.05 * attempt)
+            raise AssertionError("unreachable")
+        finally:
+            if unanswered and self._changed_elsewhere is not None:
+                # Its commit, if it happened, told only the other replicas (NOTIFY).
+                self._changed_elsewhere(None)
 
     async def notify(self, db: Connection, owners: Collection[str]) -> None:
         # One statement, however many notices a large team's fan-out needs.
@@ -344,6 +388,30 @@ def _numbered(statement: str) -> str:
     """The "?" placeholders as PostgreSQL's $1, $2, ..."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", statement)
+
+
+def _unavailable(e: BaseException) -> bool:
+    """Whether ``e`` says the database is away or dropped the connection (worth trying again
+    later), rather than that a statement or the gateway is wrong."""
+    if isinstance(e, asyncpg.InterfaceError):  # "connection is closed", but not a bad parameter
+        return not isinstance(e, ValueError)
+    return isinstance(e, _UNAVAILABLE)
+
+
+@asynccontextmanager
+async def _dropped_when_broken(db: Db) -> AsyncIterator[None]:
+    """Closes ``db`` when what runs on it finds it broken, so the pool replaces it rather than
+    handing it to the next caller."""
+    try:
+        yield
+    except BaseException as e:
+        if _unavailable(e):
+            db.terminate()
+        raise
+
+
+def _store_unavailable(dsn: str, e: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"PostgreSQL at {_server(dsn)} is unavailable: {_reason(e)}")
 
 
 def _reason(e: BaseException) -> str:

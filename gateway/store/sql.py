@@ -349,6 +349,14 @@ class SqlStore(ConversationFeatures):
             rows = await db.fetch(self._sql.team_members, str(team))
         return [str(row[0]) for row in rows]
 
+    async def claim_signature(self, signature: str, expires_at: int, now: int) -> bool:
+        async def work(tx: Write) -> bool:
+            await tx.db.execute(self._sql.forget_signatures, now)
+            claimed = await tx.db.fetch_one(self._sql.claim_signature, signature, expires_at)
+            return claimed is not None
+
+        return await self._write(work)
+
 
 async def _clock(db: Connection, sql: Statements, owner: str) -> int:
     row = await db.fetch_one(sql.clock, owner)

@@ -120,6 +120,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         max_body_bytes=settings.webhook_max_body_bytes,
+        max_event_ahead_ms=settings.nim_max_event_ahead_s * 1000,
         on_stored=notifier.messages.remember,
     )
 

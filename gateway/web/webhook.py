@@ -1,9 +1,11 @@
 """NIM's signed callbacks: the message-CC webhook and the team registry.
 
-Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, each as
-``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM retries anything else.
+Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, a database that is
+away 503, each as ``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM
+retries anything else.
 The message CC is signed as NIM signs it; the registry, our own endpoint, with a signature that
-covers the whole request and works once (``domain/checksum.py``, ``domain/replay.py``).
+covers the whole request and works once: the store remembers it until its window closes, for
+every replica on the database (``domain/checksum.py``, ``SessionStore.claim_signature``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from starlette.routing import Route
 from gateway.domain.checksum import Verifier
 from gateway.domain.events import IgnoredEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey
-from gateway.domain.replay import ReplayCache
 from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
-from gateway.errors import BadEvent, GatewayError, Refused
-from gateway.ingest import Ingestor
+from gateway.errors import BadEvent, GatewayError, Refused, StoreUnavailable
+from gateway.ingest import MAX_EVENT_AHEAD_MS, Ingestor
 from gateway.metrics import Metrics
 from gateway.store.base import SessionStore
 
@@ -46,16 +47,16 @@ class NimWebhooks:
         clock: Callable[[], int],
         metrics: Metrics,
         max_body_bytes: int,
-        replay_cache: ReplayCache | None = None,
+        max_event_ahead_ms: int = MAX_EVENT_AHEAD_MS,
         on_stored: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
-        self._ingestor = Ingestor(store, clock, on_stored=on_stored)
+        self._ingestor = Ingestor(store, clock, on_stored=on_stored,
+                                  max_ahead_ms=max_event_ahead_ms)  # fmt: skip
         self._verifier = verifier
         self._clock = clock
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
-        self._replay_cache = replay_cache or ReplayCache()
 
     def routes(self, cc_path: str) -> list[Route]:
         teams = "/nim/teams/{tid}/members"
@@ -78,7 +79,7 @@ class NimWebhooks:
             document = _parse(body)
             event, outcome = await self._ingestor.apply_json(document)
         except GatewayError as e:
-            self._count("unknown", "refused" if isinstance(e, Refused) else "rejected")
+            self._count("unknown", _failure(e))
             return _error(e)
         except Exception:
             logger.exception("a webhook could not be applied")
@@ -90,6 +91,13 @@ class NimWebhooks:
                 self._metrics.unusable_fields.labels(name).inc()
         if isinstance(event, IgnoredEvent) and event.reason != "other_event":
             self._metrics.skipped_messages.labels(event.reason, _msg_type_label(event)).inc()
+        elif not isinstance(event, IgnoredEvent) and event.clamped:
+            for name in event.clamped:
+                self._metrics.clamped_times.labels(name).inc()
+            logger.warning(
+                "a CC event's %s was more than %d s ahead of this server's clock: kept as that",
+                ", ".join(event.clamped), self._ingestor.max_ahead_ms // 1000,
+            )  # fmt: skip
         return _json({"outcome": outcome.value})
 
     async def replace_members(self, request: Request) -> Response:
@@ -105,20 +113,19 @@ class NimWebhooks:
         try:
             await self._verified_request(request)
             team = team_key(request.path_params["tid"], request.query_params.get("type", "TEAM"))
+            members = await self._store.team_members(team)
         except GatewayError as e:
             return _error(e)
-        members = await self._store.team_members(team)
         return _json({"team": str(team), "members": members, "count": len(members)})
 
     async def _change_members(self, request: Request, update: _MemberUpdate) -> Response:
         try:
             document = _parse(await self._verified_request(request))
             change: MemberChange = parse_member_change(request.path_params["tid"], document)
-        except GatewayError as e:
-            self._count("team_members", "refused" if isinstance(e, Refused) else "rejected")
-            return _error(e)
-        try:
             count = await update(change.team, change.members, self._clock())
+        except GatewayError as e:
+            self._count("team_members", _failure(e))
+            return _error(e)
         except Exception:
             logger.exception("a team member change could not be applied")
             self._count("team_members", "failed")
@@ -152,7 +159,11 @@ class NimWebhooks:
             request.method, request.scope["path"], request.scope["query_string"].decode("latin-1"),
             request.headers, body, now,
         )  # fmt: skip
-        self._replay_cache.claim(signature, expires_at, now)
+        if not await self._store.claim_signature(signature, expires_at, now):
+            raise Refused(
+                "this signature was used already: sign every request afresh (new Nonce)",
+                code="REPLAYED",
+            )
         return body
 
     def _count(self, event_type: str, outcome: str) -> None:
@@ -193,7 +204,14 @@ _KNOWN_LABELS = frozenset({
     "CUSTOM_TEAM_MSG", "SUPERTEAM_APPLY", "SUPERTEAM_APPLY_REJECT", "SUPERTEAM_INVITE",
     "SUPERTEAM_INVITE_REJECT", "CUSTOM_SUPERTEAM_MSG", "CUSTOM_SUPER_TEAM",
 })  # fmt: skip
-_STATUS = {"BODY_TOO_LARGE": 413, "TOO_MANY_SIGNED_REQUESTS": 429, "WEBHOOK_DISABLED": 503}
+_STATUS = {"BODY_TOO_LARGE": 413, "WEBHOOK_DISABLED": 503, "STORE_UNAVAILABLE": 503}
+
+
+def _failure(error: GatewayError) -> str:
+    """The outcome label of a request that ``error`` ended."""
+    if isinstance(error, StoreUnavailable):
+        return "unavailable"
+    return "refused" if isinstance(error, Refused) else "rejected"
 
 
 def _error(error: GatewayError) -> Response:
