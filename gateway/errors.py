@@ -4,6 +4,7 @@
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
     ├── NotFound                  NOT_FOUND
+    ├── LimitExceeded             TOO_MANY_GROUPS, TOO_MANY_GROUPS_FOR_SESSION, GROUP_FULL
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
     ├── StoreUnavailable          STORE_UNAVAILABLE    (the database is away: retry; webhook: 503)
     ├── BadEvent                  BAD_EVENT, BAD_JSON, NOT_AN_OBJECT, MISSING_EVENT_TYPE,
@@ -46,6 +47,12 @@ class Unauthenticated(GatewayError):
 
 class NotFound(GatewayError):
     code = "NOT_FOUND"
+
+
+class LimitExceeded(GatewayError):
+    """A write that would pass one of the configured limits (conversation groups)."""
+
+    code = "LIMIT_EXCEEDED"
 
 
 class SyncTokenExpired(GatewayError):

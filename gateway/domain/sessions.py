@@ -81,6 +81,7 @@ class Session:
     unread_count: int = 0
     last_read_time: int | None = None
     pinned_at: int | None = None
+    muted: bool = False  # do-not-disturb: its unread messages stay out of the badge
 
     @property
     def last_message_ref(self) -> str | None:

@@ -46,7 +46,7 @@ def session_from_row(
 ) -> Session:
     """A row of ``SESSION_COLUMNS`` (``key``: its first column, when already parsed)."""
     (text_key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
-     unread, last_read_time, pinned_at) = row[:11]  # fmt: skip
+     unread, last_read_time, pinned_at, muted) = row[:12]  # fmt: skip
     last_kind = None if kind is None else _LAST_KINDS.get(kind) or LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
@@ -64,6 +64,7 @@ def session_from_row(
         int(unread),
         last_read_time,
         pinned_at,
+        bool(muted),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, Self
 
 from gateway.domain.dead_letters import DeadLetter
+from gateway.domain.groups import GroupLimits, SessionGroup
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
@@ -73,7 +74,12 @@ class SessionStore(Protocol):
         self, owner: str, window: TimeWindow, filters: Filters | None = None
     ) -> int: ...
 
-    async def total_unread(self, owner: str) -> int: ...
+    async def total_unread(self, owner: str, *, include_muted: bool = False) -> int:
+        """The sum of the unread counts; muted sessions' count only with ``include_muted``."""
+
+    async def unread_count(self, owner: str, filters: Filters) -> int:
+        """The sum of the unread counts of the sessions ``filters`` lists (types, a group,
+        ``muted``)."""
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
         """The live sessions among ``keys``; missing and deleted ones are left out."""
@@ -116,6 +122,63 @@ class SessionStore(Protocol):
         self, owner: str, key: SessionKey, pinned: bool, now: int
     ) -> Session | None:
         """Pin (again: refreshing the pin time) or unpin; None when there is no such session."""
+
+    # NIM V2's conversation features (store/_conversations.py) -------------------------------
+
+    async def list_groups(self, owner: str) -> list[SessionGroup]:
+        """The owner's conversation groups, oldest first."""
+
+    async def get_groups(self, owner: str, group_ids: Sequence[str]) -> list[SessionGroup]:
+        """The owner's live groups among ``group_ids``, in the order asked."""
+
+    async def groups_of(
+        self, owner: str, keys: Sequence[SessionKey]
+    ) -> Mapping[SessionKey, list[SessionGroup]]: ...
+
+    async def create_group(
+        self,
+        owner: str,
+        group_id: str | None,
+        name: str,
+        server_ext: str,
+        keys: Sequence[SessionKey],
+        now: int,
+        limits: GroupLimits,
+    ) -> SessionGroup:
+        """A new group holding the owner's sessions among ``keys`` (its id made by the store
+        when None); LimitExceeded past ``limits``, BadUserInput when a live group has that id."""
+
+    async def update_group(
+        self, owner: str, group_id: str, name: str | None, server_ext: str | None, now: int
+    ) -> SessionGroup:
+        """Rename a group or change its server ext (None: unchanged); NotFound without it."""
+
+    async def delete_group(self, owner: str, group_id: str, now: int) -> None:
+        """Delete a group; its sessions stay in the list. NotFound without it."""
+
+    async def add_to_group(
+        self,
+        owner: str,
+        group_id: str,
+        keys: Sequence[SessionKey],
+        now: int,
+        limits: GroupLimits,
+    ) -> list[Session]:
+        """Add the owner's sessions among ``keys``; returns those added (not there before)."""
+
+    async def remove_from_group(
+        self, owner: str, group_id: str, keys: Sequence[SessionKey], now: int
+    ) -> list[SessionKey]:
+        """Take sessions out of a group; returns the keys that were in it."""
+
+    async def set_muted(self, owner: str, keys: Sequence[SessionKey], muted: bool) -> None:
+        """Mute or unmute the owner's live sessions among ``keys``."""
+
+    async def mark_read_where(self, owner: str, filters: Filters, now: int) -> list[Session]:
+        """Mark read the sessions with unread messages that ``filters`` (types, a group) lists."""
+
+    async def open_session(self, owner: str, key: SessionKey, now: int) -> Session:
+        """The session, created without a last message (``update_time`` now) when missing."""
 
     # Ingestion writes ----------------------------------------------------------------------
 

@@ -18,11 +18,12 @@ from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
-from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
 from gateway.store import _upgrades as upgrades
 from gateway.store._changes import ChangeLog, change_set
+from gateway.store._conversations import ConversationFeatures, GroupStatements
 from gateway.store._driver import Connection, Driver
 from gateway.store._lists import KINDS
 from gateway.store._rows import (
@@ -40,10 +41,11 @@ from gateway.store.base import ChangeListener
 T = TypeVar("T")
 
 
-class SqlStore:
+class SqlStore(ConversationFeatures):
     def __init__(self, driver: Driver) -> None:
         self._driver = driver
         self._sql = Statements(driver.dialect)
+        self._groups = GroupStatements(driver.dialect)
         self._listeners: list[ChangeListener] = []
         driver.on_remote_change(self._changed_elsewhere)
 
@@ -149,7 +151,9 @@ class SqlStore:
         async with self._driver.read() as db:
             return await _number(db, text, *params)
 
-    async def total_unread(self, owner: str) -> int:
+    async def total_unread(self, owner: str, *, include_muted: bool = False) -> int:
+        if not include_muted:
+            return await self.unread_count(owner, Filters(muted=False))
         async with self._driver.read() as db:
             return await _number(db, self._sql.total_unread, owner)
 
@@ -174,19 +178,25 @@ class SqlStore:
 
     async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
         sql = self._sql
+        # A position at a group has seen none of its version's sessions (group keys sort first).
+        key = "" if since.key is not None and since.key.startswith(GROUP_PREFIX) else since.key
         async with self._driver.read(snapshot=True, bounded=True) as db:
             purged = await db.fetch_one(sql.purged_through, owner)
-            if since.key is None:
+            if key is None:
                 rows = await db.fetch(sql.changes_after_version, owner, since.version, limit + 1)
             else:
-                rows = await db.fetch(sql.changes_after_key, owner, since.version, since.key,
+                rows = await db.fetch(sql.changes_after_key, owner, since.version, key,
                                       limit + 1)  # fmt: skip
-        return change_set(owner, since, limit, rows, None if purged is None else int(purged[0]))
+            groups = await self._group_changes(db, owner, since, limit + 1)
+        purged_through = None if purged is None else int(purged[0])
+        return change_set(owner, since, limit, rows, purged_through, groups)
 
     async def purge_tombstones(self, deleted_before: int) -> None:
         async def work(tx: Write) -> None:
             await tx.db.execute(self._sql.record_purges, deleted_before)
             await tx.db.execute(self._sql.purge_tombstones, deleted_before)
+            await tx.db.execute(self._groups.record_group_purges, deleted_before)
+            await tx.db.execute(self._groups.purge_group_tombstones, deleted_before)
 
         await self._write(work)
 
@@ -205,9 +215,17 @@ class SqlStore:
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
     ) -> list[SessionKey]:
-        return [
-            change.key for change in await self._each_key(self._sql.delete_key, owner, keys, now)
-        ]
+        async def work(tx: Write) -> list[SessionKey]:
+            await tx.lock([owner])
+            deleted: list[SessionKey] = []
+            for key in dict.fromkeys(keys):
+                if await tx.changing(self._sql.delete_key, now, tx.version(owner), owner,
+                                     str(key)):  # fmt: skip
+                    await self._ungroup(tx, owner, key)
+                    deleted.append(key)
+            return deleted
+
+        return await self._write(work)
 
     async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
         changes = await self._each_key(self._sql.mark_read, owner, keys, now)

@@ -95,6 +95,7 @@ def create_app(
         rate_limiter=rate_limiter,
         metrics=metrics,
         graphiql_page=graphiql_page,
+        group_limits=settings.group_limits(),
         # Traced, every event goes through Strawberry, which traces its resolution.
         frames=tracer_provider is None,
         http_limits=HttpLimits(
