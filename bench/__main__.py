@@ -2,6 +2,7 @@
 
     python -m bench [--quick] [--out docs/benchmarks]
     python -m bench --only W1 --seconds 5 [--backends sqlite]   a focused run: prints figures
+    python -m bench --only W6 --seconds 5    a page of one conversation group beside the list
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -30,7 +31,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench import data, report
+from bench import data, groups, report
 from bench.servers import (
     start_floor,
     start_gateway,
@@ -124,7 +125,7 @@ def run(
     backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
     seconds = seconds or (2 if quick else 15)
-    wanted = only or {"W1", "W2", "W3", "W4", "W5"}
+    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -141,10 +142,12 @@ def run(
                 asyncio.run(data.fill_sqlite(deep_sqlite, 2_000 if quick else 100_000))
             if "W1" in wanted and "postgres" in backends:
                 asyncio.run(data.fill_postgres(pg_url, 1000))
-                # PostGraphile follows foreign keys to offer `messageByLastMsgId`.
+                # PostGraphile follows foreign keys to offer `messageByLastMsgId` (the bench's
+                # message ids are unique across conversations, so one can name a message).
                 asyncio.run(
                     _sql(
                         pg_url,
+                        "CREATE UNIQUE INDEX bench_messages_by_id ON messages (server_id); "
                         "ALTER TABLE sessions ADD FOREIGN KEY (last_msg_id) "
                         "REFERENCES messages (server_id)",
                     )
@@ -155,6 +158,11 @@ def run(
             if "W1" in wanted and only is None:
                 results["profile"] = loadgen_module("bench.profile", small_sqlite,
                                                     "200" if quick else "2000")  # fmt: skip
+            if "W6" in wanted:  # W1's databases, a group added to them
+                if "postgres" in backends and "W1" not in wanted:
+                    asyncio.run(data.fill_postgres(pg_url, 1000))
+                results["W6"] = groups.w6(small_sqlite, pg_url, backends, PAGE, token, seconds,
+                                          gateway_env)  # fmt: skip
             if "W2" in wanted:
                 results["W2"] = w2(deep_sqlite, token, seconds, quick)
             if "W3" in wanted:

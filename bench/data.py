@@ -7,10 +7,15 @@ import sqlite3
 
 import asyncpg
 
+from gateway.domain.keys import SessionKey, SessionType, conversation_of
 from gateway.store import PostgresStore, SqliteStore
 
 VIEWER = "viewer"
 BASE_TIME = 1_790_000_000_000
+
+
+def _peer(n: int) -> SessionKey:
+    return SessionKey(SessionType.P2P, f"peer{n:06}")
 
 
 async def fill_sqlite(path: str, sessions: int) -> None:
@@ -18,18 +23,19 @@ async def fill_sqlite(path: str, sessions: int) -> None:
         pass  # migrated
     with sqlite3.connect(path) as db:
         db.executemany(
-            "INSERT INTO messages (server_id, client_id, from_account, type, time, text) "
-            "VALUES (?, ?, ?, 'TEXT', ?, ?)",
+            "INSERT INTO messages (server_id, conversation, client_id, from_account, type, time, "
+            "text) VALUES (?, ?, ?, ?, 'TEXT', ?, ?)",
             (
-                (f"m{n}", f"c{n}", f"peer{n}", BASE_TIME + n, f"message number {n}")
+                (f"m{n}", conversation_of(VIEWER, _peer(n)), f"c{n}", f"peer{n}", BASE_TIME + n,
+                 f"message number {n}")
                 for n in range(sessions)
             ),
-        )
+        )  # fmt: skip
         db.executemany(
             "INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, "
             "last_msg_time, unread) VALUES (?, ?, 0, ?, 0, ?, ?, 1)",
             (
-                (VIEWER, f"p2p|peer{n:06}", BASE_TIME + n, f"m{n}", BASE_TIME + n)
+                (VIEWER, str(_peer(n)), BASE_TIME + n, f"m{n}", BASE_TIME + n)
                 for n in range(sessions)
             ),
         )
@@ -40,9 +46,10 @@ async def fill_postgres(url: str, sessions: int) -> None:
         pass  # migrated
     db = await asyncpg.connect(url)
     try:
-        await db.execute(
-            "INSERT INTO messages (server_id, client_id, from_account, type, time, text) "
-            "SELECT 'm' || n, 'c' || n, 'peer' || n, 'TEXT', $1::bigint + n, "
+        await db.execute(  # the conversation: keys.conversation_of (peer000001 < viewer)
+            "INSERT INTO messages (server_id, conversation, client_id, from_account, type, time, "
+            "text) SELECT 'm' || n, 'p2p|peer' || lpad(n::text, 6, '0') || ' viewer', 'c' || n, "
+            "'peer' || n, 'TEXT', $1::bigint + n, "
             "'message number ' || n FROM generate_series(0, $2 - 1) AS n",
             BASE_TIME,
             sessions,

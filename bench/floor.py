@@ -37,11 +37,11 @@ def build(database_url: str) -> Starlette:
         position = cursors.decode(VIEWER, after) if after else None
         result = await store.list_sessions(VIEWER, PageQuery(TimeWindow(), first, position))
         messages = await store.get_messages(
-            [s.last_message_id for s in result.sessions if s.last_message_id]
+            [s.last_message_ref for s in result.sessions if s.last_message_ref]
         )
         edges = []
         for s in result.sessions:
-            m = messages.get(s.last_message_id or "")
+            m = messages.get(s.last_message_ref or "")
             edges.append(
                 {
                     "cursor": cursors.encode(VIEWER, Position.of(s)),

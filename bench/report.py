@@ -161,6 +161,22 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": "(reported)" if mode == "team_unpinned" else "p99 ≤ 100 ms",
             }
         )
+    w6: dict[str, Any] = results.get("W6") or {}
+    for backend in ("sqlite", "postgres") if w6 else ():
+        group, whole = w6.get(f"{backend}_group"), w6.get(f"{backend}_whole")
+        if group is None or whole is None:
+            continue
+        rows.append(
+            {
+                "name": f"W6 page of one group ({w6['group_size']} of 1,000 sessions), "
+                f"{backend}, {w6['connections']} conns",
+                "measured": rate(group),
+                "baseline": f"whole list, same run: {rate(whole)}",
+                "value": group["rps"] / whole["rps"],
+                "ratio": f"{group['rps'] / whole['rps']:.2f}× whole list",
+                "target": "≥ 0.9× whole list",
+            }
+        )
     w5 = results["W5"]
     rows.append(
         {

@@ -48,8 +48,8 @@ TEAM_KIND = 1  # sessions.kind of a team (gateway/store/_lists.py KINDS)
 
 INSERT_MESSAGE = """
 INSERT INTO messages (server_id, client_id, from_account, type, time, text, attachment, ext,
-                      team_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                      team_key, conversation)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
 """
 TICK_MEMBERS = """
 INSERT INTO sync_clocks AS c (owner, version)
@@ -106,7 +106,7 @@ async def record(db: aiosqlite.Connection, event: dict[str, object]) -> bool:
     sender, server_id = str(event["fromAccount"]), str(event["msgidServer"])
     sent = event["msgTimestamp"]
     message = (server_id, event.get("msgidClient"), sender, event.get("msgType", "TEXT"), sent,
-               event.get("body"), None, None, team)  # fmt: skip
+               event.get("body"), None, None, team, team)  # fmt: skip
     await db.execute("BEGIN IMMEDIATE")
     try:
         inserted = (await db.execute(INSERT_MESSAGE, message)).rowcount

@@ -1,4 +1,5 @@
-"""The ``gateway`` command: serve, token, seed, schema."""
+"""The ``gateway`` command: serve, token, seed, import, sign, schema, dead-letters
+(dead_letter_commands.py)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,29 @@ import asyncio
 import logging
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import click
 import uvicorn
-from pydantic import SecretStr, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import SecretStr
 from uvicorn.supervisors import Multiprocess
 
 from gateway import graphiql
+from gateway._cli import DB_HELP, database_name, opened, settings_from_environment
 from gateway.auth import issue_token
+from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.demo_banner import banner
 from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
-from gateway.errors import ConfigurationError, GatewayError
+from gateway.errors import ConfigurationError
 from gateway.importer import ImportReport, import_lines
 from gateway.logs import configure_logging, flush_logs
 from gateway.progress import progress
@@ -40,27 +40,8 @@ from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 _SHOWN_REJECTIONS = 20
-_DB_HELP = "SQLite file, sqlite:/// URL or postgresql:// URL [GATEWAY_DATABASE_URL]."
 
 logger = logging.getLogger("gateway")
-
-
-def _settings(**overrides: object) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as e:
-        problems = "; ".join(_problem(error) for error in e.errors())
-        raise click.ClickException(f"bad configuration in the environment: {problems}") from None
-    given = {name: value for name, value in overrides.items() if value is not None}
-    return settings.model_copy(update=given) if given else settings
-
-
-def _problem(error: ErrorDetails) -> str:
-    name = "_".join(map(str, error["loc"]))
-    said = f"GATEWAY_{name.upper()}: {error['msg']}"
-    if any(word in name for word in ("secret", "key", "url")):
-        return said  # never echo a secret, or a URL's password
-    return f"{said} (got {error['input']!r})"
 
 
 class _GracefulServer(uvicorn.Server):
@@ -86,7 +67,7 @@ class _GracefulServer(uvicorn.Server):
         # there: a store closed after that would never be closed (SQLite's log left behind,
         # PostgreSQL connections cut).
         with self.capture_signals():
-            async with _opened(self._store, self._settings):
+            async with opened(self._store, self._settings):
                 await self._serve(sockets)
 
     @contextmanager
@@ -114,7 +95,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Interface to listen on [GATEWAY_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [GATEWAY_PORT, default 8000].")
-@click.option("--db", help=_DB_HELP)
+@click.option("--db", help=DB_HELP)
 @click.option("--demo", is_flag=True, help="Seed demo data into an empty database, print a token.")
 @click.option(
     "--workers", type=int, default=1, show_default=True,
@@ -122,7 +103,7 @@ def main() -> None:
 )  # fmt: skip
 def serve(host: str | None, port: int | None, db: str | None, demo: bool, workers: int) -> None:
     """Run the gateway."""
-    settings = _settings(host=host, port=port, database_url=db)
+    settings = settings_from_environment(host=host, port=port, database_url=db)
     if workers > 1 and not settings.uses_postgres():
         raise click.ClickException(
             "--workers needs PostgreSQL: with SQLite one process wakes its own subscribers"
@@ -214,30 +195,30 @@ def _server_config(settings: Settings, app: object, **options: Any) -> ServerCon
 def token(account: str, ttl: int) -> None:
     """Print a development JWT for ACCOUNT, signed with GATEWAY_JWT_SECRET."""
     try:
-        click.echo(issue_token(_settings(), account, ttl_seconds=ttl))
+        click.echo(issue_token(settings_from_environment(), account, ttl_seconds=ttl))
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
 
 
 @main.command()
-@click.option("--db", help=_DB_HELP)
+@click.option("--db", help=DB_HELP)
 def seed(db: str | None) -> None:
     """Fill a database with demo accounts, sessions and histories."""
-    settings = _settings(database_url=db)
+    settings = settings_from_environment(database_url=db)
     summary = asyncio.run(_seed(settings))
     if summary.already_there:
-        click.echo(f"the demo data is already in {_database_name(settings)}: nothing to seed")
+        click.echo(f"the demo data is already in {database_name(settings)}: nothing to seed")
     else:
         click.echo(f"seeded {summary.messages} messages and {summary.recalls} recalls")
 
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--db", help=_DB_HELP)
+@click.option("--db", help=DB_HELP)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line is rejected.")
 def import_(file: Path, db: str | None, strict: bool) -> None:
     """Apply a file of NIM CC events (JSON lines) as the webhook would."""
-    settings = _settings(database_url=db)
+    settings = settings_from_environment(database_url=db)
     with (
         file.open("rb") as lines,
         progress(file.stat().st_size, f"importing {file.name}") as advance,
@@ -277,7 +258,7 @@ def sign(body: str, secret: str, method: str, target: str | None) -> None:
 def install_graphiql(directory: str | None) -> None:
     """Install GraphiQL's pinned assets from the npm registry, integrity-checked, so the
     explorer works without internet. Once per machine: every checkout and directory shares them."""
-    target = graphiql.directory(directory or _settings().graphiql_dir)
+    target = graphiql.directory(directory or settings_from_environment().graphiql_dir)
     try:
         fresh = graphiql.install(target)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
@@ -291,60 +272,28 @@ def schema() -> None:
     sys.stdout.write(build_schema().as_str() + "\n")
 
 
-@asynccontextmanager
-async def _opened(store: SessionStore, settings: Settings) -> AsyncIterator[SessionStore]:
-    """The store, open; failing to open it is one line naming the database (the traceback is
-    logged at debug level)."""
-    async with AsyncExitStack() as stack:
-        try:
-            if not settings.uses_postgres():
-                # aiosqlite, failing to connect, races its worker thread against the closing
-                # loop (a stray "Event loop is closed" traceback): try the file synchronously.
-                sqlite3.connect(settings.sqlite_path()).close()
-            await stack.enter_async_context(store)
-        except Exception as e:
-            logger.debug("opening the store failed", exc_info=True)
-            reason = e.message if isinstance(e, GatewayError) else str(e) or type(e).__name__
-            raise click.ClickException(
-                f"cannot open {_database_name(settings)}: {' '.join(reason.split())}"
-            ) from None
-        try:
-            yield store
-        finally:
-            await stack.aclose()
-            logger.info("closed the store")
-
-
-def _database_name(settings: Settings) -> str:
-    """The database ``settings`` names, for messages: never its password."""
-    if not settings.uses_postgres():
-        return f"the SQLite database {settings.sqlite_path()}"
-    url = urlparse(settings.database_url)
-    server = url.netloc.rpartition("@")[2] or "localhost"
-    if not server.rpartition("]")[2].count(":"):
-        server += ":5432"
-    return f"the PostgreSQL database {url.path.lstrip('/') or '(default)'} at {server}"
-
-
 async def _check_store(settings: Settings) -> None:
-    async with _opened(open_store(settings), settings):
+    async with opened(open_store(settings), settings):
         pass
 
 
 async def _seed(settings: Settings) -> SeedSummary:
-    async with _opened(open_store(settings), settings) as store:
+    async with opened(open_store(settings), settings) as store:
         return await seed_demo(store, now_ms())
 
 
 async def _import(
     settings: Settings, lines: Iterable[bytes], on_line: Callable[[bytes], None]
 ) -> ImportReport:
-    async with _opened(open_store(settings), settings) as store:
+    async with opened(open_store(settings), settings) as store:
         return await import_lines(store, lines, on_line)
 
 
 async def _seed_if_empty(settings: Settings) -> None:
-    async with _opened(open_store(settings), settings) as store:
+    async with opened(open_store(settings), settings) as store:
         if await store.is_empty():
             summary = await seed_demo(store, now_ms())
             click.echo(f"demo: seeded {summary.messages} messages")
+
+
+main.add_command(dead_letters)

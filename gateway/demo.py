@@ -1,16 +1,21 @@
-"""Realistic demo data: a few accounts with P2P and team sessions, long histories, recalls.
+"""Realistic demo data: a few accounts with P2P and team sessions, long histories, recalls;
+alice's conversation groups and a muted team.
 
-The data goes in as NIM message-CC events through the same ingestion path as the webhook.
+The messages go in as NIM message-CC events through the same ingestion path as the webhook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
 
 import orjson
 
+from gateway.domain.groups import DEFAULT_LIMITS
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.sessions import message_ref
+from gateway.errors import BadUserInput
 from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
 
@@ -21,6 +26,12 @@ TEAMS = {
     SessionKey(SessionType.SUPER_TEAM, "5001"): ACCOUNTS,
 }
 CUSTOMERS = [f"customer-{n:03}" for n in range(1, 121)]  # alice's list runs past one page
+# alice's conversation groups (id, name, sessions) and the team she muted.
+GROUPS = [
+    ("work", "Work", ["team|1001", "team|1002", "p2p|bob", "p2p|carol", "p2p|dave"]),
+    ("customers", "Customers", [f"p2p|{c}" for c in CUSTOMERS[:40]]),
+]
+MUTED = "super_team|5001"
 
 _LINES = [
     "Are we still on for tomorrow?", "Sounds good 👍", "I pushed the fix, can you review?",
@@ -45,7 +56,7 @@ class SeedSummary:
 
 
 async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSummary:
-    if await store.get_messages([_LAST_EVENT]):
+    if await store.get_messages([message_ref("team|1001", _LAST_EVENT)]):
         return SeedSummary(already_there=True)
     # The teams' members as the registry knows them from before the oldest demo message (super
     # teams: NIM's stream does not list their members); team messages also carry tMembers.
@@ -54,6 +65,8 @@ async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSumma
     ingestor = Ingestor(store, lambda: now)
     summary = SeedSummary()
     for event in demo_events(now, rng_seed=rng_seed):
+        if event["msgidServer" if "msgidServer" in event else "msgId"] == _LAST_EVENT:
+            await _organize(store, now)  # before the event that says the seed finished
         _, outcome = await ingestor.apply_json(event)
         if outcome is Outcome.APPLIED:
             if event["eventType"] == 1:  # the others are recalls
@@ -61,6 +74,15 @@ async def seed(store: SessionStore, now: int, *, rng_seed: int = 7) -> SeedSumma
             else:
                 summary.recalls += 1
     return summary
+
+
+async def _organize(store: SessionStore, now: int) -> None:
+    """alice's groups and muted team (a group already there, from a seed cut short, stays)."""
+    for group_id, name, keys in GROUPS:
+        sessions = [SessionKey.parse(key) for key in keys]
+        with contextlib.suppress(BadUserInput):
+            await store.create_group("alice", group_id, name, "", sessions, now, DEFAULT_LIMITS)
+    await store.set_muted("alice", [SessionKey.parse(MUTED)], True)
 
 
 def demo_events(now: int, *, rng_seed: int = 7) -> list[Event]:

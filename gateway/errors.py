@@ -4,15 +4,19 @@
     ├── BadUserInput              BAD_USER_INPUT
     ├── Unauthenticated           UNAUTHENTICATED
     ├── NotFound                  NOT_FOUND
+    ├── LimitExceeded             TOO_MANY_GROUPS, TOO_MANY_GROUPS_FOR_SESSION, GROUP_FULL
     ├── SyncTokenExpired          SYNC_TOKEN_EXPIRED   (reload the whole list)
     ├── StoreUnavailable          STORE_UNAVAILABLE    (the database is away: retry; webhook: 503)
-    ├── BadEvent                  BAD_EVENT, BAD_JSON, MISSING_EVENT_TYPE   (webhook: 400)
+    ├── BadEvent                  BAD_EVENT, BAD_JSON, NOT_AN_OBJECT, MISSING_EVENT_TYPE,
+    │                             MISSING_FIELD, NUL_CHARACTER   (message CC: a dead letter,
+    │                             answered 200; team registry: 400)
     ├── Refused                   MISSING_SIGNATURE, BAD_MD5, BAD_CHECKSUM,
     │                             STALE_CURTIME, BAD_APP_KEY                (webhook: 403)
     └── ConfigurationError        CONFIGURATION_ERROR  (start-up only)
 
-The GraphQL layer passes these through to clients as ``extensions.code``, the webhook as
-``{"error": {"code", "message"}}``; any other exception is masked and logged.
+The GraphQL layer passes these through to clients as ``extensions.code``, the webhooks as
+``{"error": {"code", "message"}}`` (a message-CC body it cannot use is kept as a dead letter
+under its code instead); any other exception is masked and logged.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class Unauthenticated(GatewayError):
 
 class NotFound(GatewayError):
     code = "NOT_FOUND"
+
+
+class LimitExceeded(GatewayError):
+    """A write that would pass one of the configured limits (conversation groups)."""
+
+    code = "LIMIT_EXCEEDED"
 
 
 class SyncTokenExpired(GatewayError):

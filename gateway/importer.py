@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from gateway.domain import fields
 from gateway.domain.teams import parse_member_change
 from gateway.errors import BadEvent, GatewayError
 from gateway.ingest import Ingestor, Outcome
@@ -48,7 +49,8 @@ async def import_lines(
         try:
             document = orjson.loads(line)
             if isinstance(document, dict) and "tid" in document and "eventType" not in document:
-                change = parse_member_change(str(document["tid"]), document)
+                tid = fields.account(document["tid"], "tid")
+                change = parse_member_change(tid, document)
                 await store.set_team_members(change.team, change.members, _time(document))
                 report.teams += 1
                 continue

@@ -1,11 +1,13 @@
 """Applies NIM events to the session lists: the one write path for the webhook, the import
-command and the demo seeder."""
+command, dead letters' replay and the demo seeder."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from enum import Enum
+
+import orjson
 
 from gateway.domain.events import (
     Event,
@@ -17,7 +19,19 @@ from gateway.domain.events import (
 )
 from gateway.domain.keys import SessionType
 from gateway.domain.sessions import Message
+from gateway.errors import BadEvent
 from gateway.store.base import SessionStore
+
+
+def parse_body(body: bytes, *, not_after: int | None = None) -> Event:
+    """A CC request's raw body as an event (times at most ``not_after``, as parse_event takes
+    them); raises BadEvent, with the code a dead letter is kept under, for anything the gateway
+    cannot use."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadEvent("the body is not JSON", code="BAD_JSON") from None
+    return parse_event(document, not_after=not_after)
 
 
 class Outcome(Enum):
@@ -52,6 +66,10 @@ class Ingestor:
         self._clock = clock
         self._on_stored = on_stored
         self.max_ahead_ms = max_ahead_ms
+
+    def parse(self, body: bytes) -> Event:
+        """A CC request's raw body as an event, its times bounded by this ingestor's clock."""
+        return parse_body(body, not_after=self._clock() + self.max_ahead_ms)
 
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+from gateway.domain.groups import FeedChange, GroupChange, SessionGroup
 from gateway.domain.keys import SessionKey
 from gateway.domain.sessions import Message, Session
 from gateway.domain.sync import Change, SyncPosition
@@ -126,15 +127,16 @@ class MessageCache:
     def remember(self, message: Message) -> None:
         """A message just stored, told before the subscribers the commit woke run: each runs in
         its wake-up, which the loop calls before this later callback, which forgets it."""
-        self._fresh[message.server_id] = message
+        self._fresh[message.ref] = message
         asyncio.get_running_loop().call_soon(self._forget, message)
 
     def _forget(self, message: Message) -> None:
-        if self._fresh.get(message.server_id) is message:
-            del self._fresh[message.server_id]
+        if self._fresh.get(message.ref) is message:
+            del self._fresh[message.ref]
 
     def at_hand(self, ids: Sequence[str]) -> dict[str, Message] | None:
-        """The messages ``ids``, when each was just stored (no read needed), or None."""
+        """The messages ``ids`` (``Message.ref``s), when each was just stored (no read needed),
+        or None."""
         found: dict[str, Message] = {}
         for server_id in ids:
             message = self._fresh.get(server_id)
@@ -247,17 +249,35 @@ class Deleted:
     position: SyncPosition
 
 
-Event = Upserted | Deleted
+@dataclass(frozen=True, slots=True)
+class GroupUpserted:
+    group: SessionGroup
+    position: SyncPosition
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDeleted:
+    group_id: str
+    position: SyncPosition
+
+
+Event = Upserted | Deleted | GroupUpserted | GroupDeleted
 
 
 class Overflow(Exception):
     """The subscriber fell more than its queue's size behind."""
 
 
-def events_of(changes: list[Change]) -> list[Event]:
+def events_of(changes: Sequence[FeedChange]) -> list[Event]:
     """One event per changed session; deletions committed together make one event."""
     events: list[Event] = []
     for change in changes:
+        if isinstance(change, GroupChange):
+            if change.group is None:
+                events.append(GroupDeleted(change.group_id, change.position))
+            else:
+                events.append(GroupUpserted(change.group, change.position))
+            continue
         if change.session is not None:
             events.append(Upserted(change.session, change.position))
             continue
@@ -293,14 +313,14 @@ async def follow(
             # in this process hand over are used as they are (no read), past the position only,
             # unless a version between is missing: the feed has it.
             watcher.woken.clear()
-            changes: list[Change] = []
+            changes: list[FeedChange] = []
             while True:
                 if watcher.needs_read:
                     watcher.needs_read = False
                     while True:
                         read = partial(store.changes_since, owner, watcher.position, _READ_BATCH)
                         batch = await patiently(read)
-                        changes += batch.changes
+                        changes += batch.in_feed_order()
                         watcher.position = batch.position
                         if not batch.has_more:
                             break
@@ -371,7 +391,7 @@ def _continues(changes: list[Change], position: SyncPosition) -> bool:
     return True
 
 
-def _after(change: Change, position: SyncPosition) -> bool:
+def _after(change: FeedChange, position: SyncPosition) -> bool:
     if change.version != position.version:
         return change.version > position.version
     return position.key is not None and str(change.key) > position.key

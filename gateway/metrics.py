@@ -42,6 +42,14 @@ class Metrics:
             ["reason", "msg_type"],
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "gateway_webhook_dead_letters",
+            "Correctly signed CC bodies that could not be applied, answered 200 and kept as dead "
+            "letters (`gateway dead-letters`), by reason (BAD_JSON, NOT_AN_OBJECT, "
+            "MISSING_EVENT_TYPE, MISSING_FIELD, NUL_CHARACTER, BAD_EVENT, UNEXPECTED).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.unusable_fields = Counter(
             "gateway_webhook_unusable_fields",
             "Team messages kept without what a field said of the members (tMembers, attach of a "

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.domain.groups import GroupLimits
 from gateway.errors import ConfigurationError
 
 # What the gateway's own routes answer (web/app.py, web/webhook.py): no webhook path.
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     # taken as that (docs/api.md, "The webhooks' input rules").
     nim_max_event_ahead_s: NonNegativeInt = 300
     webhook_max_body_bytes: int = 1_048_576
+    dead_letter_limit: PositiveInt = 10_000  # signed CC bodies kept unapplied; the oldest go first
 
     allowed_origins: str = ""  # browsers' origins, for CORS and WebSockets alike
     ws_max_subscriptions_per_connection: int = 10
@@ -69,6 +71,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"  # whose X-Forwarded-For to believe: IPs, CIDRs or "*"
     max_body_depth: int = Field(32, ge=1, le=250)  # JSON nesting of a GraphQL request body
     max_response_bytes: int = 8_388_608
+
+    # Conversation groups (NIM's depend on the plan; a session is in at most 5 in NIM).
+    groups_per_owner: PositiveInt = 100
+    groups_per_session: PositiveInt = 5
+    sessions_per_group: PositiveInt = 1000
     shutdown_timeout_s: float = 10
 
     # Each HTTP connection, for when clients reach the gateway directly (docs/deployment.md
@@ -115,6 +122,9 @@ class Settings(BaseSettings):
         if value in _OWN_PATHS or value.startswith(_OWN_PREFIXES):
             raise ValueError("that path is one of the gateway's own (web/app.py): choose another")
         return value
+
+    def group_limits(self) -> GroupLimits:
+        return GroupLimits(self.groups_per_owner, self.groups_per_session, self.sessions_per_group)
 
     def uses_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql://", "postgres://"))

@@ -7,7 +7,7 @@ import math
 import sqlite3
 import time as clock
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -16,7 +16,7 @@ import jwt
 import orjson
 
 from gateway.domain.checksum import sign, sign_request
-from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.keys import SessionKey, SessionType, p2p_conversation
 from gateway.domain.sessions import Delivery, Message, MessageType
 from gateway.live import ChangeNotifier
 from gateway.settings import Settings
@@ -74,6 +74,7 @@ async def send(
     store: SessionStore, server_id: str, sender: str, recipient: str, time: int, text: str = "hi"
 ) -> Message:
     message = text_message(server_id, sender, time, text)
+    message = replace(message, conversation=p2p_conversation(sender, recipient))
     await store.record_message(message, p2p_deliveries(sender, recipient))
     return message
 

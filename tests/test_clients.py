@@ -30,6 +30,11 @@ SCHEMA = ROOT / "schema.graphql"
 EXPECTED_OPERATIONS = {
     "SessionList", "Session", "TotalUnreadCount", "SessionChanges",
     "UpdateSessionExt", "DeleteSessions", "MarkSessionsRead", "PinSession", "SessionEvents",
+    # NIM V2's conversation features (issue 24)
+    "SessionGroups", "GroupSessionList", "UnreadCount", "UnreadCountByFilter", "SessionsByIds",
+    "Nodes", "CreateSessionGroup", "UpdateSessionGroup", "DeleteSessionGroup",
+    "AddSessionsToGroup", "RemoveSessionsFromGroup", "MuteSessions", "MarkGroupRead",
+    "MarkTypesRead", "CreateSession",
 }  # fmt: skip
 
 
@@ -83,6 +88,8 @@ def test_relay_compiler_writes_an_artifact_per_operation_and_fragment(generated:
         "SessionList_query.graphql.ts", "SessionRow_session.graphql.ts",
         "SessionDetailQuery.graphql.ts", "UpdateSessionExtMutation.graphql.ts",
         "DeleteSessionsMutation.graphql.ts", "SessionEventsSubscription.graphql.ts",
+        "SessionGroupsQuery.graphql.ts", "MuteSessionsMutation.graphql.ts",
+        "DeleteSessionGroupMutation.graphql.ts",
     } <= artifacts  # fmt: skip
 
 

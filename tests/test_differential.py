@@ -276,16 +276,23 @@ async def _restore(seeded: str, copy: str) -> None:
         with sqlite3.connect(copy, timeout=5) as lite:
             lite.execute("ATTACH DATABASE ? AS seeded", (seeded,))
             for table in _sqlite_tables(lite):
+                # Generated columns (id sort keys) are computed, never written.
+                info = lite.execute(f"PRAGMA main.table_xinfo({table})").fetchall()
+                columns = ", ".join(row[1] for row in info if row[6] == 0)
                 lite.execute(f"DELETE FROM main.{table}")  # noqa: S608
-                lite.execute(f"INSERT INTO main.{table} SELECT * FROM seeded.{table}")  # noqa: S608
+                lite.execute(f"INSERT INTO main.{table} ({columns}) "  # noqa: S608
+                             f"SELECT {columns} FROM seeded.{table}")  # fmt: skip
         return
     db = await asyncpg.connect(POSTGRES_URL)
     try:
         source, target = _schema_of(seeded), _schema_of(copy)
         async with db.transaction():
             for table in await _table_names(db, source):
+                # Generated columns (id sort keys) are computed, never written; identities are.
+                columns = ", ".join(await _written_columns(db, source, table))
                 await db.execute(f"TRUNCATE {target}.{table}; INSERT INTO {target}.{table} "  # noqa: S608
-                                 f"SELECT * FROM {source}.{table}")  # fmt: skip
+                                 f"({columns}) OVERRIDING SYSTEM VALUE "
+                                 f"SELECT {columns} FROM {source}.{table}")  # fmt: skip
     finally:
         await db.close()
 
@@ -316,6 +323,13 @@ def _sqlite_tables(db: sqlite3.Connection) -> list[str]:
 
 def _schema_of(url: str) -> str:
     return parse_qs(urlsplit(url).query)["search_path"][0]
+
+
+async def _written_columns(db: asyncpg.Connection, schema: str, table: str) -> list[str]:
+    rows = await db.fetch("SELECT column_name FROM information_schema.columns "
+                          "WHERE table_schema = $1 AND table_name = $2 AND is_generated = 'NEVER' "
+                          "ORDER BY ordinal_position", schema, table)  # fmt: skip
+    return [row["column_name"] for row in rows]
 
 
 async def _table_names(db: asyncpg.Connection, schema: str) -> list[str]:

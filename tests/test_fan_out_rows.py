@@ -135,9 +135,9 @@ def test_a_change_recorded_after_a_fan_out_of_the_same_session_is_the_one_handed
     changes = ChangeLog()
     changes.record_owners(["m00", "m01"])
     # owner, version, deleted_at, then the session columns; decoded once asked for
-    columns = ("team|crew", T0, "", 0, "t1", None, None, None, 1, None, None)
+    columns = ("team|crew", T0, "", 0, "t1", None, None, None, 1, None, None, 0)
     changes.record_fan_out([("m00", 7, None, *columns), ("m01", 4, None, *columns)], CREW)
-    [read] = changes.record_rows([("m00", 7, None, *columns[:8], 0, T0 + 1, None)])
+    [read] = changes.record_rows([("m00", 7, None, *columns[:8], 0, T0 + 1, None, 0)])
 
     handed = changes.by_owner()
 

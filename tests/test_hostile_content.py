@@ -92,12 +92,12 @@ async def test_an_attach_object_deeper_than_any_encoder_allows_is_kept_and_serve
     assert message == {"serverId": "m1", "attachment": deep, "ext": deep}
 
 
-async def test_a_body_deeper_than_the_parser_takes_is_400(
+async def test_a_body_deeper_than_the_parser_takes_is_a_dead_letter(
     webhook: Webhook, store: SessionStore
 ) -> None:
     raw = with_raw_attach(cc_message("m1", "alice", "bob", T0), nested(WORST))
-    response = await webhook(raw)
-    assert (response.status_code, response.json()["error"]["code"]) == (400, "BAD_JSON")
+    answer = await webhook.ok(raw)
+    assert (answer["outcome"], answer["error"]["code"]) == ("dead_letter", "BAD_JSON")
     assert await store.is_empty()
 
 

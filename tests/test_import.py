@@ -46,7 +46,7 @@ def test_import_applies_counts_and_reports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "4 applied, 1 duplicate, 1 ignored, 1 team lists, 2 rejected" in result.output
     assert "line 8: BAD_JSON" in result.output
-    assert "line 9: BAD_EVENT" in result.output
+    assert "line 9: MISSING_FIELD" in result.output
     p2p, team = asyncio.run(sessions_of(db, "alice", "p2p|bob", "team|42"))
     assert p2p.last_message_kind is LastMessageKind.REVOKE_NOTIFICATION
     assert team.last_message_id == "t1"

@@ -172,10 +172,11 @@ async def test_only_messages_just_stored_are_at_hand(store: SessionStore) -> Non
     ingestor = Ingestor(store, on_stored=notifier.messages.remember)
     await ingestor.apply_json(cc_message("m1", "bob", "alice", T0 + 1))
 
-    assert list(notifier.messages.at_hand(["m1"]) or ()) == ["m1"]
-    assert notifier.messages.at_hand(["m1", "m0"]) is None
+    m1, m0 = "p2p|alice bob\nm1", "p2p|alice bob\nm0"  # Message.ref: a conversation's id
+    assert list(notifier.messages.at_hand([m1]) or ()) == [m1]
+    assert notifier.messages.at_hand([m1, m0]) is None
     await asyncio.sleep(0)  # the loop's next round: the fan-out of its commit has run
-    assert notifier.messages.at_hand(["m1"]) is None
+    assert notifier.messages.at_hand([m1]) is None
 
 
 QUERY = (

@@ -14,6 +14,7 @@ from gateway.live import MessageCache
 from gateway.store import SessionStore
 from tests.helpers import T0, cc_message, send
 
+M1 = "p2p|alice bob\nm1"  # Message.ref of bob's m1 to alice
 BODIES: list[dict[str, Any]] = [
     {**cc_message("m-pic", "bob", "alice", T0), "msgType": "PICTURE", "body": "",
      "attach": '{"url": "x", "size": [1, 2]}', "ext": "not json"},
@@ -33,9 +34,7 @@ async def test_the_ingestor_hands_over_the_messages_it_stored_as_the_store_reads
     await ingestor.apply(parse_event({**BODIES[0], "body": "a duplicate"}))
 
     assert [m.server_id for m in stored] == ["m-pic", "m-team", "m-custom"]
-    assert dict(await store.get_messages([m.server_id for m in stored])) == {
-        m.server_id: m for m in stored
-    }
+    assert dict(await store.get_messages([m.ref for m in stored])) == {m.ref: m for m in stored}
 
 
 class CountedReads:
@@ -43,10 +42,10 @@ class CountedReads:
         self.store = store
         self.reads = 0
 
-    async def get_messages(self, server_ids: list[str]) -> dict[str, Message]:
+    async def get_messages(self, refs: list[str]) -> dict[str, Message]:
         self.reads += 1
         await asyncio.sleep(0)  # the others ask while it reads
-        return dict(await self.store.get_messages(server_ids))
+        return dict(await self.store.get_messages(refs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -55,11 +54,11 @@ class CountedReads:
 async def test_subscribers_asking_for_a_message_at_once_read_it_once(store: SessionStore) -> None:
     await send(store, "m1", "bob", "alice", T0)
     cache, counted = MessageCache(), CountedReads(store)
-    found = await asyncio.gather(*(cache.get(counted, ["m1"]) for _ in range(50)))  # type: ignore[arg-type]
+    found = await asyncio.gather(*(cache.get(counted, [M1]) for _ in range(50)))  # type: ignore[arg-type]
     assert counted.reads == 1
-    assert all(f["m1"].server_id == "m1" for f in found)
+    assert all(f[M1].server_id == "m1" for f in found)
 
-    await cache.get(counted, ["m1"])  # type: ignore[arg-type]
+    await cache.get(counted, [M1])  # type: ignore[arg-type]
     assert counted.reads == 2  # later, the store is asked again
 
 
@@ -69,20 +68,20 @@ async def test_a_message_just_stored_serves_the_fan_out_of_its_commit_only(
     message = await send(store, "m1", "bob", "alice", T0)
     cache, counted = MessageCache(), CountedReads(store)
     cache.remember(message)
-    assert await cache.get(counted, ["m1"]) == {"m1": message}  # type: ignore[arg-type]
+    assert await cache.get(counted, [M1]) == {M1: message}  # type: ignore[arg-type]
     assert counted.reads == 0
 
     await asyncio.sleep(0)  # the loop's next round: the woken subscribers have run
-    assert await cache.get(counted, ["m1"]) == {"m1": message}  # type: ignore[arg-type]
+    assert await cache.get(counted, [M1]) == {M1: message}  # type: ignore[arg-type]
     assert counted.reads == 1
 
 
 async def test_a_reader_cancelled_leaves_the_read_to_the_others(store: SessionStore) -> None:
     await send(store, "m1", "bob", "alice", T0)
     cache, counted = MessageCache(), CountedReads(store)
-    first = asyncio.ensure_future(cache.get(counted, ["m1"]))  # type: ignore[arg-type]
+    first = asyncio.ensure_future(cache.get(counted, [M1]))  # type: ignore[arg-type]
     await asyncio.sleep(0)
-    second = asyncio.ensure_future(cache.get(counted, ["m1"]))  # type: ignore[arg-type]
+    second = asyncio.ensure_future(cache.get(counted, [M1]))  # type: ignore[arg-type]
     first.cancel()
-    assert (await second)["m1"].server_id == "m1"
+    assert (await second)[M1].server_id == "m1"
     assert counted.reads == 1

@@ -10,6 +10,7 @@ from typing import TypeVar
 import pytest
 
 from gateway.domain.membership import message_change
+from gateway.domain.order import event_key
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
 from gateway.settings import Settings
 from gateway.store import SqlStore
@@ -102,12 +103,12 @@ async def test_every_write_locks_its_team_then_its_owners_in_sorted_order(
     # A team message naming its members (tMembers), a registry write, a message to the cached
     # members with joins the event names, a late membership change (a rebuild), a team recall,
     # a P2P message and its recall: each names its owners out of order.
-    listed = message_change((T0, "1"), MEMBERS[-1], listed=reversed_members)
+    listed = message_change(event_key(T0, "1"), MEMBERS[-1], listed=reversed_members)
     await store.record_team_message(TEAM, message("1", MEMBERS[-1], T0), listed, T0)
     await store.set_team_members(TEAM, reversed_members[:40], T0 + 1)
-    joins = message_change((T0 + 2, "2"), MEMBERS[5], joins=reversed_members[40:])
+    joins = message_change(event_key(T0 + 2, "2"), MEMBERS[5], joins=reversed_members[40:])
     await store.record_team_message(TEAM, message("2", MEMBERS[5], T0 + 2), joins, T0 + 2)
-    late = message_change((T0 - 5, "0"), MEMBERS[3], leaves=reversed_members[::3])
+    late = message_change(event_key(T0 - 5, "0"), MEMBERS[3], leaves=reversed_members[::3])
     await store.record_team_message(TEAM, message("0", MEMBERS[3], T0 - 5), late, T0 + 3)
     await store.revoke_message(RevokeNotification("2", MEMBERS[5], T0 + 4), team=TEAM, sent=T0 + 2)
     deliveries = [Delivery("zed", p2p("amy")), Delivery("amy", p2p("zed"))]

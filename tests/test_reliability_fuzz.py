@@ -95,13 +95,15 @@ json_values = st.recursive(
     event_type=st.sampled_from([1, "1", 7, 8, "25", 2, None, "x", -1, 10**20]),
 )  # fmt: skip
 @FUZZ
-async def test_any_webhook_body_gets_200_400_or_413(
+async def test_any_signed_webhook_body_gets_200(
     webhook: Webhook, mutation: dict[str, object], event_type: object
 ) -> None:
     body = {**cc_message("fz", "alice", "bob", T0), **mutation}
     if event_type is not None:
         body["eventType"] = event_type
     response = await webhook(json.dumps(body).encode())  # json: any int, as a client may send
-    assert response.status_code in (200, 400), response.text
-    if response.status_code == 400:
-        assert response.json()["error"]["code"] in {"BAD_EVENT", "MISSING_EVENT_TYPE", "BAD_JSON"}
+    assert response.status_code == 200, response.text  # NIM retries anything else, for ever
+    answer = response.json()
+    if answer["outcome"] == "dead_letter":
+        assert answer["error"]["code"] in {"BAD_EVENT", "MISSING_EVENT_TYPE", "MISSING_FIELD",
+                                           "NUL_CHARACTER", "BAD_JSON"}  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway.domain.membership import message_change
+from gateway.domain.order import event_key
 from gateway.domain.pages import PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, LastMessageKind, RevokeNotification, Session
 from gateway.store import SessionStore
@@ -179,12 +180,13 @@ async def test_after_the_purge_a_team_message_older_than_the_deletion_does_not_b
 ) -> None:
     await store.set_team_members(team("t1"), ["alice", "bob"], T0 - 10)
     await store.record_team_message(team("t1"), text_message("m1", "bob", T0),
-                                    message_change((T0, "m1"), "bob"), T0)  # fmt: skip
+                                    message_change(event_key(T0, "m1"), "bob"), T0)  # fmt: skip
     await store.delete_sessions("alice", [team("t1")], now=T0 + 100)
     await store.purge_tombstones(deleted_before=T0 + 101)
 
-    late = [("m0", message_change((T0 + 50, "m0"), "bob")),  # to the cached members
-            ("m00", message_change((T0 + 60, "m00"), "bob", listed=["alice", "bob"]))]  # fmt: skip
+    late = [("m0", message_change(event_key(T0 + 50, "m0"), "bob")),  # to the cached members
+            ("m00", message_change(event_key(T0 + 60, "m00"), "bob",
+                                   listed=["alice", "bob"]))]  # fmt: skip
     for server_id, change in late:
         time = change.facts[0].key[0]
         message = text_message(server_id, "bob", time)

@@ -16,6 +16,10 @@ Accepted shapes (all other fields are ignored; see docs/nim-mapping.md):
 Numbers may arrive as JSON numbers or as decimal strings, as NIM sends them. A time later than
 ``not_after`` (the gateway's clock plus the skew it allows) is taken as ``not_after``, and the
 event names the fields it took so (``clamped``): kept, but never the newest thing for long.
+Account and team ids (``to``, ``fromAccount``, a recall's ``from`` and ``to``, ``tMembers``
+entries, ``data.ids``, ``data.id``) are text: a JSON integer is taken as its decimal text, and
+``tMembers`` text is split as NIM writes it (``[123, 0123]`` is the accounts ``123`` and
+``0123``), never read as numbers.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from dataclasses import dataclass
 import orjson
 
 from gateway.domain import fields
-from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.keys import SessionKey, SessionType, conversation_of
 from gateway.domain.membership import TeamChange, message_change
+from gateway.domain.order import EventKey, event_key
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification
 from gateway.errors import BadEvent
 
@@ -59,6 +64,11 @@ class Conversation:
     type: SessionType
     sender: str
     to: str
+
+    @property
+    def key(self) -> str:
+        """Where the message's id is unique (keys.conversation_of)."""
+        return conversation_of(self.sender, SessionKey(self.type, self.to))
 
     def deliveries(self) -> list[Delivery]:
         """Both sides of a P2P chat (one, when someone writes to themselves)."""
@@ -118,8 +128,8 @@ Event = MessageEvent | TeamMessageEvent | RecallEvent | IgnoredEvent
 def parse_event(body: object, *, not_after: int | None = None) -> Event:
     """The event ``body`` describes; its times are at most ``not_after`` (ms), when given."""
     if not isinstance(body, Mapping):
-        raise BadEvent("the body must be a JSON object")
-    if "eventType" not in body:
+        raise BadEvent("the body must be a JSON object", code="NOT_AN_OBJECT")
+    if body.get("eventType") in (None, ""):
         raise BadEvent("the body has no eventType", code="MISSING_EVENT_TYPE")
     event_type = _int(body, "eventType")
     if event_type == MESSAGE:
@@ -163,6 +173,7 @@ def _message_event(body: Mapping[str, object], times: _Times) -> Event:
         text=_opt_str(body, "body"),
         attachment=_json_text(body, "attach"),
         ext=_json_text(body, "ext"),
+        conversation=conversation.key,
     )
     if session_type is SessionType.P2P:
         return MessageEvent(conversation, message, times.clamped)
@@ -176,7 +187,7 @@ def _team_change(
     """What a team message says about the members, and the fields it could not use. A member list
     or notification NIM would send again unchanged is not refused (NIM would retry it forever):
     the message is kept, and what cannot be read of the members is left out."""
-    key = (message.time, message.server_id)
+    key = event_key(message.time, message.server_id)
     unusable: list[str] = []
     listed = None
     if body.get("convType") == "TEAM" and body.get("tMembers") is not None:
@@ -196,7 +207,7 @@ def _team_change(
 
 
 def _notification_change(
-    body: Mapping[str, object], key: tuple[int, str], sender: str, listed: list[str] | None
+    body: Mapping[str, object], key: EventKey, sender: str, listed: list[str] | None
 ) -> TeamChange:
     code, data = _notification(body)
     if code in _JOIN_IDS:
@@ -232,27 +243,48 @@ def _notification(body: Mapping[str, object]) -> tuple[int | None, Mapping[str, 
 def _ids(data: Mapping[str, object], field: str) -> list[str]:
     value = data.get(field)
     values = value if isinstance(value, list) else [] if value is None else [value]
-    return [_checked(v, f"attach.data.{field}") for v in values]
+    return [_member(v, f"attach.data.{field}") for v in values]
 
 
 def _listed(value: object) -> list[str]:
-    """``tMembers``: NIM's text form ``"[a, b]"`` with unquoted names, a JSON array, or a JSON
-    array as text."""
+    """``tMembers``: NIM's text form ``"[a, b]"`` (unquoted names, which may be digits), a JSON
+    array (of names, or of integers taken as their decimal text), or a JSON array of names as
+    text."""
     if isinstance(value, str):
-        text = value.strip()
-        if not (text.startswith("[") and text.endswith("]")):
-            raise BadEvent("tMembers must be a list of accounts, like [alice, bob]")
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            value = [name.strip() for name in text[1:-1].split(",") if name.strip()]
+        value = _split(value)
     if not isinstance(value, list) or len(value) > _MAX_LISTED:
         raise BadEvent(f"tMembers must be a list of at most {_MAX_LISTED} accounts")
-    return [_checked(v, "tMembers") for v in value]
+    return [_member(v, "tMembers") for v in value]
 
 
-def _checked(value: object, field: str) -> str:
-    if not isinstance(value, str):
+def _split(text: str) -> list[object]:
+    """The names of ``"[a, b]"`` as written: ``[123, 0123]`` is ``123`` and ``0123``, never the
+    numbers 123 and 123. A name in double quotes is a JSON string (``["a", "b"]``)."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise BadEvent("tMembers must be a list of accounts, like [alice, bob]")
+    try:
+        names = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        names = None
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        return list(names)
+    return [_unquoted(name.strip()) for name in text[1:-1].split(",") if name.strip()]
+
+
+def _unquoted(name: str) -> str:
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        try:
+            decoded = orjson.loads(name)
+        except orjson.JSONDecodeError:
+            return name
+        if isinstance(decoded, str):
+            return decoded
+    return name
+
+
+def _member(value: object, field: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
         raise BadEvent(f"{field} must hold account ids")
     return fields.account(value, field)
 
@@ -280,7 +312,7 @@ def _recall_event(
 def _str(body: Mapping[str, object], field: str) -> str:
     value = _opt_str(body, field)
     if not value:
-        raise BadEvent(f"{field} is required")
+        raise fields.missing(field)
     return value
 
 

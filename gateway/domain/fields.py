@@ -3,7 +3,11 @@
 One rule for every backend: what one store could not hold (NUL, a number past BIGINT) is refused
 here, before any store sees it. Numbers arrive as JSON numbers or as decimal text, as NIM sends
 them; text numbers are ASCII digits only (``int()`` also takes ``"²"``-like digits, signs,
-spaces and underscores).
+spaces and underscores). Account and team ids are text, often digits: a JSON integer is taken as
+its decimal text, and text is kept as sent (``0123`` stays ``0123``).
+
+Each refusal has a code the webhook counts its dead letters by: ``MISSING_FIELD``,
+``NUL_CHARACTER`` or ``BAD_EVENT`` (anything else malformed).
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ def is_ascii_digits(text: str, max_digits: int = MAX_DIGITS) -> bool:
     return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
 
 
+def missing(field: str) -> BadEvent:
+    return BadEvent(f"{field} is required", code="MISSING_FIELD")
+
+
 def integer(value: object, field: str) -> int:
     """A non-negative integer of at most :data:`MAX_DIGITS` digits."""
+    if value is None or value == "":
+        raise missing(field)
     if isinstance(value, str) and is_ascii_digits(value):
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**MAX_DIGITS:
@@ -41,6 +51,8 @@ def milliseconds(value: object, field: str) -> int:
 def identifier(value: object, field: str) -> str:
     """A message id: text (or a JSON integer) of 1 to :data:`MAX_ID_LENGTH` printable
     characters without whitespace."""
+    if value is None or value == "":
+        raise missing(field)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         value = str(value)
     if (
@@ -56,11 +68,16 @@ def identifier(value: object, field: str) -> str:
 
 
 def account(value: object, field: str) -> str:
-    """An account or team id (see :func:`gateway.domain.keys.check_account`)."""
+    """An account or team id (see :func:`gateway.domain.keys.check_account`): text, or a JSON
+    integer taken as its decimal text."""
     if value is None or value == "":
-        raise BadEvent(f"{field} is required")
+        raise missing(field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     if not isinstance(value, str):
-        raise BadEvent(f"{field} must be a string")
+        raise BadEvent(f"{field} must be an account id: text or an integer")
+    if "\x00" in value:
+        raise BadEvent(f"{field} contains a NUL character", code="NUL_CHARACTER")
     try:
         return check_account(value, what=field)
     except BadUserInput as e:
@@ -78,7 +95,7 @@ def optional_text(value: object, field: str) -> str | None:
 def no_nul(value: str, field: str) -> str:
     # Text columns (PostgreSQL's at least) cannot hold NUL: refuse it on every backend alike.
     if "\x00" in value:
-        raise BadEvent(f"{field} contains a NUL character")
+        raise BadEvent(f"{field} contains a NUL character", code="NUL_CHARACTER")
     return value
 
 

@@ -1,4 +1,5 @@
-"""Session keys: NIM's ``type|target`` text form, e.g. ``p2p|bob``, ``team|123``."""
+"""Session keys: NIM's ``type|target`` text form, e.g. ``p2p|bob``, ``team|123``; and the
+conversations they show."""
 
 from __future__ import annotations
 
@@ -48,3 +49,18 @@ def check_account(value: str, *, what: str = "account id") -> str:
     if not value.isprintable() or any(c.isspace() for c in value):
         raise BadUserInput(f"the {what} contains whitespace or control characters")
     return value
+
+
+def p2p_conversation(one: str, other: str) -> str:
+    """The conversation of a P2P chat, the same text seen from either side. Accounts hold no
+    whitespace (:func:`check_account`), so the space between the two is unambiguous."""
+    low, high = sorted((one, other))
+    return f"p2p|{low} {high}"
+
+
+def conversation_of(owner: str, key: SessionKey) -> str:
+    """The conversation ``owner``'s session ``key`` shows: the team's own key for a team, the
+    pair of accounts for a P2P chat. Message ids are unique within a conversation only."""
+    if key.type is SessionType.P2P:
+        return p2p_conversation(owner, key.target)
+    return str(key)

@@ -1,7 +1,8 @@
 """Team membership learned from NIM's stream, as last-writer-wins state per (team, account).
 
-Every change is stamped with the key of the event that made it: ``(msgTimestamp, msgidServer)``
-for a message, ``(request time, "")`` for the registry. Two kinds of change are kept:
+Every change is stamped with the key of the event that made it: ``msgTimestamp``, then
+``msgidServer`` as an unsigned integer (domain/order.py), for a message; the request's time and the
+empty id for the registry. Two kinds of change are kept:
 
 - a ``Fact`` about one account: it is (or is not) a member after the key, and it does (or does not)
   receive the message at that key (a kicked member receives the kick notification);
@@ -22,8 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-EventKey = tuple[int, str]
-"""Orders a team's events: (time in ms, server message id; "" for a registry change)."""
+from gateway.domain.order import LAST, EventKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +162,7 @@ class Roster:
 
     def members(self) -> list[str]:
         """The members after every known change."""
-        end: EventKey = (2**63, "")
-        return sorted(a for a in self.accounts() if self.member_after(a, end))
+        return sorted(a for a in self.accounts() if self.member_after(a, LAST))
 
 
 _Change = TypeVar("_Change", Fact, Snapshot)
@@ -190,7 +189,7 @@ def _at(items: Sequence[_Change], key: EventKey) -> _Change | None:
 class TeamMessage:
     """What a team session needs of a message of the team."""
 
-    key: EventKey
+    key: EventKey  # its id is key.event_id
     sender: str
     counts_unread: bool  # team notifications do not (NIM's default)
     revoked: bool
@@ -217,7 +216,7 @@ def received_state(
     last: TeamMessage | None = None
     unread = 0
     for message in messages:
-        time = message.key[0]
+        time = message.key.time
         if time <= horizon or not roster.receives(account, message.key):
             continue
         last = message

@@ -49,6 +49,8 @@ class Filters:
     types: frozenset[SessionType] | None = None
     only_unread: bool = False
     pinned: bool | None = None
+    muted: bool | None = None
+    group_id: str | None = None  # only the sessions of this conversation group
 
     def __post_init__(self) -> None:
         if self.types is not None and not self.types:

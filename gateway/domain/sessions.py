@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from gateway.domain.keys import SessionKey
+from gateway.domain.keys import SessionKey, conversation_of
 from gateway.errors import BadUserInput
 
 MAX_EXT_BYTES = 1024
@@ -54,6 +54,11 @@ class Message:
     text: str | None = None
     attachment: str | None = None  # JSON text, as NIM sends it
     ext: str | None = None  # JSON text
+    conversation: str = ""  # keys.conversation_of: where server_id is unique
+
+    @property
+    def ref(self) -> str:
+        return message_ref(self.conversation, self.server_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,20 @@ class Session:
     unread_count: int = 0
     last_read_time: int | None = None
     pinned_at: int | None = None
+    muted: bool = False  # do-not-disturb: its unread messages stay out of the badge
+
+    @property
+    def last_message_ref(self) -> str | None:
+        """What names the last message among all conversations' (``Message.ref``)."""
+        if self.last_message_id is None:
+            return None
+        return message_ref(conversation_of(self.owner, self.key), self.last_message_id)
+
+
+def message_ref(conversation: str, server_id: str) -> str:
+    """One message among every conversation's: NIM's ids are unique within a conversation only.
+    (Neither holds a newline.)"""
+    return f"{conversation}\n{server_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.domain.keys import SessionKey
+from gateway.domain.keys import SessionKey, check_account
 from gateway.domain.sessions import Session
 from gateway.errors import BadUserInput, SyncTokenExpired
+
+if TYPE_CHECKING:
+    from gateway.domain.groups import GroupChange
+
+# A conversation group's feed key ('group|<id>'): groups share their owner's feed with sessions.
+GROUP_PREFIX = "group|"
 
 # The token's format: [2, version, key]. A bare [version, key] is a position in the one global feed
 # of the releases before per-owner feeds.
@@ -58,7 +65,10 @@ def _is_position(version: object, key: object) -> bool:
     if not isinstance(key, str):
         return False
     try:
-        SessionKey.parse(key)  # what no store holds (NUL, ...) is no position in a feed
+        if key.startswith(GROUP_PREFIX):
+            check_account(key.removeprefix(GROUP_PREFIX), what="group id")
+        else:
+            SessionKey.parse(key)  # what no store holds (NUL, ...) is no position in a feed
     except BadUserInput:
         return False
     return True
@@ -82,3 +92,11 @@ class ChangeSet:
     changes: list[Change]
     position: SyncPosition  # after the last change, or the token asked with when there is none
     has_more: bool
+    # The conversation groups' changes among the same positions (their keys sort first in a
+    # version): with ``changes``, in feed order, they make the page.
+    groups: list[GroupChange] = field(default_factory=list)
+
+    def in_feed_order(self) -> list[Change | GroupChange]:
+        if not self.groups:
+            return list(self.changes)
+        return sorted([*self.groups, *self.changes], key=lambda c: (c.version, str(c.key)))

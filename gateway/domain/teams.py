@@ -1,10 +1,12 @@
-"""The team registry's request bodies: ``{"type": "TEAM" | "SUPER_TEAM", "members": [...]}``."""
+"""The team registry's request bodies: ``{"type": "TEAM" | "SUPER_TEAM", "members": [...]}``, the
+members accounts as text or JSON integers (taken as their decimal text, as NIM's ids are)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.domain import fields
 from gateway.domain.keys import SessionKey, SessionType, check_account
 from gateway.errors import BadEvent, BadUserInput
 
@@ -38,10 +40,10 @@ def parse_member_change(tid: str, body: object) -> MemberChange:
         raise BadEvent(f"at most {MAX_MEMBERS} members in one request")
     checked: list[str] = []
     for n, member in enumerate(members):
-        if not isinstance(member, str):
-            raise BadEvent(f"members[{n}] is not a string")
+        if isinstance(member, bool) or not isinstance(member, str | int):
+            raise BadEvent(f"members[{n}] is not an account id (text or an integer)")
         try:
-            checked.append(check_account(member, what=f"members[{n}]"))
-        except BadUserInput as e:
-            raise BadEvent(e.message) from None
+            checked.append(fields.account(member, f"members[{n}]"))
+        except BadEvent as e:
+            raise BadEvent(e.message) from None  # the registry answers BAD_EVENT for any of them
     return MemberChange(team_key(tid, body.get("type")), list(dict.fromkeys(checked)))

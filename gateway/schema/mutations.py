@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import strawberry
 
-from gateway.domain.keys import SessionKey
+from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.pages import Filters
 from gateway.domain.sessions import MAX_PAGE_SIZE, check_ext
 from gateway.errors import BadUserInput, NotFound
+from gateway.schema import conversations
 from gateway.schema.context import Context
-from gateway.schema.ids import global_id, parse_session_id
+from gateway.schema.ids import global_id, parse_group_id, parse_session_id
 from gateway.schema.prefetch import last_messages
 from gateway.schema.types import Session
 
 Info = strawberry.Info[Context, None]
+T = TypeVar("T")
 
 
 @strawberry.input
@@ -41,9 +46,21 @@ class DeleteSessionsPayload:
     deleted_keys: list[str] = strawberry.field(description="NIM keys of the same sessions.")
 
 
-@strawberry.input
+@strawberry.input(description="Which sessions to mark read: exactly one of the three.")
 class MarkSessionsReadInput:
-    ids: list[strawberry.ID] = strawberry.field(description="1 to 100 global IDs or NIM keys.")
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="1 to 100 global IDs or NIM keys."
+    )
+    types: list[SessionType] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Every session of these types with unread messages (V2's "
+        "clearUnreadCountByTypes).",
+    )
+    group_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Every session of this group with unread messages (V2's "
+        "clearUnreadCountByGroupId).",
+    )
 
 
 @strawberry.type
@@ -101,16 +118,26 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Clear the unread count of sessions and set their lastReadTime to now; "
-        "ids the viewer does not have are ignored."
+        description="Clear the unread count of sessions and set their lastReadTime to now: "
+        "by `ids` (ones the viewer does not have are ignored), or every session with unread "
+        "messages of some `types` or of one group (`groupId`)."
     )
     async def mark_sessions_read(
         self, info: Info, input: MarkSessionsReadInput
     ) -> MarkSessionsReadPayload:
         ctx = info.context
         viewer = ctx.viewer()
-        keys = _keys(input.ids)
-        marked = await ctx.store.mark_read(viewer, keys, ctx.clock())
+        ids, types, group = _given(input.ids), _given(input.types), _given(input.group_id)
+        if (ids is not None) + (types is not None) + (group is not None) != 1:
+            raise BadUserInput("give exactly one of ids, types and groupId")
+        if ids is not None:
+            marked = await ctx.store.mark_read(viewer, _keys(ids), ctx.clock())
+        else:
+            filters = Filters(
+                types=None if types is None else frozenset(types),
+                group_id=None if group is None else parse_group_id(group),
+            )
+            marked = await ctx.store.mark_read_where(viewer, filters, ctx.clock())
         messages = await last_messages(info, marked)
         return MarkSessionsReadPayload(sessions=[Session.of(s, messages) for s in marked])
 
@@ -133,6 +160,44 @@ class Mutation:
         if session is None:
             raise NotFound(f"you have no session {str(key)!r} to pin")
         return PinSessionPayload(session=Session.of(session, await last_messages(info, [session])))
+
+    create_session_group: conversations.SessionGroupPayload = strawberry.mutation(
+        resolver=conversations.create_session_group,
+        description="Create a conversation group, with sessions in it or none. At most "
+        "GATEWAY_GROUPS_PER_OWNER (100) groups: TOO_MANY_GROUPS past it.",
+    )
+    update_session_group: conversations.SessionGroupPayload = strawberry.mutation(
+        resolver=conversations.update_session_group,
+        description="Rename a group or change its server ext (what is not given stays).",
+    )
+    delete_session_group: conversations.DeleteSessionGroupPayload = strawberry.mutation(
+        resolver=conversations.delete_session_group,
+        description="Delete a group; its sessions stay in the list.",
+    )
+    add_sessions_to_group: conversations.AddSessionsToGroupPayload = strawberry.mutation(
+        resolver=conversations.add_sessions_to_group,
+        description="Put sessions in a group. A session is in at most "
+        "GATEWAY_GROUPS_PER_SESSION (5) groups (TOO_MANY_GROUPS_FOR_SESSION), a group holds at "
+        "most GATEWAY_SESSIONS_PER_GROUP (1000) (GROUP_FULL); past either, nothing is added.",
+    )
+    remove_sessions_from_group: conversations.RemoveSessionsFromGroupPayload = strawberry.mutation(
+        resolver=conversations.remove_sessions_from_group,
+        description="Take sessions out of a group.",
+    )
+    mute_sessions: conversations.MuteSessionsPayload = strawberry.mutation(
+        resolver=conversations.mute_sessions,
+        description="Mute (do-not-disturb) or unmute sessions. A muted session still counts "
+        "its unread messages; `totalUnreadCount` and `unreadCount` leave it out unless asked.",
+    )
+    create_session: conversations.CreateSessionPayload = strawberry.mutation(
+        resolver=conversations.create_session,
+        description="Open a session without a message (V2's createConversation): it is listed "
+        "with updateTime now and no last message. An existing session is returned as it is.",
+    )
+
+
+def _given(value: T | None) -> T | None:
+    return None if value is strawberry.UNSET else value
 
 
 def _keys(ids: list[strawberry.ID]) -> list[SessionKey]:

@@ -49,9 +49,9 @@ async def last_messages(
     """The last messages of ``sessions`` in one read, if the client asked for them at all
     (NIM's needLastMessage): without `lastMessage` in the selection no message is read."""
     ids = [
-        s.last_message_id
+        s.last_message_ref
         for s in sessions
-        if s.last_message_kind is LastMessageKind.MESSAGE and s.last_message_id is not None
+        if s.last_message_kind is LastMessageKind.MESSAGE and s.last_message_ref is not None
     ]
     if not ids or not selects(info, "lastMessage", deep=True):
         return {}

@@ -9,13 +9,14 @@ import strawberry
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow, check_page_size
 from gateway.domain.sync import ChangeSet, SyncPosition
+from gateway.schema import conversations
 from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
 from gateway.schema.context import Context
-from gateway.schema.ids import parse_session_id
+from gateway.schema.ids import is_group_id, parse_group_id, parse_session_id
 from gateway.schema.prefetch import last_messages, selects
 from gateway.schema.scalars import Timestamp
 from gateway.schema.sync import SessionChangeSet
-from gateway.schema.types import Node, Session
+from gateway.schema.types import Node, Session, SessionGroup
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -26,7 +27,8 @@ class Query:
     @strawberry.field(
         description="The viewer's sessions, newest `updateTime` first (ties by key). `first` is "
         "1 to 100 (default 100); the timestamps are inclusive bounds on `updateTime`. Filters: "
-        "`types`, `onlyUnread`, `pinned`. `pinnedFirst` lists pinned sessions first, most "
+        "`types`, `onlyUnread`, `pinned`, `muted`, and `groupId` (one conversation group's "
+        "sessions, with any of the others). `pinnedFirst` lists pinned sessions first, most "
         "recently pinned first, then the rest by `updateTime`."
     )
     async def sessions(
@@ -40,14 +42,19 @@ class Query:
         only_unread: bool | None = strawberry.UNSET,
         pinned: bool | None = strawberry.UNSET,
         pinned_first: bool | None = strawberry.UNSET,
+        muted: bool | None = strawberry.UNSET,
+        group_id: strawberry.ID | None = strawberry.UNSET,
     ) -> SessionConnection:
         ctx = info.context
         viewer = ctx.viewer()
         given_types = _given(types)
+        group = _given(group_id)
         filters = Filters(
             types=None if given_types is None else frozenset(given_types),
             only_unread=bool(_given(only_unread)),
             pinned=_given(pinned),
+            muted=_given(muted),
+            group_id=None if group is None else parse_group_id(group),
         )
         cursor = _given(after)
         query = PageQuery(
@@ -96,10 +103,39 @@ class Query:
             _sync_token=sync_token,
         )
 
-    @strawberry.field(description="The sum of the unread counts of the viewer's sessions.")
-    async def total_unread_count(self, info: Info) -> int:
+    @strawberry.field(
+        description="The sum of the unread counts of the viewer's sessions; muted sessions "
+        "count only with `includeMuted: true`."
+    )
+    async def total_unread_count(
+        self, info: Info, include_muted: bool | None = strawberry.UNSET
+    ) -> int:
         ctx = info.context
-        return await ctx.store.total_unread(ctx.viewer())
+        return await ctx.store.total_unread(ctx.viewer(), include_muted=bool(_given(include_muted)))
+
+    unread_count: int = strawberry.field(
+        resolver=conversations.unread_count,
+        description="The sum of the unread counts of the sessions a filter selects (types, "
+        "one group; muted sessions only with `includeMuted`). No filter: `totalUnreadCount`.",
+    )
+    session_groups: list[SessionGroup] = strawberry.field(
+        resolver=conversations.session_groups,
+        description="The viewer's conversation groups, oldest first.",
+    )
+    session_group: SessionGroup | None = strawberry.field(
+        resolver=conversations.session_group,
+        description="One of the viewer's groups by global ID or group id; null without it.",
+    )
+    sessions_by_ids: list[Session | None] = strawberry.field(
+        resolver=conversations.sessions_by_ids,
+        description="Up to 100 sessions by global ID or NIM key, in the order asked; null for "
+        "each the viewer does not have.",
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=conversations.nodes,
+        description="Up to 100 objects by global ID (Relay), in the order asked; sessions also "
+        "by NIM key. Null for each the viewer does not have.",
+    )
 
     @strawberry.field(
         description="What changed in the viewer's list after `since`: changed sessions as they "
@@ -129,6 +165,8 @@ class Query:
 
     @strawberry.field(description="Any object by its global ID (Relay); sessions also by NIM key.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        if is_group_id(id):
+            return await conversations.find_node(info, id)
         return await _find_session(info, id)
 
 

@@ -12,6 +12,7 @@ from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
 from gateway.live import Event, Upserted, follow, patiently
 from gateway.schema.context import Context
+from gateway.schema.conversations import UnreadFilter
 from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
 from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
@@ -71,6 +72,43 @@ class Subscription:
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.dec()
 
+    @strawberry.subscription(
+        description="The unread count of a filter (as `unreadCount`): now, then each time it "
+        "changes, and only then (NIM V2's subscribeUnreadCountByFilter)."
+    )
+    async def unread_count(
+        self, info: Info, filter: UnreadFilter | None = strawberry.UNSET
+    ) -> AsyncGenerator[int, None]:
+        ctx = info.context
+        viewer = ctx.viewer()
+        close = ctx.close_connection
+        if close is None:
+            raise BadUserInput("subscribe over a WebSocket (graphql-transport-ws) at /graphql")
+        filters = (filter or UnreadFilter()).filters()
+
+        async def overflow() -> None:
+            await close(SLOW_SUBSCRIBER_CLOSE_CODE, "too far behind: subscribe again")
+
+        # The feed from before the first count: a change committed in between is read again
+        # below and, changing nothing, sends nothing.
+        start = await ctx.store.sync_position(viewer)
+        count = await ctx.store.unread_count(viewer, filters)
+        yield count
+        changes = follow(ctx.store, ctx.notifier, viewer, start, capacity=ctx.event_queue_size,
+                         on_overflow=overflow)  # fmt: skip
+        if ctx.metrics is not None:
+            ctx.metrics.subscriptions.inc()
+        try:
+            async for _ in changes:
+                now = await ctx.store.unread_count(viewer, filters)
+                if now != count:
+                    count = now
+                    yield count
+        finally:
+            await changes.aclose()
+            if ctx.metrics is not None:
+                ctx.metrics.subscriptions.dec()
+
 
 def _direct_delivery(
     ctx: Context, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
@@ -106,9 +144,9 @@ async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Me
 
 def _message_ids(events: list[Event]) -> list[str]:
     return [
-        e.session.last_message_id
+        e.session.last_message_ref
         for e in events
         if isinstance(e, Upserted)
         and e.session.last_message_kind is LastMessageKind.MESSAGE
-        and e.session.last_message_id is not None
+        and e.session.last_message_ref is not None
     ]

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.domain import groups as domain_groups
 from gateway.domain import json_text
 from gateway.domain import sessions as domain
-from gateway.domain.keys import SessionType
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import LastMessageKind, MessageType
-from gateway.schema.ids import global_id
+from gateway.schema.context import Context
+from gateway.schema.ids import global_id, group_global_id
 from gateway.schema.scalars import Timestamp
 
 strawberry.enum(SessionType, description="What a session is with: a peer, a team or a super team.")
@@ -81,6 +83,31 @@ class RevokeNotification:
         )
 
 
+@strawberry.type(
+    description="One of the viewer's conversation groups (NIM V2's 会话分组): a named folder of "
+    "sessions. A session is in at most 5 groups."
+)
+class SessionGroup(Node):
+    group_id: strawberry.ID = strawberry.field(
+        description="The group's own id (NIM's groupId); `id` is its global ID."
+    )
+    name: str
+    server_ext: str = strawberry.field(description="The group's extension string; '' if unset.")
+    create_time: Timestamp
+    update_time: Timestamp = strawberry.field(description="When it was last renamed or changed.")
+
+    @classmethod
+    def of(cls, group: domain_groups.SessionGroup) -> SessionGroup:
+        return cls(
+            id=strawberry.ID(group_global_id(group.id)),
+            group_id=strawberry.ID(group.id),
+            name=group.name,
+            server_ext=group.server_ext,
+            create_time=Timestamp(group.create_time),
+            update_time=Timestamp(group.update_time),
+        )
+
+
 @strawberry.type(description="One entry of the viewer's server-side session list.")
 class Session(Node):
     key: str = strawberry.field(description="NIM session key: 'p2p|bob', 'team|123', ...")
@@ -111,6 +138,15 @@ class Session(Node):
     last_message: Message | None = strawberry.field(
         description="The last message; null unless lastMessageKind is MESSAGE."
     )
+    muted: bool = strawberry.field(
+        description="Do-not-disturb: its unread messages still count here, but not in "
+        "`totalUnreadCount` or `unreadCount` unless they include muted sessions."
+    )
+
+    @strawberry.field(description="The viewer's conversation groups that hold this session.")
+    async def groups(self, info: strawberry.Info[Context, None]) -> list[SessionGroup]:
+        groups = await info.context.groups_of(_key_of(self))
+        return [SessionGroup.of(group) for group in groups]
 
     @classmethod
     def of(
@@ -118,7 +154,7 @@ class Session(Node):
     ) -> Session:
         message = None
         if session.last_message_kind is LastMessageKind.MESSAGE and messages:
-            message = messages.get(session.last_message_id or "")
+            message = messages.get(session.last_message_ref or "")
         return cls(
             id=strawberry.ID(global_id(session.key)),
             key=str(session.key),
@@ -136,6 +172,7 @@ class Session(Node):
             pinned=session.pinned_at is not None,
             # Read ahead by the field that returned this session (see schema/prefetch.py).
             last_message=None if message is None else _latest.message(message),
+            muted=session.muted,
         )
 
 
@@ -157,6 +194,10 @@ class _Latest:
 
 
 _latest = _Latest()
+
+
+def _key_of(session: Session) -> SessionKey:
+    return SessionKey(session.type, session.target)
 
 
 def _timestamp(ms: int | None) -> Timestamp | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from gateway.domain.groups import GroupChange
 from gateway.domain.keys import SessionKey
 from gateway.domain.sync import Change, ChangeSet, SyncPosition
 from gateway.errors import SyncTokenExpired
@@ -24,6 +25,7 @@ class ChangeLog:
     def __init__(self) -> None:
         self._owners: set[str] = set()
         self._changes: dict[str, list[Change]] = {}
+        self._reread: set[str] = set()
         self._undecoded: list[tuple[Sequence[Row], SessionKey]] = []
 
     def record(self, owner: str, change: Change) -> None:
@@ -51,6 +53,12 @@ class ChangeLog:
             for owner, change in owned_changes_from_rows(rows, key):
                 self._changes.setdefault(owner, []).append(change)
 
+    def record_group(self, owner: str) -> None:
+        """The owner's conversation groups changed: its listeners read the feed (group
+        changes are rare), none is handed this transaction's changes of that owner."""
+        self._owners.add(owner)
+        self._reread.add(owner)
+
     def record_owners(self, owners: Iterable[str]) -> None:
         """Owners whose lists changed, or may have (a fan-out names everyone it reached),
         without their changes."""
@@ -66,7 +74,11 @@ class ChangeLog:
         """Each recorded owner's changes in change-feed order, a session changed twice as it
         ended (owners recorded without their changes are left out)."""
         self._decode()
-        return {owner: _in_feed_order(changes) for owner, changes in self._changes.items()}
+        return {
+            owner: _in_feed_order(changes)
+            for owner, changes in self._changes.items()
+            if owner not in self._reread
+        }
 
 
 def _in_feed_order(changes: list[Change]) -> list[Change]:
@@ -77,14 +89,29 @@ def _in_feed_order(changes: list[Change]) -> list[Change]:
 
 
 def change_set(
-    owner: str, since: SyncPosition, limit: int, rows: Sequence[Row], purged_through: int | None
+    owner: str,
+    since: SyncPosition,
+    limit: int,
+    rows: Sequence[Row],
+    purged_through: int | None,
+    groups: Sequence[GroupChange] = (),
 ) -> ChangeSet:
-    """The feed page that ``rows`` (up to ``limit`` + 1 of them) make, or SyncTokenExpired when
-    tombstones after ``since`` were purged."""
+    """The feed page that ``rows`` and ``groups`` (up to ``limit`` + 1 of each, in feed order)
+    make, or SyncTokenExpired when tombstones after ``since`` were purged."""
     if purged_through is not None and purged_through > since.version:
         raise SyncTokenExpired(
             "changes after this sync token are no longer kept: reload the whole list"
         )
-    changes = [change_from_row(owner, row) for row in rows[:limit]]
-    position = changes[-1].position if changes else since
-    return ChangeSet(changes, position, has_more=len(rows) > limit)
+    if not groups:
+        changes = [change_from_row(owner, row) for row in rows[:limit]]
+        position = changes[-1].position if changes else since
+        return ChangeSet(changes, position, has_more=len(rows) > limit)
+    merged = ChangeSet([change_from_row(owner, row) for row in rows], since, False, list(groups))
+    page = merged.in_feed_order()
+    kept = page[:limit]
+    return ChangeSet(
+        [c for c in kept if isinstance(c, Change)],
+        kept[-1].position if kept else since,
+        has_more=len(page) > limit,
+        groups=[c for c in kept if isinstance(c, GroupChange)],
+    )

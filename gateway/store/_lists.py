@@ -3,7 +3,9 @@ the SQL that SQLite and PostgreSQL share ("?" placeholders; PostgreSQL numbers t
 
 Every statement is assembled from constant fragments and placeholders. Each filter has a
 partial index that serves it (see migration 0004); a subset of types reads each type's index in
-order and merges at most a page from each.
+order and merges at most a page from each. A page of one conversation group walks the group's
+own index (``session_group_members``, whose ``update_time`` follows its sessions', migration
+0009) and joins each row to its session, so it costs what a page of the whole list costs.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from gateway.domain.sessions import LastMessageKind
 
 SESSION_COLUMNS = (
     "key, update_time, server_ext, last_kind, last_msg_id, "
-    "revoke_operator, revoke_time, revoke_postscript, unread, last_read_time, pinned_at"
+    "revoke_operator, revoke_time, revoke_postscript, unread, last_read_time, pinned_at, muted"
 )
 
 KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
 
-MESSAGE_COLUMNS = "server_id, client_id, from_account, type, time, text, attachment, ext"
+MESSAGE_COLUMNS = (
+    "server_id, client_id, from_account, type, time, text, attachment, ext, conversation"
+)
 # With its last messages, a page row is the session's columns, then its message's (or NULLs).
 MESSAGE_AT = len(SESSION_COLUMNS.split(","))
 
@@ -42,6 +46,40 @@ class _Order:
     @property
     def descending(self) -> str:
         return f"{self.column} DESC, key DESC"
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where a list's rows come from: the owner's sessions, or one group's rows joined to them
+    (walked in the group's order: its columns lead, the sessions' are qualified)."""
+
+    tables: str
+    lead: tuple[str, ...]  # the owner's (and group's) clauses, in the index's order
+    own: frozenset[str]  # columns read from the group's rows
+
+    def column(self, name: str) -> str:
+        if not self.own:
+            return name
+        return f"g.{name}" if name in self.own else f"s.{name}"
+
+    def descending(self, order: _Order) -> str:
+        return f"{self.column(order.column)} DESC, {self.column('key')} DESC"
+
+
+_SESSIONS = _Source("sessions", ("owner = ?",), frozenset())
+# CROSS JOIN: SQLite walks the group's rows first, in its index's order (PostgreSQL plans it as
+# any inner join).
+_GROUP = _Source(
+    "session_group_members AS g CROSS JOIN sessions AS s",
+    ("g.owner = ?", "g.group_id = ?", "s.owner = g.owner", "s.key = g.key"),
+    frozenset({"owner", "key", "update_time"}),
+)
+
+
+def _source(owner: str, filters: Filters) -> tuple[_Source, list[object]]:
+    if filters.group_id is None:
+        return _SESSIONS, [owner]
+    return _GROUP, [owner, filters.group_id]
 
 
 _BY_TIME = _Order("update_time")
@@ -66,11 +104,15 @@ def by_index(query: PageQuery) -> bool:
     whose every row it reads is a row of the page: at most one filter (or pinned first) beside
     the time window. Two combined filters may read past rows the second one drops."""
     filters = query.filters
+    if filters.muted is not None:  # no index of its own: it may read past what it drops
+        return False
     used = (
         (filters.types is not None and len(filters.types) < len(KINDS))
         + filters.only_unread
         + (filters.pinned is not None or query.pinned_first)
     )
+    if filters.group_id is not None:  # the group's index serves its order, no filter beside
+        return used == 0
     return used <= 1
 
 
@@ -96,9 +138,19 @@ def page_statement(
     joined = (
         f"SELECT {columns}, {messages} FROM ({sql}) AS p LEFT JOIN messages AS m "
         f"ON m.server_id = p.last_msg_id AND p.last_kind = {LastMessageKind.MESSAGE.value} "
-        f"ORDER BY p.{order.column} DESC, p.key DESC"
+        f"AND {_CONVERSATION} ORDER BY p.{order.column} DESC, p.key DESC"
     )
-    return joined, params
+    return joined, (*params, owner, owner)
+
+
+# The message's conversation is the session's (keys.conversation_of): a team's key, or the pair of
+# the owner (a parameter) and the peer, in whichever order it is stored (sorted, as Python sorts).
+_CONVERSATION = (
+    "CASE WHEN substr(p.key, 1, 4) = 'p2p|' THEN m.conversation IN ("
+    "'p2p|' || CAST(? AS TEXT) || ' ' || substr(p.key, 5), "
+    "'p2p|' || substr(p.key, 5) || ' ' || CAST(? AS TEXT)) "
+    "ELSE m.conversation = p.key END"
+)
 
 
 def _page(
@@ -107,18 +159,20 @@ def _page(
     after = None if continued else query.after
     if after is not None and order is _BY_PIN and after.pinned_at is None:
         after = None
+    source, _ = _source(owner, query.filters)
     clauses, params = _matching(owner, query.window, query.filters, section, after, order)
     if after is not None:
-        clauses.append(f"({order.column}, key) < (?, ?)")
+        clauses.append(f"({source.column(order.column)}, {source.column('key')}) < (?, ?)")
         params += [after.pinned_at if order is _BY_PIN else after.update_time, str(after.key)]
     types = query.filters.types
+    by_kind = f"{source.column('kind')} = ?"
     if types is None or len(types) == len(KINDS):
-        return _select(clauses, order), (*params, limit)
+        return _select(source, clauses, order), (*params, limit)
     if len(types) == 1:
         [only] = types
-        return _select([*clauses, "kind = ?"], order), (*params, KINDS[only], limit)
+        return _select(source, [*clauses, by_kind], order), (*params, KINDS[only], limit)
     # One index walk per type, each at most a page, merged: never a sort of the whole list.
-    one_type = _select([*clauses, "kind = ?"], order)
+    one_type = _select(source, [*clauses, by_kind], order)
     parts = [f"SELECT * FROM ({one_type}) AS t{n}" for n in range(len(types))]
     sql = " UNION ALL ".join(parts) + f" ORDER BY {order.descending} LIMIT ?"
     merged: list[object] = []
@@ -129,9 +183,24 @@ def _page(
 
 def count_statement(owner: str, window: TimeWindow, filters: Filters) -> Statement:
     clauses, params = _matching(owner, window, filters, Section.ALL, None, _BY_TIME)
-    parts = _per_type(clauses, params, filters)
-    counts = " + ".join(f"(SELECT count(*) FROM sessions WHERE {where})" for where, _ in parts)
+    parts = _per_type(owner, clauses, params, filters)
+    tables = _source(owner, filters)[0].tables
+    counts = " + ".join(f"(SELECT count(*) FROM {tables} WHERE {where})" for where, _ in parts)
     return f"SELECT {counts}", tuple(p for _, part in parts for p in part)
+
+
+def unread_statement(owner: str, filters: Filters) -> Statement:
+    """The sum of the unread counts of the sessions ``filters`` lists."""
+    clauses, params = _matching(owner, TimeWindow(), filters, Section.ALL, None, _BY_TIME)
+    source = _source(owner, filters)[0]
+    clauses.append(f"{source.column('unread')} > 0")
+    parts = _per_type(owner, clauses, params, filters)
+    unread = source.column("unread")
+    sums = " + ".join(
+        f"(SELECT coalesce(sum({unread}), 0) FROM {source.tables} WHERE {where})"
+        for where, _ in parts
+    )
+    return f"SELECT {sums}", tuple(p for _, part in parts for p in part)
 
 
 def before_statements(owner: str, query: PageQuery, position: Position) -> list[Statement]:
@@ -156,45 +225,56 @@ def _matching(
     after: Position | None,
     order: _Order,
 ) -> tuple[list[str], list[object]]:
-    clauses = ["owner = ?", "deleted_at IS NULL", "update_time BETWEEN ? AND ?"]
+    source, lead = _source(owner, filters)
+    c = source.column
+    clauses = [*source.lead, f"{c('deleted_at')} IS NULL", f"{c('update_time')} BETWEEN ? AND ?"]
     high = window.max_time
     if after is not None and order is _BY_TIME:
         high = min(high, after.update_time)  # a seek to the cursor, not a scan down to it
-    params: list[object] = [owner, window.min_time, high]
+    params: list[object] = [*lead, window.min_time, high]
     if section is Section.PINNED or filters.pinned is True:
-        clauses.append("pinned_at IS NOT NULL")
+        clauses.append(f"{c('pinned_at')} IS NOT NULL")
     elif section is Section.REST or filters.pinned is False:
-        clauses.append("pinned_at IS NULL")
+        clauses.append(f"{c('pinned_at')} IS NULL")
     if filters.only_unread:
-        clauses.append("unread > 0")
+        clauses.append(f"{c('unread')} > 0")
+    if filters.muted is not None:
+        clauses.append(f"{c('muted')} = {int(filters.muted)}")
     return clauses, params
 
 
-def _select(clauses: list[str], order: _Order) -> str:
+def _select(source: _Source, clauses: list[str], order: _Order) -> str:
+    columns = SESSION_COLUMNS
+    if source.own:
+        columns = ", ".join(source.column(c.strip()) for c in SESSION_COLUMNS.split(","))
     return (
-        f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {' AND '.join(clauses)} "
-        f"ORDER BY {order.descending} LIMIT ?"
+        f"SELECT {columns} FROM {source.tables} WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {source.descending(order)} LIMIT ?"
     )
 
 
 def _exists_before(
     owner: str, query: PageQuery, section: Section, order: _Order, position: Position | None
 ) -> Statement:
+    source = _source(owner, query.filters)[0]
     clauses, params = _matching(owner, query.window, query.filters, section, None, order)
     if position is not None:
-        clauses.append(f"({order.column}, key) >= (?, ?)")
+        clauses.append(f"({source.column(order.column)}, {source.column('key')}) >= (?, ?)")
         value = position.pinned_at if order is _BY_PIN else position.update_time
         params += [value, str(position.key)]
-    parts = _per_type(clauses, params, query.filters)
-    found = " OR ".join(f"EXISTS (SELECT 1 FROM sessions WHERE {where})" for where, _ in parts)
+    parts = _per_type(owner, clauses, params, query.filters)
+    found = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {source.tables} WHERE {where})" for where, _ in parts
+    )
     return f"SELECT 1 WHERE {found}", tuple(p for _, part in parts for p in part)
 
 
 def _per_type(
-    clauses: list[str], params: list[object], filters: Filters
+    owner: str, clauses: list[str], params: list[object], filters: Filters
 ) -> list[tuple[str, list[object]]]:
     """The conditions once per filtered type, each served by the (owner, kind, ...) index."""
     if filters.types is None or len(filters.types) == len(KINDS):
         return [(" AND ".join(clauses), params)]
-    where = " AND ".join([*clauses, "kind = ?"])
+    kind = _source(owner, filters)[0].column("kind")
+    where = " AND ".join([*clauses, f"{kind} = ?"])
     return [(where, [*params, kind]) for kind in sorted(KINDS[t] for t in filters.types)]

@@ -46,7 +46,7 @@ def session_from_row(
 ) -> Session:
     """A row of ``SESSION_COLUMNS`` (``key``: its first column, when already parsed)."""
     (text_key, update_time, server_ext, kind, last_id, operator, revoke_time, postscript,
-     unread, last_read_time, pinned_at) = row[:11]  # fmt: skip
+     unread, last_read_time, pinned_at, muted) = row[:12]  # fmt: skip
     last_kind = None if kind is None else _LAST_KINDS.get(kind) or LastMessageKind(kind)
     revoke = None
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
@@ -64,6 +64,7 @@ def session_from_row(
         int(unread),
         last_read_time,
         pinned_at,
+        bool(muted),
     )
 
 
@@ -88,7 +89,7 @@ def owned_changes_from_rows(
 
 
 def message_from_row(row: Row | Sequence[Any]) -> Message:
-    server_id, client_id, from_account, type_, time, text, attachment, ext = row[:8]
+    server_id, client_id, from_account, type_, time, text, attachment, ext, conversation = row[:9]
     return Message(
         server_id=str(server_id),
         from_account=str(from_account),
@@ -98,6 +99,7 @@ def message_from_row(row: Row | Sequence[Any]) -> Message:
         text=opt_str(text),
         attachment=opt_str(attachment),
         ext=opt_str(ext),
+        conversation=str(conversation),
     )
 
 
@@ -105,10 +107,10 @@ def opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def message_values(m: Message) -> tuple[object, ...]:
-    """A message as the ``messages`` columns, in ``MESSAGE_COLUMNS`` order."""
+def message_values(m: Message, conversation: str) -> tuple[object, ...]:
+    """A message of ``conversation`` as the ``messages`` columns, in ``MESSAGE_COLUMNS`` order."""
     return (m.server_id, m.client_id, m.from_account, m.type.value, m.time, m.text,
-            m.attachment, m.ext)  # fmt: skip
+            m.attachment, m.ext, conversation)  # fmt: skip
 
 
 def last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:

@@ -11,12 +11,13 @@ from gateway.store._lists import MESSAGE_COLUMNS, SESSION_COLUMNS
 RETURNING_CHANGE = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
 _CHANGE_COLUMNS = f"version, deleted_at, {SESSION_COLUMNS}"
 
-# The message becomes the last one where it is newer, by (time, server id), than the current last
-# message and than the owner's last deletion of the session. Independently, a message from someone
-# else after the deletion and after the last read mark counts as unread, even when it arrives late.
+# The message becomes the last one where it is newer, by (time, server id as an unsigned integer:
+# last_msg_order, domain/order.py), than the current last message and than the owner's last
+# deletion of the session. Independently, a message from someone else after the deletion and after
+# the last read mark counts as unread, even when it arrives late.
 _NEWER = (
     "(excluded.last_msg_time > s.horizon AND (s.last_msg_time IS NULL OR "
-    "(excluded.last_msg_time, excluded.last_msg_id) > (s.last_msg_time, s.last_msg_id)))"
+    "(excluded.last_msg_time, excluded.last_msg_order) > (s.last_msg_time, s.last_msg_order)))"
 )
 _COUNTS = (
     "(excluded.unread > 0 AND excluded.last_msg_time > s.horizon "
@@ -105,20 +106,60 @@ WHERE owner = ? AND key = ? AND deleted_at IS NULL
 """
 
     # Ingestion ------------------------------------------------------------------------------
+    # A message once per conversation; a P2P message kept by an earlier release under its sender
+    # alone ('?' || sender, migration 0009) counts as seen. The columns of MESSAGE_COLUMNS, the
+    # team key, then the server id and that sender's old conversation (NULL: look for none).
     insert_message = f"""
-INSERT INTO messages ({MESSAGE_COLUMNS}, team_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
+SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT),
+       CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT)
+WHERE NOT EXISTS (
+    SELECT 1 FROM messages WHERE server_id = CAST(? AS TEXT) AND conversation = CAST(? AS TEXT))
 ON CONFLICT DO NOTHING
 RETURNING server_id
 """
+    # message, conversation, operator, time, postscript, then message and the old conversation
     insert_revocation = """
-INSERT INTO revocations (message_server_id, operator, time, postscript) VALUES (?, ?, ?, ?)
+INSERT INTO revocations (message_server_id, conversation, operator, time, postscript)
+SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT)
+WHERE NOT EXISTS (
+    SELECT 1 FROM revocations
+    WHERE message_server_id = CAST(? AS TEXT) AND conversation = CAST(? AS TEXT))
 ON CONFLICT DO NOTHING
 RETURNING message_server_id
 """
+    # message, conversation, old conversation
     find_revocation = (
-        "SELECT operator, time, postscript FROM revocations WHERE message_server_id = ?"
+        "SELECT operator, time, postscript, conversation FROM revocations "
+        "WHERE message_server_id = ? AND conversation IN (CAST(? AS TEXT), CAST(? AS TEXT))"
     )
-    find_sender = "SELECT from_account, time, type, team_key FROM messages WHERE server_id = ?"
+    # A recall kept under its sender alone belongs to the conversation its message arrived in.
+    adopt_revocation = (
+        "UPDATE revocations SET conversation = ? WHERE message_server_id = ? AND conversation = ?"
+    )
+    find_message = (
+        "SELECT from_account, time, type FROM messages "
+        "WHERE server_id = ? AND conversation IN (CAST(? AS TEXT), CAST(? AS TEXT))"
+    )
+
+    # Dead letters (domain/dead_letters.py) --------------------------------------------------
+    keep_dead_letter = (
+        "INSERT INTO dead_letters (received_at, reason, detail, headers, body) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id"
+    )
+    # The newest ``limit`` stay: the oldest go first.
+    bound_dead_letters = (
+        "DELETE FROM dead_letters WHERE id <= "
+        "(SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?)"
+    )
+    _letter = "id, received_at, reason, detail, headers, length(body)"
+    # after id, (reason, reason), bytes of each body, limit
+    dead_letters = (
+        f"SELECT {_letter}, substr(body, 1, CAST(? AS INTEGER)) FROM dead_letters "
+        "WHERE id > ? AND (CAST(? AS TEXT) IS NULL OR reason = ?) ORDER BY id LIMIT ?"
+    )
+    dead_letter = f"SELECT {_letter}, body FROM dead_letters WHERE id = ?"
+    forget_dead_letters_before = "DELETE FROM dead_letters WHERE received_at < ? RETURNING id"
 
     # The team registry's signatures, each until its window closes ----------------------------
     forget_signatures = "DELETE FROM registry_signatures WHERE expires_at < ?"
@@ -133,6 +174,10 @@ RETURNING message_server_id
         self.sessions_by_key = (
             f"SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = ? AND deleted_at IS NULL "
             f"AND key IN (SELECT value FROM {elements})"
+        )
+        self.forget_dead_letters = (
+            "DELETE FROM dead_letters "
+            f"WHERE id IN (SELECT CAST(value AS BIGINT) FROM {elements}) RETURNING id"
         )
         self.messages_by_id = (
             f"SELECT {MESSAGE_COLUMNS} FROM messages "

@@ -2,7 +2,9 @@
 
 Every membership change is kept (``team_facts``, ``team_snapshots``; see domain/membership.py) and
 every team message remembers its team, so a team session is a function of the events, whatever
-order they arrived in. ``team_members`` caches the members after the newest change.
+order they arrived in. Events order by (time, id as an unsigned integer): the columns ``order_key``
+and ``event_order`` hold each id's sort key (domain/order.py), which the database computes.
+``team_members`` caches the members after the newest change.
 
 An event newer than everything known of its team (the usual case) is applied incrementally: its
 message goes to the members before it as the cache has them (or exactly to its tMembers), adjusted
@@ -21,7 +23,6 @@ import orjson
 
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import (
-    EventKey,
     Fact,
     ReceivedState,
     Roster,
@@ -30,23 +31,22 @@ from gateway.domain.membership import (
     TeamMessage,
     received_state,
 )
+from gateway.domain.order import FIRST, LAST, EventKey, event_key
 from gateway.domain.sessions import LastMessageKind, Message, MessageType, RevokeNotification
 from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._lists import KINDS, SESSION_COLUMNS
 from gateway.store._rows import Row, last_message_values, opt_str
 from gateway.store._write import Write
 
-_END: EventKey = (2**63, "")
-
 _LATER = """
 SELECT 1 FROM messages
-WHERE team_key = ? AND (time, server_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+WHERE team_key = ? AND (time, order_key) > (CAST(? AS BIGINT), CAST(? AS TEXT))
 UNION ALL
 SELECT 1 FROM team_facts
-WHERE team_key = ? AND (time, event_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
 UNION ALL
 SELECT 1 FROM team_snapshots
-WHERE team_key = ? AND (time, event_id) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
 LIMIT 1
 """
 _INSERT_FACT = """
@@ -57,44 +57,50 @@ _INSERT_SNAPSHOT = """
 INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
 """
-_FACTS = "SELECT account, time, event_id, member, receives FROM team_facts WHERE team_key = ?"
-_SNAPSHOTS = "SELECT time, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
-_AT = "AND (time, event_id) = (CAST(? AS BIGINT), CAST(? AS TEXT))"
+_FACTS = (
+    "SELECT account, time, event_order, event_id, member, receives FROM team_facts "
+    "WHERE team_key = ?"
+)
+_SNAPSHOTS = (
+    "SELECT time, event_order, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
+)
+_AT = "AND (time, event_order) = (CAST(? AS BIGINT), CAST(? AS TEXT))"
 _FACTS_AT = f"{_FACTS} {_AT}"
 _SNAPSHOTS_AT = f"{_SNAPSHOTS} {_AT}"
-_SNAPSHOT_BEFORE = """
-SELECT time, event_id, members, receivers FROM team_snapshots
-WHERE team_key = ? AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY time DESC, event_id DESC LIMIT 1
+_SNAPSHOT_BEFORE = f"""
+{_SNAPSHOTS} AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+ORDER BY time DESC, event_order DESC LIMIT 1
 """
 # Each account's newest fact in [since, key) (a fact at the snapshot's own key wins over it), in
 # one pass over that range.
 _NEWEST_FACTS_BETWEEN = """
 SELECT account, member FROM (
     SELECT account, member,
-           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_id DESC) AS n
+           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_order DESC) AS n
     FROM team_facts
-    WHERE team_key = ? AND (time, event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-      AND (time, event_id) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+    WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+      AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
 ) AS newest WHERE n = 1
 """
 _MESSAGES = """
-SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
-WHERE m.team_key = ? ORDER BY m.time, m.server_id
+SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
+FROM messages m LEFT JOIN revocations r
+    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
+WHERE m.team_key = ? ORDER BY m.time, m.order_key
 """
-_FROM = "AND (time, event_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))"
+_FROM = "AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))"
 _FACTS_FROM = f"{_FACTS} {_FROM}"
 _SNAPSHOTS_FROM = f"{_SNAPSHOTS} {_FROM}"
 _MESSAGES_FROM = """
-SELECT m.time, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r ON r.message_server_id = m.server_id
-WHERE m.team_key = ? AND (m.time, m.server_id) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY m.time, m.server_id
+SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
+FROM messages m LEFT JOIN revocations r
+    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
+WHERE m.team_key = ? AND (m.time, m.order_key) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+ORDER BY m.time, m.order_key
 """
 _COUNT_MESSAGES = "SELECT count(*) FROM messages WHERE team_key = ?"
 _SESSION_STATE = """
-SELECT horizon, read_horizon, last_msg_time, last_msg_id, unread
+SELECT horizon, read_horizon, last_msg_time, last_msg_order, unread
 FROM sessions WHERE owner = ? AND key = ?
 """
 _MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
@@ -148,7 +154,7 @@ async def apply_message(
 ) -> None:
     """Deliver a newly recorded team message and apply what it says about the members. The team
     is locked; the accounts it reaches are locked here, before anything is written."""
-    key = (message.time, message.server_id)
+    key = event_key(message.time, message.server_id)
     values = last_message_values(message, revoke)
     counted = revoke is None and counts_unread(message.type)
 
@@ -211,11 +217,11 @@ async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: i
 async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: int) -> set[str]:
     """The accounts that received the team's message ``message_id``, sent at ``sent``: the
     members just before it, adjusted by what the message itself said of the members."""
-    key = (sent, message_id)
+    key = event_key(sent, message_id)
     t = str(team)
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_AT, t, *key)]
+    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_AT, t, *_at(key))]
     change = TeamChange(
-        tuple(_fact(row) for row in await tx.rows(_FACTS_AT, t, *key)),
+        tuple(_fact(row) for row in await tx.rows(_FACTS_AT, t, *_at(key))),
         snapshots[0] if snapshots else None,
     )
     return _receivers(change, await _members_before(tx, team, key))
@@ -223,16 +229,23 @@ async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: i
 
 async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
     t = str(team)
-    return bool(await tx.rows(_LATER, t, *key, t, *key, t, *key))
+    return bool(await tx.rows(_LATER, t, *_at(key), t, *_at(key), t, *_at(key)))
+
+
+def _at(key: EventKey) -> tuple[int, str]:
+    """The parameters that place ``key`` among the rows: (time, the id's sort key)."""
+    return key.time, key.order
 
 
 async def _save(tx: Write, team: SessionKey, change: TeamChange) -> None:
     for f in change.facts:
-        await tx.rows(_INSERT_FACT, str(team), f.account, *f.key, int(f.member), int(f.receives))
+        await tx.rows(_INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
+                      int(f.member), int(f.receives))  # fmt: skip
     s = change.snapshot
     if s is not None:
         receivers = None if s.receivers is None else _names(s.receivers)
-        await tx.rows(_INSERT_SNAPSHOT, str(team), *s.key, _names(s.members), receivers)
+        await tx.rows(_INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id, _names(s.members),
+                      receivers)  # fmt: skip
 
 
 def _receivers(change: TeamChange, members_before: set[str]) -> set[str]:
@@ -263,6 +276,12 @@ async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> N
         await tx.rows(_REMOVE_MEMBER, str(team), account)
 
 
+async def recompute(tx: Write, team: SessionKey, now: int) -> None:
+    """Rebuild the sessions of every account the team has known, and its members, from its kept
+    history (the team is locked)."""
+    await _recompute(tx, team, None, now)
+
+
 async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None, now: int) -> None:
     """Rebuild, from the team's kept history, the sessions and membership of ``accounts``
     (None: of every account the team has known)."""
@@ -277,7 +296,7 @@ async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None
     for owner in sorted(affected):
         await _rebuild(tx, team, owner, roster, history, now)
     cached = await _cached_members(tx, team)
-    after = (cached - affected) | {a for a in affected if roster.member_after(a, _END)}
+    after = (cached - affected) | {a for a in affected if roster.member_after(a, LAST)}
     await _cache(tx, team, cached, after)
 
 
@@ -290,13 +309,13 @@ async def _rebuild_from(
     the change is, not with the team's history; the whole history is read only for an account
     that keeps nothing from ``key`` on while its last message was among what it loses."""
     t = str(team)
-    history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *key)]
+    history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *_at(key))]
     [(total,)] = await tx.rows(_COUNT_MESSAGES, t)
     if 2 * len(history) > int(total):  # most of the history: one pass over all of it is less
         await _recompute(tx, team, owners, now)
         return
-    facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *key)]
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *key)]
+    facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *_at(key))]
+    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *_at(key))]
     new = Roster.of(facts, snapshots, base=before)
     old = Roster.of([f for f in facts if f.key != key], [s for s in snapshots if s.key != key],
                     base=before)  # fmt: skip
@@ -306,7 +325,7 @@ async def _rebuild_from(
     whole_history: set[str] = set()
     for owner in sorted(owners):
         found = await tx.rows(_SESSION_STATE, owner, t)
-        horizon, read_horizon, last_time, last_id, unread = (
+        horizon, read_horizon, last_time, last_order, unread = (
             found[0] if found else (-(2**63), -(2**63), None, None, 0)
         )
         horizons = {"horizon": int(horizon), "read_horizon": int(read_horizon)}
@@ -315,19 +334,19 @@ async def _rebuild_from(
         unread = max(0, int(unread) - was.unread + now_is.unread)
         if now_is.last is not None:
             revoke = revokes[now_is.last.key]
-            last = Message(now_is.last.key[1], now_is.last.sender, MessageType.UNKNOWN,
-                           now_is.last.key[0])  # fmt: skip
+            last = Message(now_is.last.key.event_id, now_is.last.sender, MessageType.UNKNOWN,
+                           now_is.last.key.time)  # fmt: skip
             await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
                               *last_message_values(last, revoke), unread,
                               tx.version(owner))  # fmt: skip
-        elif last_time is not None and (int(last_time), str(last_id)) >= key:
+        elif last_time is not None and (int(last_time), str(last_order)) >= _at(key):
             whole_history.add(owner)
         elif found and unread != int(found[0][4]):
             await tx.changing(_SET_UNREAD, unread, tx.version(owner), owner, t)
     if whole_history:
         await _recompute(tx, team, whole_history, now)
     cached = await _cached_members(tx, team)
-    after = (cached - owners) | {a for a in owners if new.member_after(a, _END)}
+    after = (cached - owners) | {a for a in owners if new.member_after(a, LAST)}
     await _cache(tx, team, cached, after)
 
 
@@ -335,10 +354,10 @@ async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str
     """The members just before ``key``: the newest snapshot before it, then each account's
     newest fact between that snapshot and ``key``."""
     t = str(team)
-    found = await tx.rows(_SNAPSHOT_BEFORE, t, *key)
+    found = await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))
     members = set(_snapshot(found[0]).members) if found else set()
-    since = _snapshot(found[0]).key if found else (-(2**63), "")
-    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *since, *key):
+    since = _snapshot(found[0]).key if found else FIRST
+    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *_at(since), *_at(key)):
         (members.add if member else members.discard)(str(account))
     return members
 
@@ -367,38 +386,40 @@ async def _rebuild(
     revoke = {m.key: r for m, r in history}[state.last.key]
     last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
     unchanged = (
-        rows and deleted_at is None and kind == last_kind.value and last_id == state.last.key[1]
+        rows and deleted_at is None and kind == last_kind.value
+        and last_id == state.last.key.event_id
         and unread == state.unread and revoke_time == (revoke.time if revoke else None)
     )  # fmt: skip
     if unchanged:
         return
-    last = Message(state.last.key[1], state.last.sender, MessageType.UNKNOWN, state.last.key[0])
+    last = Message(state.last.key.event_id, state.last.sender, MessageType.UNKNOWN,
+                   state.last.key.time)  # fmt: skip
     values = last_message_values(last, revoke)
     await tx.changing(_WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values, state.unread,
                       tx.version(owner))  # fmt: skip
 
 
 def _team_message(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:
-    time, server_id, sender, type_, operator, revoke_time, postscript = row
+    time, order, server_id, sender, type_, operator, revoke_time, postscript = row
     revoke = None
     if operator is not None:
         revoke = RevokeNotification(str(server_id), str(operator), int(revoke_time),
                                     opt_str(postscript))  # fmt: skip
     counted = counts_unread(MessageType.from_nim(str(type_)))
-    return TeamMessage(
-        (int(time), str(server_id)), str(sender), counted, revoke is not None
-    ), revoke
+    key = EventKey(int(time), str(order), str(server_id))
+    return TeamMessage(key, str(sender), counted, revoke is not None), revoke
 
 
 def _fact(row: Row) -> Fact:
-    account, time, event_id, member, receives = row
-    return Fact(str(account), (int(time), str(event_id)), bool(member), bool(receives))
+    account, time, order, event_id, member, receives = row
+    return Fact(str(account), EventKey(int(time), str(order), str(event_id)), bool(member),
+                bool(receives))  # fmt: skip
 
 
 def _snapshot(row: Row) -> Snapshot:
-    time, event_id, members, receivers = row
+    time, order, event_id, members, receivers = row
     return Snapshot(
-        (int(time), str(event_id)),
+        EventKey(int(time), str(order), str(event_id)),
         frozenset(orjson.loads(members)),
         None if receivers is None else frozenset(orjson.loads(receivers)),
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, Self
 
+from gateway.domain.dead_letters import DeadLetter
+from gateway.domain.groups import GroupLimits, SessionGroup
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
@@ -72,12 +74,19 @@ class SessionStore(Protocol):
         self, owner: str, window: TimeWindow, filters: Filters | None = None
     ) -> int: ...
 
-    async def total_unread(self, owner: str) -> int: ...
+    async def total_unread(self, owner: str, *, include_muted: bool = False) -> int:
+        """The sum of the unread counts; muted sessions' count only with ``include_muted``."""
+
+    async def unread_count(self, owner: str, filters: Filters) -> int:
+        """The sum of the unread counts of the sessions ``filters`` lists (types, a group,
+        ``muted``)."""
 
     async def get_sessions(self, owner: str, keys: Sequence[SessionKey]) -> list[Session]:
         """The live sessions among ``keys``; missing and deleted ones are left out."""
 
-    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]: ...
+    async def get_messages(self, refs: Sequence[str]) -> Mapping[str, Message]:
+        """The messages ``refs`` name (``Session.last_message_ref``, ``Message.ref``: a server id
+        within its conversation), by ref; unknown ones are left out."""
 
     # The change feed -----------------------------------------------------------------------
 
@@ -114,6 +123,63 @@ class SessionStore(Protocol):
     ) -> Session | None:
         """Pin (again: refreshing the pin time) or unpin; None when there is no such session."""
 
+    # NIM V2's conversation features (store/_conversations.py) -------------------------------
+
+    async def list_groups(self, owner: str) -> list[SessionGroup]:
+        """The owner's conversation groups, oldest first."""
+
+    async def get_groups(self, owner: str, group_ids: Sequence[str]) -> list[SessionGroup]:
+        """The owner's live groups among ``group_ids``, in the order asked."""
+
+    async def groups_of(
+        self, owner: str, keys: Sequence[SessionKey]
+    ) -> Mapping[SessionKey, list[SessionGroup]]: ...
+
+    async def create_group(
+        self,
+        owner: str,
+        group_id: str | None,
+        name: str,
+        server_ext: str,
+        keys: Sequence[SessionKey],
+        now: int,
+        limits: GroupLimits,
+    ) -> SessionGroup:
+        """A new group holding the owner's sessions among ``keys`` (its id made by the store
+        when None); LimitExceeded past ``limits``, BadUserInput when a live group has that id."""
+
+    async def update_group(
+        self, owner: str, group_id: str, name: str | None, server_ext: str | None, now: int
+    ) -> SessionGroup:
+        """Rename a group or change its server ext (None: unchanged); NotFound without it."""
+
+    async def delete_group(self, owner: str, group_id: str, now: int) -> None:
+        """Delete a group; its sessions stay in the list. NotFound without it."""
+
+    async def add_to_group(
+        self,
+        owner: str,
+        group_id: str,
+        keys: Sequence[SessionKey],
+        now: int,
+        limits: GroupLimits,
+    ) -> list[Session]:
+        """Add the owner's sessions among ``keys``; returns those added (not there before)."""
+
+    async def remove_from_group(
+        self, owner: str, group_id: str, keys: Sequence[SessionKey], now: int
+    ) -> list[SessionKey]:
+        """Take sessions out of a group; returns the keys that were in it."""
+
+    async def set_muted(self, owner: str, keys: Sequence[SessionKey], muted: bool) -> None:
+        """Mute or unmute the owner's live sessions among ``keys``."""
+
+    async def mark_read_where(self, owner: str, filters: Filters, now: int) -> list[Session]:
+        """Mark read the sessions with unread messages that ``filters`` (types, a group) lists."""
+
+    async def open_session(self, owner: str, key: SessionKey, now: int) -> Session:
+        """The session, created without a last message (``update_time`` now) when missing."""
+
     # Ingestion writes ----------------------------------------------------------------------
 
     async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
@@ -141,6 +207,34 @@ class SessionStore(Protocol):
         yet. In a ``team``, it reaches the accounts that received the message (sent at ``sent``).
         Returns False when the recall was seen before, None (changing nothing) when the message
         it names is known to be another conversation's or another sender's."""
+
+    # Dead letters: signed CC bodies that could not be applied (domain/dead_letters.py) --------
+
+    async def keep_dead_letter(
+        self,
+        received_at: int,
+        reason: str,
+        detail: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        limit: int,
+    ) -> int:
+        """Keep a body and say why; past ``limit`` letters, the oldest go. Returns its id."""
+
+    async def dead_letters(
+        self, *, after: int = 0, limit: int = 100, reason: str | None = None, body_bytes: int = 0
+    ) -> list[DeadLetter]:
+        """The letters after id ``after``, oldest first, with the first ``body_bytes`` of each
+        body (``size`` is the whole body's)."""
+
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        """One letter with its whole body."""
+
+    async def forget_dead_letters(
+        self, ids: Sequence[int] | None = None, *, received_before: int | None = None
+    ) -> int:
+        """Delete the letters ``ids``, or those received before a time, or (neither) all; returns
+        how many went."""
 
     # Team registry: the same membership state as the stream's, stamped with ``now`` ---------
 

@@ -6,17 +6,24 @@ stamps their rows with each owner's next version; the listeners hear of the chan
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Self, TypeVar
 
-from gateway.domain.keys import SessionKey
+import orjson
+
+from gateway.domain.dead_letters import DeadLetter
+from gateway.domain.keys import SessionKey, conversation_of
 from gateway.domain.membership import TeamChange, registry_change
+from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
-from gateway.domain.sync import Change, ChangeSet, SyncPosition
+from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
+from gateway.store import _upgrades as upgrades
 from gateway.store._changes import ChangeLog, change_set
+from gateway.store._conversations import ConversationFeatures, GroupStatements
 from gateway.store._driver import Connection, Driver
 from gateway.store._lists import KINDS
 from gateway.store._rows import (
@@ -34,16 +41,18 @@ from gateway.store.base import ChangeListener
 T = TypeVar("T")
 
 
-class SqlStore:
+class SqlStore(ConversationFeatures):
     def __init__(self, driver: Driver) -> None:
         self._driver = driver
         self._sql = Statements(driver.dialect)
+        self._groups = GroupStatements(driver.dialect)
         self._listeners: list[ChangeListener] = []
         driver.on_remote_change(self._changed_elsewhere)
 
     async def __aenter__(self) -> Self:
         try:
             await self._driver.open()
+            await upgrades.run_pending(self._write, _wall_clock_ms())
         except BaseException:
             await self._driver.close()  # a half-open store's threads would keep a process alive
             raise
@@ -125,7 +134,7 @@ class SqlStore:
             for row in rows[: query.limit]:
                 if row[lists.MESSAGE_AT] is not None:
                     message = message_from_row(row[lists.MESSAGE_AT :])
-                    messages[message.server_id] = message
+                    messages[message.ref] = message
         return Page(sessions, len(rows) > query.limit, position, messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
@@ -142,7 +151,9 @@ class SqlStore:
         async with self._driver.read() as db:
             return await _number(db, text, *params)
 
-    async def total_unread(self, owner: str) -> int:
+    async def total_unread(self, owner: str, *, include_muted: bool = False) -> int:
+        if not include_muted:
+            return await self.unread_count(owner, Filters(muted=False))
         async with self._driver.read() as db:
             return await _number(db, self._sql.total_unread, owner)
 
@@ -151,11 +162,13 @@ class SqlStore:
             rows = await db.fetch(self._sql.sessions_by_key, owner, [str(k) for k in keys])
         return [session_from_row(owner, row) for row in rows]
 
-    async def get_messages(self, server_ids: Sequence[str]) -> Mapping[str, Message]:
+    async def get_messages(self, refs: Sequence[str]) -> Mapping[str, Message]:
+        wanted = set(refs)
+        ids = sorted({ref.partition("\n")[2] for ref in wanted})
         async with self._driver.read(bounded=True) as db:
-            rows = await db.fetch(self._sql.messages_by_id, list(server_ids))
+            rows = await db.fetch(self._sql.messages_by_id, ids)
         messages = (message_from_row(row) for row in rows)
-        return {message.server_id: message for message in messages}
+        return {message.ref: message for message in messages if message.ref in wanted}
 
     # The change feed -----------------------------------------------------------------------
 
@@ -165,19 +178,25 @@ class SqlStore:
 
     async def changes_since(self, owner: str, since: SyncPosition, limit: int) -> ChangeSet:
         sql = self._sql
+        # A position at a group has seen none of its version's sessions (group keys sort first).
+        key = "" if since.key is not None and since.key.startswith(GROUP_PREFIX) else since.key
         async with self._driver.read(snapshot=True, bounded=True) as db:
             purged = await db.fetch_one(sql.purged_through, owner)
-            if since.key is None:
+            if key is None:
                 rows = await db.fetch(sql.changes_after_version, owner, since.version, limit + 1)
             else:
-                rows = await db.fetch(sql.changes_after_key, owner, since.version, since.key,
+                rows = await db.fetch(sql.changes_after_key, owner, since.version, key,
                                       limit + 1)  # fmt: skip
-        return change_set(owner, since, limit, rows, None if purged is None else int(purged[0]))
+            groups = await self._group_changes(db, owner, since, limit + 1)
+        purged_through = None if purged is None else int(purged[0])
+        return change_set(owner, since, limit, rows, purged_through, groups)
 
     async def purge_tombstones(self, deleted_before: int) -> None:
         async def work(tx: Write) -> None:
             await tx.db.execute(self._sql.record_purges, deleted_before)
             await tx.db.execute(self._sql.purge_tombstones, deleted_before)
+            await tx.db.execute(self._groups.record_group_purges, deleted_before)
+            await tx.db.execute(self._groups.purge_group_tombstones, deleted_before)
 
         await self._write(work)
 
@@ -196,9 +215,17 @@ class SqlStore:
     async def delete_sessions(
         self, owner: str, keys: Sequence[SessionKey], now: int
     ) -> list[SessionKey]:
-        return [
-            change.key for change in await self._each_key(self._sql.delete_key, owner, keys, now)
-        ]
+        async def work(tx: Write) -> list[SessionKey]:
+            await tx.lock([owner])
+            deleted: list[SessionKey] = []
+            for key in dict.fromkeys(keys):
+                if await tx.changing(self._sql.delete_key, now, tx.version(owner), owner,
+                                     str(key)):  # fmt: skip
+                    await self._ungroup(tx, owner, key)
+                    deleted.append(key)
+            return deleted
+
+        return await self._write(work)
 
     async def mark_read(self, owner: str, keys: Sequence[SessionKey], now: int) -> list[Session]:
         changes = await self._each_key(self._sql.mark_read, owner, keys, now)
@@ -240,14 +267,15 @@ class SqlStore:
 
     async def record_message(self, message: Message, deliveries: Sequence[Delivery]) -> bool:
         unique = list(dict.fromkeys(deliveries))
+        conversation = conversation_of(unique[0].owner, unique[0].key)
 
         async def work(tx: Write) -> bool:
-            if not await _insert_message(tx, message, None):
+            if not await _insert_message(tx, message, conversation, None):
                 return False
             # Locked before the recall is looked for: a recall of this message, which locks
             # the same owners first, has either committed by now or waits for this one.
             await tx.lock(d.owner for d in unique)
-            revoke = await _recall_of(tx, message.server_id)
+            revoke = await _recall_of(tx, conversation, message)
             values = last_message_values(message, revoke)
             for d in unique:
                 unread = int(revoke is None and d.owner != message.from_account)
@@ -261,9 +289,9 @@ class SqlStore:
     ) -> bool:
         async def work(tx: Write) -> bool:
             await tx.lock_team(team)
-            if not await _insert_message(tx, message, team):
+            if not await _insert_message(tx, message, str(team), team):
                 return False
-            revoke = await _recall_of(tx, message.server_id)
+            revoke = await _recall_of(tx, str(team), message)
             await teams.apply_message(tx, team, message, change, revoke, now)
             return True
 
@@ -278,29 +306,37 @@ class SqlStore:
         sent: int | None = None,
     ) -> bool | None:
         owners = {d.owner for d in deliveries}
+        if team is not None:
+            conversation, legacy_message = str(team), None
+        else:
+            first = deliveries[0]
+            conversation = conversation_of(first.owner, first.key)
+            legacy_message = _legacy(revoke.operator)
+        message_id = revoke.message_server_id
 
         async def work(tx: Write) -> bool | None:
             if team is not None:
                 await tx.lock_team(team)  # the team's messages are recorded under it
             else:
                 await tx.lock(owners)  # as the message locks them: one waits for the other
-            found = await tx.db.fetch_one(self._sql.find_sender, revoke.message_server_id)
+            found = await tx.db.fetch_one(self._sql.find_message, message_id, conversation,
+                                          legacy_message)  # fmt: skip
             sender, sent_at, counted = None, sent, False
             if found is not None:
                 sender, sent_at = str(found[0]), int(found[1])
                 counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
-                team_key = None if found[3] is None else str(found[3])
-                if sender != revoke.operator or team_key != (None if team is None else str(team)):
-                    return None  # NIM's recall names the message's own sender and chat
+                if sender != revoke.operator:
+                    return None  # NIM's recall names the message's own sender
             sessions = [(d.owner, d.key) for d in deliveries]
             if team is not None:
                 if sent_at is not None:
-                    receivers = await teams.recall_receivers(tx, team, revoke.message_server_id,
-                                                             sent_at)  # fmt: skip
+                    receivers = await teams.recall_receivers(tx, team, message_id, sent_at)
                     sessions += [(owner, team) for owner in sorted(receivers)]
                 await tx.lock(owner for owner, _ in sessions)
-            recall = (revoke.message_server_id, revoke.operator, revoke.time, revoke.postscript)
-            if await tx.db.fetch_one(self._sql.insert_revocation, *recall) is None:
+            recall = (message_id, conversation, revoke.operator, revoke.time, revoke.postscript)
+            inserted = await tx.db.fetch_one(self._sql.insert_revocation, *recall, message_id,
+                                             _legacy(revoke.operator))  # fmt: skip
+            if inserted is None:
                 return False
             for owner, key in sessions:
                 await tx.revoke(owner, key, revoke, sender if counted else None, sent_at)
@@ -308,16 +344,62 @@ class SqlStore:
 
         return await self._write(work)
 
+    # Dead letters --------------------------------------------------------------------------
+
+    async def keep_dead_letter(
+        self,
+        received_at: int,
+        reason: str,
+        detail: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        limit: int,
+    ) -> int:
+        async def work(tx: Write) -> int:
+            row = await tx.db.fetch_one(self._sql.keep_dead_letter, received_at, reason, detail,
+                                        orjson.dumps(dict(headers)).decode(), body)  # fmt: skip
+            assert row is not None  # RETURNING of an INSERT
+            await tx.db.execute(self._sql.bound_dead_letters, limit)
+            return int(row[0])
+
+        return await self._write(work)
+
+    async def dead_letters(
+        self, *, after: int = 0, limit: int = 100, reason: str | None = None, body_bytes: int = 0
+    ) -> list[DeadLetter]:
+        async with self._driver.read() as db:
+            rows = await db.fetch(self._sql.dead_letters, max(body_bytes, 0), after, reason,
+                                  reason, limit)  # fmt: skip
+        return [_dead_letter(row) for row in rows]
+
+    async def dead_letter(self, letter_id: int) -> DeadLetter | None:
+        async with self._driver.read() as db:
+            row = await db.fetch_one(self._sql.dead_letter, letter_id)
+        return None if row is None else _dead_letter(row)
+
+    async def forget_dead_letters(
+        self, ids: Sequence[int] | None = None, *, received_before: int | None = None
+    ) -> int:
+        async def work(tx: Write) -> int:
+            if ids is not None:
+                rows = await tx.rows(self._sql.forget_dead_letters, [str(i) for i in ids])
+            else:
+                before = 2**63 - 1 if received_before is None else received_before
+                rows = await tx.rows(self._sql.forget_dead_letters_before, before)
+            return len(rows)
+
+        return await self._write(work)
+
     # Team registry -------------------------------------------------------------------------
 
     async def set_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
-        return await self._registry(team, registry_change((now, ""), replace=members), now)
+        return await self._registry(team, registry_change(event_key(now, ""), replace=members), now)
 
     async def add_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
-        return await self._registry(team, registry_change((now, ""), add=members), now)
+        return await self._registry(team, registry_change(event_key(now, ""), add=members), now)
 
     async def remove_team_members(self, team: SessionKey, members: Sequence[str], now: int) -> int:
-        return await self._registry(team, registry_change((now, ""), remove=members), now)
+        return await self._registry(team, registry_change(event_key(now, ""), remove=members), now)
 
     async def _registry(self, team: SessionKey, change: TeamChange, now: int) -> int:
         async def work(tx: Write) -> int:
@@ -340,6 +422,10 @@ class SqlStore:
         return await self._write(work)
 
 
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 async def _clock(db: Connection, sql: Statements, owner: str) -> int:
     row = await db.fetch_one(sql.clock, owner)
     return 0 if row is None else int(row[0])
@@ -351,16 +437,35 @@ async def _number(db: Connection, statement: str, *params: object) -> int:
     return int(row[0])
 
 
-async def _insert_message(tx: Write, message: Message, team: SessionKey | None) -> bool:
-    """Insert a message once: False when it was seen before."""
-    params = (*message_values(message), None if team is None else str(team))
+def _dead_letter(row: Row) -> DeadLetter:
+    letter_id, received_at, reason, detail, headers, size, body = row
+    return DeadLetter(int(letter_id), int(received_at), str(reason), str(detail),
+                      orjson.loads(headers), bytes(body), int(size))  # fmt: skip
+
+
+def _legacy(sender: str) -> str:
+    """Where an earlier release kept a P2P message or a recall of ``sender``'s whose conversation
+    it did not know (migration 0009)."""
+    return "?" + sender
+
+
+async def _insert_message(
+    tx: Write, message: Message, conversation: str, team: SessionKey | None
+) -> bool:
+    """Insert a message once in its conversation: False when it was seen before."""
+    legacy = None if team is not None else _legacy(message.from_account)
+    params = (*message_values(message, conversation), None if team is None else str(team),
+              message.server_id, legacy)  # fmt: skip
     return await tx.db.fetch_one(tx.sql.insert_message, *params) is not None
 
 
-async def _recall_of(tx: Write, server_id: str) -> RevokeNotification | None:
+async def _recall_of(tx: Write, conversation: str, message: Message) -> RevokeNotification | None:
     """The recall of a message that came before the message."""
-    found = await tx.db.fetch_one(tx.sql.find_revocation, server_id)
+    legacy = _legacy(message.from_account)
+    found = await tx.db.fetch_one(tx.sql.find_revocation, message.server_id, conversation, legacy)
     if found is None:
         return None
-    operator, time, postscript = found
-    return RevokeNotification(server_id, str(operator), int(time), opt_str(postscript))
+    operator, time, postscript, kept_in = found
+    if kept_in != conversation:
+        await tx.db.execute(tx.sql.adopt_revocation, conversation, message.server_id, kept_in)
+    return RevokeNotification(message.server_id, str(operator), int(time), opt_str(postscript))

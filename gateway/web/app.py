@@ -95,6 +95,7 @@ def create_app(
         rate_limiter=rate_limiter,
         metrics=metrics,
         graphiql_page=graphiql_page,
+        group_limits=settings.group_limits(),
         # Traced, every event goes through Strawberry, which traces its resolution.
         frames=tracer_provider is None,
         http_limits=HttpLimits(
@@ -121,6 +122,7 @@ def create_app(
         max_body_bytes=settings.webhook_max_body_bytes,
         max_event_ahead_ms=settings.nim_max_event_ahead_s * 1000,
         on_stored=notifier.messages.remember,
+        dead_letter_limit=settings.dead_letter_limit,
     )
 
     @asynccontextmanager

@@ -35,6 +35,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
+from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
@@ -182,6 +183,7 @@ class GraphQLView(GraphQL[Context, None]):
         metrics: Metrics | None = None,
         graphiql_page: str | None = None,
         frames: bool = True,
+        group_limits: GroupLimits = DEFAULT_LIMITS,
     ) -> None:
         """With ``frames``, subscriptions send the events they compile as frames of their own
         (schema/frames.py); without, every event goes through Strawberry."""
@@ -202,6 +204,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._http_limits = http_limits
         self._rate_limiter = rate_limiter
         self._metrics = metrics
+        self._group_limits = group_limits
         self._graphiql_page = graphiql_page
         self.frames = frames
         self._connections: Counter[str] = Counter()
@@ -418,6 +421,7 @@ class GraphQLView(GraphQL[Context, None]):
             event_queue_size=self._limits.event_queue_size,
             rate_limiter=self._rate_limiter,
             metrics=self._metrics,
+            group_limits=self._group_limits,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

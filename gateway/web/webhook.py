@@ -1,11 +1,13 @@
 """NIM's signed callbacks: the message-CC webhook and the team registry.
 
-Answers are JSON. Refusals (signature, replay) are 403, unusable bodies 400, a database that is
+Answers are JSON. Refusals (signature, replay) are 403, an oversize body 413, a database that is
 away 503, each as ``{"error": {"code", "message"}}``; 200 means the change is durable, so NIM
-retries anything else.
-The message CC is signed as NIM signs it; the registry, our own endpoint, with a signature that
-covers the whole request and works once: the store remembers it until its window closes, for
-every replica on the database (``domain/checksum.py``, ``SessionStore.claim_signature``).
+retries anything else. A correctly signed CC body the gateway cannot use is answered 200 too (NIM
+would retry it for ever) and kept as a dead letter (``gateway/dead_letters.py``); the registry's
+unusable bodies are 400. The message CC is signed as NIM signs it; the registry, our own
+endpoint, with a signature that covers the whole request and works once: the store remembers it
+until its window closes, for every replica on the database (``domain/checksum.py``,
+``SessionStore.claim_signature``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway import dead_letters
+from gateway.dead_letters import Refusal
 from gateway.domain.checksum import Verifier
-from gateway.domain.events import IgnoredEvent, TeamMessageEvent
-from gateway.domain.keys import SessionKey
+from gateway.domain.dead_letters import DEFAULT_LIMIT
+from gateway.domain.events import Event, IgnoredEvent, RecallEvent, TeamMessageEvent
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import Message, MessageType
 from gateway.domain.teams import MemberChange, parse_member_change, team_key
 from gateway.errors import BadEvent, GatewayError, Refused, StoreUnavailable
@@ -49,6 +54,7 @@ class NimWebhooks:
         max_body_bytes: int,
         max_event_ahead_ms: int = MAX_EVENT_AHEAD_MS,
         on_stored: Callable[[Message], None] | None = None,
+        dead_letter_limit: int = DEFAULT_LIMIT,
     ) -> None:
         self._store = store
         self._ingestor = Ingestor(store, clock, on_stored=on_stored,
@@ -57,6 +63,7 @@ class NimWebhooks:
         self._clock = clock
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._dead_letter_limit = dead_letter_limit
 
     def routes(self, cc_path: str) -> list[Route]:
         teams = "/nim/teams/{tid}/members"
@@ -76,16 +83,23 @@ class NimWebhooks:
                 return _json({})
             assert self._verifier is not None
             self._verifier.verify(request.headers, body, self._clock())
-            document = _parse(body)
-            event, outcome = await self._ingestor.apply_json(document)
         except GatewayError as e:
             self._count("unknown", _failure(e))
             return _error(e)
+        try:
+            event = self._ingestor.parse(body)
+        except Exception as e:  # a BadEvent, or a bug: kept either way, and logged once
+            return await self._dead_letter(request, body, Refusal.of(e))
+        try:
+            outcome = await self._ingestor.apply(event)
+        except GatewayError as e:  # the database is away: NIM retries
+            self._count(_event_label(event), _failure(e))
+            return _error(e)
         except Exception:
             logger.exception("a webhook could not be applied")
-            self._count("unknown", "failed")
+            self._count(_event_label(event), "failed")
             return _internal_error()
-        self._count(_event_label(document), outcome.value)
+        self._count(_event_label(event), outcome.value)
         if isinstance(event, TeamMessageEvent):
             for name in event.unusable:
                 self._metrics.unusable_fields.labels(name).inc()
@@ -99,6 +113,24 @@ class NimWebhooks:
                 ", ".join(event.clamped), self._ingestor.max_ahead_ms // 1000,
             )  # fmt: skip
         return _json({"outcome": outcome.value})
+
+    async def _dead_letter(self, request: Request, body: bytes, refusal: Refusal) -> Response:
+        """Keep a signed body the gateway cannot use, and answer 200: NIM retries anything else,
+        for ever. (A failure to keep it is a 503 or 500: NIM tries again.)"""
+        try:
+            letter_id = await dead_letters.keep(self._store, body, request.headers, refusal,
+                                                self._clock(), self._dead_letter_limit)  # fmt: skip
+        except GatewayError as e:
+            self._count("unknown", _failure(e))
+            return _error(e)
+        except Exception:
+            logger.exception("a dead letter could not be kept")
+            self._count("unknown", "failed")
+            return _internal_error()
+        self._count(_body_label(body), "dead_letter")
+        self._metrics.dead_letters.labels(refusal.reason).inc()
+        return _json({"outcome": "dead_letter", "deadLetter": letter_id,
+                      "error": {"code": refusal.reason, "message": refusal.detail}})  # fmt: skip
 
     async def replace_members(self, request: Request) -> Response:
         return await self._change_members(request, self._store.set_team_members)
@@ -170,7 +202,7 @@ class NimWebhooks:
         self._metrics.webhook_events.labels(event_type, outcome).inc()
 
 
-def _parse(body: bytes) -> object:
+def _parse(body: bytes) -> object:  # a registry request's body
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -186,11 +218,28 @@ def _is_probe(body: bytes) -> bool:
         return False
 
 
-def _event_label(document: object) -> str:
-    # Bounded label values: NIM's event types 1-9, anything else is "other".
-    event_type = document.get("eventType") if isinstance(document, dict) else None
-    text = str(event_type)
-    return text if text in {str(n) for n in range(1, 10)} else "other"
+_EVENT_TYPES = {str(n) for n in range(1, 10)} | {"25"}
+
+
+def _event_label(event: Event) -> str:
+    # Bounded label values: NIM's event types 1-9 and 25, anything else is "other".
+    if isinstance(event, IgnoredEvent):
+        text = str(event.event_type)
+    elif isinstance(event, RecallEvent):
+        text = {SessionType.P2P: "7", SessionType.TEAM: "8"}.get(event.conversation.type, "25")
+    else:
+        text = "1"
+    return text if text in _EVENT_TYPES else "other"
+
+
+def _body_label(body: bytes) -> str:
+    """The event type a body says it is, for a body that could not be read as an event."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "other"
+    text = str(document.get("eventType")) if isinstance(document, dict) else ""
+    return text if text in _EVENT_TYPES else "other"
 
 
 def _msg_type_label(event: IgnoredEvent) -> str:

@@ -144,3 +144,50 @@ def test_ext_editor_mark_read_and_delete_reach_the_server(
     expect(rows(page).first).to_have_attribute("data-key", "p2p|peer-43")
     expect(page.get_by_test_id("session-panel")).to_have_count(0)
     assert gateway.query("alice", lookup, id="p2p|peer-44")["session"] is None
+
+
+GROUP = """mutation($name: String!, $ids: [ID!]) {
+  createSessionGroup(input: {name: $name, sessionIds: $ids}) { group { id } } }"""
+
+
+def tab(page: Page, name: str) -> Any:
+    return page.locator(f'[data-testid="group-tab"][data-group="{name}"]')
+
+
+def test_group_tabs_show_live_badges_and_a_mute_toggle(
+    site: str, gateway: RunningGateway, page: Page
+) -> None:
+    gateway.query("alice", GROUP, name="Work", ids=["p2p|peer-44", "p2p|peer-42"])
+    gateway.query("alice", GROUP, name="Friends", ids=["p2p|peer-40"])
+    sign_in(page, site, gateway)
+    expect(page.get_by_test_id("group-tab")).to_have_count(3)
+    expect(tab(page, "All").get_by_test_id("tab-unread")).to_have_text(str(PEERS - 1))
+    expect(tab(page, "Work").get_by_test_id("tab-unread")).to_have_text("2")
+    expect(tab(page, "Friends").get_by_test_id("tab-unread")).to_have_text("1")
+
+    # A message in a Work session raises Work's badge live, and no other group's.
+    gateway.webhook(cc_message("g-1", "peer-42", "alice", int(time.time() * 1000), text="Work!"))
+    expect(tab(page, "Work").get_by_test_id("tab-unread")).to_have_text("3")
+    expect(tab(page, "All").get_by_test_id("tab-unread")).to_have_text(str(PEERS))
+    expect(tab(page, "Friends").get_by_test_id("tab-unread")).to_have_text("1")
+
+    tab(page, "Work").click()
+    expect(rows(page)).to_have_count(2)
+    expect(rows(page).first).to_have_attribute("data-key", "p2p|peer-42")
+    expect(page.get_by_test_id("list-end")).to_have_text("2 sessions, no more")
+
+    # Muting a session keeps its own count but takes it out of the badges.
+    rows(page).first.click()
+    panel = page.get_by_test_id("session-panel")
+    panel.get_by_role("button", name="Mute").click()
+    expect(panel.get_by_role("status")).to_have_text("Muted")
+    expect(rows(page).first.get_by_test_id("muted")).to_have_count(1)
+    expect(tab(page, "Work").get_by_test_id("tab-unread")).to_have_text("1")
+    expect(tab(page, "All").get_by_test_id("tab-unread")).to_have_text(str(PEERS - 2))
+    expect(page.get_by_test_id("total-unread")).to_have_text(str(PEERS - 2))
+    page.screenshot(path=screenshot_path("web-group-tabs"))
+    stored = gateway.query("alice", '{ session(id: "p2p|peer-42") { muted unreadCount } }')
+    assert stored["session"] == {"muted": True, "unreadCount": 2}
+
+    panel.get_by_role("button", name="Unmute").click()
+    expect(tab(page, "Work").get_by_test_id("tab-unread")).to_have_text("3")

@@ -3,6 +3,7 @@ import { useState } from "react";
 import {
   DeleteSessionsDocument,
   MarkSessionsReadDocument,
+  MuteSessionsDocument,
   PinSessionDocument,
   UpdateSessionExtDocument,
 } from "../../../clients/generated/operations";
@@ -63,6 +64,15 @@ export function SessionPanel({ client, row, apply }: Props) {
         return pinned ? "Pinned" : "Unpinned";
       },
     );
+  const mute = () =>
+    run(
+      () => client.mutation(MuteSessionsDocument, { ids: [row.id], muted: !row.muted }).toPromise(),
+      (data) => {
+        const [session] = data.muteSessions.sessions;
+        if (session) apply({ type: "patched", id: row.id, patch: { muted: session.muted } });
+        return session?.muted ? "Muted" : "Unmuted";
+      },
+    );
   const remove = () =>
     run(
       () => client.mutation(DeleteSessionsDocument, { ids: [row.id] }).toPromise(),
@@ -91,6 +101,7 @@ export function SessionPanel({ client, row, apply }: Props) {
         <button type="button" onClick={saveExt} disabled={busy || ext === row.serverExt}>Save ext</button>
         <button type="button" onClick={markRead} disabled={busy || row.unreadCount === 0}>Mark read</button>
         <button type="button" onClick={pin} disabled={busy}>{row.pinned ? "Unpin" : "Pin"}</button>
+        <button type="button" onClick={mute} disabled={busy}>{row.muted ? "Unmute" : "Mute"}</button>
         <button type="button" className="danger" onClick={remove} disabled={busy}>Delete session</button>
       </div>
       {message && <p className="message" role="status">{message}</p>}

@@ -20,13 +20,16 @@ export function SessionRow({ row, viewer, selected, onSelect }: Props) {
           <span className="top">
             <span className="name">{title(row)}</span>
             {row.pinned && <span className="pin" title="Pinned">📌</span>}
+            {row.muted && <span className="muted" title="Muted" data-testid="muted">muted</span>}
             <time dateTime={row.updateTime}>{when(row.updateTime)}</time>
           </span>
           <span className="bottom">
             <span className={line.revoked ? "preview revoked" : "preview"} data-testid="preview">
               {line.text}
             </span>
-            {row.unreadCount > 0 && <span className="unread">{row.unreadCount}</span>}
+            {row.unreadCount > 0 && (
+              <span className={row.muted ? "unread quiet" : "unread"}>{row.unreadCount}</span>
+            )}
           </span>
         </span>
       </button>

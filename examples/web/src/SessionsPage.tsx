@@ -2,6 +2,7 @@ import type { Client } from "@urql/core";
 import { useEffect, useRef, useState } from "react";
 import { connect, type Gateway, type LiveStatus } from "./client";
 import { viewerOf, type Connection } from "./connection";
+import { GroupTabs } from "./GroupTabs";
 import { SessionPanel } from "./SessionPanel";
 import { SessionRow } from "./SessionRow";
 import { useSessionList } from "./useSessionList";
@@ -16,6 +17,7 @@ interface Props {
 export function SessionsPage({ connection, onDisconnect }: Props) {
   const [status, setStatus] = useState<LiveStatus>("connecting");
   const [gateway, setGateway] = useState<Gateway | null>(null);
+  const [groupId, setGroupId] = useState<string | null>(null); // the tab: null is "All"
   useEffect(() => {
     const opened = connect(connection, setStatus);
     setGateway(opened);
@@ -24,8 +26,10 @@ export function SessionsPage({ connection, onDisconnect }: Props) {
   if (!gateway) return null;
   return (
     <SessionsView
-      key={gateway.id}
+      key={`${gateway.id}:${groupId ?? ""}`}
       client={gateway.client}
+      groupId={groupId}
+      onTab={setGroupId}
       status={status}
       viewer={viewerOf(connection.token)}
       onDisconnect={onDisconnect}
@@ -35,13 +39,15 @@ export function SessionsPage({ connection, onDisconnect }: Props) {
 
 interface ViewProps {
   client: Client;
+  groupId: string | null;
+  onTab: (groupId: string | null) => void;
   status: LiveStatus;
   viewer: string | null;
   onDisconnect: () => void;
 }
 
-function SessionsView({ client, status, viewer, onDisconnect }: ViewProps) {
-  const list = useSessionList(client);
+function SessionsView({ client, groupId, onTab, status, viewer, onDisconnect }: ViewProps) {
+  const list = useSessionList(client, groupId);
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const selected = list.rows.find((row) => row.id === selectedId) ?? null;
 
@@ -74,6 +80,7 @@ function SessionsView({ client, status, viewer, onDisconnect }: ViewProps) {
         <span className="viewer">{viewer}</span>
         <button type="button" className="link" onClick={onDisconnect}>Sign out</button>
       </header>
+      <GroupTabs client={client} selected={groupId} onSelect={onTab} groupsChanged={list.groupsChanged} />
       <main>
         <div className="list" ref={scroller} data-testid="session-list">
           <ul>

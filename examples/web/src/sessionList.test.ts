@@ -12,6 +12,7 @@ function row(key: string, minute: number, extra: Partial<Row> = {}): Row {
     unreadCount: 0,
     pinned: false,
     pinnedAt: null,
+    muted: false,
     lastMessageKind: "MESSAGE",
     lastMessage: null,
     lastRevokeNotification: null,
@@ -78,5 +79,15 @@ describe("the session list", () => {
     const patched = listReducer(state, { type: "patched", id: "id-p2p|b", patch: { unreadCount: 0, pinned: true, pinnedAt: "2026-11-26T09:00:00.000Z" } });
     expect(keys(patched)).toEqual(["p2p|b", "p2p|a"]);
     expect(keys(listReducer(patched, { type: "deleted", ids: ["id-p2p|b"] }))).toEqual(["p2p|a"]);
+  });
+});
+
+describe("a group's tab", () => {
+  it("updates the rows it holds and leaves the others out", () => {
+    const state = page([row("p2p|a", 1), row("p2p|b", 2)], false);
+    const changed = listReducer(state, { type: "changed", row: row("p2p|a", 9) });
+    expect(changed.rows.map((r) => r.key)).toEqual(["p2p|a", "p2p|b"]);
+    const stranger = listReducer(changed, { type: "changed", row: row("p2p|c", 10) });
+    expect(stranger).toBe(changed);
   });
 });

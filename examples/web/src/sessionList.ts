@@ -24,6 +24,7 @@ export type ListAction =
   | { type: "failed"; error: string }
   | { type: "page"; rows: Row[]; endCursor: string | null; hasNextPage: boolean; reset: boolean }
   | { type: "upserted"; row: Row }
+  | { type: "changed"; row: Row } // a row of the list changed; one not in it stays out
   | { type: "patched"; id: string; patch: Partial<Row> }
   | { type: "deleted"; ids: readonly string[] };
 
@@ -66,6 +67,11 @@ export function listReducer(state: ListState, action: ListAction): ListState {
       // A session new to the list that sorts below the loaded rows belongs to a page not
       // loaded yet: it arrives with that page when the user scrolls there.
       if (!known && state.hasNextPage && tail && compareRows(action.row, tail) > 0) return state;
+      const others = state.rows.filter((row) => row.id !== action.row.id);
+      return { ...state, rows: [...others, action.row].sort(compareRows) };
+    }
+    case "changed": {
+      if (!state.rows.some((row) => row.id === action.row.id)) return state;
       const others = state.rows.filter((row) => row.id !== action.row.id);
       return { ...state, rows: [...others, action.row].sort(compareRows) };
     }
