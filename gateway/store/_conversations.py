@@ -3,7 +3,7 @@ counts and read marks by filter, and a session opened without a message.
 
 A group's rows live in ``session_groups`` (a tombstone once deleted, in its owner's change feed
 like a session's); its sessions in ``session_group_members``, whose ``update_time`` a trigger keeps
-equal to the session's (migration 0009), so a page of a group walks an index of its own
+equal to the session's (migration 0011), so a page of a group walks an index of its own
 (store/_lists.py). Changing a session's groups stamps the session with its owner's next version:
 other devices see it as changed. Every write locks its owner first (store/_write.py), so the
 limits are checked against what no other write can change before COMMIT.

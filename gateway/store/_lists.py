@@ -5,7 +5,7 @@ Every statement is assembled from constant fragments and placeholders. Each filt
 partial index that serves it (see migration 0004); a subset of types reads each type's index in
 order and merges at most a page from each. A page of one conversation group walks the group's
 own index (``session_group_members``, whose ``update_time`` follows its sessions', migration
-0009) and joins each row to its session, so it costs what a page of the whole list costs.
+0011) and joins each row to its session, so it costs what a page of the whole list costs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Do-not-disturb and conversation groups: see the SQLite migration 0009.
+-- Do-not-disturb and conversation groups: see the SQLite migration 0011.
 ALTER TABLE sessions ADD COLUMN muted smallint NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN in_groups integer NOT NULL DEFAULT 0;
 
