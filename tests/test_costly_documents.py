@@ -215,6 +215,16 @@ async def test_a_message_past_the_limit_closes_with_1009_under_any_server(
         assert refusals(await metrics_of(url)) == {"MESSAGE_TOO_LARGE": 1.0}
 
 
+async def test_the_message_limit_counts_utf8_bytes_not_characters(
+    app: Starlette, token_for: Callable[[str], str]
+) -> None:
+    # 30,000 three-byte characters: under the limit in characters, 90 KB on the wire.
+    async with served(app, ws_max_size=16 * 1024 * 1024) as url:
+        client = await GraphQLSocket.connect(url, token_for("alice"))
+        await client.send({"id": "1", "type": "subscribe", "payload": {"query": "語" * 30_000}})
+        assert (await client.drain_until_closed()).code == 1009
+
+
 async def test_a_message_at_the_limit_is_read(ws_url: str, token_for: Callable[[str], str]) -> None:
     client = await GraphQLSocket.connect(ws_url, token_for("alice"))
     envelope = orjson.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{__typename}"}})

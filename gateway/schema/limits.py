@@ -58,14 +58,23 @@ class QueryLimits:
     max_errors: int = 20  # validation errors reported (and made) per document
 
 
+def utf8_size_past(text: str, limit: int) -> int | None:
+    """The UTF-8 size of ``text`` when it is over ``limit`` bytes, else None (without encoding
+    what cannot be over: UTF-8 has at most 4 bytes a character)."""
+    if len(text) * 4 <= limit:
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
+
+
 def document_refusal(query: object, limits: QueryLimits) -> GraphQLError | None:
     """QUERY_TOO_LARGE for a document over ``max_document_bytes``, before anything reads it:
     whitespace and comments are no tokens, and every error's location, every suggestion and
     the lexer itself cost more with every byte."""
-    if not isinstance(query, str) or len(query) * 4 <= limits.max_document_bytes:
-        return None  # UTF-8 has at most 4 bytes a character: no need to encode
-    size = len(query.encode("utf-8", "surrogatepass"))
-    if size <= limits.max_document_bytes:
+    if not isinstance(query, str):
+        return None
+    size = utf8_size_past(query, limits.max_document_bytes)
+    if size is None:
         return None
     return GraphQLError(
         f"the document is {size} bytes; at most {limits.max_document_bytes}",

@@ -43,7 +43,7 @@ from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
 from gateway.schema.frames import FrameSink, frame_sink
-from gateway.schema.limits import RateLimiter
+from gateway.schema.limits import RateLimiter, utf8_size_past
 from gateway.store.base import SessionStore
 from gateway.web.websocket import SEND_TEXT_NOW
 
@@ -243,8 +243,10 @@ class GraphQLView(GraphQL[Context, None]):
             message = await receive()
             if message["type"] == "websocket.receive":
                 data = message.get("text") or message.get("bytes") or b""
-                if len(data) > limit and (
-                    isinstance(data, bytes) or len(data.encode("utf-8", "surrogatepass")) > limit
+                if (
+                    len(data) > limit
+                    if isinstance(data, bytes)
+                    else utf8_size_past(data, limit) is not None
                 ):
                     self._refused("MESSAGE_TOO_LARGE")
                     reason = f"a message may be at most {limit} bytes"
