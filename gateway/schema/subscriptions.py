@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 import strawberry
 
@@ -35,9 +35,7 @@ class Subscription:
     ) -> AsyncGenerator[SessionEvent, None]:
         ctx = info.context
         viewer = ctx.viewer()
-        close = ctx.close_connection
-        if close is None:
-            raise BadUserInput("subscribe over a WebSocket (graphql-transport-ws) at /graphql")
+        close = _socket_closer(ctx)
         start = SyncPosition.parse(since) if since else await ctx.store.sync_position(viewer)
         if since:
             await ctx.store.changes_since(viewer, start, 1)  # an expired token fails up front
@@ -81,9 +79,7 @@ class Subscription:
     ) -> AsyncGenerator[int, None]:
         ctx = info.context
         viewer = ctx.viewer()
-        close = ctx.close_connection
-        if close is None:
-            raise BadUserInput("subscribe over a WebSocket (graphql-transport-ws) at /graphql")
+        close = _socket_closer(ctx)
         filters = (filter or UnreadFilter()).filters()
 
         async def overflow() -> None:
@@ -108,6 +104,13 @@ class Subscription:
             await changes.aclose()
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.dec()
+
+
+def _socket_closer(ctx: Context) -> Callable[[int, str], Awaitable[None]]:
+    """What closes the subscriber's WebSocket; a subscription over anything else is refused."""
+    if ctx.close_connection is None:
+        raise BadUserInput("subscribe over a WebSocket (graphql-transport-ws) at /graphql")
+    return ctx.close_connection
 
 
 def _direct_delivery(
