@@ -9,7 +9,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,9 @@ from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
-from gateway.importer import ImportReport, import_lines
+from gateway.importer import BATCH_LINES, ImportReport, import_file
 from gateway.logs import configure_logging, flush_logs
-from gateway.progress import progress
+from gateway.progress import Advance, progress
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
@@ -216,18 +216,27 @@ def seed(db: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--db", help=DB_HELP)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line is rejected.")
-def import_(file: Path, db: str | None, strict: bool) -> None:
-    """Apply a file of NIM CC events (JSON lines) as the webhook would."""
+@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_LINES, show_default=True,
+              help="Lines applied in one transaction.")  # fmt: skip
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start from the first line even when an "
+    "interrupted import of this file can resume (nothing is applied twice either way).",
+)
+def import_(file: Path, db: str | None, strict: bool, batch_size: int, restart: bool) -> None:
+    """Apply a file of NIM CC events (JSON lines) by the webhook's rules, in batches; an
+    interrupted import of the same file resumes where it stopped."""
     settings = settings_from_environment(database_url=db)
-    with (
-        file.open("rb") as lines,
-        progress(file.stat().st_size, f"importing {file.name}") as advance,
-    ):
-        report = asyncio.run(_import(settings, lines, lambda line: advance(len(line))))
+    with progress(file.stat().st_size, f"importing {file.name}") as advance:
+        report = asyncio.run(_import(settings, file, advance, batch_size, restart))
+    if report.resumed_at:
+        click.echo(f"resumed an interrupted import after line {report.resumed_at}", err=True)
+    rejected = len(report.rejected) + report.more_rejected
     for number, reason in report.rejected[:_SHOWN_REJECTIONS]:
         click.echo(f"line {number}: {reason}", err=True)
-    if len(report.rejected) > _SHOWN_REJECTIONS:
-        click.echo(f"... and {len(report.rejected) - _SHOWN_REJECTIONS} more", err=True)
+    if rejected > _SHOWN_REJECTIONS:
+        click.echo(f"... and {rejected - _SHOWN_REJECTIONS} more", err=True)
     click.echo(report.summary())
     if strict and report.rejected:
         sys.exit(1)
@@ -283,10 +292,10 @@ async def _seed(settings: Settings) -> SeedSummary:
 
 
 async def _import(
-    settings: Settings, lines: Iterable[bytes], on_line: Callable[[bytes], None]
+    settings: Settings, file: Path, advance: Advance, batch_size: int, restart: bool
 ) -> ImportReport:
     async with opened(open_store(settings), settings) as store:
-        return await import_lines(store, lines, on_line)
+        return await import_file(store, file, advance, batch_lines=batch_size, restart=restart)
 
 
 async def _seed_if_empty(settings: Settings) -> None:

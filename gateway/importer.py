@@ -2,22 +2,44 @@
 
 A line that is ``{"tid", "type", "members"}`` sets a team's members (as ``PUT
 /nim/teams/<tid>/members`` does) as of its optional ``time`` (ms; the start of time when absent),
-for teams whose members NIM's stream does not list; every other line is a CC event and goes
-through the same ingestion rules as the webhook.
+for teams whose members NIM's stream does not list; every other line is a CC event, parsed as the
+webhook parses it.
+
+Events go to the store in batches (``store.import_events``: one transaction each, reduced per
+owner and session, the webhook's rules); what a batch leaves (a late team event, a recall of a
+message it did not bring) is applied one event at a time, as the webhook applies it. A team line
+is applied where it stands, between two batches.
+
+A file's import resumes after a crash: each batch commits with the import's checkpoint (the lines
+and bytes applied, the SHA-256 of those bytes, the counts so far), and a rerun that finds the same
+bytes before the checkpoint skips them. Whatever it re-applies anyway (a batch whose leftovers
+were cut short) is recognised by message ids, as the webhook recognises NIM's repeats: nothing
+counts twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from gateway.domain import fields
+from gateway.domain.events import IgnoredEvent
+from gateway.domain.imports import BulkEvent, Checkpoint, TeamList
 from gateway.domain.teams import parse_member_change
 from gateway.errors import BadEvent, GatewayError
 from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
+
+BATCH_LINES = 5_000
+KEPT_REJECTIONS = 1_000  # the first rejected lines named in a checkpoint; the rest are counted
+_HEAD_BYTES = 65_536  # what names a file (Checkpoint.source)
+
+Progress = Callable[[int, int], None]  # told (bytes, lines) more are done, after each commit
 
 
 @dataclass
@@ -27,47 +49,237 @@ class ImportReport:
     ignored: int = 0
     teams: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
+    more_rejected: int = 0  # rejected past KEPT_REJECTIONS, in a resumed import
+    resumed_at: int = 0  # the line a resumed import started after
 
     def summary(self) -> str:
         return (
             f"{self.applied} applied, {self.duplicate} duplicate, {self.ignored} ignored, "
-            f"{self.teams} team lists, {len(self.rejected)} rejected"
+            f"{self.teams} team lists, {len(self.rejected) + self.more_rejected} rejected"
         )
+
+    def to_json(self) -> str:
+        kept = self.rejected[:KEPT_REJECTIONS]
+        more = self.more_rejected + len(self.rejected) - len(kept)
+        return orjson.dumps([self.applied, self.duplicate, self.ignored, self.teams, kept,
+                             more]).decode()  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> ImportReport:
+        applied, duplicate, ignored, teams, rejected, more = orjson.loads(text)
+        return cls(applied, duplicate, ignored, teams, [(int(n), str(r)) for n, r in rejected],
+                   int(more))  # fmt: skip
+
+    def count(self, outcome: Outcome | bool) -> None:
+        if outcome is True or outcome is Outcome.APPLIED:
+            self.applied += 1
+        elif outcome is False or outcome is Outcome.DUPLICATE:
+            self.duplicate += 1
+        else:
+            self.ignored += 1
+
+
+@dataclass
+class _Position:
+    """How far into the file: lines and bytes, and the digest of those bytes."""
+
+    line: int = 0
+    offset: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def advance(self, line: bytes) -> None:
+        self.line += 1
+        self.offset += len(line)
+        self.digest.update(line)
 
 
 async def import_lines(
     store: SessionStore,
     lines: Iterable[bytes],
-    on_line: Callable[[bytes], None] = lambda line: None,
+    on_progress: Progress | None = None,
+    *,
+    batch_lines: int = BATCH_LINES,
 ) -> ImportReport:
-    ingestor = Ingestor(store)
-    report = ImportReport()
-    for number, line in enumerate(lines, start=1):
-        on_line(line)
+    """Import a stream of lines (no checkpoint: a stream cannot be resumed)."""
+    run = _Import(store, None, ImportReport(), _Position(), on_progress, batch_lines)
+    await run.lines(lines)
+    return run.report
+
+
+async def import_file(
+    store: SessionStore,
+    path: Path,
+    on_progress: Progress | None = None,
+    *,
+    batch_lines: int = BATCH_LINES,
+    restart: bool = False,
+) -> ImportReport:
+    """Import a file, resuming where an interrupted import of the same bytes stopped (unless
+    ``restart``); the checkpoint goes once the file is done."""
+    with path.open("rb") as file:
+        source = hashlib.sha256(file.read(_HEAD_BYTES)).hexdigest()
+        file.seek(0)
+        checkpoint = None if restart else await store.import_checkpoint(source)
+        report, position = ImportReport(), _Position()
+        if checkpoint is not None and _same_bytes(file, checkpoint):
+            report = ImportReport.from_json(checkpoint.report)
+            report.resumed_at = checkpoint.line
+            position = _Position(checkpoint.line, checkpoint.offset, _digest(file, checkpoint))
+            if on_progress is not None:
+                on_progress(checkpoint.offset, 0)  # done before
+        file.seek(position.offset)
+        run = _Import(store, source, report, position, on_progress, batch_lines)
+        await run.lines(file)
+    await store.forget_import_checkpoint(source)
+    return run.report
+
+
+def _same_bytes(file: BinaryIO, checkpoint: Checkpoint) -> bool:
+    return _digest(file, checkpoint).hexdigest() == checkpoint.digest
+
+
+def _digest(file: BinaryIO, checkpoint: Checkpoint) -> hashlib._Hash:
+    """The SHA-256 of the file's first ``checkpoint.offset`` bytes."""
+    file.seek(0)
+    digest = hashlib.sha256()
+    left = checkpoint.offset
+    while left > 0:
+        chunk = file.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    return digest
+
+
+class _Import:
+    def __init__(
+        self,
+        store: SessionStore,
+        source: str | None,
+        report: ImportReport,
+        position: _Position,
+        on_progress: Progress | None,
+        batch_lines: int,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.report = report
+        self.position = position
+        self.ingestor = Ingestor(store)
+        self.on_progress = on_progress
+        self.batch_lines = batch_lines
+        self.pending: list[BulkEvent] = []
+        self.reported = (position.offset, position.line)  # what on_progress has heard of
+
+    async def lines(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if _is_team_line(line):
+                await self.flush()
+                self.position.advance(line)
+                await self.team_line(line)
+                continue
+            self.position.advance(line)
+            self.event(line)
+            if self.position.line - self.reported[1] >= self.batch_lines:
+                await self.flush()
+        await self.flush()
+
+    def event(self, line: bytes) -> None:
         if not line.strip():
-            continue
+            return
+        try:
+            event = self.ingestor.parse_document(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            self.reject("BAD_JSON: the line is not JSON")
+            return
+        except GatewayError as e:
+            self.reject(f"{e.code}: {e.message}")
+            return
+        if isinstance(event, IgnoredEvent):
+            self.report.ignored += 1
+        else:
+            self.pending.append(event)
+
+    def reject(self, reason: str) -> None:
+        self.report.rejected.append((self.position.line, reason))
+
+    async def team_line(self, line: bytes) -> None:
         try:
             document = orjson.loads(line)
-            if isinstance(document, dict) and "tid" in document and "eventType" not in document:
-                tid = fields.account(document["tid"], "tid")
-                change = parse_member_change(tid, document)
-                await store.set_team_members(change.team, change.members, _time(document))
-                report.teams += 1
-                continue
-            _, outcome = await ingestor.apply_json(document)
+            tid = fields.account(document["tid"], "tid")
+            change = parse_member_change(tid, document)
+            team_list = TeamList(change.team, tuple(change.members), _time(document))
         except orjson.JSONDecodeError:
-            report.rejected.append((number, "BAD_JSON: the line is not JSON"))
-            continue
+            self.reject("BAD_JSON: the line is not JSON")
         except GatewayError as e:
-            report.rejected.append((number, f"{e.code}: {e.message}"))
-            continue
-        if outcome is Outcome.APPLIED:
-            report.applied += 1
-        elif outcome is Outcome.DUPLICATE:
-            report.duplicate += 1
+            self.reject(f"{e.code}: {e.message}")
         else:
-            report.ignored += 1
-    return report
+            self.report.teams += 1
+            await self.store.import_team_list(team_list, self.checkpoint(self.report))
+            self.progressed()
+            return
+        self.progressed()
+
+    async def flush(self) -> None:
+        """Apply the pending events (those a batch leaves, one by one) and commit the position."""
+        events, self.pending = self.pending, []
+        if not events:
+            if self.position.offset != self.reported[0]:  # only ignored or rejected lines
+                await self.save_checkpoint()
+                self.progressed()
+            return
+        report = self.report
+
+        def checkpoint(outcomes: Sequence[bool | None]) -> Checkpoint:
+            after = ImportReport(**{**report.__dict__, "rejected": list(report.rejected)})
+            for outcome in outcomes:
+                after.count(bool(outcome))
+            made = self.checkpoint(after)
+            assert made is not None  # asked for only with a source
+            return made
+
+        outcomes = await self.store.import_events(
+            events, None if self.source is None else checkpoint
+        )
+        left = [event for event, outcome in zip(events, outcomes, strict=True) if outcome is None]
+        for outcome in outcomes:
+            if outcome is not None:
+                self.report.count(outcome)
+        for event in left:
+            self.report.count(await self.ingestor.apply(event))
+        if left:
+            await self.save_checkpoint()
+        self.progressed()
+
+    def checkpoint(self, report: ImportReport) -> Checkpoint | None:
+        if self.source is None:
+            return None
+        p = self.position
+        return Checkpoint(self.source, p.line, p.offset, p.digest.hexdigest(), report.to_json())
+
+    async def save_checkpoint(self) -> None:
+        checkpoint = self.checkpoint(self.report)
+        if checkpoint is not None:
+            await self.store.save_import_checkpoint(checkpoint)
+
+    def progressed(self) -> None:
+        offset, line = self.reported
+        self.reported = (self.position.offset, self.position.line)
+        if self.on_progress is not None:
+            self.on_progress(self.position.offset - offset, self.position.line - line)
+
+
+def _is_team_line(line: bytes) -> bool:
+    """A registry line: ``tid`` and no ``eventType`` (checked on the parsed line: a CC event's
+    text may mention either)."""
+    if b'"tid"' not in line:
+        return False
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(document, dict) and "tid" in document and "eventType" not in document
 
 
 def _time(document: dict[str, object]) -> int:

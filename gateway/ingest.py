@@ -71,6 +71,10 @@ class Ingestor:
         """A CC request's raw body as an event, its times bounded by this ingestor's clock."""
         return parse_body(body, not_after=self._clock() + self.max_ahead_ms)
 
+    def parse_document(self, document: object) -> Event:
+        """A CC event's parsed JSON as an event, its times bounded by this ingestor's clock."""
+        return parse_event(document, not_after=self._clock() + self.max_ahead_ms)
+
     async def apply_json(self, body: object) -> tuple[Event, Outcome]:
         """Parse and apply one CC event body; raises BadEvent for anything unusable."""
         event = parse_event(body, not_after=self._clock() + self.max_ahead_ms)

@@ -4,6 +4,7 @@ banner names the command."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from pathlib import Path
@@ -90,15 +91,24 @@ def test_db_help_names_every_kind_of_database(command: str) -> None:
         assert kind in line
 
 
-def test_import_without_a_terminal_prints_progress_lines(tmp_path: Path) -> None:
+def test_import_without_a_terminal_prints_progress_lines_with_rate_and_eta(
+    tmp_path: Path,
+) -> None:
     history = tmp_path / "history.jsonl"
     history.write_bytes(b"".join(
-        orjson.dumps(cc_message(f"m-{n}", "alice", "bob", T0 + n)) + b"\n" for n in range(200)
+        orjson.dumps(cc_message(f"m-{n:03}", "alice", "bob", T0 + n)) + b"\n" for n in range(200)
     ))  # fmt: skip
-    result = CliRunner().invoke(main, ["import", str(history), "--db", str(tmp_path / "i.db")])
+    result = CliRunner().invoke(
+        main, ["import", str(history), "--db", str(tmp_path / "i.db"), "--batch-size", "20"]
+    )
     assert result.exit_code == 0, result.output
     steps = [line for line in result.output.splitlines() if line.startswith("importing ")]
-    assert steps == [f"importing history.jsonl: {n}%" for n in range(0, 101, 10)]
+    assert steps[0] == "importing history.jsonl: 0%"
+    pattern = r"importing history\.jsonl: (\d+)% \(([\d,]+) lines, [\d,]+ lines/s, ETA [\d,]+ s\)"
+    shown = [re.fullmatch(pattern, step) for step in steps[1:]]
+    assert all(shown), steps
+    assert [int(m[1]) for m in shown if m] == list(range(10, 101, 10))
+    assert [int(m[2]) for m in shown if m] == list(range(20, 201, 20))
     assert result.output.splitlines()[-1].startswith("200 applied")
 
 

@@ -46,6 +46,12 @@ class Recording:
         self._log.append((statement, params))
         await self._db.execute(statement, *params)
 
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        self._log.append((f"COPY {table}", (list(columns), len(rows))))
+        await self._db.copy(table, columns, rows)
+
 
 class RecordingDriver(DriverWrapper):
     """A real driver whose write transactions are each recorded (``transactions``)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -55,6 +56,23 @@ class TeamChange:
             named |= self.snapshot.members
             named |= self.snapshot.receivers or frozenset()
         return frozenset(named)
+
+    def receivers(self, members_before: AbstractSet[str]) -> set[str]:
+        """Who receives the event's message, given the members just before it."""
+        snapshot = self.snapshot
+        receivers = set(members_before)
+        if snapshot is not None and snapshot.receivers is not None:
+            receivers = set(snapshot.receivers)
+        for fact in self.facts:
+            (receivers.add if fact.receives else receivers.discard)(fact.account)
+        return receivers
+
+    def members_after(self, members_before: AbstractSet[str]) -> set[str]:
+        """The members once the event is applied, given the members just before it."""
+        members = set(self.snapshot.members) if self.snapshot else set(members_before)
+        for fact in self.facts:
+            (members.add if fact.member else members.discard)(fact.account)
+        return members
 
 
 def message_change(
@@ -213,14 +231,34 @@ def received_state(
 ) -> ReceivedState:
     """The last message and unread count of ``account``'s session, from the team's messages
     (oldest first) that it received after its deletion ``horizon``."""
-    last: TeamMessage | None = None
-    unread = 0
+    state = Receiving(account, horizon, read_horizon)
     for message in messages:
+        if roster.receives(account, message.key):
+            state.receive(message)
+    return ReceivedState(state.last, state.unread)
+
+
+@dataclass(slots=True)
+class Receiving:
+    """One account's session of a conversation as the messages it receives make it, in any
+    order: the newest one after its deletion ``horizon`` is the last message; one counts as
+    unread when it counts at all (not a team notification), is not revoked, is not the account's
+    own and came after the ``read_horizon`` too. The webhook's upserts apply the same rule one
+    message at a time (store/_statements.py: ``_NEWER``, ``_COUNTS``); a bulk import folds a
+    batch of messages with it (store/_bulk.py)."""
+
+    account: str
+    horizon: int
+    read_horizon: int
+    last: TeamMessage | None = None
+    unread: int = 0
+
+    def receive(self, message: TeamMessage) -> None:
         time = message.key.time
-        if time <= horizon or not roster.receives(account, message.key):
-            continue
-        last = message
-        if (message.counts_unread and not message.revoked and message.sender != account
-                and time > read_horizon):  # fmt: skip
-            unread += 1
-    return ReceivedState(last, unread)
+        if time <= self.horizon:
+            return
+        if self.last is None or message.key > self.last.key:
+            self.last = message
+        if (message.counts_unread and not message.revoked and message.sender != self.account
+                and time > self.read_horizon):  # fmt: skip
+            self.unread += 1

@@ -28,6 +28,8 @@ class Dialect:
     """The share of a fan-out's owners that must be watched for its statement to bring their
     changed rows back itself (RETURNING), rather than a second statement reading back only
     the watched owners' rows: whichever costs less."""
+    temporary: str = ""
+    """What ends ``CREATE TEMPORARY TABLE t (...)`` for a table that lives for one transaction."""
 
 
 class Connection(Protocol):
@@ -36,6 +38,12 @@ class Connection(Protocol):
     async def fetch_one(self, statement: str, *params: object) -> Row | None: ...
 
     async def execute(self, statement: str, *params: object) -> None: ...
+
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Insert ``rows`` into ``table`` (a temporary table: plain values, no conflicts) by the
+        backend's fastest way: executemany on SQLite, COPY on PostgreSQL."""
 
 
 class Driver(Protocol):

@@ -249,20 +249,11 @@ async def _save(tx: Write, team: SessionKey, change: TeamChange) -> None:
 
 
 def _receivers(change: TeamChange, members_before: set[str]) -> set[str]:
-    snapshot = change.snapshot
-    receivers = set(members_before)
-    if snapshot is not None and snapshot.receivers is not None:
-        receivers = set(snapshot.receivers)
-    for fact in change.facts:
-        (receivers.add if fact.receives else receivers.discard)(fact.account)
-    return receivers
+    return change.receivers(members_before)
 
 
 def _members_after(change: TeamChange, members_before: set[str]) -> set[str]:
-    members = set(change.snapshot.members) if change.snapshot else set(members_before)
-    for fact in change.facts:
-        (members.add if fact.member else members.discard)(fact.account)
-    return members
+    return change.members_after(members_before)
 
 
 async def _cached_members(tx: Write, team: SessionKey) -> set[str]:

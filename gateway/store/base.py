@@ -7,6 +7,7 @@ from typing import Protocol, Self
 
 from gateway.domain.dead_letters import DeadLetter
 from gateway.domain.groups import GroupLimits, SessionGroup
+from gateway.domain.imports import BulkEvent, Checkpoint, CheckpointAfter, TeamList
 from gateway.domain.keys import SessionKey
 from gateway.domain.membership import TeamChange
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
@@ -207,6 +208,33 @@ class SessionStore(Protocol):
         yet. In a ``team``, it reaches the accounts that received the message (sent at ``sent``).
         Returns False when the recall was seen before, None (changing nothing) when the message
         it names is known to be another conversation's or another sender's."""
+
+    # Bulk import (gateway/importer.py) ------------------------------------------------------
+
+    async def import_events(
+        self, events: Sequence[BulkEvent], checkpoint: CheckpointAfter | None = None
+    ) -> list[bool | None]:
+        """Apply a batch of CC events in one transaction by the webhook's rules, reduced per
+        (owner, session) before writing: for each event True when applied, False when seen
+        before, None when left to the caller to apply one at a time afterwards (a team's events
+        when it has one older than something the store knows of it; a recall of a message that
+        is not a new one of the batch). When nothing is left to the caller, ``checkpoint`` of
+        the outcomes is saved in the same transaction (it may be called more than once: a
+        transaction may be tried again)."""
+
+    async def import_team_list(
+        self, team_list: TeamList, checkpoint: Checkpoint | None = None
+    ) -> int:
+        """``set_team_members`` at the list's time, and ``checkpoint`` saved with it; returns
+        the member count."""
+
+    async def import_checkpoint(self, source: str) -> Checkpoint | None:
+        """Where an unfinished import of ``source`` stands."""
+
+    async def save_import_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    async def forget_import_checkpoint(self, source: str) -> None:
+        """The import of ``source`` finished: a rerun starts from its beginning."""
 
     # Dead letters: signed CC bodies that could not be applied (domain/dead_letters.py) --------
 

@@ -43,6 +43,7 @@ POSTGRES = Dialect(
     greatest="GREATEST",
     elements="unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS e(value, key)",
     returning_from=0.0,
+    temporary="ON COMMIT DROP",
 )
 CHANNEL = "gateway_sessions"
 _NOTICE_BYTES = 7900  # NOTIFY takes payloads under 8000 bytes
@@ -381,6 +382,11 @@ class _Connection:
 
     async def execute(self, statement: str, *params: object) -> None:
         await self._db.execute(_numbered(statement), *params)
+
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        await self._db.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 @functools.lru_cache(maxsize=256)

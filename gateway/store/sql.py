@@ -13,12 +13,14 @@ from typing import Self, TypeVar
 import orjson
 
 from gateway.domain.dead_letters import DeadLetter
+from gateway.domain.imports import BulkEvent, Checkpoint, CheckpointAfter, TeamList
 from gateway.domain.keys import SessionKey, conversation_of
 from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
+from gateway.store import _bulk as bulk
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
 from gateway.store import _upgrades as upgrades
@@ -46,6 +48,7 @@ class SqlStore(ConversationFeatures):
         self._driver = driver
         self._sql = Statements(driver.dialect)
         self._groups = GroupStatements(driver.dialect)
+        self._bulk = bulk.BulkStatements(driver.dialect)
         self._listeners: list[ChangeListener] = []
         driver.on_remote_change(self._changed_elsewhere)
 
@@ -344,6 +347,54 @@ class SqlStore(ConversationFeatures):
 
         return await self._write(work)
 
+    # Bulk import (store/_bulk.py) -----------------------------------------------------------
+
+    async def import_events(
+        self, events: Sequence[BulkEvent], checkpoint: CheckpointAfter | None = None
+    ) -> list[bool | None]:
+        async def work(tx: Write) -> list[bool | None]:
+            outcomes = await bulk.apply_batch(tx, self._bulk, events)
+            if checkpoint is not None and None not in outcomes:
+                await _save_checkpoint(tx, checkpoint(outcomes))
+            return outcomes
+
+        return await self._write(work)
+
+    async def import_team_list(
+        self, team_list: TeamList, checkpoint: Checkpoint | None = None
+    ) -> int:
+        # As set_team_members at the line's time.
+        time = team_list.time
+        change = registry_change(event_key(time, ""), replace=team_list.members)
+
+        async def work(tx: Write) -> int:
+            await tx.lock_team(team_list.team)
+            count = await teams.apply_registry(tx, team_list.team, change, time)
+            if checkpoint is not None:
+                await _save_checkpoint(tx, checkpoint)
+            return count
+
+        return await self._write(work)
+
+    async def import_checkpoint(self, source: str) -> Checkpoint | None:
+        async with self._driver.read() as db:
+            row = await db.fetch_one(_CHECKPOINT, source)
+        if row is None:
+            return None
+        return Checkpoint(str(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]))
+
+    async def save_import_checkpoint(self, checkpoint: Checkpoint) -> None:
+        async def work(tx: Write) -> None:
+            await _save_checkpoint(tx, checkpoint)
+
+        await self._write(work)
+
+    async def forget_import_checkpoint(self, source: str) -> None:
+        async def work(tx: Write) -> None:
+            await tx.db.execute(_FORGET_CHECKPOINT, source)
+
+        await self._write(work)
+
     # Dead letters --------------------------------------------------------------------------
 
     async def keep_dead_letter(
@@ -424,6 +475,23 @@ class SqlStore(ConversationFeatures):
 
 def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_CHECKPOINT = (
+    'SELECT source, line, "offset", digest, report FROM import_checkpoints WHERE source = ?'
+)
+_SAVE_CHECKPOINT = """
+INSERT INTO import_checkpoints (source, line, "offset", digest, report, updated_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (source) DO UPDATE SET line = excluded.line, "offset" = excluded."offset",
+    digest = excluded.digest, report = excluded.report, updated_at = excluded.updated_at
+"""
+_FORGET_CHECKPOINT = "DELETE FROM import_checkpoints WHERE source = ?"
+
+
+async def _save_checkpoint(tx: Write, c: Checkpoint) -> None:
+    await tx.db.execute(_SAVE_CHECKPOINT, c.source, c.line, c.offset, c.digest, c.report,
+                        _wall_clock_ms())  # fmt: skip
 
 
 async def _clock(db: Connection, sql: Statements, owner: str) -> int:

@@ -262,6 +262,11 @@ class _InlineConnection:
     async def execute(self, statement: str, *params: object) -> None:
         raise TypeError("an inline reader does not write")
 
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        raise TypeError("an inline reader does not write")
+
     def end(self) -> None:
         if self._began:
             self._began = False
@@ -312,6 +317,14 @@ class _Connection:
 
     async def execute(self, statement: str, *params: object) -> None:
         await self._db.execute(statement, _bindable(params))
+
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        await self._db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
 
 
 async def _end_snapshot(reader: aiosqlite.Connection) -> None:

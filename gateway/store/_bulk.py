@@ -1,0 +1,474 @@
+"""Bulk import: a batch of CC events in one transaction, by the webhook's rules, a few statements
+for the whole batch instead of several for each event.
+
+The webhook applies one event at a time (sql.py, _teams.py): a message is inserted once in its
+conversation, then delivered by an upsert per session that makes it the last message where it is
+newer and counts it unread where it counts (``_NEWER``, ``_COUNTS``). Those rules depend on each
+session's horizons and last message, never on the order messages arrive in, so a batch reduces
+first: every new message of the batch, every session it reaches, and per (owner, session) the
+fold of domain/membership.py's ``Receiving`` over the messages that reach it, merged with the
+session's row as it stood. A team's receivers come from walking its new messages in event order
+(time, then id as a number) from the members cached before them, with ``TeamChange.receivers``
+and ``members_after``: the webhook's rules for an event newer than everything known of its team.
+
+What this does not decide is left to the caller, who applies it one event at a time afterwards
+(ingest.Ingestor.apply), exactly as the webhook would: every event of a team that has a new
+message not newer than something the store already knows of it (the late path: rebuilding
+sessions from the team's history), and a recall whose message is not among the batch's new ones.
+
+One transaction: the batch's teams are locked (in order), its messages inserted, then every
+owner it reaches locked at once (store/_write.py's order), their sessions read, folded and
+written back through temporary tables (executemany on SQLite, COPY on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.domain.events import MessageEvent, RecallEvent, TeamMessageEvent
+from gateway.domain.imports import BulkEvent
+from gateway.domain.keys import SessionKey
+from gateway.domain.membership import Receiving, TeamMessage
+from gateway.domain.order import FIRST, EventKey, event_key
+from gateway.domain.sessions import Message, RevokeNotification
+from gateway.store._driver import Dialect
+from gateway.store._lists import KINDS, MESSAGE_COLUMNS
+from gateway.store._rows import Row, last_message_values, message_values, opt_str
+from gateway.store._teams import counts_unread
+from gateway.store._write import Write
+
+_NEVER = -(2**63)  # a horizon before every message
+
+_STAGED_MESSAGES = (
+    "import_messages (server_id TEXT, client_id TEXT, from_account TEXT, type TEXT, "
+    "time BIGINT, text TEXT, attachment TEXT, ext TEXT, conversation TEXT, team_key TEXT)"
+)
+_STAGED_REVOCATIONS = (
+    "import_revocations (message_server_id TEXT, conversation TEXT, operator TEXT, "
+    "time BIGINT, postscript TEXT)"
+)
+_STAGED_KEYS = "import_keys (owner TEXT, key TEXT)"
+_STAGED_SESSIONS = (
+    "import_sessions (owner TEXT, key TEXT, kind SMALLINT, update_time BIGINT, "
+    "last_kind SMALLINT, last_msg_id TEXT, last_msg_time BIGINT, revoke_operator TEXT, "
+    "revoke_time BIGINT, revoke_postscript TEXT, unread INTEGER, version BIGINT)"
+)
+_STAGED_FACTS = (
+    "import_facts (team_key TEXT, account TEXT, time BIGINT, event_id TEXT, member SMALLINT, "
+    "receives SMALLINT)"
+)
+_STAGED_SNAPSHOTS = (
+    "import_snapshots (team_key TEXT, time BIGINT, event_id TEXT, members TEXT, receivers TEXT)"
+)
+_STAGED_MEMBERS = "import_members (team_key TEXT, member TEXT, joins SMALLINT)"
+_STAGED = (_STAGED_MESSAGES, _STAGED_REVOCATIONS, _STAGED_KEYS, _STAGED_SESSIONS, _STAGED_FACTS,
+           _STAGED_SNAPSHOTS, _STAGED_MEMBERS)  # fmt: skip
+
+_INSERT_MESSAGES = f"""
+INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
+SELECT {MESSAGE_COLUMNS}, team_key FROM import_messages WHERE true
+ON CONFLICT DO NOTHING
+RETURNING server_id, conversation
+"""
+_INSERT_REVOCATIONS = """
+INSERT INTO revocations (message_server_id, conversation, operator, time, postscript)
+SELECT message_server_id, conversation, operator, time, postscript FROM import_revocations
+WHERE true
+ON CONFLICT DO NOTHING
+RETURNING message_server_id, conversation
+"""
+_SESSION_STATES = """
+SELECT s.owner, s.key, s.horizon, s.read_horizon, s.update_time, s.last_kind, s.last_msg_id,
+       s.last_msg_time, s.last_msg_order, s.revoke_operator, s.revoke_time,
+       s.revoke_postscript, s.unread
+FROM import_keys k JOIN sessions s ON s.owner = k.owner AND s.key = k.key
+"""
+_WRITE_SESSIONS = """
+INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
+                      revoke_operator, revoke_time, revoke_postscript, unread, version)
+SELECT owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time, revoke_operator,
+       revoke_time, revoke_postscript, unread, version
+FROM import_sessions WHERE true
+ON CONFLICT (owner, key) DO UPDATE SET
+    update_time = excluded.update_time, last_kind = excluded.last_kind,
+    last_msg_id = excluded.last_msg_id, last_msg_time = excluded.last_msg_time,
+    revoke_operator = excluded.revoke_operator, revoke_time = excluded.revoke_time,
+    revoke_postscript = excluded.revoke_postscript, unread = excluded.unread,
+    deleted_at = NULL, version = excluded.version
+"""
+_INSERT_FACTS = """
+INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
+SELECT team_key, account, time, event_id, member, receives FROM import_facts WHERE true
+ON CONFLICT DO NOTHING
+"""
+_INSERT_SNAPSHOTS = """
+INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
+SELECT team_key, time, event_id, members, receivers FROM import_snapshots WHERE true
+ON CONFLICT DO NOTHING
+"""
+_ADD_MEMBERS = """
+INSERT INTO team_members (team_key, member)
+SELECT team_key, member FROM import_members WHERE joins = 1
+ON CONFLICT DO NOTHING
+"""
+_REMOVE_MEMBERS = """
+DELETE FROM team_members
+WHERE (team_key, member) IN (SELECT team_key, member FROM import_members WHERE joins = 0)
+"""
+# The newest thing the store knows of a team: its messages and its membership changes.
+_NEWEST = """
+SELECT time, o FROM (SELECT time, order_key AS o FROM messages WHERE team_key = ?
+                     ORDER BY time DESC, order_key DESC LIMIT 1) AS m
+UNION ALL
+SELECT time, o FROM (SELECT time, event_order AS o FROM team_facts WHERE team_key = ?
+                     ORDER BY time DESC, event_order DESC LIMIT 1) AS f
+UNION ALL
+SELECT time, o FROM (SELECT time, event_order AS o FROM team_snapshots WHERE team_key = ?
+                     ORDER BY time DESC, event_order DESC LIMIT 1) AS s
+"""
+
+
+class BulkStatements:
+    """The statements that take an array parameter or make a temporary table (the dialect's)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        elements = dialect.elements
+        self.create = [f"CREATE TEMPORARY TABLE {table} {dialect.temporary}" for table in _STAGED]
+        self.drop = [f"DROP TABLE {table.split()[0]}" for table in _STAGED]
+        self.messages_by_id = (
+            "SELECT server_id, conversation FROM messages "
+            f"WHERE server_id IN (SELECT value FROM {elements})"
+        )
+        self.revocations_by_id = (
+            "SELECT message_server_id, conversation, operator, time, postscript "
+            f"FROM revocations WHERE message_server_id IN (SELECT value FROM {elements})"
+        )
+        self.members = (
+            "SELECT team_key, member FROM team_members "
+            f"WHERE team_key IN (SELECT value FROM {elements})"
+        )
+
+
+@dataclass(slots=True)
+class _New:
+    """A new message of the batch."""
+
+    index: int
+    event: MessageEvent | TeamMessageEvent
+    revoke: RevokeNotification | None = None
+
+    @property
+    def message(self) -> Message:
+        return self.event.message
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return self.event.message.conversation, self.event.message.server_id
+
+
+Pair = tuple[str, SessionKey]  # (owner, session)
+
+
+async def apply_batch(
+    tx: Write, bulk: BulkStatements, events: Sequence[BulkEvent]
+) -> list[bool | None]:
+    """Apply ``events`` (see the module's docstring): per event, True when applied, False when
+    seen before, None when left to the caller."""
+    outcomes: list[bool | None] = [None] * len(events)
+    firsts: dict[tuple[str, str], _New] = {}
+    for index, event in enumerate(events):
+        if isinstance(event, RecallEvent):
+            continue
+        new = _New(index, event)
+        if new.ref in firsts:
+            outcomes[index] = False  # later in the batch: seen before
+        else:
+            firsts[new.ref] = new
+    teams = sorted({n.event.team for n in firsts.values() if isinstance(n.event, TeamMessageEvent)})
+    for team in teams:
+        await tx.lock_team(team)
+    for statement in bulk.create:
+        await tx.db.execute(statement)
+
+    # Which messages are new; a team that has a new one not newer than what is known of it is
+    # late: the caller applies its events one by one.
+    ids = sorted({server_id for _, server_id in firsts})
+    known = {(str(c), str(i)) for i, c in await tx.rows(bulk.messages_by_id, ids)} if ids else set()
+    fresh = []
+    for new in firsts.values():
+        legacy = None if isinstance(new.event, TeamMessageEvent) else _legacy(new.message)
+        if new.ref in known or (legacy, new.message.server_id) in known:
+            outcomes[new.index] = False
+        else:
+            fresh.append(new)
+    late = {team for team in teams if await _is_late(tx, team, fresh)}
+    fresh = [n for n in fresh if not _in(n, late)]
+    inserted = await _insert_messages(tx, fresh)
+    for new in fresh:
+        outcomes[new.index] = new.ref in inserted  # not inserted: a webhook's, just committed
+    news = {new.ref: new for new in fresh if new.ref in inserted}
+    await _revocations(tx, bulk, news, events, outcomes)
+
+    # The sessions each new message reaches, and the teams' changes.
+    received, conversations = _p2p_deliveries(news.values())
+    cached = await _cached_members(tx, bulk, [t for t in teams if t not in late])
+    facts: list[tuple[object, ...]] = []
+    snapshots: list[tuple[object, ...]] = []
+    member_changes: list[tuple[object, ...]] = []
+    team_news: dict[SessionKey, list[_New]] = {}
+    for new in news.values():
+        if isinstance(new.event, TeamMessageEvent):
+            team_news.setdefault(new.event.team, []).append(new)
+    for team, batch in team_news.items():
+        before = cached.get(team, set())
+        members = _walk_team(team, batch, before, received, conversations, facts, snapshots)
+        member_changes += [(str(team), a, 1) for a in sorted(members - before)]
+        member_changes += [(str(team), a, 0) for a in sorted(before - members)]
+
+    await tx.lock(owner for owner, _ in received)
+    states: dict[tuple[str, str], Row] = {}
+    if received:
+        await tx.db.copy("import_keys", ("owner", "key"), [(o, str(k)) for o, k in received])
+        states = {(str(r[0]), str(r[1])): r for r in await tx.rows(_SESSION_STATES)}
+    rows = _session_rows(tx, received, conversations, news, states)
+    if rows:
+        await tx.db.copy("import_sessions", _SESSION_COLUMNS, rows)
+        await tx.db.execute(_WRITE_SESSIONS)
+        tx.changes.record_owners({str(row[0]) for row in rows})
+    if facts:
+        await tx.db.copy("import_facts", _FACT_COLUMNS, facts)
+        await tx.db.execute(_INSERT_FACTS)
+    if snapshots:
+        await tx.db.copy("import_snapshots", _SNAPSHOT_COLUMNS, snapshots)
+        await tx.db.execute(_INSERT_SNAPSHOTS)
+    if member_changes:
+        await tx.db.copy("import_members", ("team_key", "member", "joins"), member_changes)
+        await tx.db.execute(_ADD_MEMBERS)
+        await tx.db.execute(_REMOVE_MEMBERS)
+    for statement in bulk.drop:
+        await tx.db.execute(statement)
+    return outcomes
+
+
+_SESSION_COLUMNS = ("owner", "key", "kind", "update_time", "last_kind", "last_msg_id",
+                    "last_msg_time", "revoke_operator", "revoke_time", "revoke_postscript",
+                    "unread", "version")  # fmt: skip
+_FACT_COLUMNS = ("team_key", "account", "time", "event_id", "member", "receives")
+_SNAPSHOT_COLUMNS = ("team_key", "time", "event_id", "members", "receivers")
+_MESSAGE_COLUMNS = (*MESSAGE_COLUMNS.split(", "), "team_key")
+
+
+def _legacy(message: Message) -> str:
+    """Where an earlier release kept a P2P message whose conversation it did not know (sql.py)."""
+    return "?" + message.from_account
+
+
+async def _is_late(tx: Write, team: SessionKey, fresh: Iterable[_New]) -> bool:
+    """Whether the store knows something of ``team`` newer than one of its new messages."""
+    keys = [_key(n.message) for n in fresh
+            if isinstance(n.event, TeamMessageEvent) and n.event.team == team]  # fmt: skip
+    if not keys:
+        return False
+    t = str(team)
+    newest = max(((int(r[0]), str(r[1])) for r in await tx.rows(_NEWEST, t, t, t)),
+                 default=(FIRST.time, FIRST.order))  # fmt: skip
+    oldest = min(keys)
+    return newest > (oldest.time, oldest.order)
+
+
+def _in(new: _New, teams: set[SessionKey]) -> bool:
+    return isinstance(new.event, TeamMessageEvent) and new.event.team in teams
+
+
+def _key(message: Message) -> EventKey:
+    return event_key(message.time, message.server_id)
+
+
+async def _insert_messages(tx: Write, fresh: Sequence[_New]) -> set[tuple[str, str]]:
+    if not fresh:
+        return set()
+    rows = []
+    for new in fresh:
+        team = str(new.event.team) if isinstance(new.event, TeamMessageEvent) else None
+        rows.append((*message_values(new.message, new.message.conversation), team))
+    await tx.db.copy("import_messages", _MESSAGE_COLUMNS, rows)
+    return {(str(c), str(i)) for i, c in await tx.rows(_INSERT_MESSAGES)}
+
+
+async def _revocations(
+    tx: Write,
+    bulk: BulkStatements,
+    news: dict[tuple[str, str], _New],
+    events: Sequence[BulkEvent],
+    outcomes: list[bool | None],
+) -> None:
+    """Mark the new messages that are revoked: by a recall the store kept before them (as
+    sql._recall_of finds it), or by a recall of this batch, which is recorded here. A recall
+    whose message is not a new one of this batch is left to the caller."""
+    if not news:
+        return
+    ids = sorted({server_id for _, server_id in news})
+    for server_id, kept_in, operator, time, postscript in await tx.rows(bulk.revocations_by_id,
+                                                                         ids):  # fmt: skip
+        revoke = RevokeNotification(str(server_id), str(operator), int(time), opt_str(postscript))
+        new = news.get((str(kept_in), str(server_id)))
+        if new is None:
+            new = next((n for n in news.values()
+                        if n.message.server_id == str(server_id)
+                        and not isinstance(n.event, TeamMessageEvent)
+                        and _legacy(n.message) == str(kept_in)), None)  # fmt: skip
+            if new is None:
+                continue
+            # Kept under its sender alone: it belongs to the conversation its message came in.
+            await tx.db.execute(tx.sql.adopt_revocation, new.message.conversation, str(server_id),
+                                str(kept_in))  # fmt: skip
+        new.revoke = revoke
+    recalls: dict[tuple[str, str], int] = {}
+    for index, event in enumerate(events):
+        if not isinstance(event, RecallEvent):
+            continue
+        ref = (event.conversation.key, event.revoke.message_server_id)
+        new = news.get(ref)
+        if new is None or new.message.from_account != event.revoke.operator:
+            continue  # not this batch's message, or another sender's: the caller's to decide
+        if ref in recalls:
+            outcomes[index] = False
+            continue
+        recalls[ref] = index
+        if new.revoke is None:
+            new.revoke = event.revoke
+    if not recalls:
+        return
+    rows = []
+    for (conversation, server_id), index in recalls.items():
+        recall = events[index]
+        assert isinstance(recall, RecallEvent)
+        r = recall.revoke
+        rows.append((server_id, conversation, r.operator, r.time, r.postscript))
+    await tx.db.copy("import_revocations", ("message_server_id", "conversation", "operator",
+                                            "time", "postscript"), rows)  # fmt: skip
+    recorded = {(str(c), str(i)) for i, c in await tx.rows(_INSERT_REVOCATIONS)}
+    for (conversation, server_id), index in recalls.items():
+        outcomes[index] = (conversation, server_id) in recorded
+
+
+Received = dict[Pair, list[TeamMessage]]
+
+
+def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
+    """Both sides of each new P2P message; and each session's conversation."""
+    received: Received = {}
+    conversations: dict[Pair, str] = {}
+    for new in news:
+        event = new.event
+        if not isinstance(event, MessageEvent):
+            continue
+        m = event.message
+        seen = TeamMessage(_key(m), m.from_account, True, new.revoke is not None)
+        for delivery in event.conversation.deliveries():
+            pair = (delivery.owner, delivery.key)
+            found = received.get(pair)
+            if found is None:
+                received[pair] = [seen]
+                conversations[pair] = m.conversation
+            else:
+                found.append(seen)
+    return received, conversations
+
+
+async def _cached_members(
+    tx: Write, bulk: BulkStatements, teams: Sequence[SessionKey]
+) -> dict[SessionKey, set[str]]:
+    if not teams:
+        return {}
+    by_text = {str(t): t for t in teams}
+    cached: dict[SessionKey, set[str]] = {t: set() for t in teams}
+    for team_key, member in await tx.rows(bulk.members, sorted(by_text)):
+        cached[by_text[str(team_key)]].add(str(member))
+    return cached
+
+
+def _walk_team(
+    team: SessionKey,
+    batch: list[_New],
+    before: set[str],
+    received: Received,
+    conversations: dict[Pair, str],
+    facts: list[tuple[object, ...]],
+    snapshots: list[tuple[object, ...]],
+) -> set[str]:
+    """Deliver a team's new messages in event order from the members before them, as the
+    webhook delivers an event newer than everything known of its team; returns the members
+    after them. Their membership changes go to ``facts`` and ``snapshots``, as _teams._save
+    keeps them."""
+    t = str(team)
+    members = set(before)
+    for new in sorted(batch, key=lambda n: _key(n.message)):
+        event = new.event
+        assert isinstance(event, TeamMessageEvent)
+        m, change = event.message, event.change
+        receivers = change.receivers(members)
+        members = change.members_after(members)
+        counted = counts_unread(m.type)
+        seen = TeamMessage(_key(m), m.from_account, counted, new.revoke is not None)
+        for account in receivers:
+            pair = (account, team)
+            found = received.get(pair)
+            if found is None:
+                received[pair] = [seen]
+                conversations[pair] = t
+            else:
+                found.append(seen)
+        for f in change.facts:
+            facts.append((t, f.account, f.key.time, f.key.event_id, int(f.member),
+                          int(f.receives)))  # fmt: skip
+        s = change.snapshot
+        if s is not None:
+            listed = None if s.receivers is None else _names(s.receivers)
+            snapshots.append((t, s.key.time, s.key.event_id, _names(s.members), listed))
+    return members
+
+
+def _names(accounts: frozenset[str]) -> str:
+    return orjson.dumps(sorted(accounts)).decode()
+
+
+def _session_rows(
+    tx: Write,
+    received: Received,
+    conversations: dict[Pair, str],
+    news: dict[tuple[str, str], _New],
+    states: dict[tuple[str, str], Row],
+) -> list[tuple[object, ...]]:
+    """Each session the batch changes, as it ends: the fold of what it received, merged with
+    its row as the webhook's upsert merges one message at a time (store/_statements.py)."""
+    rows: list[tuple[object, ...]] = []
+    for (owner, key), messages in received.items():
+        text_key = str(key)
+        row = states.get((owner, text_key))
+        fold = Receiving(owner, _NEVER, _NEVER)
+        if row is not None:
+            fold = Receiving(owner, int(row[2]), int(row[3]))
+        for message in messages:
+            fold.receive(message)
+        last = fold.last
+        if last is None:
+            continue  # everything it received is older than its deletion
+        values: tuple[object, ...]
+        if (
+            row is None
+            or row[7] is None
+            or (last.key.time, last.key.order) > (int(row[7]), str(row[8]))
+        ):
+            new = news[(conversations[(owner, key)], last.key.event_id)]
+            values = last_message_values(new.message, new.revoke)
+        elif fold.unread:
+            values = (row[4], row[5], row[6], row[7], row[9], row[10], row[11])
+        else:
+            continue  # neither newer nor unread: the webhook's upsert changes nothing
+        unread = (0 if row is None else int(row[12])) + fold.unread
+        rows.append((owner, text_key, KINDS[key.type], *values, unread, tx.version(owner)))
+    return rows
