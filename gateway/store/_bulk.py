@@ -187,7 +187,8 @@ async def apply_batch(
             outcomes[index] = False  # later in the batch: seen before
         else:
             firsts[new.ref] = new
-    teams = sorted({n.event.team for n in firsts.values() if isinstance(n.event, TeamMessageEvent)})
+    teams = sorted({n.event.team for n in firsts.values() if isinstance(n.event, TeamMessageEvent)},
+                   key=str)  # fmt: skip
     for team in teams:
         await tx.lock_team(team)
     for statement in bulk.create:
