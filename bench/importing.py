@@ -9,7 +9,8 @@ SQLite, COPY on PostgreSQL) into the same schema. It knows nothing of recalls, d
 membership changes or what the database held before; the gateway's import applies every rule of
 the webhook.
 
-    python -m bench.importing EVENTS    the two, side by side, on SQLite and PostgreSQL
+    python -m bench.importing EVENTS               the two, side by side, on SQLite and PostgreSQL
+    python -m bench.importing --floor DATABASE FILE   the floor alone
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -151,27 +153,28 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 # The workload ------------------------------------------------------------------------------
 
 
+ROUNDS = 2  # floor and gateway alternate; each side's best round is reported
+
+
 def w7(
     work: Path, pg_base: str, backends: tuple[str, ...], sizes: tuple[int, ...]
 ) -> dict[str, object]:
-    """Per size and backend: the floor, then `gateway import` of the same file into a fresh
-    database of its own (the import as an operator runs it: the command, in a process)."""
-    out: dict[str, object] = {"sizes": list(sizes)}
+    """Per size and backend, ROUNDS times: the floor, then `gateway import` of the same file, each
+    a command of its own (a process: its start-up counts) into a fresh database of its own."""
+    out: dict[str, object] = {"sizes": list(sizes), "rounds": ROUNDS}
     for events in sizes:
         history_file = work / f"history-{events}.jsonl"
         write_history(history_file, events)
         for backend in backends:
-            floor_db, gateway_db, drop = _databases(work, pg_base, backend, events)
-            try:
-                started = time.perf_counter()
-                if backend == "sqlite":
-                    floor_sqlite(floor_db, history_file)
-                else:
-                    asyncio.run(floor_postgres(floor_db, history_file))
-                floor_s = time.perf_counter() - started
-                gateway_s = run_import(gateway_db, history_file)
-            finally:
-                drop()
+            runs: dict[str, list[float]] = {"floor": [], "gateway": []}
+            for _ in range(ROUNDS):
+                for side, command in (("floor", _floor_command), ("gateway", _import_command)):
+                    database, drop = _database(work, pg_base, backend, migrated=side == "floor")
+                    try:
+                        runs[side].append(_seconds(command(database, history_file), database))
+                    finally:
+                        drop()
+            floor_s, gateway_s = min(runs["floor"]), min(runs["gateway"])
             out[f"{backend}_{events}"] = {
                 "events": events,
                 "floor_s": floor_s,
@@ -179,42 +182,53 @@ def w7(
                 "floor_rate": events / floor_s,
                 "gateway_rate": events / gateway_s,
                 "ratio": floor_s / gateway_s,
+                "runs": runs,
             }
+        history_file.unlink()
     return out
 
 
-def run_import(database: str, history_file: Path) -> float:
-    """Seconds `gateway import` takes, from the process's start to its exit."""
+def _import_command(database: str, history_file: Path) -> list[str]:
+    return [sys.executable, "-m", "gateway", "import", str(history_file), "--strict"]
+
+
+def _floor_command(database: str, history_file: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.importing", "--floor", database, str(history_file)]
+
+
+def _seconds(command: list[str], database: str) -> float:
+    """Seconds ``command`` takes, from its process's start to its exit."""
     env = {**os.environ, "GATEWAY_DATABASE_URL": database, "GATEWAY_LOG_LEVEL": "warning"}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gateway", "import", str(history_file), "--strict"],
-                   env=env, check=True, capture_output=True, timeout=3600)  # fmt: skip
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=3600)
     return time.perf_counter() - started
 
 
-def _databases(
-    work: Path, pg_base: str, backend: str, events: int
-) -> tuple[str, str, Callable[[], None]]:
-    """A migrated database for the floor and an empty one for the gateway, and what drops them."""
+def _database(
+    work: Path, pg_base: str, backend: str, *, migrated: bool
+) -> tuple[str, Callable[[], None]]:
+    """A fresh database (migrated, for the floor: the gateway migrates its own), and what drops
+    it."""
     if backend == "sqlite":
-        floor_db, gateway_db = str(work / f"floor-{events}.db"), str(work / f"gw-{events}.db")
-        asyncio.run(_migrated(SqliteStore(floor_db)))
+        path = str(work / f"w7-{uuid.uuid4().hex[:8]}.db")
+        if migrated:
+            asyncio.run(_migrated(SqliteStore(path)))
 
-        def drop_files() -> None:
-            for name in (floor_db, gateway_db):
-                for suffix in ("", "-wal", "-shm"):
-                    Path(name + suffix).unlink(missing_ok=True)
+        def drop_file() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
 
-        return floor_db, gateway_db, drop_files
-    schemas = [f"w7_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    asyncio.run(_sql(pg_base, "; ".join(f"CREATE SCHEMA {s}" for s in schemas)))
-    floor_db, gateway_db = (f"{pg_base}?search_path={s}" for s in schemas)
-    asyncio.run(_migrated(PostgresStore(floor_db)))
+        return path, drop_file
+    schema = f"w7_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_sql(pg_base, f"CREATE SCHEMA {schema}"))
+    url = f"{pg_base}?search_path={schema}"
+    if migrated:
+        asyncio.run(_migrated(PostgresStore(url)))
 
-    def drop_schemas() -> None:
-        asyncio.run(_sql(pg_base, "; ".join(f"DROP SCHEMA {s} CASCADE" for s in schemas)))
+    def drop_schema() -> None:
+        asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
 
-    return floor_db, gateway_db, drop_schemas
+    return url, drop_schema
 
 
 async def _migrated(store: SqliteStore | PostgresStore) -> None:
@@ -230,10 +244,19 @@ async def _sql(url: str, statement: str) -> None:
         await db.close()
 
 
-if __name__ == "__main__":
-    import tempfile
-
+def main() -> None:
+    if sys.argv[1:2] == ["--floor"]:  # the floor, as a command: DATABASE FILE
+        database, history_file = sys.argv[2], Path(sys.argv[3])
+        if database.startswith("postgresql"):
+            asyncio.run(floor_postgres(database, history_file))
+        else:
+            floor_sqlite(database, history_file)
+        return
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
     base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     with tempfile.TemporaryDirectory() as tmp:
         print(orjson.dumps(w7(Path(tmp), base, ("sqlite", "postgres"), (size,))).decode())
+
+
+if __name__ == "__main__":
+    main()

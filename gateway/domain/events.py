@@ -263,6 +263,8 @@ def _split(text: str) -> list[object]:
     text = text.strip()
     if not (text.startswith("[") and text.endswith("]")):
         raise BadEvent("tMembers must be a list of accounts, like [alice, bob]")
+    if '"' not in text:  # NIM's usual form: no name is quoted, none needs decoding
+        return [name for name in map(str.strip, text[1:-1].split(",")) if name]
     try:
         names = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -30,7 +30,7 @@ import orjson
 
 from gateway.domain.events import MessageEvent, RecallEvent, TeamMessageEvent
 from gateway.domain.imports import BulkEvent
-from gateway.domain.keys import SessionKey
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.membership import Receiving, TeamMessage
 from gateway.domain.order import FIRST, EventKey, event_key
 from gateway.domain.sessions import Message, RevokeNotification
@@ -70,6 +70,7 @@ _STAGED = (_STAGED_MESSAGES, _STAGED_REVOCATIONS, _STAGED_KEYS, _STAGED_SESSIONS
 _INSERT_MESSAGES = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
 SELECT {MESSAGE_COLUMNS}, team_key FROM import_messages WHERE true
+ORDER BY server_id, conversation
 ON CONFLICT DO NOTHING
 RETURNING server_id, conversation
 """
@@ -85,28 +86,28 @@ SELECT s.owner, s.key, s.horizon, s.read_horizon, s.update_time, s.last_kind, s.
        s.last_msg_time, s.last_msg_order, s.revoke_operator, s.revoke_time,
        s.revoke_postscript, s.unread
 FROM import_keys k JOIN sessions s ON s.owner = k.owner AND s.key = k.key
+ORDER BY k.owner, k.key
 """
-_WRITE_SESSIONS = """
-INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
-                      revoke_operator, revoke_time, revoke_postscript, unread, version)
-SELECT owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time, revoke_operator,
-       revoke_time, revoke_postscript, unread, version
-FROM import_sessions WHERE true
-ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = excluded.update_time, last_kind = excluded.last_kind,
-    last_msg_id = excluded.last_msg_id, last_msg_time = excluded.last_msg_time,
-    revoke_operator = excluded.revoke_operator, revoke_time = excluded.revoke_time,
-    revoke_postscript = excluded.revoke_postscript, unread = excluded.unread,
-    deleted_at = NULL, version = excluded.version
+# The sessions that had a row: a session that had none is copied straight into the table (its
+# owner is locked: nobody else makes that row meanwhile).
+_UPDATE_SESSIONS = """
+UPDATE sessions SET
+    update_time = i.update_time, last_kind = i.last_kind, last_msg_id = i.last_msg_id,
+    last_msg_time = i.last_msg_time, revoke_operator = i.revoke_operator,
+    revoke_time = i.revoke_time, revoke_postscript = i.revoke_postscript, unread = i.unread,
+    deleted_at = NULL, version = i.version
+FROM import_sessions i WHERE sessions.owner = i.owner AND sessions.key = i.key
 """
 _INSERT_FACTS = """
 INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
 SELECT team_key, account, time, event_id, member, receives FROM import_facts WHERE true
+ORDER BY team_key, account, time, event_id
 ON CONFLICT DO NOTHING
 """
 _INSERT_SNAPSHOTS = """
 INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
 SELECT team_key, time, event_id, members, receivers FROM import_snapshots WHERE true
+ORDER BY team_key, time, event_id
 ON CONFLICT DO NOTHING
 """
 _ADD_MEMBERS = """
@@ -169,7 +170,9 @@ class _New:
         return self.event.message.conversation, self.event.message.server_id
 
 
-Pair = tuple[str, SessionKey]  # (owner, session)
+Pair = tuple[str, str]  # (owner, session key as text)
+_KINDS = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
+_P2P = f"{SessionType.P2P.value}|"
 
 
 async def apply_batch(
@@ -205,7 +208,13 @@ async def apply_batch(
             outcomes[new.index] = False
         else:
             fresh.append(new)
-    late = {team for team in teams if await _is_late(tx, team, fresh)}
+    oldest: dict[SessionKey, EventKey] = {}
+    for new in fresh:
+        if isinstance(new.event, TeamMessageEvent):
+            key, team = _key(new.message), new.event.team
+            if team not in oldest or key < oldest[team]:
+                oldest[team] = key
+    late = {team for team, key in oldest.items() if await _is_late(tx, team, key)}
     fresh = [n for n in fresh if not _in(n, late)]
     inserted = await _insert_messages(tx, fresh)
     for new in fresh:
@@ -232,13 +241,17 @@ async def apply_batch(
     await tx.lock(owner for owner, _ in received)
     states: dict[tuple[str, str], Row] = {}
     if received:
-        await tx.db.copy("import_keys", ("owner", "key"), [(o, str(k)) for o, k in received])
+        await tx.db.copy("import_keys", ("owner", "key"), list(received))
         states = {(str(r[0]), str(r[1])): r for r in await tx.rows(_SESSION_STATES)}
     rows = _session_rows(tx, received, conversations, news, states)
-    if rows:
-        await tx.db.copy("import_sessions", _SESSION_COLUMNS, rows)
-        await tx.db.execute(_WRITE_SESSIONS)
-        tx.changes.record_owners({str(row[0]) for row in rows})
+    created = sorted(row for row in rows if (row[0], row[1]) not in states)
+    changed = [row for row in rows if (row[0], row[1]) in states]
+    if created:
+        await tx.db.copy("sessions", _SESSION_COLUMNS, created)
+    if changed:
+        await tx.db.copy("import_sessions", _SESSION_COLUMNS, changed)
+        await tx.db.execute(_UPDATE_SESSIONS)
+    tx.changes.record_owners({str(row[0]) for row in rows})
     if facts:
         await tx.db.copy("import_facts", _FACT_COLUMNS, facts)
         await tx.db.execute(_INSERT_FACTS)
@@ -267,16 +280,11 @@ def _legacy(message: Message) -> str:
     return "?" + message.from_account
 
 
-async def _is_late(tx: Write, team: SessionKey, fresh: Iterable[_New]) -> bool:
-    """Whether the store knows something of ``team`` newer than one of its new messages."""
-    keys = [_key(n.message) for n in fresh
-            if isinstance(n.event, TeamMessageEvent) and n.event.team == team]  # fmt: skip
-    if not keys:
-        return False
+async def _is_late(tx: Write, team: SessionKey, oldest: EventKey) -> bool:
+    """Whether the store knows something of ``team`` newer than its ``oldest`` new message."""
     t = str(team)
     newest = max(((int(r[0]), str(r[1])) for r in await tx.rows(_NEWEST, t, t, t)),
                  default=(FIRST.time, FIRST.order))  # fmt: skip
-    oldest = min(keys)
     return newest > (oldest.time, oldest.order)
 
 
@@ -370,7 +378,7 @@ def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
         m = event.message
         seen = TeamMessage(_key(m), m.from_account, True, new.revoke is not None)
         for delivery in event.conversation.deliveries():
-            pair = (delivery.owner, delivery.key)
+            pair = (delivery.owner, _P2P + delivery.key.target)
             found = received.get(pair)
             if found is None:
                 received[pair] = [seen]
@@ -416,7 +424,7 @@ def _walk_team(
         counted = counts_unread(m.type)
         seen = TeamMessage(_key(m), m.from_account, counted, new.revoke is not None)
         for account in receivers:
-            pair = (account, team)
+            pair = (account, t)
             found = received.get(pair)
             if found is None:
                 received[pair] = [seen]
@@ -448,8 +456,7 @@ def _session_rows(
     its row as the webhook's upsert merges one message at a time (store/_statements.py)."""
     rows: list[tuple[object, ...]] = []
     for (owner, key), messages in received.items():
-        text_key = str(key)
-        row = states.get((owner, text_key))
+        row = states.get((owner, key))
         fold = Receiving(owner, _NEVER, _NEVER)
         if row is not None:
             fold = Receiving(owner, int(row[2]), int(row[3]))
@@ -471,5 +478,6 @@ def _session_rows(
         else:
             continue  # neither newer nor unread: the webhook's upsert changes nothing
         unread = (0 if row is None else int(row[12])) + fold.unread
-        rows.append((owner, text_key, KINDS[key.type], *values, unread, tx.version(owner)))
+        kind = _KINDS[key.partition("|")[0]]
+        rows.append((owner, key, kind, *values, unread, tx.version(owner)))
     return rows

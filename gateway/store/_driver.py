@@ -42,8 +42,8 @@ class Connection(Protocol):
     async def copy(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
     ) -> None:
-        """Insert ``rows`` into ``table`` (a temporary table: plain values, no conflicts) by the
-        backend's fastest way: executemany on SQLite, COPY on PostgreSQL."""
+        """Insert ``rows`` into ``table`` by the backend's fastest way (executemany on SQLite,
+        COPY on PostgreSQL): plain values, none of which may conflict with a row there."""
 
 
 class Driver(Protocol):

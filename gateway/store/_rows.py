@@ -113,12 +113,15 @@ def message_values(m: Message, conversation: str) -> tuple[object, ...]:
             m.attachment, m.ext, conversation)  # fmt: skip
 
 
+_MESSAGE = LastMessageKind.MESSAGE.value  # read once: an Enum's value is a descriptor call
+_REVOKED = LastMessageKind.REVOKE_NOTIFICATION.value
+
+
 def last_message_values(message: Message, revoke: RevokeNotification | None) -> tuple[object, ...]:
     """The session columns after (owner, key, kind) that make ``message`` its last message:
     update_time, last_kind, last_msg_id, last_msg_time and the revoke columns."""
     if revoke is None:
-        return (message.time, LastMessageKind.MESSAGE.value, message.server_id, message.time,
-                None, None, None)  # fmt: skip
+        return (message.time, _MESSAGE, message.server_id, message.time, None, None, None)
     update_time = max(message.time, revoke.time)
-    return (update_time, LastMessageKind.REVOKE_NOTIFICATION.value, message.server_id,
-            message.time, revoke.operator, revoke.time, revoke.postscript)  # fmt: skip
+    return (update_time, _REVOKED, message.server_id, message.time, revoke.operator,
+            revoke.time, revoke.postscript)  # fmt: skip
