@@ -19,9 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 from uvicorn.supervisors import Multiprocess
 
-from gateway import graphiql
 from gateway._cli import DB_HELP, database_name, opened, settings_from_environment
-from gateway.auth import issue_token
 from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
@@ -31,12 +29,11 @@ from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
 from gateway.importer import BATCH_LINES, ImportReport, import_file
+from gateway.ingest import wall_clock_ms as now_ms
 from gateway.logs import configure_logging, flush_logs
 from gateway.progress import Advance, progress
-from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
-from gateway.web.app import now_ms, served_app
 from gateway.web.protocol import ConnectionLimits, ServerConfig
 
 _SHOWN_REJECTIONS = 20
@@ -103,6 +100,8 @@ def main() -> None:
 )  # fmt: skip
 def serve(host: str | None, port: int | None, db: str | None, demo: bool, workers: int) -> None:
     """Run the gateway."""
+    from gateway.web.app import served_app  # the web stack: loaded by the commands that serve
+
     settings = settings_from_environment(host=host, port=port, database_url=db)
     if workers > 1 and not settings.uses_postgres():
         raise click.ClickException(
@@ -194,6 +193,8 @@ def _server_config(settings: Settings, app: object, **options: Any) -> ServerCon
 @click.option("--ttl", default=86400, show_default=True, help="Lifetime in seconds.")
 def token(account: str, ttl: int) -> None:
     """Print a development JWT for ACCOUNT, signed with GATEWAY_JWT_SECRET."""
+    from gateway.auth import issue_token
+
     try:
         click.echo(issue_token(settings_from_environment(), account, ttl_seconds=ttl))
     except ConfigurationError as e:
@@ -267,6 +268,8 @@ def sign(body: str, secret: str, method: str, target: str | None) -> None:
 def install_graphiql(directory: str | None) -> None:
     """Install GraphiQL's pinned assets from the npm registry, integrity-checked, so the
     explorer works without internet. Once per machine: every checkout and directory shares them."""
+    from gateway import graphiql
+
     target = graphiql.directory(directory or settings_from_environment().graphiql_dir)
     try:
         fresh = graphiql.install(target)
@@ -278,6 +281,8 @@ def install_graphiql(directory: str | None) -> None:
 @main.command()
 def schema() -> None:
     """Print the GraphQL schema (SDL); `schema.graphql` is this output."""
+    from gateway.schema import build_schema
+
     sys.stdout.write(build_schema().as_str() + "\n")
 
 

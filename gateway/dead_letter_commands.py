@@ -12,9 +12,8 @@ from gateway._cli import DB_HELP, settings_from_environment, with_store
 from gateway.dead_letters import Replayed, replay
 from gateway.domain.dead_letters import DeadLetter, readable, summary
 from gateway.ingest import Ingestor
-from gateway.schema.scalars import format_timestamp
+from gateway.ingest import wall_clock_ms as now_ms
 from gateway.store import SessionStore
-from gateway.web.app import now_ms
 
 
 @click.group("dead-letters")
@@ -30,6 +29,8 @@ def dead_letters() -> None:
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
 def list_dead_letters(db: str | None, reason: str | None, after: int, limit: int) -> None:
     """One line a letter, oldest first: id, when, reason, size, what the body says it is."""
+    from gateway.schema.scalars import format_timestamp  # the schema: only where it is shown
+
     settings = settings_from_environment(database_url=db)
 
     async def work(store: SessionStore) -> list[DeadLetter]:
@@ -50,6 +51,8 @@ def list_dead_letters(db: str | None, reason: str | None, after: int, limit: int
 )
 def show_dead_letter(letter_id: int, db: str | None, raw: bool) -> None:
     """A letter: when it came, why it was kept, its headers and its whole body."""
+    from gateway.schema.scalars import format_timestamp
+
     settings = settings_from_environment(database_url=db)
 
     async def work(store: SessionStore) -> DeadLetter | None:

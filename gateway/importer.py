@@ -19,8 +19,10 @@ counts twice.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -152,7 +154,27 @@ def _digest(file: BinaryIO, checkpoint: Checkpoint) -> hashlib._Hash:
     return digest
 
 
+@dataclass
+class _Batch:
+    """Lines read since the last commit: their events, what parsing them counted, and the
+    position after them."""
+
+    events: list[BulkEvent] = field(default_factory=list)
+    ignored: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    line: int = 0
+    offset: int = 0
+    digest: str = ""
+    lines: int = 0
+
+
 class _Import:
+    """Reads and parses the next batch while the store applies the one before (on PostgreSQL the
+    database works in its own process; SQLite's statements run on aiosqlite's thread without the
+    GIL). Batches commit one after another, in the file's order."""
+
+    YIELD_EVERY = 500  # lines parsed between two chances for the batch being applied to go on
+
     def __init__(
         self,
         store: SessionStore,
@@ -169,21 +191,35 @@ class _Import:
         self.ingestor = Ingestor(store)
         self.on_progress = on_progress
         self.batch_lines = batch_lines
-        self.pending: list[BulkEvent] = []
-        self.reported = (position.offset, position.line)  # what on_progress has heard of
+        self.batch = _Batch()
+        self.applying: asyncio.Task[None] | None = None
+        self.reported = position.offset  # what on_progress has heard of
 
     async def lines(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            if _is_team_line(line):
-                await self.flush()
+        try:
+            for line in lines:
+                if _is_team_line(line):
+                    await self.commit()
+                    await self.applied()
+                    self.position.advance(line)
+                    await self.team_line(line)
+                    continue
                 self.position.advance(line)
-                await self.team_line(line)
-                continue
-            self.position.advance(line)
-            self.event(line)
-            if self.position.line - self.reported[1] >= self.batch_lines:
-                await self.flush()
-        await self.flush()
+                self.batch.lines += 1
+                self.event(line)
+                if self.batch.lines >= self.batch_lines:
+                    await self.commit()
+                elif self.applying is not None and self.batch.lines % self.YIELD_EVERY == 0:
+                    if self.applying.done():  # a failure stops the import here
+                        await self.applied()
+                    await asyncio.sleep(0)
+            await self.commit()
+            await self.applied()
+        finally:
+            if self.applying is not None and not self.applying.done():
+                self.applying.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self.applying
 
     def event(self, line: bytes) -> None:
         if not line.strip():
@@ -191,83 +227,102 @@ class _Import:
         try:
             event = self.ingestor.parse_document(orjson.loads(line))
         except orjson.JSONDecodeError:
-            self.reject("BAD_JSON: the line is not JSON")
+            self.batch.rejected.append((self.position.line, "BAD_JSON: the line is not JSON"))
             return
         except GatewayError as e:
-            self.reject(f"{e.code}: {e.message}")
+            self.batch.rejected.append((self.position.line, f"{e.code}: {e.message}"))
             return
         if isinstance(event, IgnoredEvent):
-            self.report.ignored += 1
+            self.batch.ignored += 1
         else:
-            self.pending.append(event)
-
-    def reject(self, reason: str) -> None:
-        self.report.rejected.append((self.position.line, reason))
+            self.batch.events.append(event)
 
     async def team_line(self, line: bytes) -> None:
+        """A team line where it stands: every line before it applied, its checkpoint with it."""
         try:
             document = orjson.loads(line)
             tid = fields.account(document["tid"], "tid")
             change = parse_member_change(tid, document)
             team_list = TeamList(change.team, tuple(change.members), _time(document))
         except orjson.JSONDecodeError:
-            self.reject("BAD_JSON: the line is not JSON")
+            self.batch.rejected.append((self.position.line, "BAD_JSON: the line is not JSON"))
         except GatewayError as e:
-            self.reject(f"{e.code}: {e.message}")
+            self.batch.rejected.append((self.position.line, f"{e.code}: {e.message}"))
         else:
             self.report.teams += 1
-            await self.store.import_team_list(team_list, self.checkpoint(self.report))
-            self.progressed()
+            batch = self.ended(_Batch())
+            await self.store.import_team_list(team_list, self.checkpoint(batch, self.report))
+            self.progressed(batch.offset, 1)
             return
-        self.progressed()
+        self.batch.lines += 1
 
-    async def flush(self) -> None:
-        """Apply the pending events (those a batch leaves, one by one) and commit the position."""
-        events, self.pending = self.pending, []
-        if not events:
-            if self.position.offset != self.reported[0]:  # only ignored or rejected lines
-                await self.save_checkpoint()
-                self.progressed()
+    async def commit(self) -> None:
+        """Hand the batch read so far to be applied once the one before it is."""
+        batch, self.batch = self.ended(self.batch), _Batch()
+        if not batch.lines:
             return
+        before = self.applying
+        self.applying = asyncio.create_task(self.apply(batch, before))
+
+    def ended(self, batch: _Batch) -> _Batch:
+        p = self.position
+        batch.line, batch.offset, batch.digest = p.line, p.offset, p.digest.hexdigest()
+        return batch
+
+    async def applied(self) -> None:
+        if self.applying is not None:
+            applying, self.applying = self.applying, None
+            await applying
+
+    async def apply(self, batch: _Batch, before: asyncio.Task[None] | None) -> None:
+        """Apply a batch (then what it leaves, one event at a time) and commit its position."""
+        if before is not None:
+            await before
         report = self.report
+        report.ignored += batch.ignored
+        report.rejected += batch.rejected
+        if not batch.events:
+            await self.save_checkpoint(batch)
+            self.progressed(batch.offset, batch.lines)
+            return
 
         def checkpoint(outcomes: Sequence[bool | None]) -> Checkpoint:
             after = ImportReport(**{**report.__dict__, "rejected": list(report.rejected)})
             for outcome in outcomes:
                 after.count(bool(outcome))
-            made = self.checkpoint(after)
+            made = self.checkpoint(batch, after)
             assert made is not None  # asked for only with a source
             return made
 
+        events = batch.events
         outcomes = await self.store.import_events(
             events, None if self.source is None else checkpoint
         )
         left = [event for event, outcome in zip(events, outcomes, strict=True) if outcome is None]
         for outcome in outcomes:
             if outcome is not None:
-                self.report.count(outcome)
+                report.count(outcome)
         for event in left:
-            self.report.count(await self.ingestor.apply(event))
+            report.count(await self.ingestor.apply(event))
         if left:
-            await self.save_checkpoint()
-        self.progressed()
+            await self.save_checkpoint(batch)
+        self.progressed(batch.offset, batch.lines)
 
-    def checkpoint(self, report: ImportReport) -> Checkpoint | None:
+    def checkpoint(self, batch: _Batch, report: ImportReport) -> Checkpoint | None:
         if self.source is None:
             return None
-        p = self.position
-        return Checkpoint(self.source, p.line, p.offset, p.digest.hexdigest(), report.to_json())
+        return Checkpoint(self.source, batch.line, batch.offset, batch.digest, report.to_json())
 
-    async def save_checkpoint(self) -> None:
-        checkpoint = self.checkpoint(self.report)
+    async def save_checkpoint(self, batch: _Batch) -> None:
+        checkpoint = self.checkpoint(batch, self.report)
         if checkpoint is not None:
             await self.store.save_import_checkpoint(checkpoint)
 
-    def progressed(self) -> None:
-        offset, line = self.reported
-        self.reported = (self.position.offset, self.position.line)
+    def progressed(self, offset: int, lines: int) -> None:
+        """Tell of a commit that took the import to ``offset`` with ``lines`` more lines."""
         if self.on_progress is not None:
-            self.on_progress(self.position.offset - offset, self.position.line - line)
+            self.on_progress(offset - self.reported, lines)
+        self.reported = offset
 
 
 def _is_team_line(line: bytes) -> bool:
