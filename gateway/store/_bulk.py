@@ -32,7 +32,7 @@ from gateway.domain.events import MessageEvent, RecallEvent, TeamMessageEvent
 from gateway.domain.imports import BulkEvent
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.membership import Receiving, TeamMessage
-from gateway.domain.order import FIRST, EventKey, event_key
+from gateway.domain.order import EventKey, event_key
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._driver import Dialect
 from gateway.store._lists import KINDS, MESSAGE_COLUMNS
@@ -119,17 +119,6 @@ _REMOVE_MEMBERS = """
 DELETE FROM team_members
 WHERE (team_key, member) IN (SELECT team_key, member FROM import_members WHERE joins = 0)
 """
-# The newest thing the store knows of a team: its messages and its membership changes.
-_NEWEST = """
-SELECT time, o FROM (SELECT time, order_key AS o FROM messages WHERE team_key = ?
-                     ORDER BY time DESC, order_key DESC LIMIT 1) AS m
-UNION ALL
-SELECT time, o FROM (SELECT time, event_order AS o FROM team_facts WHERE team_key = ?
-                     ORDER BY time DESC, event_order DESC LIMIT 1) AS f
-UNION ALL
-SELECT time, o FROM (SELECT time, event_order AS o FROM team_snapshots WHERE team_key = ?
-                     ORDER BY time DESC, event_order DESC LIMIT 1) AS s
-"""
 
 
 class BulkStatements:
@@ -146,6 +135,16 @@ class BulkStatements:
         self.revocations_by_id = (
             "SELECT message_server_id, conversation, operator, time, postscript "
             f"FROM revocations WHERE message_server_id IN (SELECT value FROM {elements})"
+        )
+        # The newest thing the store knows of each team, of its messages and its membership
+        # changes, each as its time (20 digits) and the id's sort key: text that sorts as the
+        # event order does.
+        newest = (f"(SELECT {dialect.padded_time} || {{1}} FROM {{0}} WHERE team_key = value "
+                  "ORDER BY time DESC, {1} DESC LIMIT 1)")  # fmt: skip
+        self.newest = (
+            f"SELECT value, {newest.format('messages', 'order_key')}, "
+            f"{newest.format('team_facts', 'event_order')}, "
+            f"{newest.format('team_snapshots', 'event_order')} FROM {elements}"
         )
         self.members = (
             "SELECT team_key, member FROM team_members "
@@ -192,8 +191,8 @@ async def apply_batch(
             firsts[new.ref] = new
     teams = sorted({n.event.team for n in firsts.values() if isinstance(n.event, TeamMessageEvent)},
                    key=str)  # fmt: skip
-    for team in teams:
-        await tx.lock_team(team)
+    if teams:
+        await tx.lock_teams(teams)
     for statement in bulk.create:
         await tx.db.execute(statement)
 
@@ -214,7 +213,7 @@ async def apply_batch(
             key, team = _key(new.message), new.event.team
             if team not in oldest or key < oldest[team]:
                 oldest[team] = key
-    late = {team for team, key in oldest.items() if await _is_late(tx, team, key)}
+    late = await _late(tx, bulk, oldest)
     fresh = [n for n in fresh if not _in(n, late)]
     inserted = await _insert_messages(tx, fresh)
     for new in fresh:
@@ -280,12 +279,21 @@ def _legacy(message: Message) -> str:
     return "?" + message.from_account
 
 
-async def _is_late(tx: Write, team: SessionKey, oldest: EventKey) -> bool:
-    """Whether the store knows something of ``team`` newer than its ``oldest`` new message."""
-    t = str(team)
-    newest = max(((int(r[0]), str(r[1])) for r in await tx.rows(_NEWEST, t, t, t)),
-                 default=(FIRST.time, FIRST.order))  # fmt: skip
-    return newest > (oldest.time, oldest.order)
+async def _late(
+    tx: Write, bulk: BulkStatements, oldest: dict[SessionKey, EventKey]
+) -> set[SessionKey]:
+    """The teams the store knows something of that is newer than their ``oldest`` new message."""
+    if not oldest:
+        return set()
+    by_text = {str(team): team for team in oldest}
+    late = set()
+    for row in await tx.rows(bulk.newest, sorted(by_text)):
+        team = by_text[str(row[0])]
+        newest = max((str(packed) for packed in row[1:] if packed is not None), default="")
+        key = oldest[team]
+        if newest > f"{key.time:020d}{key.order}":
+            late.add(team)
+    return late
 
 
 def _in(new: _New, teams: set[SessionKey]) -> bool:

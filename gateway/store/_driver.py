@@ -30,6 +30,8 @@ class Dialect:
     the watched owners' rows: whichever costs less."""
     temporary: str = ""
     """What ends ``CREATE TEMPORARY TABLE t (...)`` for a table that lives for one transaction."""
+    padded_time: str = "printf('%020d', time)"
+    """A column ``time`` (ms, not negative) as 20-digit text, which sorts as the number does."""
 
 
 class Connection(Protocol):

@@ -37,6 +37,12 @@ class Write:
             raise RuntimeError("a team is locked before any owner")
         await self.db.execute(self.sql.lock_team, str(team))
 
+    async def lock_teams(self, teams: Iterable[SessionKey]) -> None:
+        """Several teams at once (a bulk import's batch), in sorted order."""
+        if self._versions:
+            raise RuntimeError("teams are locked before any owner")
+        await self.db.execute(self.sql.lock_teams, sorted({str(team) for team in teams}))
+
     async def lock(self, owners: Iterable[str], *, versions: bool = True) -> None:
         """Take each owner's next version, holding their clocks to COMMIT; without
         ``versions``, they are not read back (a fan-out reads them from the clocks)."""
