@@ -3,6 +3,8 @@
     python -m bench [--quick] [--out docs/benchmarks]
     python -m bench --only W1 --seconds 5 [--backends sqlite]   a focused run: prints figures
     python -m bench --only W6 --seconds 5    a page of one conversation group beside the list
+    python -m bench --only W7                `gateway import` of 30,000 and 300,000 events beside
+                                             the bench's own batched floor (--quick: 2,000)
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -31,7 +33,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench import data, groups, report
+from bench import data, groups, importing, report
 from bench.servers import (
     start_floor,
     start_gateway,
@@ -125,7 +127,7 @@ def run(
     backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
     seconds = seconds or (2 if quick else 15)
-    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6"}
+    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -171,6 +173,9 @@ def run(
                 results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
             if "W5" in wanted:
                 results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
+            if "W7" in wanted:
+                sizes = (2_000,) if quick else importing.SIZES
+                results["W7"] = importing.w7(Path(tmp), pg_base, backends, sizes)
         finally:
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results

@@ -153,6 +153,7 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 # The workload ------------------------------------------------------------------------------
 
 
+SIZES = (30_000, 300_000)
 ROUNDS = 2  # floor and gateway alternate; each side's best round is reported
 
 
