@@ -37,7 +37,7 @@ from gateway.errors import BadEvent, GatewayError
 from gateway.ingest import Ingestor, Outcome
 from gateway.store.base import SessionStore
 
-BATCH_LINES = 20_000
+BATCH_LINES = 50_000
 KEPT_REJECTIONS = 1_000  # the first rejected lines named in a checkpoint; the rest are counted
 _HEAD_BYTES = 65_536  # what names a file (Checkpoint.source)
 

@@ -127,6 +127,8 @@ class BulkStatements:
     def __init__(self, dialect: Dialect) -> None:
         elements = dialect.elements
         self.create = [f"CREATE TEMPORARY TABLE {table} {dialect.temporary}" for table in _STAGED]
+        if dialect.long_transaction is not None:  # a batch's statements take what they take
+            self.create.insert(0, dialect.long_transaction)
         self.drop = [f"DROP TABLE {table.split()[0]}" for table in _STAGED]
         self.messages_by_id = (
             "SELECT server_id, conversation FROM messages "

@@ -30,6 +30,8 @@ class Dialect:
     the watched owners' rows: whichever costs less."""
     temporary: str = ""
     """What ends ``CREATE TEMPORARY TABLE t (...)`` for a table that lives for one transaction."""
+    long_transaction: str | None = None
+    """What lifts the time limit of a transaction's statements (a bulk import's), if any."""
     padded_time: str = "printf('%020d', time)"
     """A column ``time`` (ms, not negative) as 20-digit text, which sorts as the number does."""
 

@@ -44,6 +44,7 @@ POSTGRES = Dialect(
     elements="unnest(CAST(? AS TEXT[])) WITH ORDINALITY AS e(value, key)",
     returning_from=0.0,
     temporary="ON COMMIT DROP",
+    long_transaction="SET LOCAL statement_timeout = 0",
     padded_time="lpad(CAST(time AS TEXT), 20, '0')",
 )
 CHANNEL = "gateway_sessions"
