@@ -257,12 +257,13 @@ class _Import:
         self.batch.lines += 1
 
     async def commit(self) -> None:
-        """Hand the batch read so far to be applied once the one before it is."""
+        """Hand the batch read so far to be applied once the one before it is (at most one is
+        applied while the next is read)."""
         batch, self.batch = self.ended(self.batch), _Batch()
         if not batch.lines:
             return
-        before = self.applying
-        self.applying = asyncio.create_task(self.apply(batch, before))
+        await self.applied()
+        self.applying = asyncio.create_task(self.apply(batch))
 
     def ended(self, batch: _Batch) -> _Batch:
         p = self.position
@@ -274,10 +275,8 @@ class _Import:
             applying, self.applying = self.applying, None
             await applying
 
-    async def apply(self, batch: _Batch, before: asyncio.Task[None] | None) -> None:
+    async def apply(self, batch: _Batch) -> None:
         """Apply a batch (then what it leaves, one event at a time) and commit its position."""
-        if before is not None:
-            await before
         report = self.report
         report.ignored += batch.ignored
         report.rejected += batch.rejected
