@@ -126,10 +126,11 @@ class BulkStatements:
 
     def __init__(self, dialect: Dialect) -> None:
         elements = dialect.elements
-        self.create = [f"CREATE TEMPORARY TABLE {table} {dialect.temporary}" for table in _STAGED]
-        if dialect.long_transaction is not None:  # a batch's statements take what they take
-            self.create.insert(0, dialect.long_transaction)
-        self.drop = [f"DROP TABLE {table.split()[0]}" for table in _STAGED]
+        self.create = {
+            table.split()[0]: f"CREATE TEMPORARY TABLE {table} {dialect.temporary}"
+            for table in _STAGED
+        }
+        self.long_transaction = dialect.long_transaction
         self.messages_by_id = (
             "SELECT server_id, conversation FROM messages "
             f"WHERE server_id IN (SELECT value FROM {elements})"
@@ -171,6 +172,27 @@ class _New:
         return self.event.message.conversation, self.event.message.server_id
 
 
+class _Staged:
+    """The transaction's temporary tables, each made when first filled, all dropped at the end."""
+
+    def __init__(self, tx: Write, bulk: BulkStatements) -> None:
+        self.tx = tx
+        self.bulk = bulk
+        self.made: list[str] = []
+
+    async def copy(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]
+    ) -> None:
+        if table not in self.made:
+            await self.tx.db.execute(self.bulk.create[table])
+            self.made.append(table)
+        await self.tx.db.copy(table, columns, rows)
+
+    async def drop(self) -> None:
+        for table in self.made:
+            await self.tx.db.execute(f"DROP TABLE {table}")
+
+
 Pair = tuple[str, str]  # (owner, session key as text)
 _KINDS = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
 _P2P = f"{SessionType.P2P.value}|"
@@ -195,8 +217,9 @@ async def apply_batch(
                    key=str)  # fmt: skip
     if teams:
         await tx.lock_teams(teams)
-    for statement in bulk.create:
-        await tx.db.execute(statement)
+    if bulk.long_transaction is not None:  # a batch's statements take what they take
+        await tx.db.execute(bulk.long_transaction)
+    staged = _Staged(tx, bulk)
 
     # Which messages are new; a team that has a new one not newer than what is known of it is
     # late: the caller applies its events one by one.
@@ -217,11 +240,11 @@ async def apply_batch(
                 oldest[team] = key
     late = await _late(tx, bulk, oldest)
     fresh = [n for n in fresh if not _in(n, late)]
-    inserted = await _insert_messages(tx, fresh)
+    inserted = await _insert_messages(tx, staged, fresh)
     for new in fresh:
         outcomes[new.index] = new.ref in inserted  # not inserted: a webhook's, just committed
     news = {new.ref: new for new in fresh if new.ref in inserted}
-    await _revocations(tx, bulk, news, events, outcomes)
+    await _revocations(tx, bulk, staged, news, events, outcomes)
 
     # The sessions each new message reaches, and the teams' changes.
     received, conversations = _p2p_deliveries(news.values())
@@ -242,7 +265,7 @@ async def apply_batch(
     await tx.lock(owner for owner, _ in received)
     states: dict[tuple[str, str], Row] = {}
     if received:
-        await tx.db.copy("import_keys", ("owner", "key"), list(received))
+        await staged.copy("import_keys", ("owner", "key"), list(received))
         states = {(str(r[0]), str(r[1])): r for r in await tx.rows(_SESSION_STATES)}
     rows = _session_rows(tx, received, conversations, news, states)
     created = sorted(row for row in rows if (row[0], row[1]) not in states)
@@ -250,21 +273,20 @@ async def apply_batch(
     if created:
         await tx.db.copy("sessions", _SESSION_COLUMNS, created)
     if changed:
-        await tx.db.copy("import_sessions", _SESSION_COLUMNS, changed)
+        await staged.copy("import_sessions", _SESSION_COLUMNS, changed)
         await tx.db.execute(_UPDATE_SESSIONS)
     tx.changes.record_owners({str(row[0]) for row in rows})
     if facts:
-        await tx.db.copy("import_facts", _FACT_COLUMNS, facts)
+        await staged.copy("import_facts", _FACT_COLUMNS, facts)
         await tx.db.execute(_INSERT_FACTS)
     if snapshots:
-        await tx.db.copy("import_snapshots", _SNAPSHOT_COLUMNS, snapshots)
+        await staged.copy("import_snapshots", _SNAPSHOT_COLUMNS, snapshots)
         await tx.db.execute(_INSERT_SNAPSHOTS)
     if member_changes:
-        await tx.db.copy("import_members", ("team_key", "member", "joins"), member_changes)
+        await staged.copy("import_members", ("team_key", "member", "joins"), member_changes)
         await tx.db.execute(_ADD_MEMBERS)
         await tx.db.execute(_REMOVE_MEMBERS)
-    for statement in bulk.drop:
-        await tx.db.execute(statement)
+    await staged.drop()
     return outcomes
 
 
@@ -306,20 +328,23 @@ def _key(message: Message) -> EventKey:
     return event_key(message.time, message.server_id)
 
 
-async def _insert_messages(tx: Write, fresh: Sequence[_New]) -> set[tuple[str, str]]:
+async def _insert_messages(
+    tx: Write, staged: _Staged, fresh: Sequence[_New]
+) -> set[tuple[str, str]]:
     if not fresh:
         return set()
     rows = []
     for new in fresh:
         team = str(new.event.team) if isinstance(new.event, TeamMessageEvent) else None
         rows.append((*message_values(new.message, new.message.conversation), team))
-    await tx.db.copy("import_messages", _MESSAGE_COLUMNS, rows)
+    await staged.copy("import_messages", _MESSAGE_COLUMNS, rows)
     return {(str(c), str(i)) for i, c in await tx.rows(_INSERT_MESSAGES)}
 
 
 async def _revocations(
     tx: Write,
     bulk: BulkStatements,
+    staged: _Staged,
     news: dict[tuple[str, str], _New],
     events: Sequence[BulkEvent],
     outcomes: list[bool | None],
@@ -367,7 +392,7 @@ async def _revocations(
         assert isinstance(recall, RecallEvent)
         r = recall.revoke
         rows.append((server_id, conversation, r.operator, r.time, r.postscript))
-    await tx.db.copy("import_revocations", ("message_server_id", "conversation", "operator",
+    await staged.copy("import_revocations", ("message_server_id", "conversation", "operator",
                                             "time", "postscript"), rows)  # fmt: skip
     recorded = {(str(c), str(i)) for i, c in await tx.rows(_INSERT_REVOCATIONS)}
     for (conversation, server_id), index in recalls.items():
