@@ -72,11 +72,14 @@ class Conversation:
 
     def deliveries(self) -> list[Delivery]:
         """Both sides of a P2P chat (one, when someone writes to themselves)."""
+        return [Delivery(owner, SessionKey(SessionType.P2P, peer)) for owner, peer in self.sides()]
+
+    def sides(self) -> list[tuple[str, str]]:
+        """The (owner, peer) of each side a P2P message reaches, as ``deliveries``."""
         assert self.type is SessionType.P2P
-        deliveries = [Delivery(self.sender, SessionKey(SessionType.P2P, self.to))]
-        if self.to != self.sender:
-            deliveries.append(Delivery(self.to, SessionKey(SessionType.P2P, self.sender)))
-        return deliveries
+        if self.to == self.sender:
+            return [(self.sender, self.to)]
+        return [(self.sender, self.to), (self.to, self.sender)]
 
     @property
     def team(self) -> SessionKey:

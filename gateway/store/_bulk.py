@@ -32,7 +32,7 @@ from gateway.domain.events import MessageEvent, RecallEvent, TeamMessageEvent
 from gateway.domain.imports import BulkEvent
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.membership import Receiving, TeamMessage
-from gateway.domain.order import EventKey, event_key
+from gateway.domain.order import FIRST, EventKey, event_key
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._driver import Dialect
 from gateway.store._lists import KINDS, MESSAGE_COLUMNS
@@ -162,6 +162,10 @@ class _New:
     index: int
     event: MessageEvent | TeamMessageEvent
     revoke: RevokeNotification | None = None
+    key: EventKey = FIRST  # its place in the event order, once it is found new
+
+    def __post_init__(self) -> None:
+        self.key = event_key(self.event.message.time, self.event.message.server_id)
 
     @property
     def message(self) -> Message:
@@ -235,7 +239,7 @@ async def apply_batch(
     oldest: dict[SessionKey, EventKey] = {}
     for new in fresh:
         if isinstance(new.event, TeamMessageEvent):
-            key, team = _key(new.message), new.event.team
+            key, team = new.key, new.event.team
             if team not in oldest or key < oldest[team]:
                 oldest[team] = key
     late = await _late(tx, bulk, oldest)
@@ -324,10 +328,6 @@ def _in(new: _New, teams: set[SessionKey]) -> bool:
     return isinstance(new.event, TeamMessageEvent) and new.event.team in teams
 
 
-def _key(message: Message) -> EventKey:
-    return event_key(message.time, message.server_id)
-
-
 async def _insert_messages(
     tx: Write, staged: _Staged, fresh: Sequence[_New]
 ) -> set[tuple[str, str]]:
@@ -411,9 +411,9 @@ def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
         if not isinstance(event, MessageEvent):
             continue
         m = event.message
-        seen = TeamMessage(_key(m), m.from_account, True, new.revoke is not None)
-        for delivery in event.conversation.deliveries():
-            pair = (delivery.owner, _P2P + delivery.key.target)
+        seen = TeamMessage(new.key, m.from_account, True, new.revoke is not None)
+        for owner, peer in event.conversation.sides():
+            pair = (owner, _P2P + peer)
             found = received.get(pair)
             if found is None:
                 received[pair] = [seen]
@@ -450,14 +450,15 @@ def _walk_team(
     keeps them."""
     t = str(team)
     members = set(before)
-    for new in sorted(batch, key=lambda n: _key(n.message)):
+    names: dict[frozenset[str], str] = {}  # a team's member lists repeat: each encoded once
+    for new in sorted(batch, key=lambda n: n.key):
         event = new.event
         assert isinstance(event, TeamMessageEvent)
         m, change = event.message, event.change
         receivers = change.receivers(members)
         members = change.members_after(members)
         counted = counts_unread(m.type)
-        seen = TeamMessage(_key(m), m.from_account, counted, new.revoke is not None)
+        seen = TeamMessage(new.key, m.from_account, counted, new.revoke is not None)
         for account in receivers:
             pair = (account, t)
             found = received.get(pair)
@@ -471,13 +472,17 @@ def _walk_team(
                           int(f.receives)))  # fmt: skip
         s = change.snapshot
         if s is not None:
-            listed = None if s.receivers is None else _names(s.receivers)
-            snapshots.append((t, s.key.time, s.key.event_id, _names(s.members), listed))
+            listed = None if s.receivers is None else _names(s.receivers, names)
+            snapshots.append((t, s.key.time, s.key.event_id, _names(s.members, names), listed))
     return members
 
 
-def _names(accounts: frozenset[str]) -> str:
-    return orjson.dumps(sorted(accounts)).decode()
+def _names(accounts: frozenset[str], known: dict[frozenset[str], str]) -> str:
+    """As _teams._names (a JSON array, sorted), remembered in ``known``."""
+    found = known.get(accounts)
+    if found is None:
+        found = known[accounts] = orjson.dumps(sorted(accounts)).decode()
+    return found
 
 
 def _session_rows(
