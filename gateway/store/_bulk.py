@@ -162,10 +162,17 @@ class _New:
     index: int
     event: MessageEvent | TeamMessageEvent
     revoke: RevokeNotification | None = None
-    key: EventKey = FIRST  # its place in the event order, once it is found new
+    key: EventKey = FIRST  # its place in the event order
+    seen: TeamMessage | None = None  # what a session needs of it, once its recall is known
 
     def __post_init__(self) -> None:
         self.key = event_key(self.event.message.time, self.event.message.server_id)
+
+    def known(self) -> TeamMessage:
+        """It as the sessions it reaches see it (revoked or not: _revocations has run)."""
+        m = self.event.message
+        counted = isinstance(self.event, MessageEvent) or counts_unread(m.type)
+        return TeamMessage(self.key, m.from_account, counted, self.revoke is not None)
 
     @property
     def message(self) -> Message:
@@ -248,7 +255,6 @@ async def apply_batch(
     for new in fresh:
         outcomes[new.index] = new.ref in inserted  # not inserted: a webhook's, just committed
     news = {new.ref: new for new in fresh if new.ref in inserted}
-    await _revocations(tx, bulk, staged, news, events, outcomes)
 
     # The sessions each new message reaches, and the teams' changes.
     received, conversations = _p2p_deliveries(news.values())
@@ -266,7 +272,12 @@ async def apply_batch(
         member_changes += [(str(team), a, 1) for a in sorted(members - before)]
         member_changes += [(str(team), a, 0) for a in sorted(before - members)]
 
+    # Locked before recalls are looked for, as record_message does: a recall of one of these
+    # messages on the webhook, which locks the same owners first, has committed or waits.
     await tx.lock(owner for owner, _ in received)
+    await _revocations(tx, bulk, staged, news, events, outcomes)
+    for new in news.values():
+        new.seen = new.known()
     states: dict[tuple[str, str], Row] = {}
     if received:
         await staged.copy("import_keys", ("owner", "key"), list(received))
@@ -399,7 +410,7 @@ async def _revocations(
         outcomes[index] = (conversation, server_id) in recorded
 
 
-Received = dict[Pair, list[TeamMessage]]
+Received = dict[Pair, list[_New]]
 
 
 def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
@@ -410,16 +421,14 @@ def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
         event = new.event
         if not isinstance(event, MessageEvent):
             continue
-        m = event.message
-        seen = TeamMessage(new.key, m.from_account, True, new.revoke is not None)
         for owner, peer in event.conversation.sides():
             pair = (owner, _P2P + peer)
             found = received.get(pair)
             if found is None:
-                received[pair] = [seen]
-                conversations[pair] = m.conversation
+                received[pair] = [new]
+                conversations[pair] = event.message.conversation
             else:
-                found.append(seen)
+                found.append(new)
     return received, conversations
 
 
@@ -454,19 +463,17 @@ def _walk_team(
     for new in sorted(batch, key=lambda n: n.key):
         event = new.event
         assert isinstance(event, TeamMessageEvent)
-        m, change = event.message, event.change
+        change = event.change
         receivers = change.receivers(members)
         members = change.members_after(members)
-        counted = counts_unread(m.type)
-        seen = TeamMessage(new.key, m.from_account, counted, new.revoke is not None)
         for account in receivers:
             pair = (account, t)
             found = received.get(pair)
             if found is None:
-                received[pair] = [seen]
+                received[pair] = [new]
                 conversations[pair] = t
             else:
-                found.append(seen)
+                found.append(new)
         for f in change.facts:
             facts.append((t, f.account, f.key.time, f.key.event_id, int(f.member),
                           int(f.receives)))  # fmt: skip
@@ -500,8 +507,8 @@ def _session_rows(
         fold = Receiving(owner, _NEVER, _NEVER)
         if row is not None:
             fold = Receiving(owner, int(row[2]), int(row[3]))
-        for message in messages:
-            fold.receive(message)
+        for new in messages:
+            fold.receive(new.seen or new.known())
         last = fold.last
         if last is None:
             continue  # everything it received is older than its deletion
