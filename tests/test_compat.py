@@ -6,11 +6,13 @@ Each behaviour test here is one a library upgrade must pass before its pin moves
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import strawberry
+import uvicorn
 from click.testing import CliRunner
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, Source, parse, validate
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
@@ -21,6 +23,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.field import StrawberryField
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from websockets.protocol import Protocol
 
 from gateway import _compat
 from gateway._compat import IncompatibleLibrary, installed
@@ -81,6 +85,41 @@ def test_each_strawberry_internal_that_goes_missing_is_named(
     message = str(raised.value)
     assert message.startswith(f"strawberry-graphql {installed('strawberry-graphql')}: ")
     assert name in message
+    assert "\n" not in message
+
+
+def _without_cycle(original: Any) -> Any:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self.cycle
+
+    return init
+
+
+@pytest.mark.parametrize(
+    ("change", "library", "named"),
+    [
+        (lambda m: m.delattr(HttpToolsProtocol, "on_headers_complete"), "uvicorn",
+         "on_headers_complete"),
+        (lambda m: m.delattr(HttpToolsProtocol, "_should_upgrade"), "uvicorn", "_should_upgrade"),
+        (lambda m: m.setattr(HttpToolsProtocol, "__init__",
+                             _without_cycle(HttpToolsProtocol.__init__)), "uvicorn", "cycle"),
+        (lambda m: m.delattr(uvicorn.Server, "_serve"), "uvicorn", "_serve"),
+        (lambda m: m.delitem(STATUS_LINE, 431), "uvicorn", "431"),
+        (lambda m: m.delattr(Protocol, "data_to_send"), "websockets", "data_to_send"),
+    ],
+    ids=["callback", "upgrade check", "request state", "serve", "status line", "frames"],
+)  # fmt: skip
+def test_each_server_internal_that_changes_is_named(
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[pytest.MonkeyPatch], None],
+    library: str, named: str,
+) -> None:  # fmt: skip
+    change(monkeypatch)
+    with pytest.raises(IncompatibleLibrary) as raised:
+        _compat.check()
+    message = str(raised.value)
+    assert message.startswith(f"{library} {installed(library)}: ")
+    assert named in message
     assert "\n" not in message
 
 

@@ -8,7 +8,10 @@ refine Strawberry's. Each such use is named in the module of its library, and no
 - ``_compat.graphql_core``: ``collect_fields`` and the executor's sub-field methods;
 - ``_compat.strawberry``: field and type definitions behind the GraphQL schema, the resolve info
   Strawberry's executor builds, its executor's ``build``, ``Info``'s raw info, the schema's
-  ``_execute_operation`` hook, its validation rules and its WebSocket handlers' hooks.
+  ``_execute_operation`` hook, its validation rules and its WebSocket handlers' hooks;
+- ``_compat.uvicorn``: the HTTP and WebSocket protocols the server extends (their callbacks and
+  state), ``STATUS_LINE``, and ``Server._serve``;
+- ``_compat.websockets``: the sans-I/O connection under uvicorn's WebSocket protocol.
 
 ``check()`` runs each module's own check at start-up (``build_schema`` calls it): a library
 whose internals are not what this code was written for stops the start with one line naming the
@@ -65,7 +68,7 @@ def expect_parameters(
 
 def check() -> None:
     """Every library's check; raises :class:`IncompatibleLibrary` for the first that fails."""
-    from gateway._compat import graphql_core, strawberry
+    from gateway._compat import graphql_core, strawberry, uvicorn, websockets
 
-    graphql_core.check()
-    strawberry.check()
+    for library in (graphql_core, strawberry, uvicorn, websockets):
+        library.check()
