@@ -158,17 +158,21 @@ ROUNDS = 2  # floor and gateway alternate; each side's best round is reported
 
 
 def w7(
-    work: Path, pg_base: str, backends: tuple[str, ...], sizes: tuple[int, ...]
+    work: Path,
+    pg_base: str,
+    backends: tuple[str, ...],
+    sizes: tuple[int, ...],
+    rounds: int = ROUNDS,
 ) -> dict[str, object]:
     """Per size and backend, ROUNDS times: the floor, then `gateway import` of the same file, each
     a command of its own (a process: its start-up counts) into a fresh database of its own."""
-    out: dict[str, object] = {"sizes": list(sizes), "rounds": ROUNDS}
+    out: dict[str, object] = {"sizes": list(sizes), "rounds": rounds}
     for events in sizes:
         history_file = work / f"history-{events}.jsonl"
         write_history(history_file, events)
         for backend in backends:
             runs: dict[str, list[float]] = {"floor": [], "gateway": []}
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 for side, command in (("floor", _floor_command), ("gateway", _import_command)):
                     database, drop = _database(work, pg_base, backend, migrated=side == "floor")
                     try:

@@ -33,6 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway._compat.strawberry import pre_execution_close_reason
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
@@ -114,7 +115,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
         if isinstance(error, GraphQLSyntaxError):
             return None
-        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+        return pre_execution_close_reason(error)
 
 
 class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
