@@ -19,7 +19,7 @@ import pytest
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import PageQuery, TimeWindow
-from gateway.domain.sessions import Session
+from gateway.domain.sessions import LastMessageKind, Session
 from gateway.importer import import_file, import_lines
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore
@@ -290,3 +290,24 @@ async def test_a_batch_counts_applied_duplicate_and_ignored_lines_as_the_webhook
     [session] = (await store.list_sessions("123", PageQuery(TimeWindow()))).sessions
     assert (session.last_message_id, session.unread_count) == ("10", 0)
     assert session.revoke is not None
+
+
+async def test_a_file_with_a_team_list_amid_its_history_imported_twice_changes_nothing(
+    tmp_path: Path, store: SessionStore
+) -> None:
+    team = {"eventType": "1", "convType": "TEAM", "to": "77", "fromAccount": "123",
+            "msgType": "TEXT"}  # fmt: skip
+    events = [{**team, "msgTimestamp": str(BASE + n), "msgidServer": str(500 + n)}
+              for n in range(10)]  # fmt: skip
+    joined = {"tid": "77", "type": "TEAM", "members": ["123", "0123"], "time": BASE + 6}
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines([*events, joined])))
+
+    await import_file(store, path)
+    first = await state(store, ["123", "0123"], [SessionKey(SessionType.TEAM, "77")])
+    again = await import_file(store, path)
+
+    assert (again.applied, again.duplicate, again.teams) == (0, 10, 1)
+    assert await state(store, ["123", "0123"], [SessionKey(SessionType.TEAM, "77")]) == first
+    assert first["0123"] == ([("team|77", BASE + 9, "", LastMessageKind.MESSAGE, "509", None, 4,
+                               None, False)], 4, 4)  # fmt: skip
