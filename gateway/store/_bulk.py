@@ -17,30 +17,33 @@ message not newer than something the store already knows of it (the late path: r
 sessions from the team's history), and a recall whose message is not among the batch's new ones.
 
 One transaction: the batch's teams are locked (in order), its messages inserted, then every
-owner it reaches locked at once (store/_write.py's order), their sessions read, folded and
-written back through temporary tables (executemany on SQLite, COPY on PostgreSQL).
+owner it reaches locked at once (store/_write.py's order), its recalls matched, the sessions it
+reaches read, folded (store/_received.py) and written back: rows the sessions table did not have
+copied straight into it, the others through a temporary table (executemany on SQLite, COPY on
+PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-import orjson
-
-from gateway.domain.events import MessageEvent, RecallEvent, TeamMessageEvent
+from gateway.domain.events import RecallEvent, TeamMessageEvent
 from gateway.domain.imports import BulkEvent
-from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.membership import Receiving, TeamMessage
-from gateway.domain.order import FIRST, EventKey, event_key
+from gateway.domain.keys import SessionKey
+from gateway.domain.order import EventKey
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._driver import Dialect
-from gateway.store._lists import KINDS, MESSAGE_COLUMNS
-from gateway.store._rows import Row, last_message_values, message_values, opt_str
-from gateway.store._teams import counts_unread
+from gateway.store._lists import MESSAGE_COLUMNS
+from gateway.store._received import (
+    STATE_COLUMNS,
+    WRITTEN_COLUMNS,
+    NewMessage,
+    p2p_deliveries,
+    session_rows,
+    walk_team,
+)
+from gateway.store._rows import Row, message_values, opt_str
 from gateway.store._write import Write
-
-_NEVER = -(2**63)  # a horizon before every message
 
 _STAGED_MESSAGES = (
     "import_messages (server_id TEXT, client_id TEXT, from_account TEXT, type TEXT, "
@@ -81,10 +84,8 @@ WHERE true
 ON CONFLICT DO NOTHING
 RETURNING message_server_id, conversation
 """
-_SESSION_STATES = """
-SELECT s.owner, s.key, s.horizon, s.read_horizon, s.update_time, s.last_kind, s.last_msg_id,
-       s.last_msg_time, s.last_msg_order, s.revoke_operator, s.revoke_time,
-       s.revoke_postscript, s.unread
+_SESSION_STATES = f"""
+SELECT {", ".join(f"s.{column}" for column in STATE_COLUMNS)}
 FROM import_keys k JOIN sessions s ON s.owner = k.owner AND s.key = k.key
 ORDER BY k.owner, k.key
 """
@@ -155,34 +156,6 @@ class BulkStatements:
         )
 
 
-@dataclass(slots=True)
-class _New:
-    """A new message of the batch."""
-
-    index: int
-    event: MessageEvent | TeamMessageEvent
-    revoke: RevokeNotification | None = None
-    key: EventKey = FIRST  # its place in the event order
-    seen: TeamMessage | None = None  # what a session needs of it, once its recall is known
-
-    def __post_init__(self) -> None:
-        self.key = event_key(self.event.message.time, self.event.message.server_id)
-
-    def known(self) -> TeamMessage:
-        """It as the sessions it reaches see it (revoked or not: _revocations has run)."""
-        m = self.event.message
-        counted = isinstance(self.event, MessageEvent) or counts_unread(m.type)
-        return TeamMessage(self.key, m.from_account, counted, self.revoke is not None)
-
-    @property
-    def message(self) -> Message:
-        return self.event.message
-
-    @property
-    def ref(self) -> tuple[str, str]:
-        return self.event.message.conversation, self.event.message.server_id
-
-
 class _Staged:
     """The transaction's temporary tables, each made when first filled, all dropped at the end."""
 
@@ -204,22 +177,17 @@ class _Staged:
             await self.tx.db.execute(f"DROP TABLE {table}")
 
 
-Pair = tuple[str, str]  # (owner, session key as text)
-_KINDS = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
-_P2P = f"{SessionType.P2P.value}|"
-
-
 async def apply_batch(
     tx: Write, bulk: BulkStatements, events: Sequence[BulkEvent]
 ) -> list[bool | None]:
     """Apply ``events`` (see the module's docstring): per event, True when applied, False when
     seen before, None when left to the caller."""
     outcomes: list[bool | None] = [None] * len(events)
-    firsts: dict[tuple[str, str], _New] = {}
+    firsts: dict[tuple[str, str], NewMessage] = {}
     for index, event in enumerate(events):
         if isinstance(event, RecallEvent):
             continue
-        new = _New(index, event)
+        new = NewMessage(index, event)
         if new.ref in firsts:
             outcomes[index] = False  # later in the batch: seen before
         else:
@@ -257,18 +225,18 @@ async def apply_batch(
     news = {new.ref: new for new in fresh if new.ref in inserted}
 
     # The sessions each new message reaches, and the teams' changes.
-    received, conversations = _p2p_deliveries(news.values())
+    received, conversations = p2p_deliveries(news.values())
     cached = await _cached_members(tx, bulk, [t for t in teams if t not in late])
     facts: list[tuple[object, ...]] = []
     snapshots: list[tuple[object, ...]] = []
     member_changes: list[tuple[object, ...]] = []
-    team_news: dict[SessionKey, list[_New]] = {}
+    team_news: dict[SessionKey, list[NewMessage]] = {}
     for new in news.values():
         if isinstance(new.event, TeamMessageEvent):
             team_news.setdefault(new.event.team, []).append(new)
     for team, batch in team_news.items():
         before = cached.get(team, set())
-        members = _walk_team(team, batch, before, received, conversations, facts, snapshots)
+        members = walk_team(team, batch, before, received, conversations, facts, snapshots)
         member_changes += [(str(team), a, 1) for a in sorted(members - before)]
         member_changes += [(str(team), a, 0) for a in sorted(before - members)]
 
@@ -282,13 +250,13 @@ async def apply_batch(
     if received:
         await staged.copy("import_keys", ("owner", "key"), list(received))
         states = {(str(r[0]), str(r[1])): r for r in await tx.rows(_SESSION_STATES)}
-    rows = _session_rows(tx, received, conversations, news, states)
+    rows = session_rows(tx.version, received, conversations, news, states)
     created = sorted(row for row in rows if (row[0], row[1]) not in states)
     changed = [row for row in rows if (row[0], row[1]) in states]
     if created:
-        await tx.db.copy("sessions", _SESSION_COLUMNS, created)
+        await tx.db.copy("sessions", WRITTEN_COLUMNS, created)
     if changed:
-        await staged.copy("import_sessions", _SESSION_COLUMNS, changed)
+        await staged.copy("import_sessions", WRITTEN_COLUMNS, changed)
         await tx.db.execute(_UPDATE_SESSIONS)
     tx.changes.record_owners({str(row[0]) for row in rows})
     if facts:
@@ -305,9 +273,6 @@ async def apply_batch(
     return outcomes
 
 
-_SESSION_COLUMNS = ("owner", "key", "kind", "update_time", "last_kind", "last_msg_id",
-                    "last_msg_time", "revoke_operator", "revoke_time", "revoke_postscript",
-                    "unread", "version")  # fmt: skip
 _FACT_COLUMNS = ("team_key", "account", "time", "event_id", "member", "receives")
 _SNAPSHOT_COLUMNS = ("team_key", "time", "event_id", "members", "receivers")
 _MESSAGE_COLUMNS = (*MESSAGE_COLUMNS.split(", "), "team_key")
@@ -335,12 +300,12 @@ async def _late(
     return late
 
 
-def _in(new: _New, teams: set[SessionKey]) -> bool:
+def _in(new: NewMessage, teams: set[SessionKey]) -> bool:
     return isinstance(new.event, TeamMessageEvent) and new.event.team in teams
 
 
 async def _insert_messages(
-    tx: Write, staged: _Staged, fresh: Sequence[_New]
+    tx: Write, staged: _Staged, fresh: Sequence[NewMessage]
 ) -> set[tuple[str, str]]:
     if not fresh:
         return set()
@@ -356,7 +321,7 @@ async def _revocations(
     tx: Write,
     bulk: BulkStatements,
     staged: _Staged,
-    news: dict[tuple[str, str], _New],
+    news: dict[tuple[str, str], NewMessage],
     events: Sequence[BulkEvent],
     outcomes: list[bool | None],
 ) -> None:
@@ -410,28 +375,6 @@ async def _revocations(
         outcomes[index] = (conversation, server_id) in recorded
 
 
-Received = dict[Pair, list[_New]]
-
-
-def _p2p_deliveries(news: Iterable[_New]) -> tuple[Received, dict[Pair, str]]:
-    """Both sides of each new P2P message; and each session's conversation."""
-    received: Received = {}
-    conversations: dict[Pair, str] = {}
-    for new in news:
-        event = new.event
-        if not isinstance(event, MessageEvent):
-            continue
-        for owner, peer in event.conversation.sides():
-            pair = (owner, _P2P + peer)
-            found = received.get(pair)
-            if found is None:
-                received[pair] = [new]
-                conversations[pair] = event.message.conversation
-            else:
-                found.append(new)
-    return received, conversations
-
-
 async def _cached_members(
     tx: Write, bulk: BulkStatements, teams: Sequence[SessionKey]
 ) -> dict[SessionKey, set[str]]:
@@ -442,89 +385,3 @@ async def _cached_members(
     for team_key, member in await tx.rows(bulk.members, sorted(by_text)):
         cached[by_text[str(team_key)]].add(str(member))
     return cached
-
-
-def _walk_team(
-    team: SessionKey,
-    batch: list[_New],
-    before: set[str],
-    received: Received,
-    conversations: dict[Pair, str],
-    facts: list[tuple[object, ...]],
-    snapshots: list[tuple[object, ...]],
-) -> set[str]:
-    """Deliver a team's new messages in event order from the members before them, as the
-    webhook delivers an event newer than everything known of its team; returns the members
-    after them. Their membership changes go to ``facts`` and ``snapshots``, as _teams._save
-    keeps them."""
-    t = str(team)
-    members = set(before)
-    names: dict[frozenset[str], str] = {}  # a team's member lists repeat: each encoded once
-    for new in sorted(batch, key=lambda n: n.key):
-        event = new.event
-        assert isinstance(event, TeamMessageEvent)
-        change = event.change
-        receivers = change.receivers(members)
-        members = change.members_after(members)
-        for account in receivers:
-            pair = (account, t)
-            found = received.get(pair)
-            if found is None:
-                received[pair] = [new]
-                conversations[pair] = t
-            else:
-                found.append(new)
-        for f in change.facts:
-            facts.append((t, f.account, f.key.time, f.key.event_id, int(f.member),
-                          int(f.receives)))  # fmt: skip
-        s = change.snapshot
-        if s is not None:
-            listed = None if s.receivers is None else _names(s.receivers, names)
-            snapshots.append((t, s.key.time, s.key.event_id, _names(s.members, names), listed))
-    return members
-
-
-def _names(accounts: frozenset[str], known: dict[frozenset[str], str]) -> str:
-    """As _teams._names (a JSON array, sorted), remembered in ``known``."""
-    found = known.get(accounts)
-    if found is None:
-        found = known[accounts] = orjson.dumps(sorted(accounts)).decode()
-    return found
-
-
-def _session_rows(
-    tx: Write,
-    received: Received,
-    conversations: dict[Pair, str],
-    news: dict[tuple[str, str], _New],
-    states: dict[tuple[str, str], Row],
-) -> list[tuple[object, ...]]:
-    """Each session the batch changes, as it ends: the fold of what it received, merged with
-    its row as the webhook's upsert merges one message at a time (store/_statements.py)."""
-    rows: list[tuple[object, ...]] = []
-    for (owner, key), messages in received.items():
-        row = states.get((owner, key))
-        fold = Receiving(owner, _NEVER, _NEVER)
-        if row is not None:
-            fold = Receiving(owner, int(row[2]), int(row[3]))
-        for new in messages:
-            fold.receive(new.seen or new.known())
-        last = fold.last
-        if last is None:
-            continue  # everything it received is older than its deletion
-        values: tuple[object, ...]
-        if (
-            row is None
-            or row[7] is None
-            or (last.key.time, last.key.order) > (int(row[7]), str(row[8]))
-        ):
-            new = news[(conversations[(owner, key)], last.key.event_id)]
-            values = last_message_values(new.message, new.revoke)
-        elif fold.unread:
-            values = (row[4], row[5], row[6], row[7], row[9], row[10], row[11])
-        else:
-            continue  # neither newer nor unread: the webhook's upsert changes nothing
-        unread = (0 if row is None else int(row[12])) + fold.unread
-        kind = _KINDS[key.partition("|")[0]]
-        rows.append((owner, key, kind, *values, unread, tx.version(owner)))
-    return rows

@@ -13,20 +13,20 @@ from typing import Self, TypeVar
 import orjson
 
 from gateway.domain.dead_letters import DeadLetter
-from gateway.domain.imports import BulkEvent, Checkpoint, CheckpointAfter, TeamList
 from gateway.domain.keys import SessionKey, conversation_of
 from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
-from gateway.store import _bulk as bulk
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
 from gateway.store import _upgrades as upgrades
+from gateway.store._bulk import BulkStatements
 from gateway.store._changes import ChangeLog, change_set
 from gateway.store._conversations import ConversationFeatures, GroupStatements
 from gateway.store._driver import Connection, Driver
+from gateway.store._imports import ImportFeatures
 from gateway.store._lists import KINDS
 from gateway.store._rows import (
     Row,
@@ -43,12 +43,12 @@ from gateway.store.base import ChangeListener
 T = TypeVar("T")
 
 
-class SqlStore(ConversationFeatures):
+class SqlStore(ConversationFeatures, ImportFeatures):
     def __init__(self, driver: Driver) -> None:
         self._driver = driver
         self._sql = Statements(driver.dialect)
         self._groups = GroupStatements(driver.dialect)
-        self._bulk = bulk.BulkStatements(driver.dialect)
+        self._bulk = BulkStatements(driver.dialect)
         self._listeners: list[ChangeListener] = []
         driver.on_remote_change(self._changed_elsewhere)
 
@@ -347,62 +347,6 @@ class SqlStore(ConversationFeatures):
 
         return await self._write(work)
 
-    # Bulk import (store/_bulk.py) -----------------------------------------------------------
-
-    async def import_events(
-        self, events: Sequence[BulkEvent], checkpoint: CheckpointAfter | None = None
-    ) -> list[bool | None]:
-        async def work(tx: Write) -> list[bool | None]:
-            outcomes = await bulk.apply_batch(tx, self._bulk, events)
-            if checkpoint is not None and None not in outcomes:
-                await _save_checkpoint(tx, checkpoint(outcomes))
-            return outcomes
-
-        return await self._write(work)
-
-    async def import_team_list(
-        self, team_list: TeamList, checkpoint: Checkpoint | None = None
-    ) -> int:
-        # As set_team_members at the line's time.
-        time = team_list.time
-        change = registry_change(event_key(time, ""), replace=team_list.members)
-
-        async def work(tx: Write) -> int:
-            await tx.lock_team(team_list.team)
-            # The same list at the same time, imported before (the file imported again): applied
-            # again, a list older than the team's messages would count their unread twice (the
-            # registry's late path applies what it changes as a difference).
-            found = await tx.rows(_SAME_TEAM_LIST, str(team_list.team), time)
-            listed = orjson.dumps(sorted(set(team_list.members))).decode()
-            if found and str(found[0][0]) == listed:
-                count = len(await tx.rows(self._sql.team_members, str(team_list.team)))
-            else:
-                count = await teams.apply_registry(tx, team_list.team, change, time)
-            if checkpoint is not None:
-                await _save_checkpoint(tx, checkpoint)
-            return count
-
-        return await self._write(work)
-
-    async def import_checkpoint(self, source: str) -> Checkpoint | None:
-        async with self._driver.read() as db:
-            row = await db.fetch_one(_CHECKPOINT, source)
-        if row is None:
-            return None
-        return Checkpoint(str(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]))
-
-    async def save_import_checkpoint(self, checkpoint: Checkpoint) -> None:
-        async def work(tx: Write) -> None:
-            await _save_checkpoint(tx, checkpoint)
-
-        await self._write(work)
-
-    async def forget_import_checkpoint(self, source: str) -> None:
-        async def work(tx: Write) -> None:
-            await tx.db.execute(_FORGET_CHECKPOINT, source)
-
-        await self._write(work)
-
     # Dead letters --------------------------------------------------------------------------
 
     async def keep_dead_letter(
@@ -483,26 +427,6 @@ class SqlStore(ConversationFeatures):
 
 def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-_CHECKPOINT = (
-    'SELECT source, line, "offset", digest, report FROM import_checkpoints WHERE source = ?'
-)
-_SAVE_CHECKPOINT = """
-INSERT INTO import_checkpoints (source, line, "offset", digest, report, updated_at)
-VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (source) DO UPDATE SET line = excluded.line, "offset" = excluded."offset",
-    digest = excluded.digest, report = excluded.report, updated_at = excluded.updated_at
-"""
-_FORGET_CHECKPOINT = "DELETE FROM import_checkpoints WHERE source = ?"
-_SAME_TEAM_LIST = (
-    "SELECT members FROM team_snapshots WHERE team_key = ? AND time = ? AND event_id = ''"
-)
-
-
-async def _save_checkpoint(tx: Write, c: Checkpoint) -> None:
-    await tx.db.execute(_SAVE_CHECKPOINT, c.source, c.line, c.offset, c.digest, c.report,
-                        _wall_clock_ms())  # fmt: skip
 
 
 async def _clock(db: Connection, sql: Statements, owner: str) -> int:
