@@ -123,10 +123,15 @@ async def import_file(
         file.seek(0)
         checkpoint = None if restart else await store.import_checkpoint(source)
         report, position = ImportReport(), _Position()
-        if checkpoint is not None and _same_bytes(file, checkpoint):
+        digest = None if checkpoint is None else _digest(file, checkpoint)
+        if (
+            checkpoint is not None
+            and digest is not None
+            and digest.hexdigest() == checkpoint.digest
+        ):
             report = ImportReport.from_json(checkpoint.report)
             report.resumed_at = checkpoint.line
-            position = _Position(checkpoint.line, checkpoint.offset, _digest(file, checkpoint))
+            position = _Position(checkpoint.line, checkpoint.offset, digest)
             if on_progress is not None:
                 on_progress(checkpoint.offset, 0)  # done before
         file.seek(position.offset)
@@ -136,12 +141,9 @@ async def import_file(
     return run.report
 
 
-def _same_bytes(file: BinaryIO, checkpoint: Checkpoint) -> bool:
-    return _digest(file, checkpoint).hexdigest() == checkpoint.digest
-
-
 def _digest(file: BinaryIO, checkpoint: Checkpoint) -> hashlib._Hash:
-    """The SHA-256 of the file's first ``checkpoint.offset`` bytes."""
+    """The SHA-256 of the file's first ``checkpoint.offset`` bytes (fewer when it is shorter
+    now, and then not the checkpoint's)."""
     file.seek(0)
     digest = hashlib.sha256()
     left = checkpoint.offset
