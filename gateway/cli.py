@@ -12,19 +12,16 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import uvicorn
 from pydantic import SecretStr
-from uvicorn.supervisors import Multiprocess
 
 from gateway._cli import DB_HELP, database_name, opened, settings_from_environment
 from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
-from gateway.demo_banner import banner
-from gateway.demo_keys import demo_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
@@ -34,7 +31,9 @@ from gateway.logs import configure_logging, flush_logs
 from gateway.progress import Advance, progress
 from gateway.settings import Settings
 from gateway.store import SessionStore, open_store
-from gateway.web.protocol import ConnectionLimits, ServerConfig
+
+if TYPE_CHECKING:
+    from gateway.web.protocol import ServerConfig
 
 _SHOWN_REJECTIONS = 20
 
@@ -100,7 +99,11 @@ def main() -> None:
 )  # fmt: skip
 def serve(host: str | None, port: int | None, db: str | None, demo: bool, workers: int) -> None:
     """Run the gateway."""
-    from gateway.web.app import served_app  # the web stack: loaded by the commands that serve
+    # The web stack and the demo's keys: loaded by the commands that serve (an import starts
+    # sooner without them).
+    from gateway.demo_banner import banner
+    from gateway.demo_keys import demo_keys
+    from gateway.web.app import served_app
 
     settings = settings_from_environment(host=host, port=port, database_url=db)
     if workers > 1 and not settings.uses_postgres():
@@ -165,10 +168,14 @@ def _serve_workers(settings: Settings, workers: int) -> None:
         log_config=None,  # each worker configures ours (JSON, request ids) as it builds its app
     )
     # What uvicorn.run does for workers, with our configuration (it is passed to each worker).
+    from uvicorn.supervisors import Multiprocess
+
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def _server_config(settings: Settings, app: object, **options: Any) -> ServerConfig:
+    from gateway.web.protocol import ConnectionLimits, ServerConfig
+
     limits = ConnectionLimits(
         max_head_bytes=settings.http_max_header_bytes,
         head_timeout_s=settings.http_header_timeout_s,

@@ -37,7 +37,9 @@ from gateway.store._lists import MESSAGE_COLUMNS
 from gateway.store._received import (
     STATE_COLUMNS,
     WRITTEN_COLUMNS,
+    FactRow,
     NewMessage,
+    SnapshotRow,
     p2p_deliveries,
     session_rows,
     walk_team,
@@ -73,7 +75,6 @@ _STAGED = (_STAGED_MESSAGES, _STAGED_REVOCATIONS, _STAGED_KEYS, _STAGED_SESSIONS
 _INSERT_MESSAGES = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
 SELECT {MESSAGE_COLUMNS}, team_key FROM import_messages WHERE true
-ORDER BY server_id, conversation
 ON CONFLICT DO NOTHING
 RETURNING server_id, conversation
 """
@@ -87,7 +88,6 @@ RETURNING message_server_id, conversation
 _SESSION_STATES = f"""
 SELECT {", ".join(f"s.{column}" for column in STATE_COLUMNS)}
 FROM import_keys k JOIN sessions s ON s.owner = k.owner AND s.key = k.key
-ORDER BY k.owner, k.key
 """
 # The sessions that had a row: a session that had none is copied straight into the table (its
 # owner is locked: nobody else makes that row meanwhile).
@@ -102,13 +102,11 @@ FROM import_sessions i WHERE sessions.owner = i.owner AND sessions.key = i.key
 _INSERT_FACTS = """
 INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
 SELECT team_key, account, time, event_id, member, receives FROM import_facts WHERE true
-ORDER BY team_key, account, time, event_id
 ON CONFLICT DO NOTHING
 """
 _INSERT_SNAPSHOTS = """
 INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
 SELECT team_key, time, event_id, members, receivers FROM import_snapshots WHERE true
-ORDER BY team_key, time, event_id
 ON CONFLICT DO NOTHING
 """
 _ADD_MEMBERS = """
@@ -227,8 +225,8 @@ async def apply_batch(
     # The sessions each new message reaches, and the teams' changes.
     received, conversations = p2p_deliveries(news.values())
     cached = await _cached_members(tx, bulk, [t for t in teams if t not in late])
-    facts: list[tuple[object, ...]] = []
-    snapshots: list[tuple[object, ...]] = []
+    facts: list[FactRow] = []
+    snapshots: list[SnapshotRow] = []
     member_changes: list[tuple[object, ...]] = []
     team_news: dict[SessionKey, list[NewMessage]] = {}
     for new in news.values():
@@ -248,7 +246,7 @@ async def apply_batch(
         new.seen = new.known()
     states: dict[tuple[str, str], Row] = {}
     if received:
-        await staged.copy("import_keys", ("owner", "key"), list(received))
+        await staged.copy("import_keys", ("owner", "key"), sorted(received))
         states = {(str(r[0]), str(r[1])): r for r in await tx.rows(_SESSION_STATES)}
     rows = session_rows(tx.version, received, conversations, news, states)
     created = sorted(row for row in rows if (row[0], row[1]) not in states)
@@ -260,10 +258,10 @@ async def apply_batch(
         await tx.db.execute(_UPDATE_SESSIONS)
     tx.changes.record_owners({str(row[0]) for row in rows})
     if facts:
-        await staged.copy("import_facts", _FACT_COLUMNS, facts)
+        await staged.copy("import_facts", _FACT_COLUMNS, sorted(facts))
         await tx.db.execute(_INSERT_FACTS)
     if snapshots:
-        await staged.copy("import_snapshots", _SNAPSHOT_COLUMNS, snapshots)
+        await staged.copy("import_snapshots", _SNAPSHOT_COLUMNS, sorted(snapshots))
         await tx.db.execute(_INSERT_SNAPSHOTS)
     if member_changes:
         await staged.copy("import_members", ("team_key", "member", "joins"), member_changes)
@@ -276,6 +274,13 @@ async def apply_batch(
 _FACT_COLUMNS = ("team_key", "account", "time", "event_id", "member", "receives")
 _SNAPSHOT_COLUMNS = ("team_key", "time", "event_id", "members", "receivers")
 _MESSAGE_COLUMNS = (*MESSAGE_COLUMNS.split(", "), "team_key")
+
+
+# Rows are written in their table's key order (SQLite's WITHOUT ROWID tables are B-trees on it:
+# in order, three to five times faster than not); a temporary table is read back in the order
+# it was filled.
+def _id_and_conversation(row: tuple[object, ...]) -> tuple[str, str]:
+    return str(row[0]), str(row[8])
 
 
 def _legacy(message: Message) -> str:
@@ -313,6 +318,7 @@ async def _insert_messages(
     for new in fresh:
         team = str(new.event.team) if isinstance(new.event, TeamMessageEvent) else None
         rows.append((*message_values(new.message, new.message.conversation), team))
+    rows.sort(key=_id_and_conversation)
     await staged.copy("import_messages", _MESSAGE_COLUMNS, rows)
     return {(str(c), str(i)) for i, c in await tx.rows(_INSERT_MESSAGES)}
 

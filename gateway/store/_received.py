@@ -64,6 +64,8 @@ class NewMessage:
         return self.event.message.conversation, self.event.message.server_id
 
 
+FactRow = tuple[str, str, int, str, int, int]  # team_facts' columns
+SnapshotRow = tuple[str, int, str, str, str | None]  # team_snapshots' columns
 Pair = tuple[str, str]  # (owner, session key as text)
 _KIND_OF_PREFIX = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
 _P2P = f"{SessionType.P2P.value}|"
@@ -97,8 +99,8 @@ def walk_team(
     before: set[str],
     received: Received,
     conversations: dict[Pair, str],
-    facts: list[tuple[object, ...]],
-    snapshots: list[tuple[object, ...]],
+    facts: list[FactRow],
+    snapshots: list[SnapshotRow],
 ) -> set[str]:
     """Deliver a team's new messages in event order from the members before them, as the
     webhook delivers an event newer than everything known of its team; returns the members
@@ -146,14 +148,15 @@ def session_rows(
     news: dict[tuple[str, str], NewMessage],
     states: dict[tuple[str, str], Row],
 ) -> list[tuple[object, ...]]:
-    """Each session the batch changes, as it ends (``SESSION_COLUMNS``, stamped with each
+    """Each session the batch changes, as it ends (``WRITTEN_COLUMNS``, stamped with each
     owner's ``version``): the fold of what it received, merged with its row as the webhook's
     upsert merges one message at a time. ``states`` are the rows of ``STATE_COLUMNS``."""
     rows: list[tuple[object, ...]] = []
     for (owner, key), messages in received.items():
         row = states.get((owner, key))
-        fold = Receiving(owner, _NEVER, _NEVER)
-        if row is not None:
+        if row is None:
+            fold = Receiving(owner, _NEVER, _NEVER)
+        else:
             fold = Receiving(owner, int(row[2]), int(row[3]))
         for new in messages:
             fold.receive(new.seen or new.known())
