@@ -101,7 +101,8 @@ def message_change(
         receivers = None if listed is None else frozenset(listed)
         snapshot = Snapshot(key, frozenset(), receivers)
     elif listed is not None:
-        snapshot = Snapshot(key, frozenset(listed), frozenset(listed))
+        members = frozenset(listed)
+        snapshot = Snapshot(key, members, members)
     return TeamChange(tuple(facts.values()), snapshot)
 
 
