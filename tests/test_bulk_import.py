@@ -22,7 +22,7 @@ from gateway.domain.pages import PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind, Session
 from gateway.importer import import_file, import_lines
 from gateway.settings import Settings
-from gateway.store import PostgresStore, SessionStore, SqliteStore
+from gateway.store import PostgresStore, SessionStore, SqliteStore, SqlStore
 from tests.conftest import POSTGRES_URL, Clock, Webhook, postgres_schema
 
 SAMPLES = Path("/work/shared/nim")
@@ -311,3 +311,23 @@ async def test_a_file_with_a_team_list_amid_its_history_imported_twice_changes_n
     assert await state(store, ["123", "0123"], [SessionKey(SessionType.TEAM, "77")]) == first
     assert first["0123"] == ([("team|77", BASE + 9, "", LastMessageKind.MESSAGE, "509", None, 4,
                                None, False)], 4, 4)  # fmt: skip
+
+
+async def test_a_message_stored_meanwhile_by_the_webhook_is_a_duplicate_of_the_batch(
+    store: SessionStore,
+) -> None:
+    """The batch looks for its messages first; one the webhook stores after that look (on
+    PostgreSQL, another process) must still be recognised when the batch inserts."""
+    first = {"eventType": "1", "convType": "PERSON", "to": "123", "fromAccount": "0123",
+             "msgTimestamp": str(BASE), "msgType": "TEXT", "msgidServer": "10"}  # fmt: skip
+    second = {**first, "msgTimestamp": str(BASE + 1), "msgidServer": "11"}
+    await import_lines(store, lines([first]))
+    assert isinstance(store, SqlStore)
+    # The look that would have found it finds nothing, as if it came just after.
+    store._bulk.messages_by_id += " AND 1 = 0"
+
+    report = await import_lines(store, lines([first, second]))
+
+    assert (report.applied, report.duplicate) == (1, 1)
+    [session] = (await store.list_sessions("123", PageQuery(TimeWindow()))).sessions
+    assert (session.last_message_id, session.unread_count) == ("11", 2)

@@ -130,6 +130,7 @@ class BulkStatements:
             for table in _STAGED
         }
         self.long_transaction = dialect.long_transaction
+        self.duplicate_key = dialect.duplicate_key
         self.messages_by_id = (
             "SELECT server_id, conversation FROM messages "
             f"WHERE server_id IN (SELECT value FROM {elements})"
@@ -217,7 +218,7 @@ async def apply_batch(
                 oldest[team] = key
     late = await _late(tx, bulk, oldest)
     fresh = [n for n in fresh if not _in(n, late)]
-    inserted = await _insert_messages(tx, staged, fresh)
+    inserted = await _insert_messages(tx, bulk, staged, fresh)
     for new in fresh:
         outcomes[new.index] = new.ref in inserted  # not inserted: a webhook's, just committed
     news = {new.ref: new for new in fresh if new.ref in inserted}
@@ -310,8 +311,11 @@ def _in(new: NewMessage, teams: set[SessionKey]) -> bool:
 
 
 async def _insert_messages(
-    tx: Write, staged: _Staged, fresh: Sequence[NewMessage]
+    tx: Write, bulk: BulkStatements, staged: _Staged, fresh: Sequence[NewMessage]
 ) -> set[tuple[str, str]]:
+    """Insert the messages found new; returns those inserted. They are copied straight into the
+    table unless one of them is there by now (a webhook's, committed since the batch looked: a
+    team's cannot be, its team is locked): then, from a temporary table, each that is not."""
     if not fresh:
         return set()
     rows = []
@@ -319,6 +323,14 @@ async def _insert_messages(
         team = str(new.event.team) if isinstance(new.event, TeamMessageEvent) else None
         rows.append((*message_values(new.message, new.message.conversation), team))
     rows.sort(key=_id_and_conversation)
+    await tx.db.execute("SAVEPOINT import_messages")
+    try:
+        await tx.db.copy("messages", _MESSAGE_COLUMNS, rows)
+    except bulk.duplicate_key:
+        await tx.db.execute("ROLLBACK TO SAVEPOINT import_messages")
+    else:
+        await tx.db.execute("RELEASE SAVEPOINT import_messages")
+        return {new.ref for new in fresh}
     await staged.copy("import_messages", _MESSAGE_COLUMNS, rows)
     return {(str(c), str(i)) for i, c in await tx.rows(_INSERT_MESSAGES)}
 

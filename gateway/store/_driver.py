@@ -32,6 +32,8 @@ class Dialect:
     """What ends ``CREATE TEMPORARY TABLE t (...)`` for a table that lives for one transaction."""
     long_transaction: str | None = None
     """What lifts the time limit of a transaction's statements (a bulk import's), if any."""
+    duplicate_key: tuple[type[Exception], ...] = ()
+    """What a statement raises when a row it inserts has the key of one there."""
     padded_time: str = "printf('%020d', time)"
     """A column ``time`` (ms, not negative) as 20-digit text, which sorts as the number does."""
 

@@ -38,7 +38,12 @@ Trace = Callable[[str], None]
 # RETURNING a thousand rows costs SQLite a third of the statement: more than reading them back,
 # unless nearly all are wanted (record_team_message to 1,000 members: 90% watched, 0.35 ms more;
 # all watched, 0.1-0.3 ms less).
-SQLITE = Dialect(greatest="max", elements="json_each(?)", returning_from=0.95)
+SQLITE = Dialect(
+    greatest="max",
+    elements="json_each(?)",
+    returning_from=0.95,
+    duplicate_key=(sqlite3.IntegrityError,),
+)
 # About seven 101-row pages with their messages; a bounded read takes a few thousand.
 INLINE_STEPS = 50_000
 _TICK = 1000  # steps between two calls of an inline reader's budget
