@@ -32,6 +32,8 @@ class Dialect:
     """What ends ``CREATE TEMPORARY TABLE t (...)`` for a table that lives for one transaction."""
     long_transaction: str | None = None
     """What lifts the time limit of a transaction's statements (a bulk import's), if any."""
+    analyze: str | None = None
+    """What tells the planner about a table just filled (``{}``: its name), when it needs it."""
     duplicate_key: tuple[type[Exception], ...] = ()
     """What a statement raises when a row it inserts has the key of one there."""
     padded_time: str = "printf('%020d', time)"

@@ -45,6 +45,7 @@ POSTGRES = Dialect(
     returning_from=0.0,
     temporary="ON COMMIT DROP",
     long_transaction="SET LOCAL statement_timeout = 0",
+    analyze="ANALYZE {}",
     duplicate_key=(asyncpg.UniqueViolationError,),
     padded_time="lpad(CAST(time AS TEXT), 20, '0')",
 )
