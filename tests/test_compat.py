@@ -26,7 +26,7 @@ from strawberry.types.field import StrawberryField
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from websockets.protocol import Protocol
 
-from gateway import _compat
+from gateway import _compat, cli
 from gateway._compat import IncompatibleLibrary, installed
 from gateway._compat import graphql_core as gc
 from gateway._compat import strawberry as sb
@@ -134,6 +134,7 @@ def test_gateway_serve_says_which_library_in_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, free_port: int
 ) -> None:
     monkeypatch.setattr(IncrementalExecutor, "execute_collected_subfields", _renamed)
+    monkeypatch.setattr(cli, "configure_logging", lambda *_: None)  # the suite's logging stays
     env = {
         "GATEWAY_JWT_SECRET": SECRET,
         "GATEWAY_DATABASE_URL": str(tmp_path / "gw.db"),
