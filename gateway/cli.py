@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -88,6 +89,7 @@ class _GracefulServer(uvicorn.Server):
 
 
 @click.group()
+@click.version_option(package_name="session-gateway", prog_name="gateway")
 def main() -> None:
     """The session gateway: NIM-compatible server-side session lists over GraphQL."""
 
@@ -148,7 +150,14 @@ def _check_can_listen(host: str, port: int) -> None:
                 probe.bind(address)
     except OSError as e:
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}") from None
+        hint = ""
+        if e.errno == errno.EADDRINUSE:
+            other = 8021 if port != 8021 else 8022
+            hint = (
+                f": another program has it. Choose another port: GATEWAY_PORT={other} make demo,"
+                f" or gateway serve --port {other}"
+            )
+        raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}{hint}") from None
 
 
 def _serve_workers(settings: Settings, workers: int) -> None:
@@ -235,15 +244,21 @@ def import_(file: Path, db: str | None, strict: bool) -> None:
 
 @main.command()
 @click.argument("body")
-@click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET", required=True,
+@click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET",
               help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
 @click.option("--method", default="POST", show_default=True,
               help="A team-registry request's method (with --path).")  # fmt: skip
 @click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
               "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
-def sign(body: str, secret: str, method: str, target: str | None) -> None:
+def sign(body: str, secret: str | None, method: str, target: str | None) -> None:
     """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
     with --path, the headers of one team-registry request (they work once)."""
+    if not secret:
+        raise click.ClickException(
+            "no NIM app secret: set GATEWAY_NIM_APP_SECRET (your NIM app's AppSecret, the one "
+            "the gateway has; `make demo` prints the demo's and keeps it in "
+            "gateway-demo.db.demo-keys), or pass --secret"
+        )
     if target is None:
         headers = sign_body(secret, body.encode(), now_ms())
     else:

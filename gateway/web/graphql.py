@@ -33,6 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway import graphiql
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
@@ -181,7 +182,7 @@ class GraphQLView(GraphQL[Context, None]):
         http_limits: HttpLimits,
         rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
-        graphiql_page: str | None = None,
+        graphiql_page: graphiql.Page | None = None,
         frames: bool = True,
         group_limits: GroupLimits = DEFAULT_LIMITS,
     ) -> None:
@@ -459,7 +460,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
             return await super().render_graphql_ide(request)
-        return Response(self._graphiql_page, media_type="text/html")
+        return Response(self._graphiql_page.html(), media_type="text/html")
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
