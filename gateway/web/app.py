@@ -76,6 +76,7 @@ def create_app(
             settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst
         ),
     )
+    authenticator = Authenticator(settings)
     graphiql_page = graphiql.Page(
         graphiql.directory(settings.graphiql_dir), cdn=settings.graphiql_cdn
     )
@@ -91,7 +92,7 @@ def create_app(
             tracer_provider=tracer_provider,
         ),
         store=the_store,
-        authenticator=Authenticator(settings),
+        authenticator=authenticator,
         cursors=CursorCodec(settings.cursor_key()),
         clock=clock,
         notifier=notifier,
@@ -136,6 +137,7 @@ def create_app(
             # Said once, when the gateway starts serving (a start that fails says only why).
             for notice in notices:
                 logger.warning(notice)
+            await authenticator.prefetch_keys()  # a failure is logged; it never stops a start
             await stack.enter_async_context(_purging_tombstones(the_store, settings, clock))
             yield
 
