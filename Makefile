@@ -50,8 +50,10 @@ lint: $(DEV)
 test: lint $(NPM_STAMPS)
 	$(BIN)/pytest
 
-schema: $(STAMP)
+# The SDL, and what clients/ derives from it for normalized caches (graphcache, Apollo).
+schema: $(STAMP) clients/node_modules/.package-lock.json
 	$(BIN)/gateway schema > schema.graphql
+	npm --prefix clients run --silent codegen
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache gateway-demo.db* test-artifacts \

@@ -27,7 +27,7 @@ from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.demo_banner import banner
-from gateway.demo_keys import demo_keys
+from gateway.demo_keys import DEMO_DATABASE, SUFFIX, demo_keys, kept_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
@@ -198,13 +198,27 @@ def _server_config(settings: Settings, app: object, **options: Any) -> ServerCon
     )
 
 
+DEMO_KEYS_HELP = (
+    f"Use the key of the demo in this directory ({DEMO_DATABASE}{SUFFIX}, which `make demo` keeps)."
+)
+
+
 @main.command()
 @click.argument("account")
 @click.option("--ttl", default=86400, show_default=True, help="Lifetime in seconds.")
-def token(account: str, ttl: int) -> None:
+@click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
+def token(account: str, ttl: int, demo: bool) -> None:
     """Print a development JWT for ACCOUNT, signed with GATEWAY_JWT_SECRET."""
     try:
-        click.echo(issue_token(settings_from_environment(), account, ttl_seconds=ttl))
+        settings = settings_from_environment()
+        if demo:
+            settings = settings.model_copy(update={"jwt_secret": SecretStr(kept_keys().jwt_secret)})
+        elif settings.jwt_secret is None:
+            raise ConfigurationError(
+                "GATEWAY_JWT_SECRET is not set: cannot sign a token. Set it to the gateway's "
+                "secret, or, beside a running `make demo`, pass --demo"
+            )
+        click.echo(issue_token(settings, account, ttl_seconds=ttl))
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
 
@@ -248,16 +262,22 @@ def import_(file: Path, db: str | None, strict: bool) -> None:
               help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
 @click.option("--method", default="POST", show_default=True,
               help="A team-registry request's method (with --path).")  # fmt: skip
+@click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
 @click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
               "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
-def sign(body: str, secret: str | None, method: str, target: str | None) -> None:
+def sign(body: str, secret: str | None, method: str, target: str | None, demo: bool) -> None:
     """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
     with --path, the headers of one team-registry request (they work once)."""
+    if demo:
+        try:
+            secret = kept_keys().nim_app_secret
+        except ConfigurationError as e:
+            raise click.ClickException(e.message) from None
     if not secret:
         raise click.ClickException(
             "no NIM app secret: set GATEWAY_NIM_APP_SECRET (your NIM app's AppSecret, the one "
-            "the gateway has; `make demo` prints the demo's and keeps it in "
-            "gateway-demo.db.demo-keys), or pass --secret"
+            "the gateway has; `make demo` prints the demo's), pass --secret, or, beside a running "
+            "`make demo`, pass --demo"
         )
     if target is None:
         headers = sign_body(secret, body.encode(), now_ms())
