@@ -10,7 +10,6 @@ as on a fresh machine.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import orjson
 import pytest
 
 from tests.process import Process, free_tcp_port
-from tests.tools import ROOT, require
+from tests.tools import ROOT, newcomer_environment, require
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -71,7 +70,7 @@ class Checkout:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = _newcomer_environment()
+        self.env = newcomer_environment()
 
     def shell(self, lines: list[str], **env: str) -> str:
         """Run ``lines`` in one shell, as pasted into a terminal: what it printed."""
@@ -85,17 +84,6 @@ class Checkout:
     def start(self, lines: list[str], **env: str) -> Process:
         return Process(["bash", "-e", "-c", "\n".join(lines)], cwd=self.root,
                        env={**self.env, **env}, group=True)  # fmt: skip
-
-
-def _newcomer_environment() -> dict[str, str]:
-    """This environment without the gateway's settings, and without `gateway` on the PATH."""
-    # Nor make's own variables: under `make test` they would make every make here a sub-make.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}  # fmt: skip
-    paths = env.get("PATH", "").split(os.pathsep)
-    env["PATH"] = os.pathsep.join(p for p in paths if not (Path(p) / "gateway").exists())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @pytest.fixture(scope="module")
