@@ -1,6 +1,6 @@
 # Each command does its own set-up on a fresh machine (Python 3.11+):
 #   make demo   install the runtime into .venv and start the gateway on SQLite with demo data
-#   make test   add the test tools (the dev extra) and run lint, types and the whole test suite
+#   make test   add the test tools (dev and bench extras) and run lint, types and the whole suite
 #   make bench  add the benchmark's (the bench extra) and run it
 PYTHON ?= python3
 VENV   ?= .venv
@@ -47,7 +47,8 @@ lint: $(DEV)
 	$(BIN)/ruff format --check gateway tests examples bench
 	$(BIN)/mypy
 
-test: lint $(NPM_STAMPS)
+# The suite runs the benchmark's smoke test too: it needs the bench extra as well.
+test: lint $(BENCH) $(NPM_STAMPS)
 	$(BIN)/pytest
 
 # The SDL, and what clients/ derives from it for normalized caches (graphcache, Apollo).

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,9 @@ class Provider:
         return jwt.encode(body, private, algorithm=algorithm, headers={"kid": kid})
 
 
-@pytest.fixture
-def provider() -> Iterator[tuple[Provider, str]]:
-    idp = Provider()
-    idp.publish("key-1")
+@contextmanager
+def serving(idp: Provider) -> Iterator[str]:
+    """``idp``'s JWK Set served over HTTP on loopback, in a thread: its URL."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -96,11 +96,19 @@ def provider() -> Iterator[tuple[Provider, str]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield idp, f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def provider() -> Iterator[tuple[Provider, str]]:
+    idp = Provider()
+    idp.publish("key-1")
+    with serving(idp) as url:
+        yield idp, url
 
 
 def settings_with(url: str, **overrides: Any) -> Settings:
