@@ -390,13 +390,13 @@ def test_graphiql_after_pip_install_heals_in_the_browser_without_a_restart(
             notice = page.locator("#graphiql-missing")
             expect(notice).to_contain_text("gateway install-graphiql", timeout=20_000)
             expect(page.get_by_text("Loading...")).to_have_count(0)
-            page.screenshot(path=str(screenshot_path("graphiql-assets-missing.png")))
+            page.screenshot(path=str(screenshot_path("graphiql-assets-missing")))
             installed = checkout.shell([f"{venv}/bin/gateway install-graphiql"], **env)
             assert f"installed in {assets}" in installed
             page.reload()
             expect(page.get_by_test_id("graphiql-container")).to_be_visible(timeout=30_000)
             expect(page.locator(".graphiql-query-editor")).to_be_visible()
-            page.screenshot(path=str(screenshot_path("graphiql-after-install.png")))
+            page.screenshot(path=str(screenshot_path("graphiql-after-install")))
             browser.close()
         assert server.proc.poll() is None  # the same server, never restarted
     finally:
