@@ -3,6 +3,7 @@
     python -m bench [--quick] [--out docs/benchmarks]
     python -m bench --only W1 --seconds 5 [--backends sqlite]   a focused run: prints figures
     python -m bench --only W6 --seconds 5    a page of one conversation group beside the list
+    python -m bench --only W8                an honest client beside issue 28's attacks
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -125,7 +126,7 @@ def run(
     backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
     seconds = seconds or (2 if quick else 15)
-    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6"}
+    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W8"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -171,6 +172,8 @@ def run(
                 results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
             if "W5" in wanted:
                 results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
+            if "W8" in wanted:  # its own process: it pins itself to the clients' CPUs
+                results["W8"] = loadgen_module("bench.attack", "--seconds", str(min(seconds, 10)))
         finally:
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results
