@@ -65,6 +65,8 @@ class KeySet:
 
     async def refresh(self) -> None:
         """Fetch the keys again, unless that was tried less than ``min_refresh_s`` ago."""
+        if self._fetching is not None and self._fetching.done():
+            self._fetching = None  # its waiters were cancelled before it ended
         if self._fetching is None:
             now = self._clock()
             if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_s:
@@ -86,7 +88,7 @@ class KeySet:
                 response = await http.get(self.url, headers={"Accept": "application/json"})
             response.raise_for_status()
             keys = _signing_keys(response.json())
-        except (httpx.HTTPError, ValueError) as e:
+        except Exception as e:  # whatever went wrong, the known keys stay and it is said why
             self._problem = _reason(e)
             logger.warning(
                 "cannot fetch the identity provider's keys from %s: %s (the %d known keep "
