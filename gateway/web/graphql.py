@@ -33,6 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway import graphiql
 from gateway._compat.strawberry import pre_execution_close_reason
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
@@ -182,7 +183,7 @@ class GraphQLView(GraphQL[Context, None]):
         http_limits: HttpLimits,
         rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
-        graphiql_page: str | None = None,
+        graphiql_page: graphiql.Page | None = None,
         frames: bool = True,
         group_limits: GroupLimits = DEFAULT_LIMITS,
     ) -> None:
@@ -267,7 +268,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _http_from_client(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive=_limited(receive, self._http_limits.max_body_bytes))
-        viewer, auth_error = self._authenticate(request.headers.get("authorization"))
+        viewer, auth_error = await self._authenticate(request.headers.get("authorization"))
         scope["gateway.viewer"] = (viewer, auth_error)
         # Without a valid token, the client's address pays, before the body is even read.
         if viewer is None and (wait := self._anonymous_wait(request)) is not None:
@@ -286,9 +287,9 @@ class GraphQLView(GraphQL[Context, None]):
         if self._metrics is not None:
             self._metrics.refused(code)
 
-    def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
+    async def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
         try:
-            return self._authenticator.authenticate(header), None
+            return await self._authenticator.authenticated(header), None
         except Unauthenticated as e:
             return None, e
 
@@ -342,7 +343,7 @@ class GraphQLView(GraphQL[Context, None]):
         result = await self.schema.execute(
             query,
             variable_values=variables,
-            context_value=self._http_context(request),
+            context_value=await self._http_context(request),
             root_value=await self.get_root_value(request),  # type: ignore[func-returns-value]
             operation_name=operation_name,
             allowed_operation_types=OperationType.from_http("POST"),
@@ -404,14 +405,14 @@ class GraphQLView(GraphQL[Context, None]):
             context.socket_id = id(request.scope)
             self._open_sockets[context.socket_id] = socket
             return context  # authenticated in on_ws_connect, from connection_init
-        return self._http_context(request)
+        return await self._http_context(request)
 
-    def _http_context(self, request: Request) -> Context:
+    async def _http_context(self, request: Request) -> Context:
         context = self._context()
         # Not refused here: GraphiQL and introspection work without a token; every data field
         # raises the error instead. (Authenticated once per request, in _http_from_client.)
         context.viewer_id, context.auth_error = request.scope.get("gateway.viewer") or (
-            self._authenticate(request.headers.get("authorization"))
+            await self._authenticate(request.headers.get("authorization"))
         )
         return context
 
@@ -431,7 +432,9 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("authorization", params.get("Authorization"))
         try:
-            account = self._authenticator.authenticate(header if isinstance(header, str) else None)
+            account = await self._authenticator.authenticated(
+                header if isinstance(header, str) else None
+            )
         except Unauthenticated as e:
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from None
         limit = self._limits.connections_per_account
@@ -460,7 +463,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
             return await super().render_graphql_ide(request)
-        return Response(self._graphiql_page, media_type="text/html")
+        return Response(self._graphiql_page.html(), media_type="text/html")
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
