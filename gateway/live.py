@@ -49,6 +49,37 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
+class Wake:
+    """``asyncio.Event`` for the one task that waits on it (a subscription's), without the
+    Event's deque of waiters: every idle subscription holds one."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 class Watcher:
     """One subscription's inbox: changes handed over by local commits, or a flag that says
     "read the feed" (a commit elsewhere, whose changes this process has not seen). More than
@@ -59,7 +90,7 @@ class Watcher:
     notifier's fan-out delivers them (``take``), and wakes it only when it cannot."""
 
     def __init__(self, capacity: int | None = None) -> None:
-        self.woken = asyncio.Event()
+        self.woken = Wake()
         self.needs_read = True
         self.pushed: list[Change] = []
         self.overflowed = False

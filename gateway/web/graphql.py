@@ -26,6 +26,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportInitMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
@@ -109,6 +112,12 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _give_frame_sink(self.view, self.websocket, {"id": operation.id, "type": "next"})
         await super().run_operation(operation)
+
+    async def handle_connection_init(self, message: TransportInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancelled its timer and keeps the task to the end: a socket holds it no
+        # longer (shutdown has nothing left to wait for).
+        self.connection_init_timeout_task = None
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
@@ -214,7 +223,9 @@ class GraphQLView(GraphQL[Context, None]):
             self._http_from_client,  # type: ignore[arg-type]
             trusted_hosts=list(http_limits.trusted_proxies),
         )
-        self._expiry_timers: dict[int, asyncio.Task[None]] = {}
+        # A timer per socket, not a task: an idle socket holds no coroutine for its token.
+        self._expiry_timers: dict[int, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -226,8 +237,6 @@ class GraphQLView(GraphQL[Context, None]):
             self._open_sockets.pop(id(scope), None)
             if (timer := self._expiry_timers.pop(id(scope), None)) is not None:
                 timer.cancel()
-                with suppress(asyncio.CancelledError):
-                    await timer
             if (account := self._socket_accounts.pop(id(scope), None)) is not None:
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
@@ -442,14 +451,20 @@ class GraphQLView(GraphQL[Context, None]):
         self._socket_accounts[context.socket_id] = account
         context.viewer_id = account
         assert isinstance(header, str)  # authenticated
-        self._expiry_timers[context.socket_id] = asyncio.create_task(
-            self._close_at(context, _expires_at(header))
+        delay = _expires_at(header) - self._clock() / 1000
+        self._expiry_timers[context.socket_id] = asyncio.get_running_loop().call_later(
+            delay, self._expire, context
         )
         return None
 
-    async def _close_at(self, context: Context, expires_at_s: float) -> None:
-        """Closes the connection when its token expires, by the gateway's clock."""
-        await asyncio.sleep(expires_at_s - self._clock() / 1000)
+    def _expire(self, context: Context) -> None:
+        """Closes the connection: its token expired, by the gateway's clock."""
+        self._expiry_timers.pop(context.socket_id, None)
+        closing = asyncio.create_task(self._close_expired(context))
+        self._expiring.add(closing)
+        closing.add_done_callback(self._expiring.discard)
+
+    async def _close_expired(self, context: Context) -> None:
         if context.close_connection is not None:
             with suppress(Exception):  # already closing or gone
                 await context.close_connection(
