@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import jwt
 import orjson
@@ -25,6 +28,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportInitMessage,
@@ -41,12 +45,13 @@ from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
 from gateway.errors import Unauthenticated
 from gateway.live import ChangeNotifier
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, unobserved
 from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
 from gateway.schema.frames import FrameSink, frame_sink
-from gateway.schema.limits import RateLimiter, utf8_size_past
+from gateway.schema.limits import RateLimiter, operation_charged, utf8_size_past
+from gateway.schema.parking import Parking, ParkingRun, parking_run
 from gateway.store.base import SessionStore
 from gateway.web.websocket import SEND_TEXT_NOW
 
@@ -106,12 +111,61 @@ class _TextFrames(ASGIWebSocketAdapter):
 
 class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, where a subscribe that does not parse gets an ``error`` message like
-    any other refused operation (Strawberry closes the whole connection with 4400), and where
-    a subscription may send its own ``next`` frames (schema/frames.py)."""
+    any other refused operation (Strawberry closes the whole connection with 4400), where a
+    subscription may send its own ``next`` frames (schema/frames.py), and where it may wait
+    parked, without a task (schema/parking.py): its run of the operation ends, the operation
+    stays, and a later run goes on from where it stood (no token spent, not observed again)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # By operation id: its parking, and the context its later runs start from.
+        self._parkings: dict[str, tuple[Parking, contextvars.Context]] = {}
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _give_frame_sink(self.view, self.websocket, {"id": operation.id, "type": "next"})
-        await super().run_operation(operation)
+        parkings = self._parkings
+        found = parkings.get(operation.id)
+        if found is None:
+            parking = Parking(partial(self._resume, operation))
+            # What a later run starts from: this task's context, before this run's own.
+            parkings[operation.id] = parking, contextvars.copy_context()
+        else:
+            parking = found[0]
+        run = ParkingRun(parking, resumed=found is not None)
+        token = parking_run.set(run)
+        try:
+            with ExitStack() as later_run:
+                if run.resumed:
+                    later_run.enter_context(operation_charged())
+                    unobserved.set(True)
+                await super().run_operation(operation)
+        finally:
+            parking_run.reset(token)
+            if not run.parked:  # the subscription ended
+                parking.close()
+                if parkings.get(operation.id, (None,))[0] is parking:
+                    del parkings[operation.id]
+
+    async def _send_result_stream(self, operation: Operation[Context, None], *args: Any) -> None:
+        await super()._send_result_stream(operation, *args)
+        run = parking_run.get()
+        if run is not None and run.parked:
+            # Parked: the run ends with no ``complete`` and the operation stays registered.
+            raise _OperationStreamClosed
+
+    def _resume(self, operation: Operation[Context, None]) -> None:
+        found = self._parkings.get(operation.id)
+        if found is None or self.operations.get(operation.id) is not operation:
+            return  # completed meanwhile
+        task = asyncio.create_task(self.run_operation(operation), context=found[1].copy())
+        operation.task = task
+        task.add_done_callback(self._task_done)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        await super().cleanup_operation(operation_id)
+        found = self._parkings.pop(operation_id, None)
+        if found is not None:
+            found[0].close()
 
     async def handle_connection_init(self, message: TransportInitMessage) -> None:
         await super().handle_connection_init(message)
