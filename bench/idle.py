@@ -78,7 +78,9 @@ async def _open(
 
 
 async def _settled_rss(server: Server) -> int:
-    await asyncio.sleep(0.5)
+    # Past the gateway's settling (gateway/heap.py: a second after subscriptions start, it
+    # collects what the last of them left), for both servers alike.
+    await asyncio.sleep(2)
     await quiet(server.process.pid)
     return rss_kib(server.process.pid)
 

@@ -89,6 +89,9 @@ class Watcher:
     once, or none) is not woken for changes handed over while it waits (``parked``): the
     notifier's fan-out delivers them (``take``), and wakes it only when it cannot."""
 
+    __slots__ = ("_capacity", "deliver", "needs_read", "on_wake", "overflowed", "parked",
+                 "position", "pushed", "queued", "task", "woken")  # fmt: skip
+
     def __init__(self, capacity: int | None = None) -> None:
         self.woken = Wake()
         self.needs_read = True

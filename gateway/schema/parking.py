@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from gateway.live import ChangeNotifier, Watcher
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Parking:
     """One operation's subscription across the runs of its operation."""
 
@@ -64,7 +64,7 @@ class Parking:
             self._release()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ParkingRun:
     """One run of the operation: ``parked`` once its subscription parked, ending the run."""
 

@@ -44,6 +44,7 @@ from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
 from gateway.errors import Unauthenticated
+from gateway.heap import settling
 from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics, unobserved
 from gateway.schema import GatewaySchema
@@ -133,6 +134,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             parking = found[0]
         run = ParkingRun(parking, resumed=found is not None)
         token = parking_run.set(run)
+        settling.run_started()
         try:
             with ExitStack() as later_run:
                 if run.resumed:
@@ -140,7 +142,10 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                     unobserved.set(True)
                 await super().run_operation(operation)
         finally:
+            settling.run_ended()
             parking_run.reset(token)
+            if run.parked and operation.task is asyncio.current_task():
+                operation.task = None  # nothing runs it until it is resumed
             if not run.parked:  # the subscription ended
                 parking.close()
                 if parkings.get(operation.id, (None,))[0] is parking:
@@ -162,7 +167,11 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         task.add_done_callback(self._task_done)
 
     async def cleanup_operation(self, operation_id: str) -> None:
-        await super().cleanup_operation(operation_id)
+        operation = self.operations.get(operation_id)
+        if operation is not None and operation.task is None:  # parked: no task to cancel
+            del self.operations[operation_id]
+        else:
+            await super().cleanup_operation(operation_id)
         found = self._parkings.pop(operation_id, None)
         if found is not None:
             found[0].close()
@@ -222,7 +231,8 @@ def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]
     """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
     view sends every event through Strawberry."""
     if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
-        send_now = socket.ws.scope.get(SEND_TEXT_NOW)  # uvicorn with web/websocket.py's protocol
+        # uvicorn with web/websocket.py's protocol
+        send_now = (socket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
         frame_sink.set(FrameSink.of(opening, socket.send_text, send_now))
 
 
@@ -504,6 +514,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._connections[account] += 1
         self._socket_accounts[context.socket_id] = account
         context.viewer_id = account
+        context.connection_params = None  # read: the socket need not keep the token
         assert isinstance(header, str)  # authenticated
         delay = _expires_at(header) - self._clock() / 1000
         self._expiry_timers[context.socket_id] = asyncio.get_running_loop().call_later(
