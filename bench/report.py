@@ -295,12 +295,8 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
         gateway, bare = w6["gateway"]["kib_per_socket"], w6["bare"]["kib_per_socket"]
         lines.append(
             f"- W6: an idle subscription costs {gateway:.1f} KiB, {gateway / bare:.2f}× the bare "
-            f"endpoint's {bare:.1f} KiB (target 1.2×). What it adds is Python objects "
-            "(tracemalloc, diffed per socket): the subscription's task and the stack it waits "
-            "in (Strawberry's operation, its extensions' contexts held open for the "
-            "subscription's life, graphql-core's subscription executor, the resolver's "
-            "generators), and per connection the middleware, Strawberry's handler and the "
-            "context: docs/benchmarks/idle-sockets.md."
+            f"endpoint's {bare:.1f} KiB (target 1.2×): where it goes, by tracemalloc, in "
+            "docs/benchmarks/idle-sockets.md."
         )
     if len(lines) == 2:
         lines.append("None: every target holds in this run.")
