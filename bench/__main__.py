@@ -5,6 +5,7 @@
     python -m bench --only W9 --seconds 5    a page of one conversation group beside the list
     python -m bench --only W6                idle subscriptions' memory beside a bare endpoint
     python -m bench --only LATE              late kicks beside an on-time one, both backends
+    python -m bench --only W8                an honest client beside issue 28's attacks
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -126,8 +127,8 @@ def run(
     seconds: int | None = None,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
-    seconds = seconds or (2 if quick else 15)
-    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W9", "LATE"}
+    seconds = seconds or (1 if quick else 15)  # quick: a smoke run (the suite runs one)
+    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W8", "W9", "LATE"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -155,36 +156,63 @@ def run(
                     )
                 )
             if "W1" in wanted:
+                _progress("W1")
                 results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds,
                                    backends=backends)  # fmt: skip
             if "W1" in wanted and only is None:
+                _progress("profile")
                 results["profile"] = loadgen_module("bench.profile", small_sqlite,
                                                     "200" if quick else "2000")  # fmt: skip
             if "W9" in wanted:  # W1's databases, a group added to them
+                _progress("W9")
                 if "postgres" in backends and "W1" not in wanted:
                     asyncio.run(data.fill_postgres(pg_url, 1000))
                 results["W9"] = groups.w9(small_sqlite, pg_url, backends, PAGE, token, seconds,
                                           gateway_env)  # fmt: skip
             if "W6" in wanted:
+                _progress("W6")
                 results["W6"] = idle.w6(gateway_env(small_sqlite), JWT_SECRET,
                                         100 if quick else 2_000)  # fmt: skip
             if "LATE" in wanted:  # a team of its own, on each backend
+                _progress("LATE")
                 results["LATE"] = {
                     backend: latekick.late_kicks(backend, database, quick=quick)
                     for backend, database in (("sqlite", f"{tmp}/late.db"), ("postgres", pg_url))
                     if backend in backends
                 }
             if "W2" in wanted:
+                _progress("W2")
                 results["W2"] = w2(deep_sqlite, token, seconds, quick)
             if "W3" in wanted:
-                results["W3"] = w3(small_sqlite, seconds)
+                _progress("W3")
+                results["W3"] = w3(small_sqlite, seconds, rounds=1 if quick else 2)
             if "W4" in wanted:
+                _progress("W4")
                 results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
             if "W5" in wanted:
+                _progress("W5")
                 results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
+            if "W8" in wanted:  # its own process: it pins itself to the clients' CPUs
+                _progress("W8")
+                results["W8"] = loadgen_module("bench.attack", "--seconds", str(min(seconds, 10)))
         finally:
+            _progress(None)
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results
+
+
+_STARTED: list[tuple[str, float]] = []
+
+
+def _progress(workload: str | None) -> None:
+    """A line on stderr as each workload starts, with the time the one before it took."""
+    now = time.monotonic()
+    if _STARTED:
+        name, began = _STARTED.pop()
+        print(f"bench: {name} took {now - began:.0f} s", file=sys.stderr, flush=True)
+    if workload is not None:
+        print(f"bench: {workload}...", file=sys.stderr, flush=True)
+        _STARTED.append((workload, now))
 
 
 async def _sql(url: str, statement: str) -> None:

@@ -18,27 +18,31 @@ def _peer(n: int) -> SessionKey:
     return SessionKey(SessionType.P2P, f"peer{n:06}")
 
 
-async def fill_sqlite(path: str, sessions: int) -> None:
+async def fill_sqlite(path: str, sessions: int, owners: tuple[str, ...] = (VIEWER,)) -> None:
+    """``sessions`` sessions for each of ``owners`` (their messages' ids are unique per owner
+    only after the first: ``VIEWER``'s are ``m<n>``, as PostGraphile's foreign key needs)."""
     async with SqliteStore(path):
         pass  # migrated
     with sqlite3.connect(path) as db:
-        db.executemany(
-            "INSERT INTO messages (server_id, conversation, client_id, from_account, type, time, "
-            "text) VALUES (?, ?, ?, ?, 'TEXT', ?, ?)",
-            (
-                (f"m{n}", conversation_of(VIEWER, _peer(n)), f"c{n}", f"peer{n}", BASE_TIME + n,
-                 f"message number {n}")
-                for n in range(sessions)
-            ),
-        )  # fmt: skip
-        db.executemany(
-            "INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, "
-            "last_msg_time, unread) VALUES (?, ?, 0, ?, 0, ?, ?, 1)",
-            (
-                (VIEWER, str(_peer(n)), BASE_TIME + n, f"m{n}", BASE_TIME + n)
-                for n in range(sessions)
-            ),
-        )
+        for owner in owners:
+            prefix = "m" if owner == VIEWER else f"{owner}-m"
+            db.executemany(
+                "INSERT INTO messages (server_id, conversation, client_id, from_account, type, "
+                "time, text) VALUES (?, ?, ?, ?, 'TEXT', ?, ?)",
+                (
+                    (f"{prefix}{n}", conversation_of(owner, _peer(n)), f"c{n}", f"peer{n}",
+                     BASE_TIME + n, f"message number {n}")
+                    for n in range(sessions)
+                ),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, "
+                "last_msg_time, unread) VALUES (?, ?, 0, ?, 0, ?, ?, 1)",
+                (
+                    (owner, str(_peer(n)), BASE_TIME + n, f"{prefix}{n}", BASE_TIME + n)
+                    for n in range(sessions)
+                ),
+            )
 
 
 async def fill_postgres(url: str, sessions: int) -> None:

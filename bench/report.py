@@ -178,6 +178,34 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     rows += _idle_rows(results.get("W6")) + _late_rows(results.get("LATE"))
+    w8: dict[str, Any] = results.get("W8") or {}
+    if w8:
+        alone, attacked = w8["honest_alone"], w8["honest_attacked"]
+        rows.append(
+            {
+                "name": "W8 honest page reads while one address and one account attack",
+                "measured": f"p50 {attacked['p50_ms']:.1f} ms, p99 {attacked['p99_ms']:.1f} ms "
+                f"({attacked['requests']} reads, {attacked['failed']} failed)",
+                "baseline": f"alone: p50 {alone['p50_ms']:.1f} ms, p99 {alone['p99_ms']:.1f} ms",
+                "value": w8["p99_ratio"],
+                "ratio": f"p99 {w8['p99_ratio']:.2f}× alone",
+                "target": "p99 ≤ 2× alone",
+            }
+        )
+        slowest = max(run.get("p99_ms", 0.0) for run in w8["attacks"].values())
+        counts = ", ".join(
+            f"{name.replace('_', ' ')} {run['count']}" for name, run in w8["attacks"].items()
+        )
+        rows.append(
+            {
+                "name": "W8 the attack documents answered (or their sockets closed)",
+                "measured": f"slowest p99 {slowest:.0f} ms ({counts})",
+                "baseline": "one second",
+                "value": slowest / 1000,
+                "ratio": f"{slowest / 1000:.2f}× a second",
+                "target": "well under a second",
+            }
+        )
     w5 = results["W5"]
     rows.append(
         {
@@ -267,6 +295,14 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
                     f"rate: {conns} busy connections wait for one another's requests on one "
                     "event loop, so the tail follows the CPU per request."
                 )
+    w8 = results.get("W8")
+    if w8 and w8["p99_ratio"] > 2:
+        alone, attacked = w8["honest_alone"], w8["honest_attacked"]
+        lines.append(
+            f"- W8: the honest client's p99 went from {alone['p99_ms']:.0f} to "
+            f"{attacked['p99_ms']:.0f} ms under attack, {w8['p99_ratio']:.1f}× (target 2×); "
+            f"its p50 from {alone['p50_ms']:.0f} to {attacked['p50_ms']:.0f} ms."
+        )
     w4 = results["W4"]
     for mode, label in (("team", "team case"), ("owner", "one-account case")):
         run = w4[mode]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.keys import SessionKey
@@ -30,3 +36,20 @@ def test_cursors_are_the_ones_earlier_releases_issued(cursor: str) -> None:
 def test_a_cursor_is_refused_to_another_viewer(cursor: str) -> None:
     with pytest.raises(BadUserInput):
         CODEC.decode("bob", cursor)
+
+
+@given(
+    secret=st.binary(max_size=200),  # past the 64-byte block: such keys are hashed first
+    viewer=st.text(max_size=40),
+    update_time=st.integers(min_value=0, max_value=253402300799999),
+    target=st.from_regex(r"[A-Za-z0-9_.@-]{1,30}", fullmatch=True),
+)
+def test_the_signature_is_rfc_2104_hmac_sha256_for_any_key(
+    secret: bytes, viewer: str, update_time: int, target: str
+) -> None:
+    codec = CursorCodec(secret)
+    cursor = codec.encode(viewer, Position(update_time, SessionKey.parse(f"p2p|{target}")))
+    body, _, mac = cursor.partition(".")
+    payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    expected = hmac.new(secret, viewer.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
+    assert mac == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()

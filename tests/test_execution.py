@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
 from gateway.schema import build_schema
 from gateway.schema.context import Context
-from gateway.schema.execution import PlanningExecutionContext, check_executor
+from gateway.schema.execution import PlanningExecutionContext
 from gateway.store import SessionStore
 from tests.conftest import Webhook
 from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
@@ -57,36 +56,6 @@ async def test_planned_execution_matches_graphql_core(store: SessionStore, query
     expected = await run(reference)
     # The first run executes through graphql-core and compiles; the next ones run compiled.
     assert [await run(fast) for _ in range(3)] == [expected] * 3
-
-
-class ExecutorOfAnotherRelease:
-    """graphql-core's executor as a later release might have it: a parameter renamed."""
-
-    def execute_collected_subfields(
-        self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
-        new_defer_usages: Any, position_context: Any,
-    ) -> Any: ...  # fmt: skip
-
-    def collect_subfields(self, return_type: Any, field_details_list: Any) -> Any: ...
-
-
-def test_the_installed_graphql_core_has_what_planned_execution_overrides() -> None:
-    check_executor()
-    check_executor(PlanningExecutionContext)
-
-
-def test_a_changed_graphql_core_executor_fails_the_start_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    with pytest.raises(RuntimeError, match=r"execute_collected_subfields .*position_context"):
-        check_executor(ExecutorOfAnotherRelease)
-    changed = ExecutorOfAnotherRelease.execute_collected_subfields
-    monkeypatch.setattr(
-        StrawberryGraphQLCoreExecutionContext, "execute_collected_subfields", changed
-    )
-    with pytest.raises(RuntimeError, match="execute_collected_subfields"):
-        build_schema()
-    build_schema(planned=False)  # graphql-core's own execution needs no check
 
 
 def _counting_compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:

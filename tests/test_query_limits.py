@@ -59,11 +59,15 @@ def introspection_doubling(levels: int) -> str:
 
 
 def largest_within_tokens(build: Callable[[int], str]) -> str:
-    """The largest document ``build`` makes within the token limit."""
-    size = 1
-    while _fits(build(size + 1)):
-        size += 1
-    return build(size)
+    """The largest document ``build`` makes within the token limit (``build``'s documents grow
+    with their size: found by doubling, then bisecting, in a few dozen parses)."""
+    low, high = 1, 2
+    while _fits(build(high)):
+        low, high = high, high * 2
+    while high - low > 1:  # build(low) fits, build(high) does not
+        middle = (low + high) // 2
+        low, high = (middle, high) if _fits(build(middle)) else (low, middle)
+    return build(low)
 
 
 def _fits(query: str) -> bool:

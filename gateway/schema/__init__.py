@@ -15,15 +15,17 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, StreamResult
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from gateway import _compat
+from gateway._compat import strawberry as sb
 from gateway.metrics import Metrics
 from gateway.schema.compiler import Deopt, QueryCompiler
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
-from gateway.schema.execution import PlanningExecutionContext, check_executor
+from gateway.schema.execution import PlanningExecutionContext
 from gateway.schema.limits import (
     QueryLimits,
     RateLimits,
@@ -198,7 +200,9 @@ def build_schema(
 ) -> strawberry.Schema:
     """The schema. ``planned`` runs plain sub-selections through compiled plans (see
     schema/execution.py); without it every field goes through graphql-core alone. With a
-    ``tracer_provider``, operations and resolvers are traced (gateway/tracing.py)."""
+    ``tracer_provider``, operations and resolvers are traced (gateway/tracing.py). Fails with
+    ``IncompatibleLibrary`` when a library's internals are not what gateway/_compat expects."""
+    _compat.check()
     limits = limits or QueryLimits()
     rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
     extensions: list[Callable[[], SchemaExtension]] = [
@@ -233,12 +237,8 @@ def build_schema(
     )
 
 
-def _executor(
-    planned: bool, *, hide_suggestions: bool
-) -> type[StrawberryGraphQLCoreExecutionContext]:
-    if planned:
-        check_executor()  # at start-up: fails loudly when graphql-core's executor changed
-    base = PlanningExecutionContext if planned else StrawberryGraphQLCoreExecutionContext
+def _executor(planned: bool, *, hide_suggestions: bool) -> type[sb.ExecutionContext]:
+    base = PlanningExecutionContext if planned else sb.ExecutionContext
     if not hide_suggestions:
         return base
 

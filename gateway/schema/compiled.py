@@ -19,7 +19,6 @@ selection, type conditions matched as ``does_fragment_condition_match`` does.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -27,7 +26,6 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLAbstractType,
-    GraphQLField,
     GraphQLIncludeDirective,
     GraphQLList,
     GraphQLNonNull,
@@ -47,9 +45,8 @@ from graphql import (
 )
 from graphql.execution.values import VariableValues, get_directive_values
 from graphql.pyutils import Undefined
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.types.field import StrawberryField
+
+from gateway._compat import strawberry as sb
 
 Compiled = Callable[[Any], dict[str, Any]]
 _Complete = Callable[[Any], Any]
@@ -252,8 +249,8 @@ class _Compiler:
     def _object(
         self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode]
     ) -> tuple[type, Compiled]:
-        definition = (object_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-        if not isinstance(definition, StrawberryObjectDefinition):
+        origin = sb.object_origin(object_type)
+        if origin is None:
             raise _Unsupported
         steps: list[tuple[str, Callable[[Any], Any], _Complete]] = []
         for key, nodes in self.collect(object_type, selection_sets).items():
@@ -262,7 +259,7 @@ class _Compiler:
                 steps.append((key, _none, _constant(object_type.name)))
                 continue
             field = object_type.fields.get(name)
-            getter = None if field is None else _attribute_of(field)
+            getter = None if field is None else sb.attribute_getter(field)
             if field is None or getter is None:
                 raise _Unsupported
             steps.append((key, getter, self.completer(field.type, nodes)))
@@ -279,7 +276,7 @@ class _Compiler:
             last[0], last[1] = source, data
             return data
 
-        return definition.origin, plan
+        return origin, plan
 
 
 def _none(_: Any) -> None:
@@ -288,11 +285,3 @@ def _none(_: Any) -> None:
 
 def _constant(value: str) -> _Complete:
     return lambda _: value
-
-
-def _attribute_of(field: GraphQLField) -> Callable[[Any], Any] | None:
-    """How to read a field that only reads an attribute; None for any other field."""
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if isinstance(definition, StrawberryField) and definition.is_basic_field:
-        return attrgetter(definition.python_name)
-    return None

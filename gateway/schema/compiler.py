@@ -31,12 +31,11 @@ through both paths and requires identical responses.
 from __future__ import annotations
 
 import asyncio
-import keyword
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable, iscoroutine
-from typing import Any, cast
+from typing import Any
 
 from cachetools import LRUCache
 from graphql import (
@@ -65,20 +64,13 @@ from graphql import (
     is_abstract_type,
     is_leaf_type,
 )
-from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from graphql.type import GraphQLResolveInfoHelpers
 from graphql.type.scalars import GraphQLBoolean, GraphQLID, GraphQLInt, GraphQLString
-from strawberry.execution import optimized_is_awaitable
-from strawberry.schema.schema import (
-    StrawberryGraphQLCoreExecutionContext,
-    _OperationContextAwareGraphQLResolveInfo,
-)
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.types.field import StrawberryField
 
+from gateway._compat import strawberry as sb
+from gateway._compat.graphql_core import collect_fields
 from gateway.schema.execution import operation_directive_free
 
 logger = logging.getLogger(__name__)
@@ -290,10 +282,8 @@ def _compile(
     if not operation_directive_free(operation, fragments):
         return None
     # graphql-core's own executor collects the fields (fragments, merging, order), once.
-    executor = StrawberryGraphQLCoreExecutionContext.build(
-        schema, document, None, None, dict(variables or {}), operation_name,
-        hide_suggestions=hide_suggestions,
-    )  # fmt: skip
+    executor = sb.executor(schema, document, variables, operation_name,
+                           hide_suggestions=hide_suggestions)  # fmt: skip
     if isinstance(executor, list):
         return None
     root_type = schema.query_type
@@ -304,7 +294,6 @@ def _compile(
     )  # fmt: skip
     if defers:
         return None
-    assert isinstance(executor, StrawberryGraphQLCoreExecutionContext)
     generator = _Generator(schema, executor)
     roots: list[_Root] = []
     try:
@@ -316,11 +305,8 @@ def _compile(
             if field is None:
                 return None
             path = Path(None, key, root_type.name)
-            info = _OperationContextAwareGraphQLResolveInfo(
-                node.name.value, [d.node for d in details], field.type, root_type, path,
-                schema, executor.fragment_definitions, None, operation, {}, None,
-                optimized_is_awaitable, None, None, {},
-            )  # fmt: skip
+            info = sb.resolve_info([d.node for d in details], field.type, root_type, path,
+                                   schema, executor.fragment_definitions, operation)  # fmt: skip
             roots.append(
                 _Root(
                     key=key,
@@ -385,7 +371,7 @@ def _deopt(*_: Any) -> Any:
 class _Generator:
     """Writes the completion functions of one operation as Python source, then compiles them."""
 
-    def __init__(self, schema: GraphQLSchema, executor: StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, schema: GraphQLSchema, executor: sb.ExecutionContext):
         self._schema = schema
         self._executor = executor
         self._namespace: dict[str, Any] = {
@@ -465,7 +451,7 @@ class _Generator:
             assert isinstance(return_type, GraphQLAbstractType)
             by_class = {}
             for possible in self._schema.get_possible_types(return_type):
-                origin = _origin(possible)
+                origin = sb.object_origin(possible)
                 if origin is None:
                     raise _NotCompilable
                 by_class[origin] = self._const(self._object_function(possible, details), "o")
@@ -499,7 +485,7 @@ class _Generator:
         if object_type.is_type_of is not None:
             # Strawberry checks the object's class (types that implement an interface): an
             # object of exactly the type's class passes; graphql-core decides any other.
-            origin = _origin(object_type)
+            origin = sb.object_origin(object_type)
             if origin is None:
                 raise _NotCompilable
             lines.append(f"    if type(v) is not {self._const(origin, 'cls')}: raise Deopt")
@@ -516,7 +502,7 @@ class _Generator:
             if field is None or field.args or node.arguments:
                 raise _NotCompilable
             field_path = f"Path(p, {key!r}, {object_type.name!r})"
-            attribute = _attribute_of(field)
+            attribute = sb.attribute_name(field)
             if attribute is not None:
                 lines.append(f"    x = v.{attribute}")
                 child_path = field_path if self._needs_path(field.type, field_details) else "None"
@@ -555,7 +541,7 @@ class _Generator:
                 field = object_type.fields.get(name)
                 if name == "__typename" or field is None:
                     continue
-                if _attribute_of(field) is None or self._needs_path(field.type, field_details):
+                if sb.attribute_name(field) is None or self._needs_path(field.type, field_details):
                     return True
         return False
 
@@ -563,12 +549,9 @@ class _Generator:
         self, parent: GraphQLObjectType, field: GraphQLField, details: FieldDetailsList
     ) -> Callable[[Any, Path, _Pending], Any]:
         executor = self._executor
-        template = _OperationContextAwareGraphQLResolveInfo(
-            details[0].node.name.value, [d.node for d in details], field.type, parent,
-            cast(Path, None),
-            self._schema, executor.fragment_definitions, None, executor.operation, {}, None,
-            optimized_is_awaitable, None, None, {},
-        )  # fmt: skip
+        template = sb.resolve_info([d.node for d in details], field.type, parent, None,
+                                   self._schema, executor.fragment_definitions,
+                                   executor.operation)  # fmt: skip
         resolve = field.resolve or executor.field_resolver
 
         def call(source: Any, path: Path, pending: _Pending) -> Any:
@@ -598,18 +581,3 @@ def _checked(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
         return coerced
 
     return complete
-
-
-def _origin(object_type: GraphQLObjectType) -> type | None:
-    definition = (object_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    return definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
-
-
-def _attribute_of(field: GraphQLField) -> str | None:
-    """The attribute a field reads, for a field Strawberry resolves by reading an attribute (no
-    resolver, no field extensions); None for any other field."""
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not (isinstance(definition, StrawberryField) and definition.is_basic_field):
-        return None
-    name = definition.python_name
-    return name if name.isidentifier() and not keyword.iskeyword(name) else None

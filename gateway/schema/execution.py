@@ -14,17 +14,14 @@ nodes is reused (a bounded cache that holds the nodes, so their ids stay theirs)
 with directives (@include, @skip, @defer) compiles its plans per request, as before.
 
 A plain field is one Strawberry itself resolves by reading an attribute: a field with no resolver
-and no field extensions, as the field's Strawberry definition says (``DEFINITION_BACKREF``).
+and no field extensions, as the field's Strawberry definition says (``_compat.strawberry``).
 The plan hooks into graphql-core's executor where it executes an object's collected sub-fields, a
-method graphql-core does not promise to keep: ``check_executor`` fails the start-up, naming it,
-when the installed graphql-core's method no longer has the parameters this override has.
+method graphql-core does not promise to keep: ``_compat.graphql_core`` checks it at start-up.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cachetools import LRUCache
@@ -32,7 +29,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
-    GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -45,9 +41,8 @@ from graphql import (
 )
 from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.types.field import StrawberryField
+
+from gateway._compat import strawberry as sb
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
@@ -136,7 +131,7 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 steps.append((response_key, _none, _constant(parent_type.name)))
                 continue
             field = parent_type.fields.get(name)
-            getter = None if field is None else _attribute_of(field)
+            getter = None if field is None else sb.attribute_getter(field)
             if field is None or getter is None:
                 return None
             complete = self._completer(field.type, field_details_list)
@@ -192,10 +187,9 @@ class PlanningExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return plan
         # A type that implements an interface checks its objects' class (is_type_of): an object
         # of exactly the type's class passes; graphql-core checks any other.
-        definition = (return_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-        if not isinstance(definition, StrawberryObjectDefinition):
+        origin, planned = sb.object_origin(return_type), plan
+        if origin is None:
             return None
-        origin, planned = definition.origin, plan
 
         def checked(value: Any) -> dict[str, Any]:
             if type(value) is not origin:
@@ -254,35 +248,3 @@ def _items(grouped_field_set: GroupedFieldSet) -> Sequence[tuple[str, FieldDetai
     if isinstance(grouped_field_set, Mapping):
         return list(grouped_field_set.items())
     return list(grouped_field_set)
-
-
-def _attribute_of(field: GraphQLField) -> Callable[[Any], Any] | None:
-    """How to read a field that only reads an attribute; None for any other field."""
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if isinstance(definition, StrawberryField) and definition.is_basic_field:
-        return attrgetter(definition.python_name)
-    return None
-
-
-# What this module overrides and calls of graphql-core's executor, which are not its public API.
-_OVERRIDDEN = ("execute_collected_subfields",)
-_CALLED = {"collect_subfields": ["self", "return_type", "field_details_list"]}
-
-
-def check_executor(base: type[Any] = StrawberryGraphQLCoreExecutionContext) -> None:
-    """Fail, naming the method, when ``base`` (graphql-core's executor, as Strawberry extends it)
-    no longer has the methods this module overrides and calls, with the parameters it expects."""
-    expected = {name: _parameters(getattr(PlanningExecutionContext, name)) for name in _OVERRIDDEN}
-    for name, parameters in {**expected, **_CALLED}.items():
-        found = getattr(base, name, None)
-        if found is None or _parameters(found) != parameters:
-            raise RuntimeError(
-                f"graphql-core's {base.__name__}.{name} is not what gateway/schema/execution.py "
-                f"was written for (parameters {parameters}, found "
-                f"{None if found is None else _parameters(found)}): update that module, or "
-                "build the schema with planned=False"
-            )
-
-
-def _parameters(method: Callable[..., Any]) -> list[str]:
-    return list(inspect.signature(method).parameters)

@@ -24,6 +24,7 @@ import strawberry
 from cachetools import LRUCache
 from graphql import OperationDefinitionNode
 
+from gateway._compat.strawberry import raw_info
 from gateway.domain import sessions as domain
 from gateway.live import Event, Upserted
 from gateway.schema.compiled import Compiled, compile_operation, directive_variables
@@ -113,7 +114,7 @@ _renderers: LRUCache[tuple[object, ...], tuple[OperationDefinitionNode, EventRen
 def renderer_for(info: strawberry.Info) -> EventRenderer | None:
     """The shared renderer of the current subscription's document, or None when its selection
     does not compile."""
-    raw = info._raw_info
+    raw = raw_info(info)
     # Strawberry hands resolvers the coerced values, not graphql-core's VariableValues.
     operation, variables = raw.operation, cast(dict[str, Any], raw.variable_values)
     read = directive_variables(operation, raw.fragments.values())

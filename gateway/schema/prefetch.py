@@ -8,6 +8,7 @@ import strawberry
 from cachetools import LRUCache
 from strawberry.types.nodes import Selection
 
+from gateway._compat.strawberry import raw_info
 from gateway.domain import sessions as domain
 from gateway.domain.sessions import LastMessageKind
 from gateway.store.base import SessionStore
@@ -20,7 +21,7 @@ def selects(info: strawberry.Info, name: str, *, deep: bool = False) -> bool:
     The answer depends on the document only (directives are not evaluated), and parsing is
     cached, so it is kept by the field's syntax nodes: a cache entry holds its nodes, so no other
     node can have their ids while it lives."""
-    nodes = info._raw_info.field_nodes
+    nodes = raw_info(info).field_nodes
     key = (name, deep, *map(id, nodes))
     known = _selects.get(key)
     if known is None:

@@ -7,12 +7,9 @@ from functools import lru_cache
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from gateway._compat.strawberry import VALIDATION_RULES as _STRAWBERRY_RULES
 from gateway.schema.merging import MergeCostRule
-
-_STRAWBERRY_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 class Validation(SchemaExtension):

@@ -28,7 +28,6 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
-    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportInitMessage,
@@ -40,6 +39,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway._compat.strawberry import OperationStreamClosed, pre_execution_close_reason
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
@@ -156,7 +156,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         run = parking_run.get()
         if run is not None and run.parked:
             # Parked: the run ends with no ``complete`` and the operation stays registered.
-            raise _OperationStreamClosed
+            raise OperationStreamClosed
 
     def _resume(self, operation: Operation[Context, None]) -> None:
         found = self._parkings.get(operation.id)
@@ -186,7 +186,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
         if isinstance(error, GraphQLSyntaxError):
             return None
-        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+        return pre_execution_close_reason(error)
 
 
 class _LegacyWS(BaseGraphQLWSHandler[Context, None]):

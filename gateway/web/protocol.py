@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.server import ServerState
 
+from gateway._compat.uvicorn import STATUS_LINE, HttpToolsProtocol, ServerState
 from gateway.web.websocket import FramedWebSocketProtocol
 
 

@@ -12,8 +12,8 @@ caller then takes the ordinary way, which waits.
 
 from __future__ import annotations
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
+from gateway._compat.uvicorn import WebSocketsSansIOProtocol
+from gateway._compat.websockets import State
 
 SEND_TEXT_NOW = "gateway.send_text_now"
 

@@ -1,0 +1,228 @@
+"""Strawberry's surface that is not its documented API, used by the gateway.
+
+- The definitions behind the GraphQL schema (``GraphQLCoreConverter.DEFINITION_BACKREF`` in a
+  type's or field's ``extensions``): which Python class a GraphQL object type stands for, and
+  which fields Strawberry resolves by reading an attribute. Read by the compiled queries,
+  subscription events and plans alike, through :func:`object_origin` and
+  :func:`attribute_name`.
+- The resolve info Strawberry's executor hands resolvers
+  (``_OperationContextAwareGraphQLResolveInfo``, 15 positional fields): :func:`resolve_info`.
+- Its executor's ``build`` (graphql-core's executor, as Strawberry extends it): :func:`executor`.
+- ``Info._raw_info``, graphql-core's info behind Strawberry's: :func:`raw_info`.
+- ``Schema._execute_operation``, where ``GatewaySchema`` learns a document that validated.
+- Its validation rules, which its schema adds to graphql-core's: :data:`VALIDATION_RULES`.
+- Its WebSocket handlers' hooks that ``web/graphql.py`` refines:
+  ``BaseGraphQLTransportWSHandler._get_pre_execution_close_reason`` and
+  ``BaseGraphQLWSHandler.handle_connection_init``; and, for subscriptions that park
+  (schema/parking.py), the transport handler's ``run_operation``, ``_send_result_stream`` and
+  ``cleanup_operation``, an ``Operation``'s ``task`` (None while parked), and
+  ``_OperationStreamClosed`` (:data:`OperationStreamClosed`), which ends a run with no
+  ``complete``, the operation left registered.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Mapping
+from operator import attrgetter
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
+from graphql.pyutils import Path
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.schema import (
+    Schema,
+    StrawberryGraphQLCoreExecutionContext,
+    _OperationContextAwareGraphQLResolveInfo,
+)
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+
+from gateway._compat import IncompatibleLibrary, expect_parameters
+
+__all__ = [
+    "VALIDATION_RULES",
+    "ExecutionContext",
+    "OperationStreamClosed",
+    "ResolveInfo",
+    "attribute_getter",
+    "attribute_name",
+    "check",
+    "executor",
+    "object_origin",
+    "pre_execution_close_reason",
+    "raw_info",
+    "resolve_info",
+]
+
+LIBRARY = "strawberry-graphql"
+MODULE = "strawberry"
+
+ResolveInfo = _OperationContextAwareGraphQLResolveInfo
+"""The resolve info Strawberry's executor builds: graphql-core's, with ``operation_extensions``."""
+
+ExecutionContext = StrawberryGraphQLCoreExecutionContext
+"""graphql-core's executor as Strawberry extends it (its own class: public, but undocumented)."""
+
+OperationStreamClosed = _OperationStreamClosed
+"""Raised from ``_send_result_stream``, it ends the operation's run quietly: no ``complete``,
+and the operation stays in the handler's ``operations``."""
+
+VALIDATION_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
+"""The rules Strawberry's schema validates with beside graphql-core's ``specified_rules``."""
+
+_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+_INFO_FIELDS = (
+    "field_name", "field_nodes", "return_type", "parent_type", "path", "schema", "fragments",
+    "root_value", "operation", "variable_values", "context", "is_awaitable", "abort_signal",
+    "async_helpers", "operation_extensions",
+)  # fmt: skip
+
+
+def object_origin(object_type: GraphQLObjectType) -> type | None:
+    """The Python class a Strawberry object type was made from; None for any other type."""
+    definition = (object_type.extensions or {}).get(_BACKREF)
+    return definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
+
+
+def attribute_name(field: GraphQLField) -> str | None:
+    """The attribute a field reads, for a field Strawberry resolves by reading an attribute (no
+    resolver, no field extensions) whose name is a plain identifier; None for any other."""
+    definition = (field.extensions or {}).get(_BACKREF)
+    if not (isinstance(definition, StrawberryField) and definition.is_basic_field):
+        return None
+    name = definition.python_name
+    return name if name.isidentifier() and not keyword.iskeyword(name) else None
+
+
+def attribute_getter(field: GraphQLField) -> Callable[[Any], Any] | None:
+    """How to read a field that only reads an attribute (see :func:`attribute_name`)."""
+    name = attribute_name(field)
+    return None if name is None else attrgetter(name)
+
+
+def resolve_info(
+    field_nodes: list[FieldNode],
+    return_type: GraphQLOutputType,
+    parent_type: GraphQLObjectType,
+    path: Path | None,
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+) -> ResolveInfo:
+    """The resolve info Strawberry's executor would give a resolver of ``field_nodes``, less what
+    each request sets with ``_replace``: ``root_value``, ``variable_values``, ``context``,
+    ``async_helpers``, ``operation_extensions`` (and ``path``, when ``None`` here)."""
+    return _OperationContextAwareGraphQLResolveInfo(
+        field_nodes[0].name.value, field_nodes, return_type, parent_type,
+        path,  # type: ignore[arg-type]  # None until a request's path is set
+        schema, fragments, None, operation, {}, None, optimized_is_awaitable, None, None, {},
+    )  # fmt: skip
+
+
+def executor(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+    *,
+    hide_suggestions: bool,
+) -> StrawberryGraphQLCoreExecutionContext | list[GraphQLError]:
+    """Strawberry's executor for ``document``, as it builds one (its errors when the variables
+    do not fit): its fragments, coerced variables and field resolver."""
+    built: StrawberryGraphQLCoreExecutionContext | list[GraphQLError]
+    built = StrawberryGraphQLCoreExecutionContext.build(  # type: ignore[assignment]
+        schema, document, None, None, dict(variables or {}), operation_name,
+        hide_suggestions=hide_suggestions,
+    )  # fmt: skip
+    return built
+
+
+def raw_info(info: strawberry.Info[Any, Any]) -> GraphQLResolveInfo[Any]:
+    """graphql-core's resolve info behind Strawberry's ``Info``."""
+    raw: GraphQLResolveInfo[Any] = info._raw_info
+    return raw
+
+
+def pre_execution_close_reason(error: GraphQLError) -> str | None:
+    """Why Strawberry's graphql-transport-ws handler closes a connection for an operation refused
+    before execution (None: it answers with an ``error`` message instead)."""
+    reason: str | None = BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+    return reason
+
+
+def check() -> None:
+    def fail(what: str) -> None:
+        raise IncompatibleLibrary(LIBRARY, what, MODULE)
+
+    if not isinstance(getattr(GraphQLCoreConverter, "DEFINITION_BACKREF", None), str):
+        fail("GraphQLCoreConverter.DEFINITION_BACKREF is gone")
+    if getattr(_OperationContextAwareGraphQLResolveInfo, "_fields", None) != _INFO_FIELDS:
+        fail("its resolve info (_OperationContextAwareGraphQLResolveInfo) has other fields")
+    for name in ("origin",):
+        if name not in getattr(StrawberryObjectDefinition, "__dataclass_fields__", {}):
+            fail(f"StrawberryObjectDefinition has no {name}")
+    for name in ("is_basic_field", "python_name"):
+        if not hasattr(StrawberryField, name):
+            fail(f"StrawberryField has no {name}")
+    if "_raw_info" not in getattr(strawberry.Info, "__dataclass_fields__", {}):
+        fail("Info has no _raw_info")
+    if not issubclass(StrawberryGraphQLCoreExecutionContext, _graphql_executor()):
+        fail("its executor no longer extends graphql-core's IncrementalExecutor")
+    expect_parameters(
+        LIBRARY, MODULE, StrawberryGraphQLCoreExecutionContext, "build",
+        ["schema", "document", "root_value", "context_value", "raw_variable_values",
+         "operation_name"],
+    )  # fmt: skip
+    if "hide_suggestions" not in _parameters(StrawberryGraphQLCoreExecutionContext.build):
+        fail("its executor's build takes no hide_suggestions")
+    expect_parameters(
+        LIBRARY, MODULE, Schema, "_execute_operation",
+        ["self", "execution_context", "extensions_runner", "middleware_manager",
+         "execute_function", "custom_context_kwargs"],
+    )  # fmt: skip
+    close_reason = BaseGraphQLTransportWSHandler.__dict__.get("_get_pre_execution_close_reason")
+    if not isinstance(close_reason, staticmethod):
+        fail("BaseGraphQLTransportWSHandler._get_pre_execution_close_reason is gone")
+    expect_parameters(
+        LIBRARY, MODULE, BaseGraphQLWSHandler, "handle_connection_init", ["self", "message"]
+    )
+    for name, expected in (("run_operation", ["self", "operation"]),
+                           ("_send_result_stream", ["self", "operation", "result_source"]),
+                           ("cleanup_operation", ["self", "operation_id"])):  # fmt: skip
+        expect_parameters(LIBRARY, MODULE, BaseGraphQLTransportWSHandler, name, expected)
+    if "task" not in getattr(Operation, "__slots__", ()):
+        fail("its WebSocket Operation has no task")
+
+
+def _graphql_executor() -> type:
+    from graphql.execution.incremental.incremental_executor import IncrementalExecutor
+
+    return IncrementalExecutor
+
+
+def _parameters(function: Any) -> list[str]:
+    from gateway._compat import parameters
+
+    return parameters(function)

@@ -1,0 +1,243 @@
+"""gateway/_compat: what the gateway uses of its libraries' internals is there, and behaves as the
+code that uses it expects; when it is not, the start stops with one line that names the library.
+
+Each behaviour test here is one a library upgrade must pass before its pin moves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import strawberry
+import uvicorn
+from click.testing import CliRunner
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, Source, parse, validate
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
+from strawberry.schema.schema import Schema, _OperationContextAwareGraphQLResolveInfo
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.field import StrawberryField
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from websockets.protocol import Protocol
+
+from gateway import _compat
+from gateway._compat import IncompatibleLibrary, installed
+from gateway._compat import graphql_core as gc
+from gateway._compat import strawberry as sb
+from gateway.cli import main
+from gateway.schema import build_schema
+from gateway.schema.execution import PlanningExecutionContext
+from gateway.schema.types import Message, Session
+from tests.helpers import SECRET
+
+
+def test_the_pinned_libraries_have_what_gateway_compat_uses() -> None:
+    _compat.check()
+
+
+def test_the_planned_executor_overrides_graphql_cores_method_as_it_is() -> None:
+    overridden = _compat.parameters(PlanningExecutionContext.execute_collected_subfields)
+    assert overridden == gc.EXPECTED["IncrementalExecutor.execute_collected_subfields"]
+
+
+def _renamed(
+    self: Any, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
+    new_defer_usages: Any, position_context: Any,
+) -> Any: ...  # fmt: skip
+
+
+def test_a_changed_graphql_core_executor_stops_building_the_schema(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(IncrementalExecutor, "execute_collected_subfields", _renamed)
+    with pytest.raises(IncompatibleLibrary) as raised:
+        build_schema()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"graphql-core {installed('graphql-core')}: ")
+    assert "execute_collected_subfields" in message
+    assert "position_context" in message
+    assert "gateway/_compat/graphql_core.py" in message
+
+
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [
+        (GraphQLCoreConverter, "DEFINITION_BACKREF"),
+        (StrawberryField, "is_basic_field"),
+        (BaseGraphQLTransportWSHandler, "_get_pre_execution_close_reason"),
+        (BaseGraphQLWSHandler, "handle_connection_init"),
+        (Schema, "_execute_operation"),
+        (BaseGraphQLTransportWSHandler, "_send_result_stream"),
+        (BaseGraphQLTransportWSHandler, "cleanup_operation"),
+    ],
+)
+def test_each_strawberry_internal_that_goes_missing_is_named(
+    monkeypatch: pytest.MonkeyPatch, owner: type, name: str
+) -> None:
+    monkeypatch.delattr(owner, name)
+    with pytest.raises(IncompatibleLibrary) as raised:
+        _compat.check()
+    message = str(raised.value)
+    assert message.startswith(f"strawberry-graphql {installed('strawberry-graphql')}: ")
+    assert name in message
+    assert "\n" not in message
+
+
+def _without_cycle(original: Any) -> Any:
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self.cycle
+
+    return init
+
+
+@pytest.mark.parametrize(
+    ("change", "library", "named"),
+    [
+        (lambda m: m.delattr(HttpToolsProtocol, "on_headers_complete"), "uvicorn",
+         "on_headers_complete"),
+        (lambda m: m.delattr(HttpToolsProtocol, "_should_upgrade"), "uvicorn", "_should_upgrade"),
+        (lambda m: m.setattr(HttpToolsProtocol, "__init__",
+                             _without_cycle(HttpToolsProtocol.__init__)), "uvicorn", "cycle"),
+        (lambda m: m.delattr(uvicorn.Server, "_serve"), "uvicorn", "_serve"),
+        (lambda m: m.delitem(STATUS_LINE, 431), "uvicorn", "431"),
+        (lambda m: m.delattr(Protocol, "data_to_send"), "websockets", "data_to_send"),
+    ],
+    ids=["callback", "upgrade check", "request state", "serve", "status line", "frames"],
+)  # fmt: skip
+def test_each_server_internal_that_changes_is_named(
+    monkeypatch: pytest.MonkeyPatch, change: Callable[[pytest.MonkeyPatch], None],
+    library: str, named: str,
+) -> None:  # fmt: skip
+    change(monkeypatch)
+    with pytest.raises(IncompatibleLibrary) as raised:
+        _compat.check()
+    message = str(raised.value)
+    assert message.startswith(f"{library} {installed(library)}: ")
+    assert named in message
+    assert "\n" not in message
+
+
+def test_a_resolve_info_of_other_fields_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = (*_OperationContextAwareGraphQLResolveInfo._fields, "deadline")
+    monkeypatch.setattr(_OperationContextAwareGraphQLResolveInfo, "_fields", fields)
+    with pytest.raises(IncompatibleLibrary, match="resolve info"):
+        _compat.check()
+
+
+def test_gateway_serve_says_which_library_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, free_port: int
+) -> None:
+    monkeypatch.setattr(IncrementalExecutor, "execute_collected_subfields", _renamed)
+    env = {
+        "GATEWAY_JWT_SECRET": SECRET,
+        "GATEWAY_DATABASE_URL": str(tmp_path / "gw.db"),
+        "GATEWAY_PORT": str(free_port),
+    }
+    result = CliRunner().invoke(main, ["serve"], env={**os.environ, **env})
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: graphql-core ")
+    assert result.output.count("\n") == 1
+    assert "execute_collected_subfields" in result.output
+
+
+# What the code that uses these internals relies on -------------------------------------------
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    def seen(self, info: strawberry.Info) -> int:
+        _SEEN.append(sb.raw_info(info))
+        return 1
+
+
+_SEEN: list[Any] = []
+_SCHEMA = strawberry.Schema(query=_Query)
+_DOCUMENT = "query Q { a: seen ...F } fragment F on Query { seen }"
+
+
+def test_resolve_info_is_the_one_strawberrys_executor_gives_a_resolver() -> None:
+    _SEEN.clear()
+    assert _SCHEMA.execute_sync(_DOCUMENT).errors is None
+    given = {info.field_name: info for info in _SEEN}["seen"]
+
+    schema = _SCHEMA._schema
+    document = parse(_DOCUMENT)
+    executor = sb.executor(schema, document, None, "Q", hide_suggestions=False)
+    assert isinstance(executor, sb.ExecutionContext)
+    root = schema.query_type
+    assert root is not None
+    grouped, defers, _ = gc.collect_fields(
+        schema, executor.fragments, executor.variable_values, root, executor.operation, False
+    )
+    assert list(grouped) == ["a", "seen"]
+    assert not defers
+    details = list(grouped["seen"])
+    assert [d.node for d in details] == given.field_nodes  # the fragment's field, merged once
+    built = sb.resolve_info([d.node for d in details], root.fields["seen"].type, root,
+                            given.path, schema, executor.fragment_definitions,
+                            executor.operation)  # fmt: skip
+    assert type(built) is type(given)
+    same = ("field_name", "field_nodes", "return_type", "parent_type", "path", "schema",
+            "fragments", "operation", "is_awaitable")  # fmt: skip
+    assert {f: getattr(built, f) for f in same} == {f: getattr(given, f) for f in same}
+    # What a request sets, by name (the compiled query's _replace):
+    assert set(built._fields) >= {"root_value", "variable_values", "context", "async_helpers",
+                                  "operation_extensions"}  # fmt: skip
+
+
+def test_plain_fields_are_read_as_attributes_and_others_are_not() -> None:
+    schema = build_schema()._schema
+    session = schema.type_map["Session"]
+    message = schema.type_map["Message"]
+    assert isinstance(session, GraphQLObjectType)
+    assert isinstance(message, GraphQLObjectType)
+    assert sb.object_origin(session) is Session
+    assert sb.object_origin(message) is Message
+    assert sb.attribute_name(session.fields["key"]) == "key"
+    assert sb.attribute_name(message.fields["from"]) == "from_"
+    assert sb.attribute_name(session.fields["groups"]) is None  # a resolver of its own
+    getter = sb.attribute_getter(session.fields["unreadCount"])
+    assert getter is not None
+    page_info = schema.type_map["PageInfo"]
+    assert isinstance(page_info, GraphQLObjectType)
+    assert sb.attribute_name(page_info.fields["hasPreviousPage"]) is None
+
+
+def test_strawberry_closes_for_a_syntax_error_and_answers_others() -> None:
+    syntax = GraphQLSyntaxError(Source("{"), 1, "Expected Name")
+    assert sb.pre_execution_close_reason(syntax) == syntax.message
+    assert sb.pre_execution_close_reason(GraphQLError("Cannot query field 'x'.")) is None
+
+
+@strawberry.input(one_of=True)
+class _Either:
+    left: str | None = strawberry.UNSET
+    right: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class _OneOfQuery:
+    @strawberry.field
+    def pick(self, either: _Either) -> str:
+        return "picked"
+
+
+def test_strawberrys_own_validation_rules_refuse_what_strawberry_refuses() -> None:
+    schema = strawberry.Schema(query=_OneOfQuery)
+    both = '{ pick(either: {left: "a", right: "b"}) }'
+    refused = schema.execute_sync(both).errors
+    assert refused
+    ours = validate(schema._schema, parse(both), sb.VALIDATION_RULES)
+    assert [e.message for e in ours] == [e.message for e in refused]
+    assert (
+        validate(schema._schema, parse('{ pick(either: {left: "a"}) }'), sb.VALIDATION_RULES) == []
+    )
