@@ -5,6 +5,7 @@ Each behaviour test here is one a library upgrade must pass before its pin moves
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -141,7 +142,12 @@ def test_gateway_serve_says_which_library_in_one_line(
         "GATEWAY_DATABASE_URL": str(tmp_path / "gw.db"),
         "GATEWAY_PORT": str(free_port),
     }
-    result = CliRunner().invoke(main, ["serve"], env={**os.environ, **env})
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # serve configures the process's logging before it fails: the suite's is put back
+        result = CliRunner().invoke(main, ["serve"], env={**os.environ, **env})
+    finally:
+        root.handlers[:], root.level = handlers, level
     assert result.exit_code == 1
     assert result.output.startswith("Error: graphql-core ")
     assert result.output.count("\n") == 1
