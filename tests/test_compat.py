@@ -74,6 +74,8 @@ def test_a_changed_graphql_core_executor_stops_building_the_schema(
         (BaseGraphQLTransportWSHandler, "_get_pre_execution_close_reason"),
         (BaseGraphQLWSHandler, "handle_connection_init"),
         (Schema, "_execute_operation"),
+        (BaseGraphQLTransportWSHandler, "_send_result_stream"),
+        (BaseGraphQLTransportWSHandler, "cleanup_operation"),
     ],
 )
 def test_each_strawberry_internal_that_goes_missing_is_named(

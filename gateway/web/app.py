@@ -7,20 +7,21 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import graphiql, heap, tracing
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
-from gateway.logs import RequestIdMiddleware, configure_logging
+from gateway.logs import RequestIdMiddleware, configure_logging, request_id, request_id_of
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
@@ -165,7 +166,8 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    app = Starlette(
+    app = _App(
+        None if tracer_provider is not None else view,
         routes=[
             # The view is an ASGI app, not a request handler: Route passes it the raw scope.
             # First: the router tries each route in turn, and nearly every request is for it.
@@ -193,6 +195,28 @@ def create_app(
     )
     app.state.close_connections = view.close_connections
     return app
+
+
+class _App(Starlette):
+    """The app, where a WebSocket to /graphql goes straight to the view: the middleware (CORS,
+    the request id's echo) and the router apply to HTTP only, and each of their calls would
+    stay suspended for as long as the socket is open. (With tracing on, sockets go the whole
+    way, to be traced.)"""
+
+    def __init__(self, sockets: ASGIApp | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sockets = sockets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._sockets is None or scope["type"] != "websocket" or scope["path"] != "/graphql":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        token = request_id.set(request_id_of(scope))
+        try:
+            await self._sockets(scope, receive, send)
+        finally:
+            request_id.reset(token)
 
 
 def _tracing_middleware(provider: TracerProvider | None) -> list[Middleware]:
