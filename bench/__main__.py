@@ -2,7 +2,9 @@
 
     python -m bench [--quick] [--out docs/benchmarks]
     python -m bench --only W1 --seconds 5 [--backends sqlite]   a focused run: prints figures
-    python -m bench --only W6 --seconds 5    a page of one conversation group beside the list
+    python -m bench --only W9 --seconds 5    a page of one conversation group beside the list
+    python -m bench --only W6                idle subscriptions' memory beside a bare endpoint
+    python -m bench --only LATE              late kicks beside an on-time one, both backends
     python -m bench --only W7                `gateway import` of 30,000 and 300,000 events beside
                                              the bench's own batched floor (--quick: 2,000)
     python -m bench --only W8                an honest client beside issue 28's attacks
@@ -34,7 +36,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench import data, groups, importing, report
+from bench import data, groups, idle, importing, latekick, report
 from bench.servers import (
     start_floor,
     start_gateway,
@@ -128,7 +130,7 @@ def run(
     backends: tuple[str, ...] = ("sqlite", "postgres"),
 ) -> dict[str, object]:
     seconds = seconds or (1 if quick else 15)  # quick: a smoke run (the suite runs one)
-    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}
+    wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
@@ -163,12 +165,23 @@ def run(
                 _progress("profile")
                 results["profile"] = loadgen_module("bench.profile", small_sqlite,
                                                     "200" if quick else "2000")  # fmt: skip
-            if "W6" in wanted:  # W1's databases, a group added to them
-                _progress("W6")
+            if "W9" in wanted:  # W1's databases, a group added to them
+                _progress("W9")
                 if "postgres" in backends and "W1" not in wanted:
                     asyncio.run(data.fill_postgres(pg_url, 1000))
-                results["W6"] = groups.w6(small_sqlite, pg_url, backends, PAGE, token, seconds,
+                results["W9"] = groups.w9(small_sqlite, pg_url, backends, PAGE, token, seconds,
                                           gateway_env)  # fmt: skip
+            if "W6" in wanted:
+                _progress("W6")
+                results["W6"] = idle.w6(gateway_env(small_sqlite), JWT_SECRET,
+                                        100 if quick else 2_000)  # fmt: skip
+            if "LATE" in wanted:  # a team of its own, on each backend
+                _progress("LATE")
+                results["LATE"] = {
+                    backend: latekick.late_kicks(backend, database, quick=quick)
+                    for backend, database in (("sqlite", f"{tmp}/late.db"), ("postgres", pg_url))
+                    if backend in backends
+                }
             if "W2" in wanted:
                 _progress("W2")
                 results["W2"] = w2(deep_sqlite, token, seconds, quick)

@@ -1,4 +1,4 @@
-"""W6: a page of one conversation group beside a page of the whole list, W1's page and shape
+"""W9: a page of one conversation group beside a page of the whole list, W1's page and shape
 (20 sessions with their last messages, 16 connections), on the same database in the same run.
 The group holds every other session of the viewer's 1,000, so its page reads past nothing
 only if it walks an index of its own."""
@@ -50,7 +50,7 @@ UPDATE sessions SET in_groups = 1 WHERE {even};
 """  # noqa: S608 (constants only)
 
 
-def w6(
+def w9(
     sqlite: str,
     pg_url: str,
     backends: tuple[str, ...],

@@ -161,15 +161,15 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": "(reported)" if mode == "team_unpinned" else "p99 ≤ 100 ms",
             }
         )
-    w6: dict[str, Any] = results.get("W6") or {}
-    for backend in ("sqlite", "postgres") if w6 else ():
-        group, whole = w6.get(f"{backend}_group"), w6.get(f"{backend}_whole")
+    w9: dict[str, Any] = results.get("W9") or {}
+    for backend in ("sqlite", "postgres") if w9 else ():
+        group, whole = w9.get(f"{backend}_group"), w9.get(f"{backend}_whole")
         if group is None or whole is None:
             continue
         rows.append(
             {
-                "name": f"W6 page of one group ({w6['group_size']} of 1,000 sessions), "
-                f"{backend}, {w6['connections']} conns",
+                "name": f"W9 page of one group ({w9['group_size']} of 1,000 sessions), "
+                f"{backend}, {w9['connections']} conns",
                 "measured": rate(group),
                 "baseline": f"whole list, same run: {rate(whole)}",
                 "value": group["rps"] / whole["rps"],
@@ -177,6 +177,7 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": "≥ 0.9× whole list",
             }
         )
+    rows += _idle_rows(results.get("W6")) + _late_rows(results.get("LATE"))
     w8: dict[str, Any] = results.get("W8") or {}
     if w8:
         alone, attacked = w8["honest_alone"], w8["honest_attacked"]
@@ -217,6 +218,44 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "target": "≤ +10%",
         }
     )
+    return rows
+
+
+def _idle_rows(w6: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not w6:
+        return []
+    gateway, bare = w6["gateway"]["kib_per_socket"], w6["bare"]["kib_per_socket"]
+    return [
+        {
+            "name": f"W6 memory of {w6['sockets']:,} idle subscriptions (sessionEvents)",
+            "measured": f"{gateway:.1f} KiB per socket",
+            "baseline": f"bare uvicorn + Starlette WebSocket endpoint: {bare:.1f} KiB per socket",
+            "value": gateway / bare,
+            "ratio": f"{gateway / bare:.2f}× bare",
+            "target": "≤ 1.2× bare",
+        }
+    ]
+
+
+def _late_rows(late: dict[str, Any] | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for backend, run in (late or {}).items():
+        on_time = run["on_time"]["median_ms"]
+        for kind, figures in run.items():
+            if not isinstance(figures, dict) or kind == "on_time":
+                continue
+            ms = figures["median_ms"]
+            rows.append(
+                {
+                    "name": f"LATE kick {int(kind):,} messages late, {backend} "
+                    f"({run['members']}-member team, {run['history']:,} messages)",
+                    "measured": f"{ms:.1f} ms (median of {run['rounds']})",
+                    "baseline": f"on-time kick, same team: {on_time:.1f} ms",
+                    "value": ms / on_time,
+                    "ratio": f"{ms / on_time:.1f}× on time",
+                    "target": "grows with lateness, not history (reported)",
+                }
+            )
     return rows
 
 
@@ -319,6 +358,14 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
                 "each team message's membership facts, and reads each session's row before it "
                 "writes (horizons, read marks, the last message), which the floor skips."
             )
+    w6 = results.get("W6")
+    if w6 and w6["gateway"]["kib_per_socket"] > 1.2 * w6["bare"]["kib_per_socket"]:
+        gateway, bare = w6["gateway"]["kib_per_socket"], w6["bare"]["kib_per_socket"]
+        lines.append(
+            f"- W6: an idle subscription costs {gateway:.1f} KiB, {gateway / bare:.2f}× the bare "
+            f"endpoint's {bare:.1f} KiB (target 1.2×): where it goes, by tracemalloc, in "
+            "docs/benchmarks/idle-sockets.md."
+        )
     if len(lines) == 2:
         lines.append("None: every target holds in this run.")
     profile = results.get("profile")

@@ -148,3 +148,9 @@ def start_postgraphile(pg_base: str, schema: str) -> AbstractContextManager[Serv
         "--cors",
     ]
     return _serving(command, port, "/graphql")
+
+
+def start_bare_websocket() -> AbstractContextManager[Server]:
+    """W6's baseline: uvicorn + Starlette, a WebSocket endpoint that only acknowledges."""
+    port = free_port()
+    return _serving([sys.executable, "-m", "bench.barews", str(port)], port, "/healthz")

@@ -2,7 +2,11 @@
 message CC would, then read the three users' session lists over GraphQL and check that they show
 what the message-CC rules say they must.
 
-Against the demo (`make demo` prints both secrets):
+Against the demo, from the directory it runs in (--demo reads the secrets it keeps there):
+
+    .venv/bin/python examples/cc_walkthrough.py --url http://127.0.0.1:8000 --demo
+
+or against any gateway, with its secrets (`make demo` prints the demo's):
 
     python examples/cc_walkthrough.py --url http://127.0.0.1:8000 \\
         --app-secret <app-secret> --jwt-secret <jwt-secret>
@@ -24,7 +28,9 @@ from typing import Any
 import jwt
 import orjson
 
+from gateway.demo_keys import kept_keys
 from gateway.domain.checksum import sign
+from gateway.errors import ConfigurationError
 
 SESSIONS = """{ sessions(first: 10) { edges { node {
   key lastMessageKind lastMessage { serverId from text }
@@ -101,15 +107,26 @@ def main() -> int:
     )
     parser.add_argument("--url", default="http://127.0.0.1:8000",
                         help="the gateway's base URL (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--app-secret", required=True,
+    parser.add_argument("--demo", action="store_true",
+                        help="take both secrets from the demo in this directory (the "
+                             "gateway-demo.db.demo-keys file `make demo` keeps)")  # fmt: skip
+    parser.add_argument("--app-secret",
                         help="the NIM app secret the gateway checks webhooks with "
                              "(its GATEWAY_NIM_APP_SECRET)")  # fmt: skip
-    parser.add_argument("--jwt-secret", required=True,
+    parser.add_argument("--jwt-secret",
                         help="the HS256 secret the gateway checks tokens with "
                              "(its GATEWAY_JWT_SECRET)")  # fmt: skip
     args = parser.parse_args()
     if not args.url.startswith(("http://", "https://")):
         parser.error(f"--url must be an http:// or https:// URL, not {args.url!r}")
+    if args.demo:
+        try:
+            keys = kept_keys()
+        except ConfigurationError as e:
+            parser.error(e.message)
+        args.app_secret, args.jwt_secret = keys.nim_app_secret, keys.jwt_secret
+    elif not (args.app_secret and args.jwt_secret):
+        parser.error("give --app-secret and --jwt-secret, or --demo beside a running make demo")
     try:
         return walk(Gateway(args.url, args.app_secret, args.jwt_secret))
     except Refused as e:

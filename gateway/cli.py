@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -22,6 +23,8 @@ from gateway._cli import DB_HELP, database_name, opened, settings_from_environme
 from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
+from gateway.demo_banner import banner
+from gateway.demo_keys import DEMO_DATABASE, SUFFIX, demo_keys, kept_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
@@ -84,6 +87,7 @@ class _GracefulServer(uvicorn.Server):
 
 
 @click.group()
+@click.version_option(package_name="session-gateway", prog_name="gateway")
 def main() -> None:
     """The session gateway: NIM-compatible server-side session lists over GraphQL."""
 
@@ -99,11 +103,7 @@ def main() -> None:
 )  # fmt: skip
 def serve(host: str | None, port: int | None, db: str | None, demo: bool, workers: int) -> None:
     """Run the gateway."""
-    # The web stack and the demo's keys: loaded by the commands that serve (an import starts
-    # sooner without them).
-    from gateway.demo_banner import banner
-    from gateway.demo_keys import demo_keys
-    from gateway.web.app import served_app
+    from gateway.web.app import served_app  # the web stack: loaded by the commands that serve
 
     settings = settings_from_environment(host=host, port=port, database_url=db)
     if workers > 1 and not settings.uses_postgres():
@@ -150,7 +150,14 @@ def _check_can_listen(host: str, port: int) -> None:
                 probe.bind(address)
     except OSError as e:
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}") from None
+        hint = ""
+        if e.errno == errno.EADDRINUSE:
+            other = 8021 if port != 8021 else 8022
+            hint = (
+                f": another program has it. Choose another port: GATEWAY_PORT={other} make demo,"
+                f" or gateway serve --port {other}"
+            )
+        raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}{hint}") from None
 
 
 def _serve_workers(settings: Settings, workers: int) -> None:
@@ -195,15 +202,29 @@ def _server_config(settings: Settings, app: object, **options: Any) -> ServerCon
     )
 
 
+DEMO_KEYS_HELP = (
+    f"Use the key of the demo in this directory ({DEMO_DATABASE}{SUFFIX}, which `make demo` keeps)."
+)
+
+
 @main.command()
 @click.argument("account")
 @click.option("--ttl", default=86400, show_default=True, help="Lifetime in seconds.")
-def token(account: str, ttl: int) -> None:
+@click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
+def token(account: str, ttl: int, demo: bool) -> None:
     """Print a development JWT for ACCOUNT, signed with GATEWAY_JWT_SECRET."""
     from gateway.auth import issue_token
 
     try:
-        click.echo(issue_token(settings_from_environment(), account, ttl_seconds=ttl))
+        settings = settings_from_environment()
+        if demo:
+            settings = settings.model_copy(update={"jwt_secret": SecretStr(kept_keys().jwt_secret)})
+        elif settings.jwt_secret is None:
+            raise ConfigurationError(
+                "GATEWAY_JWT_SECRET is not set: cannot sign a token. Set it to the gateway's "
+                "secret, or, beside a running `make demo`, pass --demo"
+            )
+        click.echo(issue_token(settings, account, ttl_seconds=ttl))
     except ConfigurationError as e:
         raise click.ClickException(e.message) from None
 
@@ -252,15 +273,27 @@ def import_(file: Path, db: str | None, strict: bool, batch_size: int, restart: 
 
 @main.command()
 @click.argument("body")
-@click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET", required=True,
+@click.option("--secret", envvar="GATEWAY_NIM_APP_SECRET",
               help="NIM app secret [GATEWAY_NIM_APP_SECRET].")  # fmt: skip
 @click.option("--method", default="POST", show_default=True,
               help="A team-registry request's method (with --path).")  # fmt: skip
+@click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
 @click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
               "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
-def sign(body: str, secret: str, method: str, target: str | None) -> None:
+def sign(body: str, secret: str | None, method: str, target: str | None, demo: bool) -> None:
     """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
     with --path, the headers of one team-registry request (they work once)."""
+    if demo:
+        try:
+            secret = kept_keys().nim_app_secret
+        except ConfigurationError as e:
+            raise click.ClickException(e.message) from None
+    if not secret:
+        raise click.ClickException(
+            "no NIM app secret: set GATEWAY_NIM_APP_SECRET (your NIM app's AppSecret, the one "
+            "the gateway has; `make demo` prints the demo's), pass --secret, or, beside a running "
+            "`make demo`, pass --demo"
+        )
     if target is None:
         headers = sign_body(secret, body.encode(), now_ms())
     else:

@@ -17,6 +17,7 @@ from gateway.errors import ConfigurationError
 from gateway.settings import Settings
 
 SUFFIX = ".demo-keys"
+DEMO_DATABASE = "gateway-demo.db"  # what `make demo` serves, in the checkout's root
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,19 @@ def demo_keys(settings: Settings) -> DemoKeys:
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as e:
             raise ConfigurationError(f"cannot read the demo keys in {file}: remove it ({e})") from e
     return DemoKeys(secrets.token_urlsafe(32), secrets.token_hex(16), file, False)
+
+
+def kept_keys(database: str = DEMO_DATABASE) -> DemoKeys:
+    """The keys a demo on ``database`` (a SQLite file) keeps, for commands run beside it."""
+    file = Path(database + SUFFIX)
+    if not file.is_file():
+        raise ConfigurationError(
+            f"no demo keys in {file}: start the demo here first (make demo), or run this where "
+            "it runs"
+        )
+    keys = demo_keys(Settings(database_url=database))
+    assert keys.kept
+    return keys
 
 
 def _file(settings: Settings) -> Path | None:

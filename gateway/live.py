@@ -49,6 +49,37 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
+class Wake:
+    """``asyncio.Event`` for the one task that waits on it (a subscription's), without the
+    Event's deque of waiters: every idle subscription holds one."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 class Watcher:
     """One subscription's inbox: changes handed over by local commits, or a flag that says
     "read the feed" (a commit elsewhere, whose changes this process has not seen). More than
@@ -58,8 +89,11 @@ class Watcher:
     once, or none) is not woken for changes handed over while it waits (``parked``): the
     notifier's fan-out delivers them (``take``), and wakes it only when it cannot."""
 
+    __slots__ = ("_capacity", "deliver", "needs_read", "on_wake", "overflowed", "parked",
+                 "position", "pushed", "queued", "task", "woken")  # fmt: skip
+
     def __init__(self, capacity: int | None = None) -> None:
-        self.woken = asyncio.Event()
+        self.woken = Wake()
         self.needs_read = True
         self.pushed: list[Change] = []
         self.overflowed = False
@@ -68,11 +102,20 @@ class Watcher:
         self.deliver: Callable[[list[Event]], bool] | None = None
         self.queued = False  # in the notifier's fan-out
         self.task: asyncio.Task[object] | None = None  # the subscription's, while it follows
+        # Parked without a task (``follow``'s ``park``): what starts one when it must run.
+        self.on_wake: Callable[[], None] | None = None
         self._capacity = capacity
 
     def push(self, changes: list[Change]) -> None:
         self.hand_over(changes)
+        self.rouse()
+
+    def rouse(self) -> None:
+        """Wakes the subscription's task, or starts one for a subscription parked without."""
         self.woken.set()
+        if self.on_wake is not None:
+            wake, self.on_wake = self.on_wake, None
+            wake()
 
     def hand_over(self, changes: list[Change]) -> None:
         """Adds ``changes`` to the inbox without waking the subscription."""
@@ -85,7 +128,7 @@ class Watcher:
 
     def wake(self) -> None:
         self.needs_read = True
-        self.woken.set()
+        self.rouse()
 
     def takes_directly(self) -> bool:
         return self.deliver is not None and self.parked and not self.woken.is_set()
@@ -218,20 +261,30 @@ class ChangeNotifier:
                 logger.exception("a subscription's direct delivery failed; its task takes over")
                 taken = False
             if not taken:
-                watcher.woken.set()
+                watcher.rouse()
 
     @contextmanager
     def watch(self, owner: str, capacity: int | None = None) -> Iterator[Watcher]:
         watcher = Watcher(capacity)
-        self._watchers[owner].add(watcher)
-        settling.started()
+        self.add(owner, watcher)
         try:
             yield watcher
         finally:
-            settling.ended()
-            self._watchers[owner].discard(watcher)
-            if not self._watchers[owner]:
-                del self._watchers[owner]
+            self.discard(owner, watcher)
+
+    def add(self, owner: str, watcher: Watcher) -> None:
+        """Hands ``owner``'s changes to ``watcher`` until it is discarded."""
+        self._watchers[owner].add(watcher)
+        settling.started()
+
+    def discard(self, owner: str, watcher: Watcher) -> None:
+        watchers = self._watchers.get(owner)
+        if watchers is None or watcher not in watchers:
+            return
+        settling.ended()
+        watchers.discard(watcher)
+        if not watchers:
+            del self._watchers[owner]
 
     def watched(self) -> Collection[str]:
         return self._watchers.keys()
@@ -298,16 +351,29 @@ async def follow(
     capacity: int,
     on_overflow: Callable[[], Awaitable[None]],
     deliver: Callable[[list[Event]], bool] | None = None,
+    watcher: Watcher | None = None,
+    park: Callable[[Watcher], bool] | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """The owner's events after ``since``, then live ones, in commit order, in batches as they
     come (in the consumer's own task: no task of its own). When the consumer falls ``capacity``
     changes behind, ``on_overflow`` runs (it should close the connection) and the stream ends.
     With ``deliver``, live events handed over while the consumer waits for more go to it
-    instead, from the notifier's fan-out (all of a batch or none: those it declines come here)."""
-    with notifier.watch(owner, capacity) as watcher:
+    instead, from the notifier's fan-out (all of a batch or none: those it declines come here).
+
+    With ``watcher``, one the caller added to the notifier and discards (it holds the position
+    to go on from, ``since`` is not used), and ``park``: where the stream would wait for news
+    with ``deliver`` set, ``park(watcher)`` may end it instead, leaving the watcher parked
+    without a task; whatever ``deliver`` cannot serve then calls ``watcher.on_wake``, which
+    should follow on from the same watcher in a task of its own."""
+    own = watcher is None
+    if watcher is None:
+        watcher = Watcher(capacity)
         watcher.position = since
-        watcher.deliver = deliver
-        watcher.task = asyncio.current_task()
+        notifier.add(owner, watcher)
+    watcher.deliver = deliver
+    watcher.task = asyncio.current_task()
+    watcher.parked = False
+    try:
         while True:
             # The feed is read when a commit elsewhere may have changed it; changes that commits
             # in this process hand over are used as they are (no read), past the position only,
@@ -340,10 +406,16 @@ async def follow(
                 yield events
             if not watcher.woken.is_set():
                 watcher.parked = True
+                if deliver is not None and park is not None and park(watcher):
+                    watcher.task = None
+                    return
                 try:
                     await watcher.woken.wait()
                 finally:
                     watcher.parked = False
+    finally:
+        if own:
+            notifier.discard(owner, watcher)
 
 
 async def session_events(

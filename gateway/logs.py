@@ -125,6 +125,16 @@ def flush_logs() -> None:
         handler.flush()
 
 
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID, or a new one."""
+    given = next((value for name, value in scope["headers"] if name == _HEADER), b"")
+    rid = given.decode("latin-1")
+    if not (rid.isprintable() and 0 < len(rid) <= 128):
+        # Unique, not secret: no system call (uuid4's urandom releases and retakes the GIL).
+        rid = f"{random.getrandbits(128):032x}"
+    return rid
+
+
 class RequestIdMiddleware:
     """Takes the caller's X-Request-ID (or makes one), logs under it and echoes it back."""
 
@@ -135,12 +145,14 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = next((value for name, value in scope["headers"] if name == _HEADER), b"")
-        rid = given.decode("latin-1")
-        if not (rid.isprintable() and 0 < len(rid) <= 128):
-            # Unique, not secret: no system call (uuid4's urandom releases and retakes the GIL).
-            rid = f"{random.getrandbits(128):032x}"
+        rid = request_id_of(scope)
         token = request_id.set(rid)
+        if scope["type"] == "websocket":  # no response head to echo it in: nothing to wrap
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id.reset(token)
+            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,6 +23,10 @@ REFUSALS = frozenset({
     "TOO_MANY_CONNECTIONS",
 })  # fmt: skip
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+# Within it, an operation is not observed: a parked subscription's later runs
+# (schema/parking.py) are one operation, observed when its first run ended.
+unobserved: ContextVar[bool] = ContextVar("unobserved_operation", default=False)
 
 
 class Metrics:
@@ -160,16 +165,17 @@ class Metrics:
                 try:
                     yield
                 finally:  # a subscription ends when its client leaves: cancelled, or closed
-                    context = self.execution_context
-                    try:
-                        kind = context.operation_type.value
-                    except RuntimeError:  # the document did not parse
-                        kind = "unknown"
-                    metrics.observe_operation(
-                        context.operation_name,
-                        kind,
-                        time.perf_counter() - started,
-                        getattr(context.result, "errors", None) or (),
-                    )
+                    if not unobserved.get():
+                        context = self.execution_context
+                        try:
+                            kind = context.operation_type.value
+                        except RuntimeError:  # the document did not parse
+                            kind = "unknown"
+                        metrics.observe_operation(
+                            context.operation_name,
+                            kind,
+                            time.perf_counter() - started,
+                            getattr(context.result, "errors", None) or (),
+                        )
 
         return OperationMetrics

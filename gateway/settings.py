@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.groups import GroupLimits
@@ -33,6 +41,13 @@ class Settings(BaseSettings):
     jwt_algorithms: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # An identity provider's keys (OpenID Connect's jwks_uri), instead of a secret or a key file.
+    jwt_jwks_url: str | None = None
+    jwt_jwks_timeout_s: PositiveFloat = 5  # each fetch
+    jwt_jwks_min_refresh_s: NonNegativeFloat = 60  # fetched again at most this often
+    # Where the account id is: a claim name, or a dot-separated path into the claims.
+    jwt_account_claim: str = Field("sub", min_length=1)
+    jwt_clock_skew_s: NonNegativeInt = 0  # leeway on exp, nbf and iat
     cursor_secret: SecretStr | None = None
 
     nim_app_secret: SecretStr | None = None
@@ -101,7 +116,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "jwt_secret", "jwt_public_key", "jwt_algorithms", "jwt_issuer", "jwt_audience",
-        "cursor_secret", "nim_app_secret", "nim_app_key", "graphiql_dir", mode="before",
+        "jwt_jwks_url", "cursor_secret", "nim_app_secret", "nim_app_key", "graphiql_dir",
+        mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -160,10 +176,25 @@ class Settings(BaseSettings):
             raise ConfigurationError(f"GATEWAY_JWT_PUBLIC_KEY: cannot read {value}: {e}") from e
 
     def check_auth(self) -> None:
-        if self.jwt_secret is None and self.jwt_public_key is None:
+        if self.jwt_secret is None and self.jwt_public_key is None and self.jwt_jwks_url is None:
             raise ConfigurationError(
-                "no token key: set GATEWAY_JWT_SECRET (HS256) or GATEWAY_JWT_PUBLIC_KEY "
-                "(RS256/ES256), or run with --demo"
+                "no token key: set GATEWAY_JWT_SECRET (HS256), GATEWAY_JWT_PUBLIC_KEY "
+                "(RS256/ES256) or GATEWAY_JWT_JWKS_URL (an identity provider's keys), or run "
+                "with --demo"
+            )
+        if self.jwt_jwks_url is None:
+            return
+        if self.jwt_secret is not None or self.jwt_public_key is not None:
+            raise ConfigurationError(
+                "GATEWAY_JWT_JWKS_URL is set with GATEWAY_JWT_SECRET or GATEWAY_JWT_PUBLIC_KEY: "
+                "tokens are verified with one of them, set only one"
+            )
+        if not self.jwt_jwks_url.startswith(("https://", "http://")):
+            raise ConfigurationError("GATEWAY_JWT_JWKS_URL must be an https:// (or http://) URL")
+        if self.cursor_secret is None:
+            raise ConfigurationError(
+                "GATEWAY_JWT_JWKS_URL needs GATEWAY_CURSOR_SECRET: cursors are signed with a key "
+                "of the gateway's own (an identity provider's keys are public, and rotate)"
             )
 
     def cursor_key(self) -> bytes:

@@ -19,6 +19,7 @@ from gateway.store import PostgresStore, SessionStore, SqliteStore
 from gateway.web.app import create_app
 from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, post_signed
 from tests.process import free_tcp_port
+from tests.schemas import ReusedSchemas, url_of
 
 
 class Clock:
@@ -34,16 +35,41 @@ class Clock:
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "")
 
 
+@pytest.fixture(scope="session")
+def reused_schemas() -> Iterator[ReusedSchemas | None]:
+    """Migrated PostgreSQL schemas the suite's tests share, one at a time (tests/schemas.py)."""
+    if not POSTGRES_URL:
+        yield None
+        return
+    schemas = ReusedSchemas(POSTGRES_URL)
+    yield schemas
+    asyncio.run(schemas.drop_all())
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh database of each backend: a SQLite file, or a PostgreSQL schema of its own."""
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, reused_schemas: ReusedSchemas | None
+) -> AsyncIterator[str]:
+    """A database of each backend with no data in it: a new SQLite file, or a PostgreSQL schema
+    of its own, migrated (one a test before used, put back as it was: tests/schemas.py), or new
+    and empty for a test marked ``fresh_database`` or in a ``test_upgrade_*`` module."""
     if request.param == "sqlite":
         yield str(tmp_path / "gateway.db")
         return
-    if not POSTGRES_URL:
+    if not POSTGRES_URL or reused_schemas is None:
         pytest.skip("PostgreSQL cases run when GATEWAY_TEST_POSTGRES_URL is set (.ci/run sets it)")
-    async with postgres_schema(POSTGRES_URL) as url:
-        yield url
+    fresh = request.node.get_closest_marker("fresh_database") is not None or (
+        request.module.__name__.rpartition(".")[2].startswith("test_upgrade_")
+    )
+    if fresh:
+        async with postgres_schema(POSTGRES_URL) as url:
+            yield url
+        return
+    schema = await reused_schemas.take()
+    try:
+        yield url_of(POSTGRES_URL, schema)
+    finally:
+        await reused_schemas.give_back(schema)
 
 
 @asynccontextmanager

@@ -26,13 +26,15 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     report = (tmp_path / "README.md").read_text()
-    for workload in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"):
+    for workload in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"):
         assert workload in report
     assert "floor" in report
     assert (tmp_path / "chart.png").stat().st_size > 1000
     figures = json.loads((tmp_path / "results.json").read_text())
-    assert {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"} <= set(figures)
+    assert {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"} <= set(figures)
     assert figures["W7"]["sqlite_2000"]["gateway_rate"] > 0
     assert figures["W8"]["honest_attacked"]["failed"] == 0
-    assert figures["W6"]["sqlite_group"]["non_2xx"] == 0
+    assert figures["W9"]["sqlite_group"]["non_2xx"] == 0
+    assert figures["W6"]["gateway"]["kib_per_socket"] > 0 < figures["W6"]["bare"]["kib_per_socket"]
+    assert set(figures["LATE"]) == {"sqlite", "postgres"}
     assert figures["W4"]["team"]["events"] == figures["W4"]["team"]["expected"]

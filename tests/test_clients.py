@@ -4,6 +4,7 @@ unless the commit says so."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from graphql import (
     OperationDefinitionNode,
     Visitor,
     build_schema,
+    is_abstract_type,
     parse,
     print_ast,
     validate,
@@ -43,8 +45,17 @@ def clients() -> Path:
     return npm_project("clients")
 
 
+# What clients/ exports for normalized caches, committed: codegen writes them again each run.
+CACHE_EXPORTS = ("introspection.json", "possibleTypes.json")
+
+
 @pytest.fixture(scope="module")
-def generated(clients: Path) -> Path:
+def committed_exports(clients: Path) -> dict[str, str]:
+    return {name: (clients / name).read_text() for name in CACHE_EXPORTS}
+
+
+@pytest.fixture(scope="module")
+def generated(clients: Path, committed_exports: dict[str, str]) -> Path:
     """codegen and relay-compiler run once over the real project; each must succeed."""
     for script in ("codegen", "relay"):
         result = npm(clients, "run", script)
@@ -79,6 +90,26 @@ def test_codegen_types_every_operation(generated: Path) -> None:
     schema_types = (generated / "generated" / "schema.ts").read_text()
     assert "export type Session = Node & {" in schema_types
     assert "DateTime: { input: string; output: string; }" in schema_types
+
+
+def test_the_cache_exports_are_in_step_with_the_schema(
+    generated: Path, committed_exports: dict[str, str]
+) -> None:
+    for name, committed in committed_exports.items():
+        assert (generated / name).read_text() == committed, (
+            f"clients/{name} is not what schema.graphql gives: commit the one `npm run codegen` "
+            "(in clients/, or `make schema`) just wrote"
+        )
+    schema = build_schema(SCHEMA.read_text())
+    possible = json.loads(committed_exports["possibleTypes.json"])["possibleTypes"]
+    abstract = {
+        name: sorted(t.name for t in schema.get_possible_types(kind))
+        for name, kind in schema.type_map.items()
+        if is_abstract_type(kind) and not name.startswith("__")
+    }
+    assert {name: sorted(members) for name, members in possible.items()} == abstract
+    introspected = json.loads(committed_exports["introspection.json"])["__schema"]["types"]
+    assert {t["name"] for t in introspected} >= set(abstract) | {"Session", "SessionConnection"}
 
 
 def test_relay_compiler_writes_an_artifact_per_operation_and_fragment(generated: Path) -> None:

@@ -1,17 +1,24 @@
 """The docs stay true: every GraphQL example in README.md and docs/ is valid against the schema;
-those of README.md and docs/api.md run in order, as alice, against the demo without an error; and
-the Node version the JS projects need is the one the README states."""
+the shell lines and GraphQL examples of README.md and docs/api.md run as printed, in order, in a
+`make demo` checkout against its demo, README first or docs/api.md first, and what they print is
+what the pages show (tests/docs.py says how a sample matches); every other shell block says where
+it runs instead; and the Node version the JS projects need is the one the README states."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
+import orjson
 import pytest
 from graphql import (
     FieldNode,
@@ -23,9 +30,11 @@ from graphql import (
     validate,
 )
 
-from tests.helpers import APP_SECRET, SECRET, bearer_token, cc_message, post_signed
-from tests.process import gateway
-from tests.tools import ROOT
+from gateway.demo_keys import kept_keys
+from tests import docs
+from tests.helpers import cc_message, post_signed
+from tests.process import Process
+from tests.tools import ROOT, newcomer_environment
 from tests.ws import GraphQLSocket
 
 BLOCK = re.compile(r"```graphql\n(.*?)```", re.DOTALL)
@@ -59,69 +68,122 @@ def test_each_example_is_valid(schema: GraphQLSchema, where: str, document: str)
     assert not errors, f"{where}: {[e.message for e in errors]}"
 
 
-def _operations(page: Path) -> list[tuple[str, str, OperationType]]:
-    """(document, operation name, kind) of every operation of a page's GraphQL blocks, in order."""
-    found = []
-    for block in BLOCK.findall(page.read_text()):
-        for definition in parse(block).definitions:
-            if isinstance(definition, OperationDefinitionNode) and definition.name:
-                found.append((block, definition.name.value, definition.operation))
-    return found
+# A change to alice's list that no page shows: an ext set to what it is.
+UNCHANGED = 'mutation { updateSessionExt(input: {id: "p2p|frank", ext: ""}) { session { key } } }'
+DOC_ORDERS = [("README.md", "docs/api.md"), ("docs/api.md", "README.md")]
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/api.md"])
-async def test_the_examples_run_in_order_on_the_demo_data(
-    page: str, tmp_path: Path, free_port: int
+def test_every_shell_block_runs_here_or_says_where_it_runs() -> None:
+    ran = {"README.md", "docs/api.md"}  # the pages test_the_docs_run_as_printed runs
+    for page in PAGES:
+        for step in docs.steps(page, ROOT):
+            if isinstance(step, docs.Skipped):
+                assert len(step.why) > 10, f"{step.where}: say where it runs, and why not here"
+            elif isinstance(step, docs.Shell):
+                assert str(page.relative_to(ROOT)) in ran, f"{step.where} is run by no test"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("order", DOC_ORDERS, ids=["readme-then-api", "api-then-readme"])
+async def test_the_docs_run_as_printed(
+    order: tuple[str, str], tmp_path: Path, free_port: int
 ) -> None:
-    env = {"GATEWAY_JWT_SECRET": SECRET, "GATEWAY_NIM_APP_SECRET": APP_SECRET}
-    url = f"http://127.0.0.1:{free_port}"
-    token = bearer_token("alice")
-    auth = {"Authorization": f"Bearer {token}"}
-    with gateway("serve", "--demo", "--db", str(tmp_path / "demo.db"), "--port", str(free_port),
-                 env=env) as server:  # fmt: skip
-        server.wait_for("Application startup complete")
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            for document, name, kind in _operations(ROOT / page):
-                if kind is OperationType.SUBSCRIPTION:
-                    await _first_event(http, url, token, document, name)
-                    continue
-                operation = {"query": document, "operationName": name}
-                response = await http.post("/graphql", json=operation, headers=auth)
-                body = response.json()
-                assert "errors" not in body, f"{page}, {name}: {body['errors']}"
-                assert None not in body["data"].values(), f"{page}, {name}: {body['data']}"
+    """Every shell line and GraphQL example of README.md and docs/api.md, one page after the
+    other, in a `make demo` checkout against its demo; each sample output is the demo's."""
+    checkout = tmp_path / "session-gateway"
+    checkout.mkdir()
+    for shared in (".venv", "examples"):
+        (checkout / shared).symlink_to(ROOT / shared)
+    env = newcomer_environment()
+    command = [".venv/bin/gateway", "serve", "--demo", "--db", "gateway-demo.db",
+               "--port", str(free_port)]  # fmt: skip
+    demo = Process([str(checkout / command[0]), *command[1:]], cwd=checkout, env=env)
+    try:
+        demo.wait_for("Application startup complete")
+        url = f"http://127.0.0.1:{free_port}"
+        keys = kept_keys(str(checkout / "gateway-demo.db"))
+        token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, keys.jwt_secret)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for page in order:
+                for step in docs.steps(ROOT / page, ROOT):
+                    if isinstance(step, docs.Shell):
+                        await _shell(step, checkout, env, free_port)
+                    elif isinstance(step, docs.Operation):
+                        await _operation(step, http, url, token, keys.nim_app_secret)
+    finally:
+        demo.stop()
+
+
+async def _shell(step: docs.Shell, checkout: Path, env: dict[str, str], port: int) -> None:
+    script = "\n".join(step.lines).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    done = await asyncio.to_thread(
+        subprocess.run, ["bash", "-e", "-c", script], cwd=checkout, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{step.where}:\n{script}\n{done.stdout}{done.stderr}"
+    if step.sample is not None:
+        found = docs.mismatch(step.sample, orjson.loads(done.stdout))
+        assert found is None, f"{step.where}: {found}"
+
+
+async def _operation(
+    step: docs.Operation, http: httpx.AsyncClient, url: str, token: str, app_secret: str
+) -> None:
+    if step.kind is OperationType.SUBSCRIPTION:
+        answer = {"data": await _first_event(http, url, token, app_secret, step)}
+    else:
+        operation = {"query": step.document, "operationName": step.name}
+        response = await http.post("/graphql", json=operation,
+                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        answer = response.json()
+    expects_errors = isinstance(step.sample, dict) and "errors" in step.sample
+    if not expects_errors:
+        assert "errors" not in answer, f"{step.where}, {step.name}: {answer['errors']}"
+        assert None not in answer["data"].values(), f"{step.where}, {step.name}: {answer}"
+    if step.sample is not None:
+        found = docs.mismatch(step.sample, answer)
+        assert found is None, f"{step.where}, {step.name}: {found}"
 
 
 async def _first_event(
-    http: httpx.AsyncClient, url: str, token: str, document: str, name: str
-) -> None:
-    """Subscribe as the example does, from a sync token taken now, then make a change: its event
-    comes (replayed from the token, however the subscribe and the change interleave)."""
+    http: httpx.AsyncClient, url: str, token: str, app_secret: str, step: docs.Operation
+) -> dict[str, Any]:
+    """Subscribe as the example does, from a sync token taken now, then make the change its
+    sample shows (else one that no page shows): its event comes (replayed from the token,
+    however the subscribe and the change interleave)."""
     auth = {"Authorization": f"Bearer {token}"}
     now = {"query": "{ sessionChanges(since: null) { syncToken } }"}
     since = (await http.post("/graphql", headers=auth, json=now)).json()["data"]["sessionChanges"]
     [operation] = [
         d
-        for d in parse(document).definitions
-        if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == name
+        for d in parse(step.document).definitions
+        if isinstance(d, OperationDefinitionNode) and d.name and d.name.value == step.name
     ]
     declared = operation.variable_definitions or ()
     variables = {v.variable.name.value: since["syncToken"] for v in declared}
     counts = _root_fields(operation) == ["unreadCount"]  # it sends the count first, at once
-    assert variables or counts, f"{name} takes no sync token: it could miss the change"
+    assert variables or counts, f"{step.name} takes no sync token: it could miss the change"
     socket = await GraphQLSocket.connect(url.replace("http", "ws") + "/graphql", token)
     try:
         if counts:
-            await socket.subscribe(document)
-            assert isinstance((await socket.next_data())["unreadCount"], int), name
-            return
-        payload = {"query": document, "operationName": name, "variables": variables}
+            await socket.subscribe(step.document)
+            return await socket.next_data()
+        payload = {"query": step.document, "operationName": step.name, "variables": variables}
         await socket.send({"id": "1", "type": "subscribe", "payload": payload})
-        message = cc_message("docs-live", "zoe", "alice", int(time.time() * 1000), text="Live!")
-        response = await post_signed(http, "/nim/cc", message, int(time.time() * 1000))
+        sample = step.sample or {}
+        shown = sample.get("data", {}).get("sessionEvents", {}).get("session", {})
+        if shown:  # the message the sample shows arrives
+            sender, text = shown["lastMessage"]["from"], shown["lastMessage"]["text"]
+            now_ms = int(time.time() * 1000)
+            message = cc_message(f"docs-{uuid.uuid4().hex[:8]}", sender, "alice", now_ms, text=text)
+            response = await post_signed(http, "/nim/cc", message, now_ms, secret=app_secret)
+        else:  # a change no page shows: an ext set to what it is
+            unchanged = UNCHANGED
+            response = await http.post("/graphql", headers=auth, json={"query": unchanged})
         assert response.status_code == 200, response.text
-        event = (await socket.next_data())["sessionEvents"]
-        assert event["syncToken"], (name, event)
+        event = await socket.next_data()
+        assert event["sessionEvents"]["syncToken"], (step.name, event)
+        return event
     finally:
         await socket.close()
 

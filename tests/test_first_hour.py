@@ -1,16 +1,21 @@
 """A newcomer's first hour, as printed: the README's shell lines and the lines the demo banner
 prints, run as they are (taken from README.md and from the banner, never retyped here) in a
-scratch copy of the repository, against the demo `make demo` starts there.
+fresh copy of the repository (as a clone has it), against the demo `make demo` installs and
+starts there: one `make demo` for the whole module, with its own `.venv` of the runtime only.
 
-Only what a reader must fill in is filled in: the `<jwt-secret>` and `<app-secret>` placeholders
-(the banner prints both), and the port: the demo listens on a free one (GATEWAY_PORT) rather than
-:8000, so the README's `127.0.0.1:8000` becomes that port. `gateway` itself is not on the PATH,
-as on a fresh machine.
+What else a newcomer meets is checked on the same install: no test or benchmark package in it,
+`gateway --version`, the hints of a taken port, a CORS refusal and `gateway sign` without a
+secret, sign-in with an identity provider's rotating keys, docs/api.md's first lines, the cache
+schema `clients/` exports; and GraphiQL after a plain (not editable) `pip install`, offline,
+healing in the browser when `gateway install-graphiql` runs, without a restart.
+
+Only the port is filled in: the demo listens on a free one (GATEWAY_PORT) rather than :8000, so
+the docs' `127.0.0.1:8000` becomes that port. `gateway` itself is not on the PATH, as on a fresh
+machine.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -22,9 +27,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
+from tests import docs
 from tests.process import Process, free_tcp_port
-from tests.tools import ROOT, require
+from tests.test_jwks import ISSUER, Provider, serving
+from tests.tools import (
+    CHROMIUM_ARGS,
+    ROOT,
+    chromium,
+    newcomer_environment,
+    require,
+    screenshot_path,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -71,7 +86,7 @@ class Checkout:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.env = _newcomer_environment()
+        self.env = newcomer_environment()
 
     def shell(self, lines: list[str], **env: str) -> str:
         """Run ``lines`` in one shell, as pasted into a terminal: what it printed."""
@@ -87,20 +102,8 @@ class Checkout:
                        env={**self.env, **env}, group=True)  # fmt: skip
 
 
-def _newcomer_environment() -> dict[str, str]:
-    """This environment without the gateway's settings, and without `gateway` on the PATH."""
-    # Nor make's own variables: under `make test` they would make every make here a sub-make.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GATEWAY_", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}  # fmt: skip
-    paths = env.get("PATH", "").split(os.pathsep)
-    env["PATH"] = os.pathsep.join(p for p in paths if not (Path(p) / "gateway").exists())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Checkout:
-    require((ROOT / ".venv" / "bin" / "gateway").exists(), "run `make install` first")
     root = tmp_path_factory.mktemp("first-hour") / "session-gateway"
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -110,15 +113,15 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Checkout:
         source = ROOT / name
         if source.is_file():  # not a file deleted in the working tree
             (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)  # times kept: make sees the .venv as up to date
-    (root / ".venv").symlink_to(ROOT / ".venv")
+            shutil.copy2(source, root / name)
     return Checkout(root)
 
 
 class Demo:
-    def __init__(self, process: Process, port: int, banner: list[str]) -> None:
+    def __init__(self, process: Process, port: int, banner: list[str], took_s: float) -> None:
         self.process = process
         self.port = port
+        self.took_s = took_s  # from `make demo` to the first answer
         self.banner = banner
         self.url = f"http://127.0.0.1:{port}"
         self.commands = banner_blocks(banner)
@@ -157,17 +160,14 @@ def demo(checkout: Checkout) -> Iterator[Demo]:
     quick_start = sh_blocks(checkout.root / "README.md")[0]
     make_demo = [line for line in quick_start if line.startswith("make demo")]
     assert make_demo == ["make demo"], quick_start
-    # The copy shares this checkout's .venv: make must find it up to date, or it would rebuild
-    # it from the copy (an editable install pointing into a scratch directory).
-    dry_run = subprocess.run(["make", "-n", "demo"], cwd=checkout.root, env=checkout.env,
-                             capture_output=True, text=True, check=True)  # fmt: skip
-    planned = dry_run.stdout.splitlines()
-    require(len(planned) == 1, f"run `make install`: make would first run {planned[:-1]}")
     port = free_tcp_port()
+    started = time.monotonic()
     process = checkout.start(make_demo, GATEWAY_PORT=str(port))
     try:
-        process.wait_for("Application startup complete", timeout=180)
-        yield Demo(process, port, process.output)
+        # A fresh install: pip's cache makes it quick, the registry's index is still asked.
+        process.wait_for("Application startup complete", timeout=420)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        yield Demo(process, port, process.output, time.monotonic() - started)
     finally:
         process.stop()
 
@@ -263,3 +263,141 @@ def _when_served(process: Process, url: str, deadline_s: float) -> str:
             return response.text
         time.sleep(0.5)
     raise AssertionError(f"{url} not served within {deadline_s}s:\n" + "\n".join(process.drain()))
+
+
+# What `make test` and `make bench` add, and `make demo` must not install.
+TEST_AND_BENCH_PACKAGES = {
+    "pytest", "pytest-asyncio", "pytest-timeout", "hypothesis", "ruff", "mypy", "playwright",
+    "matplotlib", "opentelemetry-sdk", "opentelemetry-api",  # (PyYAML comes with uvicorn)
+}  # fmt: skip
+
+
+def test_make_demo_installs_the_runtime_only_and_answers(checkout: Checkout, demo: Demo) -> None:
+    listed = checkout.shell([".venv/bin/python -m pip list --format=json"])
+    installed = {entry["name"].lower() for entry in orjson.loads(listed)}
+    assert "session-gateway" in installed
+    assert not installed & TEST_AND_BENCH_PACKAGES
+    print(f"make demo on a fresh copy: first answer after {demo.took_s:.0f} s")
+    readme = " ".join((checkout.root / "README.md").read_text().split())
+    assert re.search(r"answered its first request \*\*\d+ s\*\*", readme)
+
+
+def test_gateway_version(checkout: Checkout, demo: Demo) -> None:
+    printed = checkout.shell([".venv/bin/gateway --version"])
+    assert printed.startswith("gateway, version ")
+
+
+def test_a_taken_port_says_how_to_move_the_demo(checkout: Checkout, demo: Demo) -> None:
+    again = subprocess.run(
+        ["make", "demo"], cwd=checkout.root, env={**checkout.env, "GATEWAY_PORT": str(demo.port)},
+        capture_output=True, text=True, timeout=SHELL_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    assert again.returncode != 0
+    assert "GATEWAY_PORT=8021 make demo" in again.stderr
+    assert "GATEWAY_PORT=8021 make demo" in (checkout.root / "README.md").read_text()
+
+
+def test_gateway_sign_without_a_secret_says_where_it_comes_from(
+    checkout: Checkout, demo: Demo
+) -> None:
+    done = subprocess.run([".venv/bin/gateway", "sign", "{}"], cwd=checkout.root,
+                          env=checkout.env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "GATEWAY_NIM_APP_SECRET" in done.stderr
+    assert "--demo" in done.stderr
+
+
+def test_a_cors_refusal_names_the_setting(demo: Demo) -> None:
+    origin = "http://localhost:3000"
+    preflight = httpx.options(
+        f"{demo.url}/graphql", timeout=10,
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, content-type"},
+    )  # fmt: skip
+    assert preflight.status_code == 400
+    assert f"GATEWAY_ALLOWED_ORIGINS={origin}" in preflight.text
+    logged = demo.process.wait_for("GATEWAY_ALLOWED_ORIGINS")
+    assert origin in logged
+
+
+def test_the_api_guides_first_lines_run_as_printed(checkout: Checkout, demo: Demo) -> None:
+    [first] = [s for s in docs.steps(checkout.root / "docs" / "api.md", checkout.root)
+               if isinstance(s, docs.Shell)][:1]  # fmt: skip
+    printed = checkout.shell(demo.readme(first.lines))
+    assert docs.mismatch(first.sample, orjson.loads(printed)) is None, printed
+
+
+def test_clients_export_the_cache_schema_the_web_example_uses(
+    checkout: Checkout, demo: Demo
+) -> None:
+    clients = checkout.root / "clients"
+    possible = orjson.loads((clients / "possibleTypes.json").read_bytes())["possibleTypes"]
+    assert "SessionsDeleted" in possible["SessionEvent"]
+    assert orjson.loads((clients / "introspection.json").read_bytes())["__schema"]["types"]
+    client = (checkout.root / "examples" / "web" / "src" / "client.ts").read_text()
+    assert "clients/introspection.json" in client
+    assert "cacheExchange(" in client
+
+
+def test_an_identity_providers_rotating_keys_sign_in_on_the_runtime_install(
+    checkout: Checkout, demo: Demo, tmp_path: Path
+) -> None:
+    idp = Provider()
+    idp.publish("key-1")
+    port = free_tcp_port()
+    with serving(idp) as url:
+        env = {"GATEWAY_JWT_JWKS_URL": url, "GATEWAY_JWT_ISSUER": ISSUER,
+               "GATEWAY_CURSOR_SECRET": "c" * 32, "GATEWAY_JWT_JWKS_MIN_REFRESH_S": "0",
+               "GATEWAY_JWT_ACCOUNT_CLAIM": "https://example.com/claims.chat_account"}  # fmt: skip
+        server = checkout.start([f".venv/bin/gateway serve --db {tmp_path / 'gw.db'} "
+                                 f"--port {port}"], **env)  # fmt: skip
+        try:
+            server.wait_for("Application startup complete")
+            idp.new_key("key-2", kind="EC")
+            idp.publish("key-2")  # rotated after the gateway fetched key-1
+            claims = {"https://example.com/claims": {"chat_account": "carol"}}
+            token = idp.token("key-2", sub="auth0|65f0c2", **claims)
+            answer = httpx.post(f"http://127.0.0.1:{port}/graphql", timeout=10,
+                                json={"query": "{ totalUnreadCount }"},
+                                headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+            assert answer == {"data": {"totalUnreadCount": 0}}
+        finally:
+            server.stop()
+
+
+def test_graphiql_after_pip_install_heals_in_the_browser_without_a_restart(
+    checkout: Checkout, tmp_path: Path
+) -> None:
+    require(shutil.which("npm") is not None, "npm is needed for gateway install-graphiql")
+    browser_path = chromium()
+    venv = tmp_path / "venv"
+    checkout.shell([f"python3 -m venv {venv}",
+                    f"{venv}/bin/pip install --quiet {checkout.root}"])  # fmt: skip
+    assets = tmp_path / "graphiql"  # none yet: a machine that never ran install-graphiql
+    env = {"GATEWAY_JWT_SECRET": "s" * 32, "GATEWAY_GRAPHIQL_DIR": str(assets)}
+    port = free_tcp_port()
+    server = checkout.start([f"{venv}/bin/gateway serve --db {tmp_path / 'gw.db'} --port {port}"],
+                            **env)  # fmt: skip
+    try:
+        server.wait_for("Application startup complete")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=browser_path,
+                                                 args=CHROMIUM_ARGS)  # fmt: skip
+            page = browser.new_page()
+            page.route("https://unpkg.com/**", lambda route: route.abort())  # offline
+            page.goto(f"http://127.0.0.1:{port}/graphql")
+            notice = page.locator("#graphiql-missing")
+            expect(notice).to_contain_text("gateway install-graphiql", timeout=20_000)
+            expect(page.get_by_text("Loading...")).to_have_count(0)
+            page.screenshot(path=str(screenshot_path("graphiql-assets-missing")))
+            installed = checkout.shell([f"{venv}/bin/gateway install-graphiql"], **env)
+            assert f"installed in {assets}" in installed
+            page.reload()
+            expect(page.get_by_test_id("graphiql-container")).to_be_visible(timeout=30_000)
+            expect(page.locator(".graphiql-query-editor")).to_be_visible()
+            page.screenshot(path=str(screenshot_path("graphiql-after-install")))
+            browser.close()
+        assert server.proc.poll() is None  # the same server, never restarted
+    finally:
+        server.stop()

@@ -60,6 +60,34 @@ async def test_without_local_assets_the_cdn_page_or_a_hint(
     assert "gateway install-graphiql" in hint
 
 
+async def test_assets_installed_while_serving_are_used_on_the_next_load(
+    settings: Settings, store: SessionStore, clock: Clock, tmp_path: Path
+) -> None:
+    require(graphiql.installed(INSTALLED), "run `gateway install-graphiql` (make install does)")
+    target = tmp_path / "graphiql"
+    async with client(settings, store, clock, graphiql_dir=str(target)) as http:
+        before = (await http.get("/graphql", headers={"Accept": "text/html"})).text
+        shutil.copytree(INSTALLED, target)  # as `gateway install-graphiql` would, all at once
+        after = (await http.get("/graphql", headers={"Accept": "text/html"})).text
+        [asset] = [a for a in graphiql.assets() if a.endswith("graphiql.min.js")]
+        assert (await http.get(f"/graphiql/assets/{asset}")).status_code == 200
+    assert "unpkg.com" in before
+    assert "unpkg.com" not in after
+    assert f"/graphiql/assets/{asset}" in after
+
+
+async def test_the_cdn_page_says_what_to_do_when_its_scripts_do_not_load(
+    settings: Settings, store: SessionStore, clock: Clock, tmp_path: Path
+) -> None:
+    async with client(settings, store, clock, graphiql_dir=str(tmp_path)) as http:
+        page = (await http.get("/graphql", headers={"Accept": "text/html"})).text
+    fallback = page[page.rindex("<script>") :]
+    assert "window.GraphiQL" in fallback
+    assert "gateway install-graphiql" in fallback
+    assert "without a restart" in fallback
+    assert "</script>" not in fallback[: fallback.rindex("</script>")]  # the notice cannot end it
+
+
 def test_install_keeps_only_the_pinned_files_and_they_check_out(tmp_path: Path) -> None:
     require(shutil.which("npm") is not None, "npm is needed to install GraphiQL's assets")
     graphiql.install(tmp_path)

@@ -314,8 +314,12 @@ async def test_unread_and_pin_changes_reach_subscribers(server: Server) -> None:
         )
         await graphql(http, alice, MARK_READ, ids=[f"p2p|{bob}"])
         await graphql(http, alice, PIN, id=f"p2p|{bob}")
-    marked = (await socket.next_data())["sessionEvents"]["session"]
-    pinned = (await socket.next_data())["sessionEvents"]["session"]
+    # Each change as it commits; or, where the subscription first reads its feed after both
+    # (the server may take the subscribe after the mutations), the session once, as it is now.
+    seen = [(await socket.next_data())["sessionEvents"]["session"]]
+    if not seen[-1]["pinned"]:
+        seen.append((await socket.next_data())["sessionEvents"]["session"])
     await socket.close()
-    assert marked == {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": False}
-    assert pinned == {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": True}
+    marked = {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": False}
+    pinned = {"key": f"p2p|{bob}", "unreadCount": 0, "pinned": True}
+    assert seen in ([marked, pinned], [pinned])

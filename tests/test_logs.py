@@ -148,3 +148,29 @@ def test_configuring_again_replaces_the_writer(json_lines: Lines) -> None:
     assert len(root.handlers) == 1
     logging.getLogger("gateway").info("to the new stream")
     assert json_lines() == []
+
+
+async def test_a_websocket_skips_the_http_middleware_and_logs_under_its_request_id() -> None:
+    from starlette.types import Receive, Scope, Send
+
+    from gateway.logs import request_id
+    from gateway.web.app import _App
+
+    seen: list[tuple[str, object]] = []
+
+    async def view(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((request_id.get(), scope["app"]))
+
+    app = _App(view, routes=[])
+    headers = [(b"x-request-id", b"ws-7")]
+    scope = {"type": "websocket", "path": "/graphql", "headers": headers}
+
+    async def nothing() -> dict[str, object]:
+        return {}
+
+    async def ignore(message: object) -> None:
+        pass
+
+    await app(scope, nothing, ignore)
+    assert seen == [("ws-7", app)]
+    assert request_id.get() == "-"

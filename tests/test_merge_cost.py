@@ -16,7 +16,7 @@ from gateway.schema import build_schema
 from gateway.schema.merging import MAX_MERGE_COST, MergeCost
 from tests.graphql_corpus import collect
 from tests.helpers import GraphQLClient
-from tests.test_query_limits import WORST_CASES, largest_within_tokens, selections
+from tests.test_query_cost import WORST_CASES, largest_within_tokens, selections
 
 SCHEMA = build_schema()._schema
 

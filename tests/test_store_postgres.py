@@ -9,14 +9,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 
 import asyncpg
+import orjson
 import pytest
 
 from gateway.domain.sync import Change
 from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore
-from gateway.store.postgres import PostgresDriver
-from tests.conftest import Webhook
+from gateway.store.postgres import CHANNEL, PostgresDriver, channel_of
+from tests.conftest import POSTGRES_URL, Webhook, postgres_schema
 from tests.helpers import T0, cc_message, send, team, until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -123,6 +124,60 @@ async def test_an_owner_too_long_to_name_wakes_every_watched_owner(
     other.add_listener(heard)
     await send(one, "m1", "x" * 9000, "bob", T0)
     await until(lambda: heard.owners == {"alice"})
+
+
+async def test_gateways_in_other_schemas_are_not_woken(
+    replicas: tuple[SessionStore, SessionStore],
+) -> None:
+    one, same_schema = replicas
+    alice = f"alice-{uuid.uuid4().hex[:8]}"  # a name no other test (or suite) writes
+    heard_here, heard_there = Heard(watching={alice}), Heard(watching={alice})
+    same_schema.add_listener(heard_here)
+    async with postgres_schema(POSTGRES_URL) as url, PostgresStore(url) as other_schema:
+        other_schema.add_listener(heard_there)
+        await send(one, "m1", "bob", alice, T0)
+        await until(lambda: alice in heard_here.owners)
+        await asyncio.sleep(0.2)  # the other schema's notice would have come by now
+        assert alice not in heard_there.owners
+
+
+async def test_a_replica_of_a_release_before_per_schema_channels_is_heard(
+    replicas: tuple[SessionStore, SessionStore],
+) -> None:
+    _, replica = replicas
+    alice = f"alice-{uuid.uuid4().hex[:8]}"
+    heard = Heard(watching={alice})
+    replica.add_listener(heard)
+    notice = orjson.dumps({"replica": "an-older-replica", "owners": [alice]}).decode()
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute("SELECT pg_notify($1, $2)", CHANNEL, notice)
+    finally:
+        await admin.close()
+    await until(lambda: alice in heard.owners)
+
+
+@pytest.mark.parametrize(
+    ("schema", "channel"),
+    [
+        (None, "gateway_sessions"),
+        ("public", "gateway_sessions"),
+        ("tenant_a", "gateway_sessions.tenant_a"),
+    ],
+)
+def test_each_schema_has_a_channel_of_its_own(
+    database_url: str, schema: str | None, channel: str
+) -> None:
+    del database_url  # the module's: a PostgreSQL store's rule
+    assert channel_of(schema) == channel
+
+
+def test_a_long_schemas_channel_fits_postgresqls_names(database_url: str) -> None:
+    del database_url  # the module's: a PostgreSQL store's rule
+    long_names = ["s" * 63, "s" * 62 + "x", "数据" * 20]
+    channels = {channel_of(name) for name in long_names}
+    assert len(channels) == len(long_names)
+    assert all(len(c.encode()) <= 63 for c in channels)
 
 
 async def test_fan_outs_to_teams_that_share_members_never_deadlock(

@@ -67,3 +67,15 @@ def screenshot_path(name: str) -> Path:
     directory = ARTIFACTS / "screenshots"
     directory.mkdir(parents=True, exist_ok=True)
     return directory / f"{name}.png"
+
+
+def newcomer_environment() -> dict[str, str]:
+    """This environment as a newcomer's shell has it: no gateway settings, `gateway` not on the
+    PATH (as in a `make demo` checkout), and none of make's own variables (under `make test`
+    they would make every make run from a test a sub-make)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GATEWAY_", "VIRTUAL_ENV", "MAKE", "MFLAGS"))}  # fmt: skip
+    paths = env.get("PATH", "").split(os.pathsep)
+    env["PATH"] = os.pathsep.join(p for p in paths if not (Path(p) / "gateway").exists())
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

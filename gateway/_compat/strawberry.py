@@ -13,7 +13,11 @@
 - Its validation rules, which its schema adds to graphql-core's: :data:`VALIDATION_RULES`.
 - Its WebSocket handlers' hooks that ``web/graphql.py`` refines:
   ``BaseGraphQLTransportWSHandler._get_pre_execution_close_reason`` and
-  ``BaseGraphQLWSHandler.handle_connection_init``.
+  ``BaseGraphQLWSHandler.handle_connection_init``; and, for subscriptions that park
+  (schema/parking.py), the transport handler's ``run_operation``, ``_send_result_stream`` and
+  ``cleanup_operation``, an ``Operation``'s ``task`` (None while parked), and
+  ``_OperationStreamClosed`` (:data:`OperationStreamClosed`), which ends a run with no
+  ``complete``, the operation left registered.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.base import StrawberryObjectDefinition
@@ -58,6 +64,7 @@ from gateway._compat import IncompatibleLibrary, expect_parameters
 __all__ = [
     "VALIDATION_RULES",
     "ExecutionContext",
+    "OperationStreamClosed",
     "ResolveInfo",
     "attribute_getter",
     "attribute_name",
@@ -77,6 +84,10 @@ ResolveInfo = _OperationContextAwareGraphQLResolveInfo
 
 ExecutionContext = StrawberryGraphQLCoreExecutionContext
 """graphql-core's executor as Strawberry extends it (its own class: public, but undocumented)."""
+
+OperationStreamClosed = _OperationStreamClosed
+"""Raised from ``_send_result_stream``, it ends the operation's run quietly: no ``complete``,
+and the operation stays in the handler's ``operations``."""
 
 VALIDATION_RULES = (MaybeNullValidationRule, OneOfInputValidationRule)
 """The rules Strawberry's schema validates with beside graphql-core's ``specified_rules``."""
@@ -197,6 +208,12 @@ def check() -> None:
     expect_parameters(
         LIBRARY, MODULE, BaseGraphQLWSHandler, "handle_connection_init", ["self", "message"]
     )
+    for name, expected in (("run_operation", ["self", "operation"]),
+                           ("_send_result_stream", ["self", "operation", "result_source"]),
+                           ("cleanup_operation", ["self", "operation_id"])):  # fmt: skip
+        expect_parameters(LIBRARY, MODULE, BaseGraphQLTransportWSHandler, name, expected)
+    if "task" not in getattr(Operation, "__slots__", ()):
+        fail("its WebSocket Operation has no task")
 
 
 def _graphql_executor() -> type:

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
-    MaxTokensLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -37,7 +35,7 @@ from gateway.schema.limits import (
     rate_limit_refusal,
 )
 from gateway.schema.mutations import Mutation
-from gateway.schema.parsing import ParserCache
+from gateway.schema.parsing import DocumentRules, ParserCache
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
 from gateway.schema.subscriptions import Subscription
@@ -208,9 +206,8 @@ def build_schema(
     limits = limits or QueryLimits()
     rules: list[type[ASTValidationRule]] = [query_cost_rule(limits)]
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),  # before the parser cache
+        lambda: DocumentRules(limits.max_tokens, rules),  # before the parser cache
         ParserCache,
-        lambda: AddValidationRules(rules),
         lambda: Validation(hide_suggestions=not introspection, max_errors=limits.max_errors),
         RateLimits,
         ErrorCodes,

@@ -17,7 +17,7 @@ from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
 
 
-@dataclass
+@dataclass(slots=True)  # a WebSocket's lives as long as the socket
 class Context:
     store: SessionStore
     cursors: CursorCodec

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from functools import cached_property, lru_cache
 
-from graphql import DocumentNode, GraphQLError, Source, SourceLocation, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, Source, SourceLocation, parse
 from strawberry.extensions import SchemaExtension
 
 _NEWLINE = re.compile(r"\r\n|[\n\r]")
@@ -36,6 +36,23 @@ class IndexedSource(Source):
 @lru_cache(maxsize=256)
 def parse_document(query: str, max_tokens: int | None) -> DocumentNode:
     return parse(IndexedSource(query), max_tokens=max_tokens)
+
+
+class DocumentRules(SchemaExtension):
+    """What a document is held to: at most ``max_tokens`` tokens, and ``rules`` validated with
+    graphql-core's own (Strawberry's MaxTokensLimiter and AddValidationRules in one). Set as
+    parsing starts, in a hook that ends there: theirs hook the whole operation, which for a
+    subscription is held open, with its generator, for as long as the subscription lives."""
+
+    def __init__(self, max_tokens: int, rules: Iterable[type[ASTValidationRule]]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = tuple(rules)
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = context.validation_rules + self.rules
+        yield
 
 
 class ParserCache(SchemaExtension):

@@ -10,10 +10,11 @@ from gateway.domain import sessions as domain
 from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import Event, Upserted, follow, patiently
+from gateway.live import Event, Upserted, Watcher, follow, patiently
 from gateway.schema.context import Context
 from gateway.schema.conversations import UnreadFilter
 from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
+from gateway.schema.parking import parking_run
 from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
 
@@ -36,9 +37,14 @@ class Subscription:
         ctx = info.context
         viewer = ctx.viewer()
         close = _socket_closer(ctx)
-        start = SyncPosition.parse(since) if since else await ctx.store.sync_position(viewer)
-        if since:
-            await ctx.store.changes_since(viewer, start, 1)  # an expired token fails up front
+        run = parking_run.get()
+        resumed = run.parking.watcher if run is not None and run.resumed else None
+        if resumed is not None:  # parked, and now run again: on from where it stood
+            start = resumed.position
+        else:
+            start = SyncPosition.parse(since) if since else await ctx.store.sync_position(viewer)
+            if since:
+                await ctx.store.changes_since(viewer, start, 1)  # an expired token fails up front
 
         async def overflow() -> None:
             await close(SLOW_SUBSCRIBER_CLOSE_CODE, "too far behind: resync with your sync token")
@@ -51,9 +57,21 @@ class Subscription:
         deliver = None
         if sink is not None and renderer is not None and sink.send_text_now is not None:
             deliver = _direct_delivery(ctx, sink, renderer, with_messages=with_messages)
+        # Over graphql-transport-ws, with every event sent from the fan-out, it waits parked,
+        # without a task (schema/parking.py); the parking counts it, once.
+        parking = run.parking if run is not None and deliver is not None else None
+        watcher = resumed
+        if parking is not None and watcher is None:
+            watcher = Watcher(ctx.event_queue_size)
+            watcher.position = start
+            parking.adopt(ctx.notifier, viewer, watcher, _uncount(ctx))
+            if ctx.metrics is not None:
+                ctx.metrics.subscriptions.inc()
+        park = None if parking is None or run is None else run.park
         events = follow(ctx.store, ctx.notifier, viewer, start, capacity=ctx.event_queue_size,
-                        on_overflow=overflow, deliver=deliver)  # fmt: skip
-        if ctx.metrics is not None:
+                        on_overflow=overflow, deliver=deliver, watcher=watcher,
+                        park=park)  # fmt: skip
+        if ctx.metrics is not None and parking is None:
             ctx.metrics.subscriptions.inc()
         try:
             async for batch in events:
@@ -67,7 +85,7 @@ class Subscription:
                         await sink.send(payload)
         finally:
             await events.aclose()
-            if ctx.metrics is not None:
+            if ctx.metrics is not None and parking is None:
                 ctx.metrics.subscriptions.dec()
 
     @strawberry.subscription(
@@ -104,6 +122,14 @@ class Subscription:
             await changes.aclose()
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.dec()
+
+
+def _uncount(ctx: Context) -> Callable[[], None]:
+    def uncount() -> None:
+        if ctx.metrics is not None:
+            ctx.metrics.subscriptions.dec()
+
+    return uncount
 
 
 def _socket_closer(ctx: Context) -> Callable[[int, str], Awaitable[None]]:

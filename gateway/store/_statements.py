@@ -82,10 +82,11 @@ class Statements:
         "UPDATE sessions SET version = 0 "
         "WHERE deleted_at IS NOT NULL AND deleted_at < ? AND version > 0"
     )
-    # Held to COMMIT by whatever changes a team's members or delivers to them: taken first.
+    # Held to COMMIT by whatever changes a team's members or delivers to them: taken first. It
+    # counts the team's writes since its last membership checkpoint (store/_teams.py).
     lock_team = (
-        "INSERT INTO team_locks (team_key) VALUES (?) "
-        "ON CONFLICT (team_key) DO UPDATE SET team_key = excluded.team_key"
+        "INSERT INTO team_locks (team_key) VALUES (?) ON CONFLICT (team_key) DO UPDATE SET "
+        "since_checkpoint = team_locks.since_checkpoint + 1 RETURNING since_checkpoint"
     )
 
     # The owner's writes ---------------------------------------------------------------------

@@ -8,10 +8,16 @@ and ``event_order`` hold each id's sort key (domain/order.py), which the databas
 
 An event newer than everything known of its team (the usual case) is applied incrementally: its
 message goes to the members before it as the cache has them (or exactly to its tMembers), adjusted
-by what the event itself says. A late event that changes no one's membership is delivered the same
-way, which is order-independent. A late change of membership rebuilds only the accounts it flips,
-from its own key on: what they received from there without and with it, and the difference
-applied; the whole history is read only when most of it lies after the change. The result is
+by what the event itself says. Every ``CHECKPOINT_EVERY`` writes of a team, such an event also
+keeps the members after it as a checkpoint (``team_checkpoints``).
+
+A late event finds the members before it from the nearest snapshot or checkpoint before it and
+the facts in between. If it changes no one's membership it is delivered like an on-time one,
+which is order-independent. A late change of membership rebuilds only the accounts it flips, from
+its own key on: what they received from there without and with it, and the difference applied;
+an account left with nothing from there on walks back from the change to the last message it
+received before it; the checkpoints after the change are corrected for those accounts. What
+this reads grows with how late the event is, never with the team's history, and the result is
 exactly the one the events in time order give.
 """
 
@@ -47,6 +53,9 @@ WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT)
 UNION ALL
 SELECT 1 FROM team_snapshots
 WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
+UNION ALL
+SELECT 1 FROM team_checkpoints
+WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
 LIMIT 1
 """
 _INSERT_FACT = """
@@ -82,6 +91,41 @@ SELECT account, member FROM (
       AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
 ) AS newest WHERE n = 1
 """
+# A page of the team's messages before a key, newest first, none at or before a horizon.
+_MESSAGES_BEFORE = """
+SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
+FROM messages m LEFT JOIN revocations r
+    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
+WHERE m.team_key = ? AND (m.time, m.order_key) < (CAST(? AS BIGINT), CAST(? AS TEXT))
+  AND m.time > CAST(? AS BIGINT)
+ORDER BY m.time DESC, m.order_key DESC LIMIT ?
+"""
+_BEFORE = "AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))"
+_BETWEEN = f"AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT)) {_BEFORE}"
+_ACCOUNT_FACT_BEFORE = (
+    f"{_FACTS} AND account = ? {_BEFORE} ORDER BY time DESC, event_order DESC LIMIT 1"
+)
+_ACCOUNT_FACTS_BETWEEN = f"{_FACTS} AND account = ? {_BETWEEN}"
+_SNAPSHOTS_BETWEEN = f"{_SNAPSHOTS} {_BETWEEN}"
+_CHECKPOINT_BEFORE = f"""
+SELECT time, event_order, event_id, members FROM team_checkpoints WHERE team_key = ? {_BEFORE}
+ORDER BY time DESC, event_order DESC LIMIT 1
+"""
+_CHECKPOINTS_FROM = """
+SELECT time, event_order, event_id, members FROM team_checkpoints
+WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
+"""
+_WRITE_CHECKPOINT = """
+INSERT INTO team_checkpoints (team_key, time, event_order, event_id, members)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (team_key, time, event_order) DO UPDATE SET members = excluded.members
+"""
+_CHECKPOINTED = "UPDATE team_locks SET since_checkpoint = 0 WHERE team_key = ?"
+_AMEND_CHECKPOINT = """
+UPDATE team_checkpoints SET members = ?
+WHERE team_key = ? AND time = CAST(? AS BIGINT) AND event_order = CAST(? AS TEXT)
+"""
+_FORGET_CHECKPOINTS = "DELETE FROM team_checkpoints WHERE team_key = ?"
 _MESSAGES = """
 SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
 FROM messages m LEFT JOIN revocations r
@@ -98,7 +142,6 @@ FROM messages m LEFT JOIN revocations r
 WHERE m.team_key = ? AND (m.time, m.order_key) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
 ORDER BY m.time, m.order_key
 """
-_COUNT_MESSAGES = "SELECT count(*) FROM messages WHERE team_key = ?"
 _SESSION_STATE = """
 SELECT horizon, read_horizon, last_msg_time, last_msg_order, unread
 FROM sessions WHERE owner = ? AND key = ?
@@ -138,6 +181,10 @@ UPDATE sessions SET
 WHERE owner = ? AND key = ? AND deleted_at IS NULL
 {_RETURNING}
 """
+
+
+CHECKPOINT_EVERY = 64  # a team's writes between two checkpoints of its members
+_PAGE = 64  # messages read at a time walking back to an account's last one
 
 
 def counts_unread(message_type: MessageType) -> bool:
@@ -183,7 +230,9 @@ async def apply_message(
         await tx.lock(receivers, versions=False)
         await _save(tx, team, change)
         await deliver(receivers)
-        await _cache(tx, team, members, _members_after(change, members))
+        after = _members_after(change, members)
+        await _cache(tx, team, members, after)
+        await _checkpoint(tx, team, key, after)
         return
     # The members before it, as cached, in one statement however many they are; then the
     # accounts the event itself names that are not among them.
@@ -196,6 +245,7 @@ async def apply_message(
         await tx.rows(_CLEAR_MEMBERS, str(team))
     for fact in change.facts:
         await tx.rows(_ADD_MEMBER if fact.member else _REMOVE_MEMBER, str(team), fact.account)
+    await _checkpoint(tx, team, key, _members_after(change, members))
 
 
 async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: int) -> int:
@@ -210,7 +260,10 @@ async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: i
     else:
         await _save(tx, team, change)
         members = await _cached_members(tx, team)
-        await _cache(tx, team, members, _members_after(change, members))
+        after = _members_after(change, members)
+        await _cache(tx, team, members, after)
+        if key is not None:
+            await _checkpoint(tx, team, key, after)
     return len(await _cached_members(tx, team))
 
 
@@ -229,7 +282,7 @@ async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: i
 
 async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
     t = str(team)
-    return bool(await tx.rows(_LATER, t, *_at(key), t, *_at(key), t, *_at(key)))
+    return bool(await tx.rows(_LATER, t, *_at(key), t, *_at(key), t, *_at(key), t, *_at(key)))
 
 
 def _at(key: EventKey) -> tuple[int, str]:
@@ -256,6 +309,30 @@ def _members_after(change: TeamChange, members_before: set[str]) -> set[str]:
     return change.members_after(members_before)
 
 
+async def _checkpoint(tx: Write, team: SessionKey, key: EventKey, members: set[str]) -> None:
+    """Keep ``members``, the team's members after every change up to ``key`` (the newest), as a
+    checkpoint, when the team has had ``CHECKPOINT_EVERY`` writes since its last one."""
+    if tx.team_writes < CHECKPOINT_EVERY:
+        return
+    await tx.rows(_WRITE_CHECKPOINT, str(team), *_at(key), key.event_id,
+                  _names(frozenset(members)))  # fmt: skip
+    await tx.rows(_CHECKPOINTED, str(team))
+
+
+async def _amend_checkpoints(
+    tx: Write, team: SessionKey, key: EventKey, roster: Roster, accounts: set[str]
+) -> None:
+    """Correct, for ``accounts``, the checkpoints at or after ``key``, where a late change was
+    just saved: ``roster`` holds every change from ``key`` on."""
+    t = str(team)
+    for time, order, event_id, names in await tx.rows(_CHECKPOINTS_FROM, t, *_at(key)):
+        at = EventKey(int(time), str(order), str(event_id))
+        members = set(orjson.loads(names))
+        amended = (members - accounts) | {a for a in accounts if roster.member_after(a, at)}
+        if amended != members:
+            await tx.rows(_AMEND_CHECKPOINT, _names(frozenset(amended)), t, *_at(at))
+
+
 async def _cached_members(tx: Write, team: SessionKey) -> set[str]:
     return {str(row[0]) for row in await tx.rows(_MEMBERS, str(team))}
 
@@ -269,7 +346,8 @@ async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> N
 
 async def recompute(tx: Write, team: SessionKey, now: int) -> None:
     """Rebuild the sessions of every account the team has known, and its members, from its kept
-    history (the team is locked)."""
+    history (the team is locked); its checkpoints go (later writes keep new ones)."""
+    await tx.rows(_FORGET_CHECKPOINTS, str(team))
     await _recompute(tx, team, None, now)
 
 
@@ -296,15 +374,12 @@ async def _rebuild_from(
 ) -> None:
     """The sessions of ``owners``, whose membership the change at ``key`` (saved, and locked)
     flips, as the team's messages from ``key`` on make them: what they received from there is
-    computed without and with the change, and the difference applied. Work grows with how late
-    the change is, not with the team's history; the whole history is read only for an account
-    that keeps nothing from ``key`` on while its last message was among what it loses."""
+    computed without and with the change, and the difference applied. An account that keeps
+    nothing from ``key`` on while its last message was among what it loses walks back to the
+    last message it received before ``key``. Work grows with how late the change is, not with
+    the team's history."""
     t = str(team)
     history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *_at(key))]
-    [(total,)] = await tx.rows(_COUNT_MESSAGES, t)
-    if 2 * len(history) > int(total):  # most of the history: one pass over all of it is less
-        await _recompute(tx, team, owners, now)
-        return
     facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *_at(key))]
     snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *_at(key))]
     new = Roster.of(facts, snapshots, base=before)
@@ -313,7 +388,6 @@ async def _rebuild_from(
     revokes = {m.key: r for m, r in history}
     messages = [m for m, _ in history]
     delivered_before = [m for m in messages if m.key != key]  # the event's own message was not
-    whole_history: set[str] = set()
     for owner in sorted(owners):
         found = await tx.rows(_SESSION_STATE, owner, t)
         horizon, read_horizon, last_time, last_order, unread = (
@@ -323,31 +397,71 @@ async def _rebuild_from(
         was = received_state(old, owner, delivered_before, **horizons)
         now_is = received_state(new, owner, messages, **horizons)
         unread = max(0, int(unread) - was.unread + now_is.unread)
+        last: tuple[TeamMessage, RevokeNotification | None] | None = None
         if now_is.last is not None:
-            revoke = revokes[now_is.last.key]
-            last = Message(now_is.last.key.event_id, now_is.last.sender, MessageType.UNKNOWN,
-                           now_is.last.key.time)  # fmt: skip
-            await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
-                              *last_message_values(last, revoke), unread,
-                              tx.version(owner))  # fmt: skip
+            last = now_is.last, revokes[now_is.last.key]
         elif last_time is not None and (int(last_time), str(last_order)) >= _at(key):
-            whole_history.add(owner)
+            last = await _last_received_before(tx, team, owner, key, int(horizon))
+            if last is None:
+                await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, t)
+                continue
+        if last is not None:
+            message, revoke = last
+            kept = Message(message.key.event_id, message.sender, MessageType.UNKNOWN,
+                           message.key.time)  # fmt: skip
+            await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
+                              *last_message_values(kept, revoke), unread,
+                              tx.version(owner))  # fmt: skip
         elif found and unread != int(found[0][4]):
             await tx.changing(_SET_UNREAD, unread, tx.version(owner), owner, t)
-    if whole_history:
-        await _recompute(tx, team, whole_history, now)
+    await _amend_checkpoints(tx, team, key, new, owners)
     cached = await _cached_members(tx, team)
     after = (cached - owners) | {a for a in owners if new.member_after(a, LAST)}
     await _cache(tx, team, cached, after)
 
 
+async def _last_received_before(
+    tx: Write, team: SessionKey, account: str, key: EventKey, horizon: int
+) -> tuple[TeamMessage, RevokeNotification | None] | None:
+    """The newest of the team's messages before ``key`` and after ``horizon`` that ``account``
+    received, walking back a page at a time: each page is judged by the account's changes and
+    the team's snapshots within it, from the account's membership just before it."""
+    t = str(team)
+    bound = key
+    while page := [_team_message(row) for row in
+                   await tx.rows(_MESSAGES_BEFORE, t, *_at(bound), horizon, _PAGE)]:  # fmt: skip
+        low = page[-1][0].key
+        span = (*_at(low), *_at(bound))
+        facts = [_fact(row) for row in await tx.rows(_ACCOUNT_FACTS_BETWEEN, t, account, *span)]
+        snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_BETWEEN, t, *span)]
+        member = await _member_before(tx, team, account, low)
+        roster = Roster.of(facts, snapshots, base={account} if member else ())
+        for message, revoke in page:
+            if roster.receives(account, message.key):
+                return message, revoke
+        bound = low
+    return None
+
+
+async def _member_before(tx: Write, team: SessionKey, account: str, key: EventKey) -> bool:
+    t = str(team)
+    fact = [_fact(row) for row in await tx.rows(_ACCOUNT_FACT_BEFORE, t, account, *_at(key))]
+    snapshot = [_snapshot(row) for row in await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))]
+    return Roster.of(fact, snapshot).member_before(account, key)
+
+
 async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str]:
-    """The members just before ``key``: the newest snapshot before it, then each account's
-    newest fact between that snapshot and ``key``."""
+    """The members just before ``key``: the newest snapshot or checkpoint before it, then each
+    account's newest fact between that and ``key`` (a fact at a checkpoint's own key is in it
+    already, so applying it again changes nothing)."""
     t = str(team)
     found = await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))
     members = set(_snapshot(found[0]).members) if found else set()
     since = _snapshot(found[0]).key if found else FIRST
+    for time, order, event_id, names in await tx.rows(_CHECKPOINT_BEFORE, t, *_at(key)):
+        checkpoint = EventKey(int(time), str(order), str(event_id))
+        if checkpoint >= since:
+            members, since = set(orjson.loads(names)), checkpoint
     for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *_at(since), *_at(key)):
         (members.add if member else members.discard)(str(account))
     return members

@@ -31,11 +31,13 @@ class Write:
         self.changes = ChangeLog()
         self._watched = watched
         self._versions: dict[str, int | None] = {}  # None: locked without reading it
+        self.team_writes = 0  # the locked team's writes since its last membership checkpoint
 
     async def lock_team(self, team: SessionKey) -> None:
         if self._versions:
             raise RuntimeError("a team is locked before any owner")
-        await self.db.execute(self.sql.lock_team, str(team))
+        [(writes,)] = await self.db.fetch(self.sql.lock_team, str(team))
+        self.team_writes = int(writes)
 
     async def lock_teams(self, teams: Iterable[SessionKey]) -> None:
         """Several teams at once (a bulk import's batch), in sorted order."""

@@ -1,7 +1,8 @@
 """The scale-out store: PostgreSQL through an asyncpg pool, for many stateless gateway replicas.
 
-Each commit that changes someone's list also sends ``NOTIFY gateway_sessions`` naming those
-owners, and a LISTEN connection per replica wakes the subscribers of the owners named by others.
+Each commit that changes someone's list also sends a NOTIFY naming those owners on its schema's
+channel (``channel_of``: ``gateway_sessions`` in ``public``), and a LISTEN connection per replica
+wakes the subscribers of the owners named by others.
 That connection is kept: when it goes (a PostgreSQL restart, a failover, a cut network), the
 replica listens again on a new one and wakes every watched owner, since changes may have passed
 unheard in between.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import re
 import uuid
@@ -49,7 +51,7 @@ POSTGRES = Dialect(
     duplicate_key=(asyncpg.UniqueViolationError,),
     padded_time="lpad(CAST(time AS TEXT), 20, '0')",
 )
-CHANNEL = "gateway_sessions"
+CHANNEL = "gateway_sessions"  # public's, and every schema's before per-schema channels
 _NOTICE_BYTES = 7900  # NOTIFY takes payloads under 8000 bytes
 _NOTIFY = "SELECT pg_notify(?, notice) FROM unnest(CAST(? AS TEXT[])) AS n(notice)"
 _LISTEN_CHECK_S = 10.0  # how often an idle LISTEN connection is asked whether it still works
@@ -120,11 +122,13 @@ class PostgresDriver:
         self._keeper: asyncio.Task[None] | None = None
         self._replica = uuid.uuid4().hex  # tells this replica's notices from others'
         self._changed_elsewhere: RemoteChange | None = None
+        self._channel = CHANNEL
 
     async def open(self) -> None:
         self._pool = await self._connect()
         async with self._pool.acquire() as db:
             await self._migrate(db)
+            self._channel = channel_of(await db.fetchval("SELECT current_schema()"))
         self._listen = await self._listening_connection()
         self._keeper = asyncio.create_task(self._keep_listening(), name="gateway LISTEN keeper")
 
@@ -177,7 +181,11 @@ class PostgresDriver:
             self._dsn, server_settings=self._settings, timeout=self._connect_timeout_s
         )
         try:
-            await db.add_listener(CHANNEL, self._on_notice)
+            await db.add_listener(self._channel, self._on_notice)
+            if self._channel != CHANNEL:
+                # Replicas of a release before per-schema channels (a rolling upgrade) notify
+                # on the database's one channel.
+                await db.add_listener(CHANNEL, self._on_notice)
         except BaseException:
             db.terminate()
             raise
@@ -320,7 +328,7 @@ class PostgresDriver:
 
     async def notify(self, db: Connection, owners: Collection[str]) -> None:
         # One statement, however many notices a large team's fan-out needs.
-        await db.execute(_NOTIFY, CHANNEL, _notices(self._replica, owners))
+        await db.execute(_NOTIFY, self._channel, _notices(self._replica, owners))
 
     def on_remote_change(self, changed: RemoteChange) -> None:
         self._changed_elsewhere = changed
@@ -332,17 +340,30 @@ class PostgresDriver:
         channel: str,
         payload: object,
     ) -> None:
-        del db, pid, channel
+        del db, pid
         try:
             notice = orjson.loads(str(payload))
             replica, owners = notice["replica"], notice["owners"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            # Not ours: the channel is the database's, and another gateway (another schema, a
-            # release before) may share it.
-            logger.debug("ignored a foreign notice on %s: %.100r", CHANNEL, payload)
+            # Not ours: a channel is a database's, and something else may use the name.
+            logger.debug("ignored a foreign notice on %s: %.100r", channel, payload)
             return
         if replica != self._replica and self._changed_elsewhere is not None:
             self._changed_elsewhere(None if owners is None else frozenset(owners))
+
+
+def channel_of(schema: str | None) -> str:
+    """The NOTIFY channel of the gateways whose tables are in ``schema``. A channel is the
+    database's, so gateways in other schemas of it (another deployment, the test suite's
+    schemas) would otherwise wake one another's subscribers for owners of the same name: one
+    channel a schema, ``gateway_sessions`` as before in ``public`` (no channel name is longer
+    than PostgreSQL's 63 bytes: a long schema's is named by its hash)."""
+    if schema is None or schema == "public":
+        return CHANNEL
+    channel = f"{CHANNEL}.{schema}"
+    if len(channel.encode()) > 63:
+        channel = f"{CHANNEL}.{hashlib.sha256(schema.encode()).hexdigest()[:32]}"
+    return channel
 
 
 def _notices(replica: str, owners: Collection[str]) -> list[str]:

@@ -7,21 +7,21 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import graphiql, heap, tracing
 from gateway.auth import Authenticator
 from gateway.domain.checksum import Verifier
 from gateway.domain.cursors import CursorCodec
 from gateway.live import ChangeNotifier
-from gateway.logs import RequestIdMiddleware, configure_logging
+from gateway.logs import RequestIdMiddleware, configure_logging, request_id, request_id_of
 from gateway.metrics import Metrics
 from gateway.schema import build_schema
 from gateway.schema.limits import QueryLimits, RateLimit, RateLimiter
@@ -29,6 +29,7 @@ from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.store.base import SessionStore
 from gateway.store.instrumented import instrumented
+from gateway.web.cors import HintingCORSMiddleware
 from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
 from gateway.web.webhook import NimWebhooks
 
@@ -76,7 +77,11 @@ def create_app(
             settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst
         ),
     )
-    graphiql_page, notices = _graphiql_page(settings)
+    authenticator = Authenticator(settings)
+    graphiql_page = graphiql.Page(
+        graphiql.directory(settings.graphiql_dir), cdn=settings.graphiql_cdn
+    )
+    notices = graphiql_page.notices()
     verifier = _verifier(settings)
     if verifier is None:
         notices.append("GATEWAY_NIM_APP_SECRET is not set: the NIM webhooks answer 503")
@@ -88,7 +93,7 @@ def create_app(
             tracer_provider=tracer_provider,
         ),
         store=the_store,
-        authenticator=Authenticator(settings),
+        authenticator=authenticator,
         cursors=CursorCodec(settings.cursor_key()),
         clock=clock,
         notifier=notifier,
@@ -133,6 +138,7 @@ def create_app(
             # Said once, when the gateway starts serving (a start that fails says only why).
             for notice in notices:
                 logger.warning(notice)
+            await authenticator.prefetch_keys()  # a failure is logged; it never stops a start
             await stack.enter_async_context(_purging_tombstones(the_store, settings, clock))
             yield
 
@@ -151,10 +157,8 @@ def create_app(
     async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    graphiql_dir = graphiql.directory(settings.graphiql_dir)
-
     async def graphiql_asset(request: Request) -> Response:
-        path = graphiql.asset_path(graphiql_dir, request.path_params["asset"])
+        path = graphiql.asset_path(graphiql_page.directory, request.path_params["asset"])
         if path is None or not path.is_file():
             return JSONResponse({"error": "no such asset"}, status_code=404)
         return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
@@ -162,7 +166,8 @@ def create_app(
     async def home(request: Request) -> Response:
         return RedirectResponse("/graphql")
 
-    app = Starlette(
+    app = _App(
+        None if tracer_provider is not None else view,
         routes=[
             # The view is an ASGI app, not a request handler: Route passes it the raw scope.
             # First: the router tries each route in turn, and nearly every request is for it.
@@ -180,7 +185,7 @@ def create_app(
             *_tracing_middleware(tracer_provider),
             Middleware(RequestIdMiddleware),
             Middleware(
-                CORSMiddleware,
+                HintingCORSMiddleware,
                 allow_origins=settings.origins(),
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type", "Accept"],
@@ -190,6 +195,28 @@ def create_app(
     )
     app.state.close_connections = view.close_connections
     return app
+
+
+class _App(Starlette):
+    """The app, where a WebSocket to /graphql goes straight to the view: the middleware (CORS,
+    the request id's echo) and the router apply to HTTP only, and each of their calls would
+    stay suspended for as long as the socket is open. (With tracing on, sockets go the whole
+    way, to be traced.)"""
+
+    def __init__(self, sockets: ASGIApp | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sockets = sockets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._sockets is None or scope["type"] != "websocket" or scope["path"] != "/graphql":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        token = request_id.set(request_id_of(scope))
+        try:
+            await self._sockets(scope, receive, send)
+        finally:
+            request_id.reset(token)
 
 
 def _tracing_middleware(provider: TracerProvider | None) -> list[Middleware]:
@@ -265,22 +292,3 @@ def app_from_environment() -> Starlette:
     configure_logging(settings.log_level, settings.log_format)
     store = open_store(settings)
     return served_app(settings, store, lifespan=[store])
-
-
-def _graphiql_page(settings: Settings) -> tuple[str | None, list[str]]:
-    """GraphiQL from the gateway's own copy of its assets (None: Strawberry's CDN page), and
-    what to tell the operator at start-up when there is no copy."""
-    directory = graphiql.directory(settings.graphiql_dir)
-    if graphiql.installed(directory):
-        return graphiql.local_page(), []
-    missing = f"GraphiQL's assets are not installed in {directory}"
-    if settings.graphiql_cdn:
-        return None, [
-            f"{missing}: /graphql loads them from the public CDN (a blank page without "
-            "internet). Install them once for this machine: gateway install-graphiql"
-        ]
-    page = (
-        "<!doctype html><title>GraphiQL</title><p>GraphiQL's assets are not installed here. "
-        "Run <code>gateway install-graphiql</code>, or set GATEWAY_GRAPHIQL_CDN=true.</p>"
-    )
-    return page, [f"{missing} and GATEWAY_GRAPHIQL_CDN=false: run gateway install-graphiql"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import jwt
 import orjson
@@ -26,6 +29,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportInitMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
@@ -33,18 +39,21 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from gateway._compat.strawberry import pre_execution_close_reason
+from gateway import graphiql
+from gateway._compat.strawberry import OperationStreamClosed, pre_execution_close_reason
 from gateway.auth import Authenticator
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
 from gateway.errors import Unauthenticated
+from gateway.heap import settling
 from gateway.live import ChangeNotifier
-from gateway.metrics import Metrics
+from gateway.metrics import Metrics, unobserved
 from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
 from gateway.schema.frames import FrameSink, frame_sink
-from gateway.schema.limits import RateLimiter, utf8_size_past
+from gateway.schema.limits import RateLimiter, operation_charged, utf8_size_past
+from gateway.schema.parking import Parking, ParkingRun, parking_run
 from gateway.store.base import SessionStore
 from gateway.web.websocket import SEND_TEXT_NOW
 
@@ -104,12 +113,75 @@ class _TextFrames(ASGIWebSocketAdapter):
 
 class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, where a subscribe that does not parse gets an ``error`` message like
-    any other refused operation (Strawberry closes the whole connection with 4400), and where
-    a subscription may send its own ``next`` frames (schema/frames.py)."""
+    any other refused operation (Strawberry closes the whole connection with 4400), where a
+    subscription may send its own ``next`` frames (schema/frames.py), and where it may wait
+    parked, without a task (schema/parking.py): its run of the operation ends, the operation
+    stays, and a later run goes on from where it stood (no token spent, not observed again)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # By operation id: its parking, and the context its later runs start from.
+        self._parkings: dict[str, tuple[Parking, contextvars.Context]] = {}
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _give_frame_sink(self.view, self.websocket, {"id": operation.id, "type": "next"})
-        await super().run_operation(operation)
+        parkings = self._parkings
+        found = parkings.get(operation.id)
+        if found is None:
+            parking = Parking(partial(self._resume, operation))
+            # What a later run starts from: this task's context, before this run's own.
+            parkings[operation.id] = parking, contextvars.copy_context()
+        else:
+            parking = found[0]
+        run = ParkingRun(parking, resumed=found is not None)
+        token = parking_run.set(run)
+        settling.run_started()
+        try:
+            with ExitStack() as later_run:
+                if run.resumed:
+                    later_run.enter_context(operation_charged())
+                    unobserved.set(True)
+                await super().run_operation(operation)
+        finally:
+            settling.run_ended()
+            parking_run.reset(token)
+            if run.parked and operation.task is asyncio.current_task():
+                operation.task = None  # nothing runs it until it is resumed
+            if not run.parked:  # the subscription ended
+                parking.close()
+                if parkings.get(operation.id, (None,))[0] is parking:
+                    del parkings[operation.id]
+
+    async def _send_result_stream(self, operation: Operation[Context, None], *args: Any) -> None:
+        await super()._send_result_stream(operation, *args)
+        run = parking_run.get()
+        if run is not None and run.parked:
+            # Parked: the run ends with no ``complete`` and the operation stays registered.
+            raise OperationStreamClosed
+
+    def _resume(self, operation: Operation[Context, None]) -> None:
+        found = self._parkings.get(operation.id)
+        if found is None or self.operations.get(operation.id) is not operation:
+            return  # completed meanwhile
+        task = asyncio.create_task(self.run_operation(operation), context=found[1].copy())
+        operation.task = task
+        task.add_done_callback(self._task_done)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        operation = self.operations.get(operation_id)
+        if operation is not None and operation.task is None:  # parked: no task to cancel
+            del self.operations[operation_id]
+        else:
+            await super().cleanup_operation(operation_id)
+        found = self._parkings.pop(operation_id, None)
+        if found is not None:
+            found[0].close()
+
+    async def handle_connection_init(self, message: TransportInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Strawberry cancelled its timer and keeps the task to the end: a socket holds it no
+        # longer (shutdown has nothing left to wait for).
+        self.connection_init_timeout_task = None
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
@@ -160,7 +232,8 @@ def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]
     """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
     view sends every event through Strawberry."""
     if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
-        send_now = socket.ws.scope.get(SEND_TEXT_NOW)  # uvicorn with web/websocket.py's protocol
+        # uvicorn with web/websocket.py's protocol
+        send_now = (socket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
         frame_sink.set(FrameSink.of(opening, socket.send_text, send_now))
 
 
@@ -182,7 +255,7 @@ class GraphQLView(GraphQL[Context, None]):
         http_limits: HttpLimits,
         rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
-        graphiql_page: str | None = None,
+        graphiql_page: graphiql.Page | None = None,
         frames: bool = True,
         group_limits: GroupLimits = DEFAULT_LIMITS,
     ) -> None:
@@ -215,7 +288,9 @@ class GraphQLView(GraphQL[Context, None]):
             self._http_from_client,  # type: ignore[arg-type]
             trusted_hosts=list(http_limits.trusted_proxies),
         )
-        self._expiry_timers: dict[int, asyncio.Task[None]] = {}
+        # A timer per socket, not a task: an idle socket holds no coroutine for its token.
+        self._expiry_timers: dict[int, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -227,8 +302,6 @@ class GraphQLView(GraphQL[Context, None]):
             self._open_sockets.pop(id(scope), None)
             if (timer := self._expiry_timers.pop(id(scope), None)) is not None:
                 timer.cancel()
-                with suppress(asyncio.CancelledError):
-                    await timer
             if (account := self._socket_accounts.pop(id(scope), None)) is not None:
                 self._connections[account] -= 1
                 if self._connections[account] <= 0:
@@ -267,7 +340,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _http_from_client(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive=_limited(receive, self._http_limits.max_body_bytes))
-        viewer, auth_error = self._authenticate(request.headers.get("authorization"))
+        viewer, auth_error = await self._authenticate(request.headers.get("authorization"))
         scope["gateway.viewer"] = (viewer, auth_error)
         # Without a valid token, the client's address pays, before the body is even read.
         if viewer is None and (wait := self._anonymous_wait(request)) is not None:
@@ -286,9 +359,9 @@ class GraphQLView(GraphQL[Context, None]):
         if self._metrics is not None:
             self._metrics.refused(code)
 
-    def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
+    async def _authenticate(self, header: str | None) -> tuple[str | None, Unauthenticated | None]:
         try:
-            return self._authenticator.authenticate(header), None
+            return await self._authenticator.authenticated(header), None
         except Unauthenticated as e:
             return None, e
 
@@ -342,7 +415,7 @@ class GraphQLView(GraphQL[Context, None]):
         result = await self.schema.execute(
             query,
             variable_values=variables,
-            context_value=self._http_context(request),
+            context_value=await self._http_context(request),
             root_value=await self.get_root_value(request),  # type: ignore[func-returns-value]
             operation_name=operation_name,
             allowed_operation_types=OperationType.from_http("POST"),
@@ -404,14 +477,14 @@ class GraphQLView(GraphQL[Context, None]):
             context.socket_id = id(request.scope)
             self._open_sockets[context.socket_id] = socket
             return context  # authenticated in on_ws_connect, from connection_init
-        return self._http_context(request)
+        return await self._http_context(request)
 
-    def _http_context(self, request: Request) -> Context:
+    async def _http_context(self, request: Request) -> Context:
         context = self._context()
         # Not refused here: GraphiQL and introspection work without a token; every data field
         # raises the error instead. (Authenticated once per request, in _http_from_client.)
         context.viewer_id, context.auth_error = request.scope.get("gateway.viewer") or (
-            self._authenticate(request.headers.get("authorization"))
+            await self._authenticate(request.headers.get("authorization"))
         )
         return context
 
@@ -431,7 +504,9 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("authorization", params.get("Authorization"))
         try:
-            account = self._authenticator.authenticate(header if isinstance(header, str) else None)
+            account = await self._authenticator.authenticated(
+                header if isinstance(header, str) else None
+            )
         except Unauthenticated as e:
             raise ConnectionRejectionError({"code": e.code, "message": e.message}) from None
         limit = self._limits.connections_per_account
@@ -442,15 +517,22 @@ class GraphQLView(GraphQL[Context, None]):
         self._connections[account] += 1
         self._socket_accounts[context.socket_id] = account
         context.viewer_id = account
+        context.connection_params = None  # read: the socket need not keep the token
         assert isinstance(header, str)  # authenticated
-        self._expiry_timers[context.socket_id] = asyncio.create_task(
-            self._close_at(context, _expires_at(header))
+        delay = _expires_at(header) - self._clock() / 1000
+        self._expiry_timers[context.socket_id] = asyncio.get_running_loop().call_later(
+            delay, self._expire, context
         )
         return None
 
-    async def _close_at(self, context: Context, expires_at_s: float) -> None:
-        """Closes the connection when its token expires, by the gateway's clock."""
-        await asyncio.sleep(expires_at_s - self._clock() / 1000)
+    def _expire(self, context: Context) -> None:
+        """Closes the connection: its token expired, by the gateway's clock."""
+        self._expiry_timers.pop(context.socket_id, None)
+        closing = asyncio.create_task(self._close_expired(context))
+        self._expiring.add(closing)
+        closing.add_done_callback(self._expiring.discard)
+
+    async def _close_expired(self, context: Context) -> None:
         if context.close_connection is not None:
             with suppress(Exception):  # already closing or gone
                 await context.close_connection(
@@ -460,7 +542,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
             return await super().render_graphql_ide(request)
-        return Response(self._graphiql_page, media_type="text/html")
+        return Response(self._graphiql_page.html(), media_type="text/html")
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

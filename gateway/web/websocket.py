@@ -20,7 +20,9 @@ SEND_TEXT_NOW = "gateway.send_text_now"
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):
     async def run_asgi(self) -> None:
-        self.scope[SEND_TEXT_NOW] = self.send_text_now  # type: ignore[literal-required]
+        # In the scope's small "extensions" dict: a key more in the scope itself grows it.
+        extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+        extensions[SEND_TEXT_NOW] = self.send_text_now
         await super().run_asgi()
 
     def send_text_now(self, texts: list[bytes]) -> bool:

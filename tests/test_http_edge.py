@@ -149,6 +149,8 @@ async def test_cors_allows_only_the_configured_origins(
     assert ok.headers["access-control-allow-origin"] == "https://app.example"
     assert "authorization" in ok.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in evil.headers
+    assert evil.status_code == 400
+    assert "set GATEWAY_ALLOWED_ORIGINS=https://evil.example" in evil.text  # how to allow it
 
 
 async def test_rate_limits_answer_429_with_a_retry_hint(
