@@ -21,6 +21,7 @@ from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import PageQuery, TimeWindow
 from gateway.domain.sessions import LastMessageKind, Session
 from gateway.importer import import_file, import_lines
+from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore, SqlStore
 from tests.conftest import POSTGRES_URL, Clock, Webhook, postgres_schema
@@ -331,3 +332,36 @@ async def test_a_message_stored_meanwhile_by_the_webhook_is_a_duplicate_of_the_b
     assert (report.applied, report.duplicate) == (1, 1)
     [session] = (await store.list_sessions("123", PageQuery(TimeWindow()))).sessions
     assert (session.last_message_id, session.unread_count) == ("11", 2)
+
+
+async def test_a_late_kick_after_a_long_imported_team_history_gives_what_the_webhook_gives(
+    webhook: Webhook, store: SessionStore, imported: SessionStore
+) -> None:
+    """An import keeps the team's membership checkpoints as the webhook keeps them (every so
+    many writes), so a late event after it finds the members before it as it would have."""
+    members = ["123", "0123", "7", "alice"]
+    team = {"eventType": "1", "convType": "TEAM", "to": "88", "msgType": "TEXT"}
+    events = [{**team, "fromAccount": members[n % 3], "msgTimestamp": str(BASE + 10 * n),
+               "msgidServer": str(1000 + n), "tMembers": f"[{', '.join(members)}]"}
+              for n in range(200)]  # fmt: skip
+    kick = {**team, "fromAccount": "123", "msgType": "NOTIFICATION", "msgTimestamp": str(BASE + 5),
+            "msgidServer": "999", "attach": {"id": 1, "data": {"ids": ["alice"]}}}  # fmt: skip
+    for event in events:
+        await webhook.ok(event)
+    await import_lines(imported, lines(events))
+    assert isinstance(imported, SqlStore)
+    assert await raw_checkpoints(imported) == await raw_checkpoints(store)
+
+    await webhook.ok(kick)
+    await Ingestor(imported).apply_json(kick)
+
+    keys = [SessionKey(SessionType.TEAM, "88")]
+    assert await state(imported, members, keys) == await state(store, members, keys)
+
+
+async def raw_checkpoints(store: SessionStore) -> int:
+    assert isinstance(store, SqlStore)
+    async with store._driver.read() as db:
+        row = await db.fetch_one("SELECT count(*) FROM team_checkpoints")
+    assert row is not None
+    return int(row[0])

@@ -37,6 +37,7 @@ from gateway.store._lists import MESSAGE_COLUMNS
 from gateway.store._received import (
     STATE_COLUMNS,
     WRITTEN_COLUMNS,
+    CheckpointRow,
     FactRow,
     NewMessage,
     SnapshotRow,
@@ -70,10 +71,12 @@ _STAGED_SNAPSHOTS = (
     "import_snapshots (team_key TEXT, time BIGINT, event_id TEXT, members TEXT, receivers TEXT)"
 )
 _STAGED_MEMBERS = "import_members (team_key TEXT, member TEXT, joins SMALLINT)"
+_STAGED_WRITES = "import_writes (team_key TEXT, writes INTEGER)"
 _STAGED = (_STAGED_IDS, _STAGED_MESSAGES, _STAGED_REVOCATIONS, _STAGED_KEYS, _STAGED_SESSIONS,
-           _STAGED_FACTS, _STAGED_SNAPSHOTS, _STAGED_MEMBERS)  # fmt: skip
+           _STAGED_FACTS, _STAGED_SNAPSHOTS, _STAGED_MEMBERS, _STAGED_WRITES)  # fmt: skip
 # The staged tables a statement joins to a table of the store's (the others are only copied in).
-_JOINED = frozenset({"import_ids", "import_keys", "import_sessions", "import_members"})
+_JOINED = frozenset({"import_ids", "import_keys", "import_sessions", "import_members",
+                     "import_writes"})  # fmt: skip
 
 _INSERT_MESSAGES = f"""
 INSERT INTO messages ({MESSAGE_COLUMNS}, team_key)
@@ -117,6 +120,12 @@ INSERT INTO team_members (team_key, member)
 SELECT team_key, member FROM import_members WHERE joins = 1
 ON CONFLICT DO NOTHING
 """
+# Each team's writes since its last membership checkpoint, as the batch leaves them.
+_COUNT_WRITES = """
+UPDATE team_locks SET since_checkpoint = w.writes
+FROM import_writes w WHERE team_locks.team_key = w.team_key
+"""
+_CHECKPOINT_COLUMNS = ("team_key", "time", "event_order", "event_id", "members")
 _REMOVE_MEMBERS = """
 DELETE FROM team_members
 WHERE (team_key, member) IN (SELECT team_key, member FROM import_members WHERE joins = 0)
@@ -202,8 +211,7 @@ async def apply_batch(
             firsts[new.ref] = new
     teams = sorted({n.event.team for n in firsts.values() if isinstance(n.event, TeamMessageEvent)},
                    key=str)  # fmt: skip
-    if teams:
-        await tx.lock_teams(teams)
+    writes = await tx.lock_teams(teams) if teams else {}
     if bulk.long_transaction is not None:  # a batch's statements take what they take
         await tx.db.execute(bulk.long_transaction)
     staged = _Staged(tx, bulk)
@@ -245,9 +253,11 @@ async def apply_batch(
     for new in news.values():
         if isinstance(new.event, TeamMessageEvent):
             team_news.setdefault(new.event.team, []).append(new)
+    checkpoints: list[CheckpointRow] = []
     for team, batch in team_news.items():
         before = cached.get(team, set())
-        members = walk_team(team, batch, before, received, conversations, facts, snapshots)
+        members = walk_team(team, batch, before, received, conversations, facts, snapshots,
+                            writes, checkpoints)  # fmt: skip
         member_changes += [(str(team), a, 1) for a in sorted(members - before)]
         member_changes += [(str(team), a, 0) for a in sorted(before - members)]
 
@@ -276,6 +286,12 @@ async def apply_batch(
     if snapshots:
         await staged.copy("import_snapshots", _SNAPSHOT_COLUMNS, sorted(snapshots))
         await tx.db.execute(_INSERT_SNAPSHOTS)
+    if checkpoints:  # at keys of the batch's own messages: none is there
+        await tx.db.copy("team_checkpoints", _CHECKPOINT_COLUMNS, sorted(checkpoints))
+    if team_news:
+        counts = [(t, writes[t]) for t in sorted({str(team) for team in team_news})]
+        await staged.copy("import_writes", ("team_key", "writes"), counts)
+        await tx.db.execute(_COUNT_WRITES)
     if member_changes:
         await staged.copy("import_members", ("team_key", "member", "joins"), member_changes)
         await tx.db.execute(_ADD_MEMBERS)

@@ -24,7 +24,7 @@ from gateway.domain.order import FIRST, EventKey, event_key
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._lists import KINDS
 from gateway.store._rows import Row, last_message_values
-from gateway.store._teams import counts_unread
+from gateway.store._teams import CHECKPOINT_EVERY, counts_unread
 
 _NEVER = -(2**63)  # a horizon before every message
 # What session_rows reads of each session's row, and the columns of the rows it makes.
@@ -66,6 +66,7 @@ class NewMessage:
 
 FactRow = tuple[str, str, int, str, int, int]  # team_facts' columns
 SnapshotRow = tuple[str, int, str, str, str | None]  # team_snapshots' columns
+CheckpointRow = tuple[str, int, str, str, str]  # team_checkpoints' columns
 Pair = tuple[str, str]  # (owner, session key as text)
 _KIND_OF_PREFIX = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
 _P2P = f"{SessionType.P2P.value}|"
@@ -101,11 +102,13 @@ def walk_team(
     conversations: dict[Pair, str],
     facts: list[FactRow],
     snapshots: list[SnapshotRow],
+    writes: dict[str, int],
+    checkpoints: list[CheckpointRow],
 ) -> set[str]:
     """Deliver a team's new messages in event order from the members before them, as the
     webhook delivers an event newer than everything known of its team; returns the members
     after them. Their membership changes go to ``facts`` and ``snapshots``, as _teams._save
-    keeps them."""
+    keeps them, and ``checkpoints`` every CHECKPOINT_EVERY of the team's ``writes``."""
     t = str(team)
     members = set(before)
     names: dict[frozenset[str], str] = {}  # a team's member lists repeat: each encoded once
@@ -130,6 +133,13 @@ def walk_team(
         if s is not None:
             listed = None if s.receivers is None else _names(s.receivers, names)
             snapshots.append((t, s.key.time, s.key.event_id, _names(s.members, names), listed))
+        # Every so many writes of the team, its members as a checkpoint (as _teams._checkpoint
+        # keeps them): what a late event reads stays bounded by how late it is.
+        writes[t] = writes.get(t, 0) + 1
+        if writes[t] >= CHECKPOINT_EVERY:
+            members_now = _names(frozenset(members), names)
+            checkpoints.append((t, new.key.time, new.key.order, new.key.event_id, members_now))
+            writes[t] = 0
     return members
 
 

@@ -192,11 +192,13 @@ SELECT value, 1 FROM {elements} ORDER BY key
 ON CONFLICT (owner) DO UPDATE SET version = c.version + 1
 """
         self.tick = f"{self.tick_quietly}RETURNING owner, version"
-        # Teams locked as lock_team locks one, in the list's (sorted) order.
+        # Teams locked as lock_team locks one, in the list's (sorted) order, each with its
+        # writes since its last membership checkpoint (which the caller keeps counting).
         self.lock_teams = f"""
 INSERT INTO team_locks (team_key)
 SELECT value FROM {elements} ORDER BY key
-ON CONFLICT (team_key) DO UPDATE SET team_key = excluded.team_key
+ON CONFLICT (team_key) DO UPDATE SET since_checkpoint = team_locks.since_checkpoint
+RETURNING team_key, since_checkpoint
 """
         # The sessions of ``key`` that this transaction changed, of the owners listed (locked):
         # each is stamped with its owner's clock, which no other transaction shares.

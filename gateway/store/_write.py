@@ -39,11 +39,13 @@ class Write:
         [(writes,)] = await self.db.fetch(self.sql.lock_team, str(team))
         self.team_writes = int(writes)
 
-    async def lock_teams(self, teams: Iterable[SessionKey]) -> None:
-        """Several teams at once (a bulk import's batch), in sorted order."""
+    async def lock_teams(self, teams: Iterable[SessionKey]) -> dict[str, int]:
+        """Several teams at once (a bulk import's batch), in sorted order; returns each one's
+        writes since its last membership checkpoint (by its key as text)."""
         if self._versions:
             raise RuntimeError("teams are locked before any owner")
-        await self.db.execute(self.sql.lock_teams, sorted({str(team) for team in teams}))
+        rows = await self.db.fetch(self.sql.lock_teams, sorted({str(team) for team in teams}))
+        return {str(team): int(writes) for team, writes in rows}
 
     async def lock(self, owners: Iterable[str], *, versions: bool = True) -> None:
         """Take each owner's next version, holding their clocks to COMMIT; without
