@@ -85,13 +85,11 @@ class ImportFeatures:
         await self._write(work)
 
 
-_CHECKPOINT = (
-    'SELECT source, line, "offset", digest, report FROM import_checkpoints WHERE source = ?'
-)
+_CHECKPOINT = "SELECT source, line, bytes, digest, report FROM import_checkpoints WHERE source = ?"
 _SAVE_CHECKPOINT = """
-INSERT INTO import_checkpoints (source, line, "offset", digest, report, updated_at)
+INSERT INTO import_checkpoints (source, line, bytes, digest, report, updated_at)
 VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (source) DO UPDATE SET line = excluded.line, "offset" = excluded."offset",
+ON CONFLICT (source) DO UPDATE SET line = excluded.line, bytes = excluded.bytes,
     digest = excluded.digest, report = excluded.report, updated_at = excluded.updated_at
 """
 _FORGET_CHECKPOINT = "DELETE FROM import_checkpoints WHERE source = ?"
