@@ -8,6 +8,7 @@
     python -m bench --only W7                `gateway import` of 30,000 and 300,000 events beside
                                              the bench's own batched floor (--quick: 2,000)
     python -m bench --only W8                an honest client beside issue 28's attacks
+    python -m bench --only W8 --update       ... and its figures into docs/benchmarks' report
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -78,6 +79,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, help="seconds per load run (with --only)")
     parser.add_argument("--backends", default="sqlite,postgres", help="W1's backends (with --only)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: put the new figures into --out's report in place of the old ones",
+    )
     args = parser.parse_args()
     ensure_wrk()
     if args.only:
@@ -85,6 +91,8 @@ def main() -> None:
         backends = tuple(b.strip() for b in args.backends.split(","))
         focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends)
         print_figures(focused)
+        if args.update:
+            update(args.out, focused)
         return
     started = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
     results = {"started": started, **run(quick=args.quick)}
@@ -93,6 +101,21 @@ def main() -> None:
     # Every figure the report was made from, for a reader who wants more than its table.
     (args.out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(f"report: {args.out / 'README.md'}, figures: {args.out / 'results.json'}")
+
+
+def update(out: Path, focused: dict[str, object]) -> None:
+    """The report in ``out`` with the workloads of a focused run in place of its own (each
+    workload's figures are side by side with its baselines within its own run)."""
+    results = orjson.loads((out / "results.json").read_bytes())
+    if focused["quick"] != results["quick"] or focused["seconds"] != results["seconds"]:
+        raise SystemExit("--update takes a run of the report's own kind (--quick, --seconds)")
+    now = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
+    measured = [name for name in focused if name not in ("quick", "seconds")]
+    results.update({name: focused[name] for name in measured})
+    results["updated"] = {**results.get("updated", {}), **dict.fromkeys(measured, now)}
+    report.write(out, results, machine=machine())
+    (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(f"report updated: {out / 'README.md'} ({', '.join(measured)})")
 
 
 def print_figures(results: dict[str, object]) -> None:
@@ -201,7 +224,7 @@ def run(
                                              rounds=1 if quick else importing.ROUNDS)  # fmt: skip
             if "W8" in wanted:  # its own process: it pins itself to the clients' CPUs
                 _progress("W8")
-                results["W8"] = loadgen_module("bench.attack", "--seconds", str(min(seconds, 10)))
+                results["W8"] = loadgen_module("bench.attack", "--seconds", str(min(seconds, 20)))
         finally:
             _progress(None)
             asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))

@@ -16,7 +16,8 @@ def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
         f"{'smoke run (--quick)' if results['quick'] else 'full run'}, "
         f"{results['seconds']} s per load run. Load comes from wrk (2 threads) or "
         f"`bench/loadgen.py` in a separate process over loopback{_pinned(results)}. Every "
-        "figure is a ratio to a baseline measured in the same run. Rerun with `make bench`.",
+        "figure is a ratio to a baseline measured in the same run. Rerun with `make bench`."
+        + _updated(results),
         "",
         "| workload | measured | baseline | ratio | target |",
         "| --- | --- | --- | --- | --- |",
@@ -28,6 +29,18 @@ def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
     lines += ["", "![ratios](chart.png)", ""]
     lines += _where_the_time_goes(results)
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _updated(results: dict[str, Any]) -> str:
+    """The workloads measured again later, alone (``--only ... --update``), and when."""
+    again = results.get("updated") or {}
+    if not again:
+        return ""
+    listed = "; ".join(f"{name} at {when} UTC" for name, when in sorted(again.items()))
+    return (
+        f" Measured again since, each with its own baselines in its own run "
+        f"(`python -m bench --only NAME --update`): {listed}."
+    )
 
 
 def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import jwt
 import orjson
 import pytest
 from pydantic import SecretStr
@@ -24,7 +23,7 @@ from gateway.domain.sync import SyncPosition
 from gateway.settings import Settings
 from gateway.store import SessionStore
 from tests.conftest import Webhook, module_database
-from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, cc_message, raw_sql
+from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, bearer_token, cc_message, raw_sql
 from tests.process import free_tcp_port, gateway
 from tests.ws import GraphQLSocket
 
@@ -167,10 +166,6 @@ def live_url(live_database: str) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
 
 
-def token(account: str) -> str:
-    return jwt.encode({"sub": account, "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
-
-
 async def post_raw(http: httpx.AsyncClient, raw: bytes) -> None:
     response = await http.post(
         "/nim/cc", content=raw, headers=sign(APP_SECRET, raw, int(time.time() * 1000))
@@ -183,7 +178,7 @@ async def test_a_live_subscriber_gets_too_deep_attachments_as_text_and_keeps_its
 ) -> None:
     alice, bob = (f"u-{uuid.uuid4().hex[:10]}" for _ in range(2))
     now = int(time.time() * 1000)
-    socket = await GraphQLSocket.connect(f"ws://{live_url}/graphql", token(bob))
+    socket = await GraphQLSocket.connect(f"ws://{live_url}/graphql", bearer_token(bob))
     await socket.subscribe(EVENTS, since=SyncPosition(0).token())
     worst, deep = nested(WORST), nested(WORST - 1)
     async with httpx.AsyncClient(base_url=f"http://{live_url}", timeout=10) as http:
@@ -199,7 +194,7 @@ async def test_a_live_subscriber_gets_too_deep_attachments_as_text_and_keeps_its
                       session { key } } }"""
         response = await http.post(
             "/graphql", json={"query": update, "variables": {"id": f"p2p|{alice}"}},
-            headers={"Authorization": f"Bearer {token(bob)}"},
+            headers={"Authorization": f"Bearer {bearer_token(bob)}"},
         )  # fmt: skip
         assert not response.json().get("errors"), response.text
         second = (await socket.next_data())["sessionEvents"]["session"]["lastMessage"]

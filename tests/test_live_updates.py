@@ -17,7 +17,7 @@ import pytest
 
 from gateway.domain.checksum import sign
 from tests.conftest import module_database
-from tests.helpers import APP_SECRET, SECRET
+from tests.helpers import APP_SECRET, SECRET, bearer_token
 from tests.process import GatewayProcess, free_tcp_port, gateway
 from tests.ws import Closed, GraphQLSocket
 
@@ -79,10 +79,6 @@ def account() -> str:
     return f"u-{uuid.uuid4().hex[:10]}"
 
 
-def token(account: str) -> str:
-    return jwt.encode({"sub": account, "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
-
-
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -102,8 +98,9 @@ async def post_cc(http: httpx.AsyncClient, body: dict[str, Any]) -> None:
 
 
 async def graphql(http: httpx.AsyncClient, who: str, query: str, **variables: Any) -> Any:
+    headers = {"Authorization": f"Bearer {bearer_token(who)}"}
     response = await http.post("/graphql", json={"query": query, "variables": variables},
-                               headers={"Authorization": f"Bearer {token(who)}"})  # fmt: skip
+                               headers=headers)  # fmt: skip
     body = response.json()
     assert not body.get("errors"), body
     return body["data"]
@@ -121,7 +118,7 @@ async def subscribe(
 ) -> GraphQLSocket:
     """Subscribe from a token taken first, as clients do, so no change can slip between."""
     since = since or await now_token(server, who)
-    socket = await GraphQLSocket.connect(server.ws_url, token(who), **connect)
+    socket = await GraphQLSocket.connect(server.ws_url, bearer_token(who), **connect)
     await socket.subscribe(EVENTS, since=since)
     return socket
 
@@ -172,9 +169,9 @@ async def test_a_bad_or_missing_token_closes_with_4403(server: Server, bad: str 
 
 async def test_connections_per_account_are_limited(server: Server) -> None:
     alice = account()
-    sockets = [await GraphQLSocket.connect(server.ws_url, token(alice)) for _ in range(3)]
+    sockets = [await GraphQLSocket.connect(server.ws_url, bearer_token(alice)) for _ in range(3)]
     with pytest.raises(Closed) as closed:
-        await GraphQLSocket.connect(server.ws_url, token(alice))
+        await GraphQLSocket.connect(server.ws_url, bearer_token(alice))
     assert closed.value.code == 4403
     await sockets[0].close()
     again = await _connect_when_free(server, alice)
@@ -187,7 +184,7 @@ async def _connect_when_free(server: Server, who: str) -> GraphQLSocket:
     deadline = asyncio.get_running_loop().time() + 10
     while asyncio.get_running_loop().time() < deadline:
         try:
-            return await GraphQLSocket.connect(server.ws_url, token(who))
+            return await GraphQLSocket.connect(server.ws_url, bearer_token(who))
         except Closed:
             await asyncio.sleep(0.05)
     raise AssertionError("the closed connection's slot never came back")
@@ -197,8 +194,10 @@ async def test_origins_outside_the_allow_list_are_refused(server: Server) -> Non
     import websockets
 
     with pytest.raises(websockets.InvalidStatus):
-        await GraphQLSocket.connect(server.ws_url, token(account()), origin="https://evil.example")
-    allowed = await GraphQLSocket.connect(server.ws_url, token(account()),
+        await GraphQLSocket.connect(
+            server.ws_url, bearer_token(account()), origin="https://evil.example"
+        )
+    allowed = await GraphQLSocket.connect(server.ws_url, bearer_token(account()),
                                           origin="https://app.example")  # fmt: skip
     await allowed.close()
 
@@ -306,7 +305,7 @@ async def test_unread_and_pin_changes_reach_subscribers(server: Server) -> None:
     async with server.http as http:
         await post_message(http, f"u-{alice}", bob, alice)
         since = await now_token(server, alice)
-        socket = await GraphQLSocket.connect(server.ws_url, token(alice))
+        socket = await GraphQLSocket.connect(server.ws_url, bearer_token(alice))
         await socket.subscribe(
             "subscription($since: String) { sessionEvents(since: $since) { "
             "... on SessionUpserted { session { key unreadCount pinned } } } }",

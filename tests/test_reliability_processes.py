@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import jwt
 import orjson
 import pytest
 
 from gateway.domain.checksum import sign
-from tests.helpers import APP_SECRET, SECRET
+from tests.helpers import APP_SECRET, SECRET, bearer_token
 from tests.process import GatewayProcess, free_tcp_port, gateway
 from tests.ws import GraphQLSocket
 
@@ -34,10 +33,6 @@ def env_for(database: str) -> dict[str, str]:
     return {"GATEWAY_DATABASE_URL": database, "GATEWAY_JWT_SECRET": SECRET,
             "GATEWAY_NIM_APP_SECRET": APP_SECRET, "GATEWAY_RATE_LIMIT_READS_PER_MINUTE": "0",
             "GATEWAY_RATE_LIMIT_WRITES_PER_MINUTE": "0"}  # fmt: skip
-
-
-def token(account: str) -> str:
-    return jwt.encode({"sub": account, "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
 
 
 def cc(msgid: str, sender: str, to: str, sent: int) -> bytes:
@@ -59,7 +54,7 @@ async def test_sigterm_finishes_in_flight_work_and_says_going_away(
 ) -> None:
     process, port = started
     alice = f"s-{uuid.uuid4().hex[:8]}"
-    socket = await GraphQLSocket.connect(f"ws://127.0.0.1:{port}/graphql", token(alice))
+    socket = await GraphQLSocket.connect(f"ws://127.0.0.1:{port}/graphql", bearer_token(alice))
     await socket.subscribe("subscription { sessionEvents { __typename } }")
     body = cc(f"{alice}-1", "bob", alice, int(time.time() * 1000))
     half = len(body) // 2
@@ -187,7 +182,7 @@ async def test_every_acknowledged_webhook_survives_sigkill(database: str) -> Non
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
             query = '{ session(id: "p2p|bob") { lastMessage { serverId } } }'
             for _, recipient in acknowledged:
-                headers = {"Authorization": f"Bearer {token(recipient)}"}
+                headers = {"Authorization": f"Bearer {bearer_token(recipient)}"}
                 answer = await http.post("/graphql", json={"query": query}, headers=headers)
                 last = answer.json()["data"]["session"]
                 assert last == {"lastMessage": {"serverId": f"{recipient}-m"}}, recipient
