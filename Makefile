@@ -42,7 +42,8 @@ install: $(DEV) $(BENCH) $(NPM_STAMPS)
 demo: $(STAMP)
 	$(BIN)/gateway serve --demo --db gateway-demo.db
 
-lint: $(DEV)
+# mypy checks bench/ too, which imports the bench extra (matplotlib).
+lint: $(DEV) $(BENCH)
 	$(BIN)/ruff check gateway tests examples bench
 	$(BIN)/ruff format --check gateway tests examples bench
 	$(BIN)/mypy

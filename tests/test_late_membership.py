@@ -191,3 +191,31 @@ async def test_a_late_removal_walks_back_pages_to_the_last_message_received_befo
     [session] = await store.get_sessions("ann", [team])
     assert (session.last_message_id, session.unread_count) == ("10", 1)
     assert await store.team_members(team) == ["ben"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_registry_writes_sent_again_change_nothing(seed: int, store: SessionStore) -> None:
+    """A registry request retried (the same change, at its own time, again: late by everything
+    after it) leaves what one leaves."""
+    rng = random.Random(1000 + seed)
+    made = history(rng)
+    once = SessionKey(SessionType.TEAM, f"once-{seed}")
+    retried = SessionKey(SessionType.TEAM, f"retried-{seed}")
+    for event in made.events:
+        await apply(store, once, event)
+        await apply(store, retried, event)
+    for event in [e for e in made.events if e.registry]:
+        await apply(store, retried, event)
+    assert await state(store, retried) == await state(store, once)
+
+
+async def test_a_member_added_late_twice_counts_its_unread_once(store: SessionStore) -> None:
+    team = SessionKey(SessionType.TEAM, "added-twice")
+    await apply(store, team, Event(BASE, "", registry="replace", accounts=("ann", "ben")))
+    for n in range(3):
+        await apply(store, team, Event(BASE + 100 + n, str(10 + n), "ann"))
+    late = Event(BASE + 50, "", registry="replace", accounts=("ann", "ben", "cat"))
+    for _ in range(3):
+        await apply(store, team, late)
+        [session] = await store.get_sessions("cat", [team])
+        assert (session.last_message_id, session.unread_count) == ("12", 3)

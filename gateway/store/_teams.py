@@ -60,11 +60,11 @@ LIMIT 1
 """
 _INSERT_FACT = """
 INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
 """
 _INSERT_SNAPSHOT = """
 INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
 """
 _FACTS = (
     "SELECT account, time, event_order, event_id, member, receives FROM team_facts "
@@ -217,9 +217,9 @@ async def apply_message(
         changed = before ^ _members_after(change, before)
         receivers = _receivers(change, before) - changed
         await tx.lock(changed | receivers)
-        await _save(tx, team, change)
+        saved = await _save(tx, team, change)
         if changed:
-            await _rebuild_from(tx, team, key, before, changed, now)
+            await _rebuild_from(tx, team, key, before, changed, now, saved)
         await deliver(receivers)
         return
     members = await _cached_members(tx, team)
@@ -255,8 +255,10 @@ async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: i
         before = await _members_before(tx, team, key)
         changed = before ^ _members_after(change, before)
         await tx.lock(changed)
-        await _save(tx, team, change)
-        await _rebuild_from(tx, team, key, before, changed, now)
+        saved = await _save(tx, team, change)
+        # A registry request sent again (a retry) finds its change kept already: nothing new.
+        if saved.facts or saved.snapshot is not None:
+            await _rebuild_from(tx, team, key, before, changed, now, saved)
     else:
         await _save(tx, team, change)
         members = await _cached_members(tx, team)
@@ -290,15 +292,21 @@ def _at(key: EventKey) -> tuple[int, str]:
     return key.time, key.order
 
 
-async def _save(tx: Write, team: SessionKey, change: TeamChange) -> None:
+async def _save(tx: Write, team: SessionKey, change: TeamChange) -> TeamChange:
+    """Keeps the change's facts and snapshot; returns those that were not kept already."""
+    new_facts = []
     for f in change.facts:
-        await tx.rows(_INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
-                      int(f.member), int(f.receives))  # fmt: skip
+        if await tx.rows(_INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
+                         int(f.member), int(f.receives)):  # fmt: skip
+            new_facts.append(f)
     s = change.snapshot
+    new_snapshot = None
     if s is not None:
         receivers = None if s.receivers is None else _names(s.receivers)
-        await tx.rows(_INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id, _names(s.members),
-                      receivers)  # fmt: skip
+        if await tx.rows(_INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id,
+                         _names(s.members), receivers):  # fmt: skip
+            new_snapshot = s
+    return TeamChange(tuple(new_facts), new_snapshot)
 
 
 def _receivers(change: TeamChange, members_before: set[str]) -> set[str]:
@@ -370,7 +378,13 @@ async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None
 
 
 async def _rebuild_from(
-    tx: Write, team: SessionKey, key: EventKey, before: set[str], owners: set[str], now: int
+    tx: Write,
+    team: SessionKey,
+    key: EventKey,
+    before: set[str],
+    owners: set[str],
+    now: int,
+    saved: TeamChange,
 ) -> None:
     """The sessions of ``owners``, whose membership the change at ``key`` (saved, and locked)
     flips, as the team's messages from ``key`` on make them: what they received from there is
@@ -383,8 +397,8 @@ async def _rebuild_from(
     facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *_at(key))]
     snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *_at(key))]
     new = Roster.of(facts, snapshots, base=before)
-    old = Roster.of([f for f in facts if f.key != key], [s for s in snapshots if s.key != key],
-                    base=before)  # fmt: skip
+    old = Roster.of([f for f in facts if f not in saved.facts],
+                    [s for s in snapshots if s != saved.snapshot], base=before)  # fmt: skip
     revokes = {m.key: r for m, r in history}
     messages = [m for m, _ in history]
     delivered_before = [m for m in messages if m.key != key]  # the event's own message was not
