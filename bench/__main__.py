@@ -32,7 +32,6 @@ import uuid
 from contextlib import nullcontext
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 from pydantic import SecretStr
@@ -161,7 +160,7 @@ def run(
         small_sqlite, deep_sqlite = f"{tmp}/small.db", f"{tmp}/deep.db"
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         pg_url = f"{pg_base}?search_path={schema}"
-        asyncio.run(_sql(pg_base, f"CREATE SCHEMA {schema}"))
+        asyncio.run(data.execute(pg_base, f"CREATE SCHEMA {schema}"))
         try:
             # Only the databases the wanted workloads read (W2's 100,000 sessions take a while).
             if wanted - {"W2"}:
@@ -173,7 +172,7 @@ def run(
                 # PostGraphile follows foreign keys to offer `messageByLastMsgId` (the bench's
                 # message ids are unique across conversations, so one can name a message).
                 asyncio.run(
-                    _sql(
+                    data.execute(
                         pg_url,
                         "CREATE UNIQUE INDEX bench_messages_by_id ON messages (server_id); "
                         "ALTER TABLE sessions ADD FOREIGN KEY (last_msg_id) "
@@ -227,7 +226,7 @@ def run(
                 results["W8"] = loadgen_module("bench.attack", "--seconds", str(min(seconds, 20)))
         finally:
             _progress(None)
-            asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
+            asyncio.run(data.execute(pg_base, f"DROP SCHEMA {schema} CASCADE"))
     return results
 
 
@@ -243,14 +242,6 @@ def _progress(workload: str | None) -> None:
     if workload is not None:
         print(f"bench: {workload}...", file=sys.stderr, flush=True)
         _STARTED.append((workload, now))
-
-
-async def _sql(url: str, statement: str) -> None:
-    db = await asyncpg.connect(url)
-    try:
-        await db.execute(statement)
-    finally:
-        await db.close()
 
 
 def register_team(gateway_url: str, team: str, members: list[str]) -> None:

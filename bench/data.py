@@ -69,3 +69,12 @@ async def fill_postgres(url: str, sessions: int) -> None:
         await db.execute("ANALYZE")
     finally:
         await db.close()
+
+
+async def execute(url: str, statement: str) -> None:
+    """One statement on the PostgreSQL database at ``url`` (a bench's schema made or dropped)."""
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute(statement)
+    finally:
+        await db.close()

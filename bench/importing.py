@@ -30,6 +30,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
+from bench import data
 from gateway.domain.keys import p2p_conversation
 from gateway.store import PostgresStore, SqliteStore
 
@@ -225,13 +226,13 @@ def _database(
 
         return path, drop_file
     schema = f"w7_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_sql(pg_base, f"CREATE SCHEMA {schema}"))
+    asyncio.run(data.execute(pg_base, f"CREATE SCHEMA {schema}"))
     url = f"{pg_base}?search_path={schema}"
     if migrated:
         asyncio.run(_migrated(PostgresStore(url)))
 
     def drop_schema() -> None:
-        asyncio.run(_sql(pg_base, f"DROP SCHEMA {schema} CASCADE"))
+        asyncio.run(data.execute(pg_base, f"DROP SCHEMA {schema} CASCADE"))
 
     return url, drop_schema
 
@@ -239,14 +240,6 @@ def _database(
 async def _migrated(store: SqliteStore | PostgresStore) -> None:
     async with store:
         pass
-
-
-async def _sql(url: str, statement: str) -> None:
-    db = await asyncpg.connect(url)
-    try:
-        await db.execute(statement)
-    finally:
-        await db.close()
 
 
 def main() -> None:

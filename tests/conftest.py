@@ -76,7 +76,7 @@ async def database_url(
 async def postgres_schema(base_url: str) -> AsyncIterator[str]:
     schema = await _create_schema(base_url)
     try:
-        yield _with_search_path(base_url, schema)
+        yield url_of(base_url, schema)
     finally:
         await _drop_schema(base_url, schema)
 
@@ -101,7 +101,7 @@ def sync_postgres_schema(base_url: str) -> Iterator[str]:
     """``postgres_schema`` for fixtures that live outside an event loop (module scope)."""
     schema = asyncio.run(_create_schema(base_url))
     try:
-        yield _with_search_path(base_url, schema)
+        yield url_of(base_url, schema)
     finally:
         asyncio.run(_drop_schema(base_url, schema))
 
@@ -122,10 +122,6 @@ async def _drop_schema(base_url: str, schema: str) -> None:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
     finally:
         await admin.close()
-
-
-def _with_search_path(base_url: str, schema: str) -> str:
-    return f"{base_url}{'&' if '?' in base_url else '?'}search_path={schema}"
 
 
 def settings_for(database_url: str) -> Settings:

@@ -40,6 +40,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
 )
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from graphql.pyutils import Path
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import (
@@ -59,7 +60,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from gateway._compat import IncompatibleLibrary, expect_parameters
+from gateway._compat import IncompatibleLibrary, expect_parameters, parameters
 
 __all__ = [
     "VALIDATION_RULES",
@@ -188,14 +189,14 @@ def check() -> None:
             fail(f"StrawberryField has no {name}")
     if "_raw_info" not in getattr(strawberry.Info, "__dataclass_fields__", {}):
         fail("Info has no _raw_info")
-    if not issubclass(StrawberryGraphQLCoreExecutionContext, _graphql_executor()):
+    if not issubclass(StrawberryGraphQLCoreExecutionContext, IncrementalExecutor):
         fail("its executor no longer extends graphql-core's IncrementalExecutor")
     expect_parameters(
         LIBRARY, MODULE, StrawberryGraphQLCoreExecutionContext, "build",
         ["schema", "document", "root_value", "context_value", "raw_variable_values",
          "operation_name"],
     )  # fmt: skip
-    if "hide_suggestions" not in _parameters(StrawberryGraphQLCoreExecutionContext.build):
+    if "hide_suggestions" not in parameters(StrawberryGraphQLCoreExecutionContext.build):
         fail("its executor's build takes no hide_suggestions")
     expect_parameters(
         LIBRARY, MODULE, Schema, "_execute_operation",
@@ -214,15 +215,3 @@ def check() -> None:
         expect_parameters(LIBRARY, MODULE, BaseGraphQLTransportWSHandler, name, expected)
     if "task" not in getattr(Operation, "__slots__", ()):
         fail("its WebSocket Operation has no task")
-
-
-def _graphql_executor() -> type:
-    from graphql.execution.incremental.incremental_executor import IncrementalExecutor
-
-    return IncrementalExecutor
-
-
-def _parameters(function: Any) -> list[str]:
-    from gateway._compat import parameters
-
-    return parameters(function)
