@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import strawberry
 from strawberry.scalars import JSON
@@ -155,25 +156,38 @@ class Session(Node):
         message = None
         if session.last_message_kind is LastMessageKind.MESSAGE and messages:
             message = messages.get(session.last_message_ref or "")
+        return cls.with_message(session, message)
+
+    @classmethod
+    def with_message(cls, session: domain.Session, message: domain.Message | None) -> Session:
+        """``session`` with ``message`` as its last message (read ahead by the field that
+        returned it: schema/prefetch.py), or none. A page builds one per edge: the key's texts
+        come from a cache."""
+        key = session.key
+        ident, text = _key_texts(key)
+        revoke = session.revoke
+        pinned_at = session.pinned_at
         return cls(
-            id=strawberry.ID(global_id(session.key)),
-            key=str(session.key),
-            type=session.key.type,
-            target=session.key.target,
+            id=ident,
+            key=text,
+            type=key.type,
+            target=key.target,
             update_time=Timestamp(session.update_time),
             server_ext=session.server_ext,
             last_message_kind=session.last_message_kind,
-            last_revoke_notification=(
-                None if session.revoke is None else RevokeNotification.of(session.revoke)
-            ),
+            last_revoke_notification=None if revoke is None else RevokeNotification.of(revoke),
             unread_count=session.unread_count,
             last_read_time=_timestamp(session.last_read_time),
-            pinned_at=_timestamp(session.pinned_at),
-            pinned=session.pinned_at is not None,
-            # Read ahead by the field that returned this session (see schema/prefetch.py).
+            pinned_at=None if pinned_at is None else Timestamp(pinned_at),
+            pinned=pinned_at is not None,
             last_message=None if message is None else _latest.message(message),
             muted=session.muted,
         )
+
+
+@lru_cache(maxsize=65_536)  # keys come from one cache (store/_rows.key_from_db), lists repeat
+def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
+    return strawberry.ID(global_id(key)), str(key)
 
 
 class _Latest:
