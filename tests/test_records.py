@@ -16,7 +16,8 @@ KEY = SessionKey(SessionType.P2P, "bob")
 
 def test_records_compare_and_hash_by_value() -> None:
     one, same = Session("alice", KEY, 1, unread_count=2), Session("alice", KEY, 1, unread_count=2)
-    assert one == same and hash(one) == hash(same)
+    assert one == same
+    assert hash(one) == hash(same)
     assert len({one, same, dataclasses.replace(one, unread_count=3)}) == 2
     assert Message("5", "bob", MessageType.TEXT, 1) == Message("5", "bob", MessageType.TEXT, 1)
 
