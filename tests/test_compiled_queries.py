@@ -18,9 +18,10 @@ import httpx
 import pytest
 import strawberry
 
+from gateway._compat import graphql_core
 from gateway.errors import BadUserInput
-from gateway.schema import GatewaySchema, build_schema, compiler
-from gateway.schema.compiler import QueryCompiler
+from gateway.fastpath import QueryCache
+from gateway.schema import GatewaySchema, build_schema
 from tests.helpers import GraphQLClient
 
 calls: Counter[str] = Counter()
@@ -119,7 +120,7 @@ class Query:
 
 def _compiling() -> GatewaySchema:
     return GatewaySchema(
-        query=Query, types=[Box, Crate], compiler=QueryCompiler(hide_suggestions=False)
+        query=Query, types=[Box, Crate], compiler=QueryCache(hide_suggestions=False)
     )
 
 
@@ -246,10 +247,10 @@ async def test_a_document_the_compiler_fails_on_runs_through_graphql_core(
     def changed(*args: object, **kwargs: object) -> object:
         raise TypeError("collect_fields() takes 5 positional arguments")
 
-    monkeypatch.setattr(compiler, "collect_fields", changed)
+    monkeypatch.setattr(graphql_core, "collect_fields", changed)
     schema, document = _compiling(), "{ items { name tags } }"
     expected = _response(await REFERENCE.execute(document))
-    with caplog.at_level(logging.WARNING, "gateway.schema"):
+    with caplog.at_level(logging.WARNING, "gateway.fastpath"):
         answers = [_response(await schema.execute(document)) for _ in range(3)]
     assert answers == [expected] * 3
     assert not schema.is_compiled(document)

@@ -193,7 +193,7 @@ def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
 class _Latest:
     """The last message record converted, kept by identity: a team message is the last message
     of every member's session, so a fan-out shows one record a thousand times in a row; they
-    all get one object (which the compiled selection then completes once: schema/compiled.py)."""
+    all get one object (which the compiled selection then completes once: fastpath/events.py)."""
 
     __slots__ = ("converted", "record")
 
