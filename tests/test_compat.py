@@ -14,7 +14,16 @@ import pytest
 import strawberry
 import uvicorn
 from click.testing import CliRunner
-from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, Source, parse, validate
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    Source,
+    parse,
+    validate,
+)
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from strawberry.schema.schema import Schema, _OperationContextAwareGraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -93,10 +102,12 @@ def test_graphql_cores_collection_decides_skip_and_include_from_the_variables() 
         "session { key @include(if: $yes) ...F } } } } fragment F on Session { target }"
     )
     operation, fragment = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert isinstance(fragment, FragmentDefinitionNode)
     assert schema.subscription_type is not None
     for yes, no, expected in ((True, False, ["syncToken", "session"]), (False, True, ["session"])):
         variables = {"yes": yes, "no": no}
-        collector = Collector(schema, operation, {"F": fragment}, variables)  # type: ignore[arg-type]
+        collector = Collector(schema, operation, {"F": fragment}, variables)
         [(root_key, details)] = collector.roots(schema.subscription_type)
         assert root_key == "sessionEvents"
         upserted = schema.get_type("SessionUpserted")
