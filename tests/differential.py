@@ -1,5 +1,7 @@
-"""What the differential test sends: a seeded store both paths serve, and variables for any
-operation, made from its variable definitions and the data in that store.
+"""What the differential tests send, and to what: a seeded store, both paths serving it through
+the real HTTP app (the fast path, and graphql-core's executor alone), the comparison of their
+answers, and variables for any operation, made from its variable definitions and the data in
+that store.
 
 Variables are chosen by what they feed (the argument or input field a variable is passed to:
 ``after`` gets a real cursor, ``since`` a real sync token, ``id`` a session the viewer has)
@@ -12,9 +14,12 @@ id), ``invalid`` (values of the wrong type) and ``missing`` (required ones left 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import functools
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import httpx
 from graphql import (
@@ -37,21 +42,127 @@ from graphql import (
     type_from_ast,
     visit,
 )
+from starlette.applications import Starlette
+from starlette.routing import Route
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from tests.conftest import Webhook
+import gateway.web.app
+from gateway.auth import issue_token
+from gateway.schema import build_schema
+from gateway.settings import Settings
+from gateway.store import PostgresStore, SessionStore, SqliteStore
+from gateway.web.graphql import GRAPHQL_RESPONSE, GraphQLView
+from tests.conftest import Clock, Webhook, settings_for
 from tests.helpers import T0, cc_message, cc_recall
 
 Variables = dict[str, Any]
 VARIANTS = ("as written", "given", "omitted", "nulls", "missing", "unusable", "invalid")
 
 
+REFERENCE = functools.partial(build_schema, planned=False)
+ACCEPT = {"Accept": f"{GRAPHQL_RESPONSE}, application/json"}
+
+
 @dataclass(frozen=True)
 class Samples:
     """Values only the seeded store can give: a cursor of a real page, a sync token from
-    before its last changes."""
+    before its last changes, the global ID of a conversation group."""
 
     cursor: str
     token: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    media_type: str
+    body: bytes
+
+
+@dataclass
+class Endpoint:
+    """One execution path serving one database: the app, as alice or without a token."""
+
+    http: httpx.AsyncClient
+    token: str
+    clock: Clock
+    url: str
+    store: SessionStore
+
+    async def send(self, body: dict[str, Any], *, viewer: bool) -> Answer:
+        headers = {**ACCEPT, **({"Authorization": f"Bearer {self.token}"} if viewer else {})}
+        response = await self.http.post("/graphql", json=body, headers=headers)
+        return Answer(response.status_code, response.headers["content-type"], response.content)
+
+
+@asynccontextmanager
+async def serving(url: str, *, reference: bool) -> AsyncIterator[Endpoint]:
+    """The gateway's app on ``url``: as it is built (the fast path), or with graphql-core's
+    executor alone (the reference)."""
+    settings = settings_for(url)
+    clock = Clock(T0 + 3_600_000)
+    async with _open_store(settings) as store:
+        app = _app(settings, store, clock, reference=reference)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            yield Endpoint(http, issue_token(settings, "alice"), clock, url, store)
+
+
+@asynccontextmanager
+async def seeded(url: str) -> AsyncIterator[tuple[Endpoint, Endpoint, Samples]]:
+    """The fast path and the reference serving ``url``, seeded (``seed``), and what the seed
+    gave."""
+    async with AsyncExitStack() as stack:
+        reference = await stack.enter_async_context(serving(url, reference=True))
+        webhook = Webhook(reference.http, reference.clock)
+        samples = await seed(reference.http, webhook, reference.token)
+        fast = await stack.enter_async_context(serving(url, reference=False))
+        yield fast, reference, samples
+
+
+async def same(
+    fast: Endpoint, reference: Endpoint, body: dict[str, Any], viewer: bool, what: str,
+    *, twice_each: bool = False,
+) -> None:  # fmt: skip
+    """The fast path answers ``body`` twice as the reference does (which, when it writes,
+    answers twice too, on its own copy): the same status, media type and bytes. The second
+    time, a query the fast path has executed once runs compiled."""
+    expected = await reference.send(body, viewer=viewer)
+    for run in ("first", "second"):
+        if run == "second" and twice_each:
+            expected = await reference.send(body, viewer=viewer)
+        answer = await fast.send(body, viewer=viewer)
+        assert answer.status == expected.status, f"{what}: {run} run's status"
+        assert answer.media_type == expected.media_type, f"{what}: {run} run's media type"
+        assert answer.body.decode() == expected.body.decode(), f"{what}: {run} run's body"
+
+
+def _open_store(settings: Settings) -> SessionStore:
+    if settings.uses_postgres():
+        return PostgresStore(settings.database_url, pool_size=4)
+    return SqliteStore(settings.sqlite_path(), readers=2)
+
+
+def _app(settings: Settings, store: SessionStore, clock: Clock, *, reference: bool) -> Starlette:
+    if reference:
+        with mock.patch.object(gateway.web.app, "build_schema", REFERENCE):
+            app = gateway.web.app.create_app(settings, store=store, clock=clock)
+    else:
+        app = gateway.web.app.create_app(settings, store=store, clock=clock)
+    # Should the fast path move out of build_schema's execution context, make the reference
+    # follow it: two apps on graphql-core's executor would compare it with itself.
+    executor = _view(app).schema.execution_context_class  # type: ignore[attr-defined]
+    plain = executor is StrawberryGraphQLCoreExecutionContext
+    assert plain == reference, f"the {'reference' if reference else 'fast path'} runs {executor}"
+    return app
+
+
+def _view(app: Starlette) -> GraphQLView:
+    for route in app.routes:
+        if isinstance(route, Route) and isinstance(route.endpoint, GraphQLView):
+            return route.endpoint
+    raise AssertionError("no GraphQL view in the app")
 
 
 def global_id(key: str) -> str:
@@ -60,8 +171,9 @@ def global_id(key: str) -> str:
 
 async def seed(http: httpx.AsyncClient, webhook: Webhook, token: str) -> Samples:
     """Give alice a list of every shape: P2P, team and super team sessions, more than a page,
-    unread and read ones, pinned ones, a recalled last message, a session without messages,
-    attachments and exts that are JSON, not JSON and too deep to serve as JSON, a deletion."""
+    unread and read ones, pinned and muted ones, a recalled last message, a session without
+    messages, attachments and exts that are JSON, not JSON and too deep to serve as JSON, a
+    deletion, a conversation group (and one deleted)."""
 
     async def ok(query: str) -> Any:
         response = await http.post("/graphql", json={"query": query},
@@ -93,14 +205,24 @@ async def seed(http: httpx.AsyncClient, webhook: Webhook, token: str) -> Samples
         ' c: markSessionsRead(input: {ids: ["p2p|peer0", "p2p|peer1"]}) { sessions { key } }'
         ' d: updateSessionExt(input: {id: "p2p|erin", ext: "{}"}) { session { key } } }'
     )
+    groups = await ok(
+        'mutation { work: createSessionGroup(input: {name: "Work", sessionIds: ["p2p|bob",'
+        ' "team|1001", "p2p|nobody"]}) { group { id } }'
+        ' gone: createSessionGroup(input: {name: "Gone", serverExt: "{}"}) { group { id } }'
+        ' muteSessions(input: {ids: ["team|1001", "p2p|carol"], muted: true})'
+        ' { sessions { key } } }'
+    )
+    work, gone = (groups[name]["group"]["id"] for name in ("work", "gone"))
     token_then = (await ok("{ sessionChanges { syncToken } }"))["sessionChanges"]["syncToken"]
     await ok(
         'mutation { updateSessionExt(input: {id: "p2p|bob", ext: "muted"}) { session { key } }'
-        ' deleteSessions(input: {ids: ["p2p|peer15", "p2p|peer14"]}) { deletedIds } }'
+        ' deleteSessions(input: {ids: ["p2p|peer15", "p2p|peer14"]}) { deletedIds }'
+        f' deleteSessionGroup(input: {{id: "{gone}"}}) {{ deletedId }}'
+        f' updateSessionGroup(input: {{id: "{work}", serverExt: "x"}}) {{ group {{ id }} }} }}'
     )
     await webhook.ok(cc_message("gina-1", "gina", "alice", T0 + 800, text="late"))
     page = await ok("{ sessions(first: 3) { pageInfo { endCursor } } }")
-    return Samples(cursor=page["sessions"]["pageInfo"]["endCursor"], token=token_then)
+    return Samples(cursor=page["sessions"]["pageInfo"]["endCursor"], token=token_then, group=work)
 
 
 def variable_sets(
@@ -200,6 +322,8 @@ class _Values:
             return self.samples.token if usable else "c3YxLmZvcmdlZA"
         if role == "ext":
             return '{"muted":true}' if usable else "x" * 1025
+        if role == "groupId":
+            return self.samples.group if usable else "no-such-group"
         if role == "first":
             return 3 if usable else 0
         if role == "maxTimestamp":

@@ -13,49 +13,28 @@ Subscriptions are counted in the corpus but not sent (over HTTP they only fail).
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 from graphql import OperationDefinitionNode, parse
-from starlette.applications import Starlette
-from starlette.routing import Route
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-import gateway.web.app
-from gateway.auth import issue_token
 from gateway.schema import build_schema
-from gateway.settings import Settings
-from gateway.store import PostgresStore, SessionStore, SqliteStore
-from gateway.web.graphql import GRAPHQL_RESPONSE, GraphQLView
 from tests import differential, graphql_corpus
-from tests.conftest import (
-    POSTGRES_URL,
-    Clock,
-    Webhook,
-    module_database,
-    postgres_schema,
-    settings_for,
-)
-from tests.differential import Samples, variable_sets
+from tests.conftest import POSTGRES_URL, module_database, postgres_schema
+from tests.differential import Endpoint, Samples, same, seeded, serving, variable_sets
 from tests.graphql_corpus import Document
-from tests.helpers import T0
 
 CORPUS = graphql_corpus.collect(skip=[Path(__file__), Path(differential.__file__)])
 # What the collector found when this test was written: fewer means it broke.
 AT_LEAST = {"clients": 8, "docs": 20, "tests": 120}
-REFERENCE = functools.partial(build_schema, planned=False)
-ACCEPT = {"Accept": f"{GRAPHQL_RESPONSE}, application/json"}
 SCHEMA = build_schema(planned=False)._schema
 # On PostgreSQL, what reaches the store: variables refused before it are the same on both backends.
 VARIANTS = ("as written", "given", "omitted")
@@ -70,67 +49,6 @@ def _ids(corpus: list[Document]) -> list[str]:
             document.place + ("" if seen[document.place] == 1 else f"#{seen[document.place]}")
         )
     return ids
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    media_type: str
-    body: bytes
-
-
-@dataclass
-class Endpoint:
-    """One execution path serving one database: the app, as alice or without a token."""
-
-    http: httpx.AsyncClient
-    token: str
-    clock: Clock
-    url: str
-
-    async def send(self, body: dict[str, Any], *, viewer: bool) -> Answer:
-        headers = {**ACCEPT, **({"Authorization": f"Bearer {self.token}"} if viewer else {})}
-        response = await self.http.post("/graphql", json=body, headers=headers)
-        return Answer(response.status_code, response.headers["content-type"], response.content)
-
-
-def _open_store(settings: Settings) -> SessionStore:
-    if settings.uses_postgres():
-        return PostgresStore(settings.database_url, pool_size=4)
-    return SqliteStore(settings.sqlite_path(), readers=2)
-
-
-def _app(settings: Settings, store: SessionStore, clock: Clock, *, reference: bool) -> Starlette:
-    """The gateway's app: as it is built (the fast path), or with graphql-core's executor."""
-    if reference:
-        with mock.patch.object(gateway.web.app, "build_schema", REFERENCE):
-            app = gateway.web.app.create_app(settings, store=store, clock=clock)
-    else:
-        app = gateway.web.app.create_app(settings, store=store, clock=clock)
-    # Should the fast path move out of build_schema's execution context, make the reference
-    # follow it: two apps on graphql-core's executor would compare it with itself.
-    executor = _view(app).schema.execution_context_class  # type: ignore[attr-defined]
-    plain = executor is StrawberryGraphQLCoreExecutionContext
-    assert plain == reference, f"the {'reference' if reference else 'fast path'} runs {executor}"
-    return app
-
-
-def _view(app: Starlette) -> GraphQLView:
-    for route in app.routes:
-        if isinstance(route, Route) and isinstance(route.endpoint, GraphQLView):
-            return route.endpoint
-    raise AssertionError("no GraphQL view in the app")
-
-
-@asynccontextmanager
-async def _serving(url: str, *, reference: bool) -> AsyncIterator[Endpoint]:
-    settings = settings_for(url)
-    clock = Clock(T0 + 3_600_000)
-    async with _open_store(settings) as store:
-        app = _app(settings, store, clock, reference=reference)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-            yield Endpoint(http, issue_token(settings, "alice"), clock, url)
 
 
 @dataclass
@@ -157,14 +75,11 @@ def database(
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def served(database: str) -> AsyncIterator[Served]:
     async with AsyncExitStack() as stack:
-        reference = await stack.enter_async_context(_serving(database, reference=True))
-        webhook = Webhook(reference.http, reference.clock)
-        samples = await differential.seed(reference.http, webhook, reference.token)
-        fast = await stack.enter_async_context(_serving(database, reference=False))
+        fast, reference, samples = await stack.enter_async_context(seeded(database))
         copies = []
         for name, is_reference in (("fast", False), ("reference", True)):
             url = await stack.enter_async_context(_copy(database, name))
-            copies.append(await stack.enter_async_context(_serving(url, reference=is_reference)))
+            copies.append(await stack.enter_async_context(serving(url, reference=is_reference)))
         variants = VARIANTS if database.startswith("postgresql://") else differential.VARIANTS
         yield Served(database, fast, reference, (copies[0], copies[1]), samples, variants)
 
@@ -192,18 +107,18 @@ async def test_the_fast_path_answers_as_graphql_core(served: Served, document: D
     requests = list(_requests(document, served.samples, served.variants))
     if not document.writes:
         for what, body, viewer in requests:
-            await _same(served.fast, served.reference, body, viewer, what)
+            await same(served.fast, served.reference, body, viewer, what)
         return
     fast, reference = served.copies
     for copy in served.copies:  # as seeded, whatever the documents before this one wrote
         await _restore(served.url, copy.url)
     for what, body, viewer in requests:
-        await _same(fast, reference, body, viewer, what, twice_each=True)
+        await same(fast, reference, body, viewer, what, twice_each=True)
     assert await _rows(fast.url) == await _rows(reference.url), "the writes differ"
     after = {"query": "{ sessions { totalCount edges { cursor node { id key serverExt "
              "unreadCount lastReadTime pinned pinnedAt updateTime lastMessageKind } } } "
              "totalUnreadCount sessionChanges { syncToken } }"}  # fmt: skip
-    await _same(fast, reference, after, True, "the list after the writes")
+    await same(fast, reference, after, True, "the list after the writes")
 
 
 def _requests(
@@ -227,22 +142,6 @@ def _requests(
             yield f"{label}, as alice", body, True
             if variant in ("given", "as written"):
                 yield f"{label}, without a token", body, False
-
-
-async def _same(
-    fast: Endpoint, reference: Endpoint, body: dict[str, Any], viewer: bool, what: str,
-    *, twice_each: bool = False,
-) -> None:  # fmt: skip
-    """The fast path answers ``body`` twice as the reference does (which, when it writes,
-    answers twice too, on its own copy)."""
-    expected = await reference.send(body, viewer=viewer)
-    for run in ("first", "second"):
-        if run == "second" and twice_each:
-            expected = await reference.send(body, viewer=viewer)
-        answer = await fast.send(body, viewer=viewer)
-        assert answer.status == expected.status, f"{what}: {run} run's status"
-        assert answer.media_type == expected.media_type, f"{what}: {run} run's media type"
-        assert answer.body.decode() == expected.body.decode(), f"{what}: {run} run's body"
 
 
 # Copies of the seeded database: made once per backend, put back as seeded before each document
