@@ -210,7 +210,7 @@ async def seed(http: httpx.AsyncClient, webhook: Webhook, token: str) -> Samples
         ' "team|1001", "p2p|nobody"]}) { group { id } }'
         ' gone: createSessionGroup(input: {name: "Gone", serverExt: "{}"}) { group { id } }'
         ' muteSessions(input: {ids: ["team|1001", "p2p|carol"], muted: true})'
-        ' { sessions { key } } }'
+        " { sessions { key } } }"
     )
     work, gone = (groups[name]["group"]["id"] for name in ("work", "gone"))
     token_then = (await ok("{ sessionChanges { syncToken } }"))["sessionChanges"]["syncToken"]
