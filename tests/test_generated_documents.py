@@ -17,6 +17,7 @@ graphql-core answers the event), but what it renders is graphql-core's data, byt
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -80,8 +81,9 @@ async def served(database: str) -> AsyncIterator[Served]:
 
 async def _roots(store: SessionStore) -> tuple[list[Any], list[int]]:
     """Every event of alice's feed, with its last messages and without (the fan-out of a
-    selection without ``lastMessage`` reads none), and unread counts: hers, and one past what
-    an Int holds (which the compiled render refuses, and graphql-core reports)."""
+    selection without ``lastMessage`` reads none), and events of each shape with a null in
+    one field (``_nulled``); unread counts: hers, and one past what an Int holds. The compiled
+    render must refuse what graphql-core reports as an error."""
     changes = await store.changes_since("alice", SyncPosition(0), 1000)
     assert not changes.has_more
     events = events_of(changes.in_feed_order())
@@ -90,9 +92,38 @@ async def _roots(store: SessionStore) -> tuple[list[Any], list[int]]:
     refs = [e.session.last_message_ref for e in events if isinstance(e, Upserted)]
     messages = await store.get_messages([ref for ref in refs if ref is not None])
     assert messages
+    real = [graphql_event(e, m) for m in (messages, None) for e in events]
+    shapes = {_shape(event): event for event in real}
+    broken = [copy for event in shapes.values() for copy in _nulled(event)]
     counts = [await store.unread_count("alice", Filters()),
               await store.unread_count("alice", Filters(muted=None)), 0, 2**31]  # fmt: skip
-    return [graphql_event(e, m) for m in (messages, None) for e in events], counts
+    return real + broken, counts
+
+
+def _shape(value: Any) -> tuple[object, ...]:
+    """An object's class and which of its fields are null, below it too."""
+    if not dataclasses.is_dataclass(value):
+        return (value is None,)
+    return (type(value), *(_shape(getattr(value, f.name)) for f in _fields(value)))
+
+
+def _nulled(value: Any) -> Iterator[Any]:
+    """Copies of ``value`` (an object of the schema) with one field null, or one item of a
+    list, at any depth."""
+    for field in _fields(value):
+        inner = getattr(value, field.name)
+        if inner is None:
+            continue
+        yield dataclasses.replace(value, **{field.name: None})
+        if isinstance(inner, list) and inner:
+            yield dataclasses.replace(value, **{field.name: [None, *inner[1:]]})
+        if dataclasses.is_dataclass(inner):
+            for copy in _nulled(inner):
+                yield dataclasses.replace(value, **{field.name: copy})
+
+
+def _fields(value: Any) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(value) if f.init]
 
 
 @pytest.mark.asyncio(loop_scope="module")
