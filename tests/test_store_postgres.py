@@ -104,6 +104,32 @@ async def replicas(
         yield one, other
 
 
+async def test_a_read_cancelled_at_any_step_leaves_the_next_snapshot_read_working(
+    settings: Settings,
+) -> None:
+    driver = PostgresDriver(
+        settings.database_url, 1, statement_timeout_ms=5000, connect_retries=0,
+        connect_timeout_s=10, trace=None,
+    )  # fmt: skip
+    await driver.open()
+
+    async def read_a_new_statement() -> None:
+        async with driver.read() as db:  # a statement asyncpg has not prepared yet
+            await db.fetch(f"SELECT 1 AS fresh_{uuid.uuid4().hex}")
+
+    try:
+        for steps in range(400):  # ten times past the last step a read takes
+            task = asyncio.create_task(read_a_new_statement())
+            for _ in range(steps % 40):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            async with driver.read(snapshot=True) as db:  # on the pool's one connection
+                assert await db.fetch_one("SELECT 1") is not None
+    finally:
+        await driver.close()
+
+
 async def test_another_replica_hears_every_owner_a_large_fan_out_changed(
     replicas: tuple[SessionStore, SessionStore],
 ) -> None:

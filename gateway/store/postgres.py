@@ -431,12 +431,16 @@ def _unavailable(e: BaseException) -> bool:
 
 @asynccontextmanager
 async def _dropped_when_broken(db: Db) -> AsyncIterator[None]:
-    """Closes ``db`` when what runs on it finds it broken, so the pool replaces it rather than
-    handing it to the next caller."""
+    """Closes ``db`` when what runs on it finds it broken, or is cancelled, so the pool replaces
+    it rather than handing it to the next caller."""
     try:
         yield
     except BaseException as e:
-        if _unavailable(e):
+        # A statement cancelled while asyncpg prepares it (Parse and Describe sent, no Sync yet)
+        # leaves the server inside an implicit transaction that asyncpg does not see, and the
+        # pool's release does not reset (``_no_reset``): the next snapshot read on it would fail
+        # ("SET TRANSACTION ISOLATION LEVEL must be called before any query").
+        if _unavailable(e) or isinstance(e, asyncio.CancelledError):
             db.terminate()
         raise
 
