@@ -215,6 +215,9 @@ class _Writer:
         return "\n".join(parts), name, 2 if other else 1
 
     def variable_sets(self) -> list[tuple[str, Variables]]:
+        """``usable``: values the resolvers take; ``edges``: mostly those, else any value, null
+        or none; ``nulls``: null or none for each variable that may be (those of directives
+        too), usable values for the rest."""
         if not self.variables:
             return [("as written", {})]
         sets = []
@@ -224,14 +227,15 @@ class _Writer:
         return sets
 
     def pick(self, variable: _Variable, label: str) -> Any:
+        """A value for ``variable`` in the set ``label`` (or ``_OMITTED``)."""
         choices = self.choices[variable.role]
         optional = not isinstance(variable.type, GraphQLNonNull) or variable.default is not None
-        roll = self.rng.random()
-        if label == "usable" or (label == "nulls" and not optional) or roll < 0.55:
+        if label == "usable" or (label == "nulls" and not optional):
             return self.rng.choice(choices.usable)
+        roll = self.rng.random()
         if label == "nulls" or roll > 0.85:
             return self.rng.choice((None, _OMITTED))
-        return self.rng.choice(choices.edges)
+        return self.rng.choice(choices.usable if roll < 0.55 else choices.edges)
 
     # Selections ----------------------------------------------------------------------------
 
