@@ -39,7 +39,7 @@ _MEMO_SIZE = 256
 class FrameSink:
     """A socket and the opening of its frames for one operation (``{"id":"1","type":"next",
     "payload":`` on graphql-transport-ws); a frame is the opening, the payload and ``}``. With
-    ``send_text_now`` (web/websocket.py), frames can also go out at once, from a callback."""
+    ``send_text_now`` (server/websocket.py), frames can also go out at once, from a callback."""
 
     opening: bytes
     send_text: Callable[[str], Awaitable[None]]

@@ -54,8 +54,8 @@ from gateway.schema.errors import client_error
 from gateway.schema.frames import FrameSink, frame_sink
 from gateway.schema.limits import RateLimiter, operation_charged, utf8_size_past
 from gateway.schema.parking import Parking, ParkingRun, parking_run
+from gateway.server.websocket import SEND_TEXT_NOW
 from gateway.store.base import SessionStore
-from gateway.web.websocket import SEND_TEXT_NOW
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 # WebSocket close code for a refused connection_init and for a token that expires (graphql-ws's
@@ -232,7 +232,7 @@ def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]
     """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
     view sends every event through Strawberry."""
     if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
-        # uvicorn with web/websocket.py's protocol
+        # uvicorn with server/websocket.py's protocol
         send_now = (socket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
         frame_sink.set(FrameSink.of(opening, socket.send_text, send_now))
 
