@@ -76,6 +76,8 @@ def test_a_changed_graphql_core_executor_stops_building_the_schema(
         (Schema, "_execute_operation"),
         (BaseGraphQLTransportWSHandler, "_send_result_stream"),
         (BaseGraphQLTransportWSHandler, "cleanup_operation"),
+        (BaseGraphQLTransportWSHandler, "handle_task_exception"),
+        (BaseGraphQLWSHandler, "handle_async_results"),
     ],
 )
 def test_each_strawberry_internal_that_goes_missing_is_named(

@@ -30,7 +30,6 @@ from gateway.schema.limits import (
     QueryLimits,
     RateLimits,
     document_refusal,
-    operation_charged,
     query_cost_rule,
     rate_limit_refusal,
 )
@@ -113,9 +112,8 @@ class GatewaySchema(strawberry.Schema):
             try:
                 data = await compiled.run(context_value, variable_values, root_value,
                                           operation_extensions)  # fmt: skip
-            except Deopt:
-                with operation_charged():  # graphql-core answers; the token is spent already
-                    return await super().execute(*args)
+            except Deopt:  # graphql-core answers; the context says the token is spent
+                return await super().execute(*args)
             result = ExecutionResult(data=data, errors=None, extensions={})
         if self._metrics is not None:
             elapsed = time.perf_counter() - started

@@ -13,8 +13,7 @@ from gateway.errors import BadUserInput
 from gateway.live import Event, Upserted, Watcher, follow, patiently
 from gateway.schema.context import Context
 from gateway.schema.conversations import UnreadFilter
-from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
-from gateway.schema.parking import parking_run
+from gateway.schema.frames import EventRenderer, FrameSink, renderer_for
 from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
 
@@ -37,7 +36,7 @@ class Subscription:
         ctx = info.context
         viewer = ctx.viewer()
         close = _socket_closer(ctx)
-        run = parking_run.get()
+        run = ctx.run
         resumed = run.parking.watcher if run is not None and run.resumed else None
         if resumed is not None:  # parked, and now run again: on from where it stood
             start = resumed.position
@@ -51,7 +50,7 @@ class Subscription:
 
         # Over a WebSocket, events whose selection compiles go out as frames from here; any
         # other event is yielded to Strawberry, in order (it is sent before this resumes).
-        sink = frame_sink.get()
+        sink = ctx.frames
         renderer = None if sink is None else renderer_for(info)
         with_messages = selects(info, "lastMessage", deep=True)
         deliver = None

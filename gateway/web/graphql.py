@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack, suppress
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -35,6 +35,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -47,13 +48,13 @@ from gateway.domain.groups import DEFAULT_LIMITS, GroupLimits
 from gateway.errors import Unauthenticated
 from gateway.heap import settling
 from gateway.live import ChangeNotifier
-from gateway.metrics import Metrics, unobserved
+from gateway.metrics import Metrics
 from gateway.schema import GatewaySchema
 from gateway.schema.context import Context
 from gateway.schema.errors import client_error
-from gateway.schema.frames import FrameSink, frame_sink
-from gateway.schema.limits import RateLimiter, operation_charged, utf8_size_past
-from gateway.schema.parking import Parking, ParkingRun, parking_run
+from gateway.schema.frames import FrameSink
+from gateway.schema.limits import RateLimiter, utf8_size_past
+from gateway.schema.parking import Parking, ParkingRun
 from gateway.server.websocket import SEND_TEXT_NOW
 from gateway.store.base import SessionStore
 
@@ -113,51 +114,61 @@ class _TextFrames(ASGIWebSocketAdapter):
 
 class _TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, where a subscribe that does not parse gets an ``error`` message like
-    any other refused operation (Strawberry closes the whole connection with 4400), where a
-    subscription may send its own ``next`` frames (schema/frames.py), and where it may wait
-    parked, without a task (schema/parking.py): its run of the operation ends, the operation
-    stays, and a later run goes on from where it stood (no token spent, not observed again)."""
+    any other refused operation (Strawberry closes the whole connection with 4400), where each
+    operation runs with a context of its own, which may carry a ``FrameSink`` for the
+    subscription to send its own ``next`` frames (schema/frames.py), and where a subscription
+    may wait parked, without a task (schema/parking.py): its run of the operation ends with no
+    ``complete``, the operation stays, and a later run goes on from where it stood (no token
+    spent, not observed again)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # By operation id: its parking, and the context its later runs start from.
+        # By operation id: its parking, and the contextvars its later runs start from (the
+        # connection's request id, for their logs).
         self._parkings: dict[str, tuple[Parking, contextvars.Context]] = {}
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        _give_frame_sink(self.view, self.websocket, {"id": operation.id, "type": "next"})
+        """Strawberry's, with the operation's own context, and no ``complete`` for a run that
+        ends parked."""
         parkings = self._parkings
         found = parkings.get(operation.id)
         if found is None:
             parking = Parking(partial(self._resume, operation))
-            # What a later run starts from: this task's context, before this run's own.
             parkings[operation.id] = parking, contextvars.copy_context()
         else:
             parking = found[0]
         run = ParkingRun(parking, resumed=found is not None)
-        token = parking_run.set(run)
+        frames = _frames(self.view, self.websocket, {"id": operation.id, "type": "next"})
+        context = self.context.for_operation(frames, run)
         settling.run_started()
         try:
-            with ExitStack() as later_run:
-                if run.resumed:
-                    later_run.enter_context(operation_charged())
-                    unobserved.set(True)
-                await super().run_operation(operation)
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            if not run.parked:  # parked, the operation stays registered, to run again
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
         finally:
             settling.run_ended()
-            parking_run.reset(token)
             if run.parked and operation.task is asyncio.current_task():
                 operation.task = None  # nothing runs it until it is resumed
             if not run.parked:  # the subscription ended
                 parking.close()
                 if parkings.get(operation.id, (None,))[0] is parking:
                     del parkings[operation.id]
-
-    async def _send_result_stream(self, operation: Operation[Context, None], *args: Any) -> None:
-        await super()._send_result_stream(operation, *args)
-        run = parking_run.get()
-        if run is not None and run.parked:
-            # Parked: the run ends with no ``complete`` and the operation stays registered.
-            raise OperationStreamClosed
 
     def _resume(self, operation: Operation[Context, None]) -> None:
         found = self._parkings.get(operation.id)
@@ -194,8 +205,9 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws subprotocol (the default of Python's gql), where a refused
     connection_init closes with 4403 as on graphql-transport-ws (Strawberry: 1011, which reads
     as a server fault that clients retry), and a second one with 4429 (Strawberry authenticated
-    it again, counting the connection twice against the account's limit). Subscriptions may
-    send their own ``data`` frames, as on graphql-transport-ws."""
+    it again, counting the connection twice against the account's limit). Each operation runs
+    with a context of its own, and a subscription may send its own ``data`` frames, as on
+    graphql-transport-ws."""
 
     async def handle_async_results(
         self,
@@ -204,8 +216,33 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
-        _give_frame_sink(self.view, self.websocket, {"type": "data", "id": operation_id})
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        """Strawberry's, with the operation's own context."""
+        frames = _frames(self.view, self.websocket, {"type": "data", "id": operation_id})
+        try:
+            result_source = await self.schema.subscribe(
+                query=query,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=self.context.for_operation(frames),
+                root_value=self.root_value,
+            )
+            self.subscriptions[operation_id] = result_source
+            first = True
+            async for result in result_source:
+                if first and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    error = result.errors[0].formatted
+                    await self.send_message({"type": "error", "id": operation_id,
+                                             "payload": error})  # fmt: skip
+                    return
+                await self.send_data_message(result, operation_id)
+                first = False
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if self.connection_acknowledged:
@@ -228,13 +265,14 @@ class _LegacyWS(BaseGraphQLWSHandler[Context, None]):
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
 
-def _give_frame_sink(view: object, socket: object, opening: Mapping[str, object]) -> None:
-    """The operation's task (the caller's) sends subscription frames on ``socket``, unless the
-    view sends every event through Strawberry."""
+def _frames(view: object, socket: object, opening: Mapping[str, object]) -> FrameSink | None:
+    """Where an operation on ``socket`` sends its subscription's frames; None when the view
+    sends every event through Strawberry."""
     if isinstance(view, GraphQLView) and view.frames and isinstance(socket, _TextFrames):
-        # uvicorn with server/websocket.py's protocol
+        # uvicorn with server/websocket.py's protocol offers to send at once
         send_now = (socket.ws.scope.get("extensions") or {}).get(SEND_TEXT_NOW)
-        frame_sink.set(FrameSink.of(opening, socket.send_text, send_now))
+        return FrameSink.of(opening, socket.send_text, send_now)
+    return None
 
 
 class GraphQLView(GraphQL[Context, None]):
