@@ -37,7 +37,8 @@ from gateway.auth import issue_token
 from gateway.schema import build_schema
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore
-from gateway.web.graphql import GRAPHQL_RESPONSE, GraphQLView
+from gateway.web.graphql import GraphQLView
+from gateway.web.status import GRAPHQL_RESPONSE
 from tests import differential, graphql_corpus
 from tests.conftest import (
     POSTGRES_URL,

@@ -12,7 +12,7 @@ nests deeper than any data query.
 ``RateLimits`` spends one token of the viewer's bucket per operation, as soon as it is parsed
 (whether it then validates or not); an empty bucket answers RATE_LIMITED with `retryAfter`
 seconds. Requests without a valid token spend from their client address's bucket instead, at the
-HTTP edge (web/graphql.py), before any parsing.
+HTTP edge (web/budget.py), before any parsing.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         max_accounts: int = 100_000,
     ) -> None:
-        # "anonymous" buckets are keyed by client address (web/graphql.py), the others by account.
+        # "anonymous" buckets are keyed by client address (web/budget.py), the others by account.
         self._limits = {"read": reads, "write": writes, "anonymous": anonymous}
         self._clock = clock
         self._max = max_accounts
@@ -284,7 +284,7 @@ class RateLimiter:
 def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQLError | None:
     """Spends the viewer's token for one operation: None when allowed, else the error that is the
     operation's result (RATE_LIMITED, with when to retry). Anonymous requests are budgeted by
-    address before this (web/graphql.py). An operation is charged once: the context
+    address before this (web/budget.py). An operation is charged once: the context
     (schema/context.py) says when it has been (``charged``), whichever path ran it."""
     limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
     viewer: str | None = getattr(context, "viewer_id", None)

@@ -30,7 +30,9 @@ from gateway.store import open_store
 from gateway.store.base import SessionStore
 from gateway.store.instrumented import instrumented
 from gateway.web.cors import HintingCORSMiddleware
-from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
+from gateway.web.graphql import GraphQLView
+from gateway.web.limits import HttpLimits
+from gateway.web.sockets import SocketLimits
 from gateway.web.webhook import NimWebhooks
 
 if TYPE_CHECKING:
