@@ -284,18 +284,12 @@ class _Head:
 
     def __init__(self, scope: Scope) -> None:
         self.method: str = scope["method"]
-        found: dict[bytes, bytes] = {}
-        for name, value in scope["headers"]:
-            if name in _READ and name not in found:
-                found[name] = value
+        found = dict(reversed(scope["headers"]))  # the first of each name wins
         authorization = found.get(b"authorization")
         self.authorization = None if authorization is None else authorization.decode("latin-1")
         self.content_type = found.get(b"content-type", b"").decode("latin-1")
         self.accept = found.get(b"accept", b"").decode("latin-1")
         self.content_length = found.get(b"content-length")
-
-
-_READ = frozenset({b"accept", b"authorization", b"content-length", b"content-type"})
 
 
 def _replayed(body: bytes, receive: Receive) -> Receive:
