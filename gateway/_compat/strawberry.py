@@ -11,7 +11,7 @@
 - ``Info._raw_info``, graphql-core's info behind Strawberry's: :func:`raw_info`.
 - ``Schema._execute_operation``, where ``GatewaySchema`` learns a document that validated.
 - Its validation rules, which its schema adds to graphql-core's: :data:`VALIDATION_RULES`.
-- Its WebSocket handlers' hooks that ``web/graphql.py`` refines:
+- Its WebSocket handlers' hooks that ``web/subprotocols.py`` refines:
   ``BaseGraphQLTransportWSHandler._get_pre_execution_close_reason`` and
   ``BaseGraphQLWSHandler.handle_connection_init``; the methods that run one operation, which
   it replaces to give each operation a context of its own: the transport handler's
