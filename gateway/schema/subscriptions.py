@@ -10,7 +10,8 @@ from gateway.domain import sessions as domain
 from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import Event, Upserted, Watcher, follow, patiently
+from gateway.live import Event, MessageCache, Upserted, Watcher, follow, patiently
+from gateway.metrics import Metrics
 from gateway.schema.context import Context
 from gateway.schema.conversations import UnreadFilter
 from gateway.schema.frames import EventRenderer, FrameSink, renderer_for
@@ -55,7 +56,8 @@ class Subscription:
         with_messages = selects(info, "lastMessage", deep=True)
         deliver = None
         if sink is not None and renderer is not None and sink.send_text_now is not None:
-            deliver = _direct_delivery(ctx, sink, renderer, with_messages=with_messages)
+            deliver = _direct_delivery(ctx.notifier.messages, sink, renderer,
+                                       with_messages=with_messages)  # fmt: skip
         # Over graphql-transport-ws, with every event sent from the fan-out, it waits parked,
         # without a task (schema/parking.py); the parking counts it, once.
         parking = run.parking if run is not None and deliver is not None else None
@@ -63,7 +65,7 @@ class Subscription:
         if parking is not None and watcher is None:
             watcher = Watcher(ctx.event_queue_size)
             watcher.position = start
-            parking.adopt(ctx.notifier, viewer, watcher, _uncount(ctx))
+            parking.adopt(ctx.notifier, viewer, watcher, _uncount(ctx.metrics))
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.inc()
         park = None if parking is None or run is None else run.park
@@ -123,10 +125,11 @@ class Subscription:
                 ctx.metrics.subscriptions.dec()
 
 
-def _uncount(ctx: Context) -> Callable[[], None]:
+def _uncount(metrics: Metrics | None) -> Callable[[], None]:
+    # What a parked subscription keeps holds no context of its operation's: only what it uses.
     def uncount() -> None:
-        if ctx.metrics is not None:
-            ctx.metrics.subscriptions.dec()
+        if metrics is not None:
+            metrics.subscriptions.dec()
 
     return uncount
 
@@ -139,7 +142,7 @@ def _socket_closer(ctx: Context) -> Callable[[int, str], Awaitable[None]]:
 
 
 def _direct_delivery(
-    ctx: Context, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
+    cache: MessageCache, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
 ) -> Callable[[list[Event]], bool]:
     """Sends a batch of events from the notifier's fan-out (live.Watcher.take), as the loop in
     ``session_events`` would, or nothing (False) when that loop must: a message is not at hand
@@ -148,7 +151,7 @@ def _direct_delivery(
     def deliver(events: list[Event]) -> bool:
         messages: Mapping[str, domain.Message] = {}
         if with_messages:
-            known = ctx.notifier.messages.at_hand(_message_ids(events))
+            known = cache.at_hand(_message_ids(events))
             if known is None:
                 return False
             messages = known
