@@ -22,7 +22,8 @@ from gateway._compat import graphql_core
 from gateway.errors import BadUserInput
 from gateway.fastpath import QueryCache
 from gateway.schema import GatewaySchema, build_schema
-from tests.helpers import GraphQLClient
+from tests.conftest import Webhook
+from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
 
 calls: Counter[str] = Counter()
 
@@ -212,6 +213,40 @@ async def test_compiled_operations_are_counted_in_the_metrics(
         metrics = (await http.get("/metrics")).text
     assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 4.0' in metrics
     assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
+
+
+PAGES = [
+    # The page of the benchmark (W1), with every field a session and its message have: each
+    # must run compiled, request after request, on sessions with and without a last message,
+    # recalled or pinned; a fallback is an answer at graphql-core's speed.
+    "{ sessions(first: 20) { edges { cursor node { id key updateTime unreadCount lastMessage "
+    "{ serverId from text time } } } pageInfo { hasNextPage endCursor } } }",
+    "{ sessions { edges { cursor node { __typename id key type target updateTime serverExt "
+    "lastMessageKind unreadCount lastReadTime pinnedAt pinned muted lastMessage { serverId "
+    "clientId from type text attachment ext time } lastRevokeNotification { messageServerId "
+    "operator time postscript } } } nodes { key } totalCount pageInfo { hasNextPage "
+    "hasPreviousPage startCursor endCursor } } }",
+    '{ session(id: "p2p|bob") { id key lastMessage { text attachment } } '
+    'node(id: "p2p|carol") { ... on Session { key pinned lastRevokeNotification { operator } } } }',
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_the_gateways_pages_never_fall_back(
+    http: httpx.AsyncClient, webhook: Webhook, alice: GraphQLClient, page: str
+) -> None:
+    await webhook.ok(cc_message("1", "bob", "alice", T0, text="hi"))
+    await webhook.ok({**cc_message("2", "carol", "alice", T0 + 1), "msgType": "PICTURE",
+                      "attach": '{"w": 1}'})  # fmt: skip
+    await webhook.ok(cc_message("3", "dave", "alice", T0 + 2))
+    await webhook.ok(cc_recall("3", "dave", "alice", T0 + 3, note="oops"))
+    await alice.ok('mutation { pinSession(input: {id: "p2p|carol", pinned: true}) '
+                   "{ session { key } } }")  # fmt: skip
+    answers = [await alice.ok(page) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] != {}
+    metrics = (await http.get("/metrics")).text
+    assert "gateway_graphql_compiled_fallbacks_total 0.0" in metrics
 
 
 def test_the_gateway_schema_compiles_unless_traced() -> None:

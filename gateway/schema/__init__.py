@@ -113,6 +113,8 @@ class GatewaySchema(strawberry.Schema):
                 data = await compiled.run(context_value, variable_values, root_value,
                                           operation_extensions)  # fmt: skip
             except Deopt:
+                if self._metrics is not None:
+                    self._metrics.compiled_fallbacks.inc()
                 with operation_charged():  # graphql-core answers; the token is spent already
                     return await super().execute(*args)
             result = ExecutionResult(data=data, errors=None, extensions={})
