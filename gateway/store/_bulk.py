@@ -6,7 +6,7 @@ conversation, then delivered by an upsert per session that makes it the last mes
 newer and counts it unread where it counts (``_NEWER``, ``_COUNTS``). Those rules depend on each
 session's horizons and last message, never on the order messages arrive in, so a batch reduces
 first: every new message of the batch, every session it reaches, and per (owner, session) the
-fold of domain/membership.py's ``Receiving`` over the messages that reach it, merged with the
+fold of domain/receiving.py's ``Receiving`` over the messages that reach it, merged with the
 session's row as it stood. A team's receivers come from walking its new messages in event order
 (time, then id as a number) from the members cached before them, with ``TeamChange.receivers``
 and ``members_after``: the webhook's rules for an event newer than everything known of its team.

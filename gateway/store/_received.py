@@ -4,7 +4,7 @@ webhook's rules (store/_bulk.py applies it in one transaction).
 Each new message reaches sessions: both sides of a P2P chat, or the receivers of a team message,
 found by walking the team's new messages in event order from the members before them with
 ``TeamChange.receivers`` and ``members_after`` (the webhook's rules for an event newer than
-everything known of its team). Per (owner, session), domain/membership.py's ``Receiving`` folds
+everything known of its team). Per (owner, session), domain/receiving.py's ``Receiving`` folds
 what reached it, from the session's row as it stood (its horizons, last message and unread
 count), into the row it ends as: what the webhook's upserts (store/_statements.py's ``_NEWER``,
 ``_COUNTS``) make of the same messages one at a time, in any order.
@@ -19,12 +19,12 @@ import orjson
 
 from gateway.domain.events import MessageEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.membership import Receiving, TeamMessage
 from gateway.domain.order import FIRST, EventKey, event_key
+from gateway.domain.receiving import Receiving, TeamMessage, counts_unread
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._lists import KINDS
 from gateway.store._rows import Row, last_message_values
-from gateway.store._teams import CHECKPOINT_EVERY, counts_unread
+from gateway.store._teams import CHECKPOINT_EVERY
 
 _NEVER = -(2**63)  # a horizon before every message
 # What session_rows reads of each session's row, and the columns of the rows it makes.

@@ -28,16 +28,9 @@ from collections.abc import Iterable
 import orjson
 
 from gateway.domain.keys import SessionKey
-from gateway.domain.membership import (
-    Fact,
-    ReceivedState,
-    Roster,
-    Snapshot,
-    TeamChange,
-    TeamMessage,
-    received_state,
-)
+from gateway.domain.membership import Fact, Roster, Snapshot, TeamChange
 from gateway.domain.order import FIRST, LAST, EventKey, event_key
+from gateway.domain.receiving import ReceivedState, TeamMessage, counts_unread, received_state
 from gateway.domain.sessions import LastMessageKind, Message, MessageType, RevokeNotification
 from gateway.store._changes import RETURNING_CHANGE_COLUMNS
 from gateway.store._lists import KINDS, SESSION_COLUMNS
@@ -185,10 +178,6 @@ WHERE owner = ? AND key = ? AND deleted_at IS NULL
 
 CHECKPOINT_EVERY = 64  # a team's writes between two checkpoints of its members
 _PAGE = 64  # messages read at a time walking back to an account's last one
-
-
-def counts_unread(message_type: MessageType) -> bool:
-    return message_type is not MessageType.NOTIFICATION
 
 
 async def apply_message(
