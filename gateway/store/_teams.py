@@ -1,10 +1,10 @@
-"""Team sessions from the membership NIM's stream reports: the team rules of the SQL store.
+"""Team sessions from the membership NIM's stream reports: the SQL store applies the team rules
+(domain/membership.py: who is a member, who receives; domain/receiving.py: what that makes of a
+session) with the statements of store/_team_statements.py.
 
-Every membership change is kept (``team_facts``, ``team_snapshots``; see domain/membership.py) and
-every team message remembers its team, so a team session is a function of the events, whatever
-order they arrived in. Events order by (time, id as an unsigned integer): the columns ``order_key``
-and ``event_order`` hold each id's sort key (domain/order.py), which the database computes.
-``team_members`` caches the members after the newest change.
+Every membership change is kept (``team_facts``, ``team_snapshots``) and every team message
+remembers its team, so a team session is a function of the events, whatever order they arrived
+in. ``team_members`` caches the members after the newest change.
 
 An event newer than everything known of its team (the usual case) is applied incrementally: its
 message goes to the members before it as the cache has them (or exactly to its tMembers), adjusted
@@ -32,149 +32,16 @@ from gateway.domain.membership import Fact, Roster, Snapshot, TeamChange
 from gateway.domain.order import FIRST, LAST, EventKey, event_key
 from gateway.domain.receiving import ReceivedState, TeamMessage, counts_unread, received_state
 from gateway.domain.sessions import LastMessageKind, Message, MessageType, RevokeNotification
-from gateway.store._changes import RETURNING_CHANGE_COLUMNS
-from gateway.store._lists import KINDS, SESSION_COLUMNS
-from gateway.store._rows import Row, last_message_values, opt_str
+from gateway.store import _team_statements as team_sql
+from gateway.store._lists import KINDS
+from gateway.store._rows import (
+    fact_from_row,
+    last_message_values,
+    names_value,
+    snapshot_from_row,
+    team_message_from_row,
+)
 from gateway.store._write import Write
-
-_LATER = """
-SELECT 1 FROM messages
-WHERE team_key = ? AND (time, order_key) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_facts
-WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_snapshots
-WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_checkpoints
-WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-LIMIT 1
-"""
-_INSERT_FACT = """
-INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
-"""
-_INSERT_SNAPSHOT = """
-INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
-"""
-_FACTS = (
-    "SELECT account, time, event_order, event_id, member, receives FROM team_facts "
-    "WHERE team_key = ?"
-)
-_SNAPSHOTS = (
-    "SELECT time, event_order, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
-)
-_AT = "AND (time, event_order) = (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_FACTS_AT = f"{_FACTS} {_AT}"
-_SNAPSHOTS_AT = f"{_SNAPSHOTS} {_AT}"
-_SNAPSHOT_BEFORE = f"""
-{_SNAPSHOTS} AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY time DESC, event_order DESC LIMIT 1
-"""
-# Each account's newest fact in [since, key) (a fact at the snapshot's own key wins over it), in
-# one pass over that range.
-_NEWEST_FACTS_BETWEEN = """
-SELECT account, member FROM (
-    SELECT account, member,
-           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_order DESC) AS n
-    FROM team_facts
-    WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-      AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-) AS newest WHERE n = 1
-"""
-# A page of the team's messages before a key, newest first, none at or before a horizon.
-_MESSAGES_BEFORE = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? AND (m.time, m.order_key) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND m.time > CAST(? AS BIGINT)
-ORDER BY m.time DESC, m.order_key DESC LIMIT ?
-"""
-_BEFORE = "AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_BETWEEN = f"AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT)) {_BEFORE}"
-_ACCOUNT_FACT_BEFORE = (
-    f"{_FACTS} AND account = ? {_BEFORE} ORDER BY time DESC, event_order DESC LIMIT 1"
-)
-_ACCOUNT_FACTS_BETWEEN = f"{_FACTS} AND account = ? {_BETWEEN}"
-_SNAPSHOTS_BETWEEN = f"{_SNAPSHOTS} {_BETWEEN}"
-_CHECKPOINT_BEFORE = f"""
-SELECT time, event_order, event_id, members FROM team_checkpoints WHERE team_key = ? {_BEFORE}
-ORDER BY time DESC, event_order DESC LIMIT 1
-"""
-_CHECKPOINTS_FROM = """
-SELECT time, event_order, event_id, members FROM team_checkpoints
-WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-"""
-_WRITE_CHECKPOINT = """
-INSERT INTO team_checkpoints (team_key, time, event_order, event_id, members)
-VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (team_key, time, event_order) DO UPDATE SET members = excluded.members
-"""
-_CHECKPOINTED = "UPDATE team_locks SET since_checkpoint = 0 WHERE team_key = ?"
-_AMEND_CHECKPOINT = """
-UPDATE team_checkpoints SET members = ?
-WHERE team_key = ? AND time = CAST(? AS BIGINT) AND event_order = CAST(? AS TEXT)
-"""
-_FORGET_CHECKPOINTS = "DELETE FROM team_checkpoints WHERE team_key = ?"
-_MESSAGES = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? ORDER BY m.time, m.order_key
-"""
-_FROM = "AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_FACTS_FROM = f"{_FACTS} {_FROM}"
-_SNAPSHOTS_FROM = f"{_SNAPSHOTS} {_FROM}"
-_MESSAGES_FROM = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? AND (m.time, m.order_key) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY m.time, m.order_key
-"""
-_SESSION_STATE = """
-SELECT horizon, read_horizon, last_msg_time, last_msg_order, unread
-FROM sessions WHERE owner = ? AND key = ?
-"""
-_MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
-_CLEAR_MEMBERS = "DELETE FROM team_members WHERE team_key = ?"
-_ADD_MEMBER = "INSERT INTO team_members (team_key, member) VALUES (?, ?) ON CONFLICT DO NOTHING"
-_REMOVE_MEMBER = "DELETE FROM team_members WHERE team_key = ? AND member = ?"
-_SESSION = """
-SELECT horizon, read_horizon, deleted_at, last_kind, last_msg_id, unread, revoke_time
-FROM sessions WHERE owner = ? AND key = ?
-"""
-_RETURNING = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
-_SET_UNREAD = f"""
-UPDATE sessions SET unread = ?, version = ? WHERE owner = ? AND key = ? AND deleted_at IS NULL
-{_RETURNING}
-"""
-_WRITE_RECEIVED = f"""
-INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
-                      revoke_operator, revoke_time, revoke_postscript, unread, version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = excluded.update_time, last_kind = excluded.last_kind,
-    last_msg_id = excluded.last_msg_id, last_msg_time = excluded.last_msg_time,
-    revoke_operator = excluded.revoke_operator, revoke_time = excluded.revoke_time,
-    revoke_postscript = excluded.revoke_postscript, unread = excluded.unread,
-    deleted_at = NULL, version = excluded.version
-{_RETURNING}
-"""
-# Nothing received is left: a session that holds nothing else (ext, pin) goes, as a tombstone that
-# keeps no horizon (a later message brings it back).
-_CLEAR_RECEIVED = f"""
-UPDATE sessions SET
-    last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL, revoke_operator = NULL,
-    revoke_time = NULL, revoke_postscript = NULL, unread = 0, version = ?,
-    deleted_at = CASE WHEN server_ext = '' AND pinned_at IS NULL THEN CAST(? AS BIGINT) END
-WHERE owner = ? AND key = ? AND deleted_at IS NULL
-{_RETURNING}
-"""
-
 
 CHECKPOINT_EVERY = 64  # a team's writes between two checkpoints of its members
 _PAGE = 64  # messages read at a time walking back to an account's last one
@@ -231,9 +98,10 @@ async def apply_message(
     await tx.deliver_to_members(team, members, values, message.from_account, int(counted))
     await deliver(named)
     if snapshot is not None:  # a dismiss: nobody is left
-        await tx.rows(_CLEAR_MEMBERS, str(team))
+        await tx.rows(team_sql.CLEAR_MEMBERS, str(team))
     for fact in change.facts:
-        await tx.rows(_ADD_MEMBER if fact.member else _REMOVE_MEMBER, str(team), fact.account)
+        statement = team_sql.ADD_MEMBER if fact.member else team_sql.REMOVE_MEMBER
+        await tx.rows(statement, str(team), fact.account)
     await _checkpoint(tx, team, key, _members_after(change, members))
 
 
@@ -263,17 +131,15 @@ async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: i
     members just before it, adjusted by what the message itself said of the members."""
     key = event_key(sent, message_id)
     t = str(team)
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_AT, t, *_at(key))]
-    change = TeamChange(
-        tuple(_fact(row) for row in await tx.rows(_FACTS_AT, t, *_at(key))),
-        snapshots[0] if snapshots else None,
-    )
+    snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_AT, t, *_at(key))
+    facts = await _facts(tx, team_sql.FACTS_AT, t, *_at(key))
+    change = TeamChange(tuple(facts), snapshots[0] if snapshots else None)
     return _receivers(change, await _members_before(tx, team, key))
 
 
 async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
-    t = str(team)
-    return bool(await tx.rows(_LATER, t, *_at(key), t, *_at(key), t, *_at(key), t, *_at(key)))
+    # The team and the key, for each of the four tables.
+    return bool(await tx.rows(team_sql.LATER, *(str(team), *_at(key)) * 4))
 
 
 def _at(key: EventKey) -> tuple[int, str]:
@@ -281,19 +147,33 @@ def _at(key: EventKey) -> tuple[int, str]:
     return key.time, key.order
 
 
+async def _facts(tx: Write, statement: str, *params: object) -> list[Fact]:
+    return [fact_from_row(row) for row in await tx.rows(statement, *params)]
+
+
+async def _snapshots(tx: Write, statement: str, *params: object) -> list[Snapshot]:
+    return [snapshot_from_row(row) for row in await tx.rows(statement, *params)]
+
+
+async def _messages(
+    tx: Write, statement: str, *params: object
+) -> list[tuple[TeamMessage, RevokeNotification | None]]:
+    return [team_message_from_row(row) for row in await tx.rows(statement, *params)]
+
+
 async def _save(tx: Write, team: SessionKey, change: TeamChange) -> TeamChange:
     """Keeps the change's facts and snapshot; returns those that were not kept already."""
     new_facts = []
     for f in change.facts:
-        if await tx.rows(_INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
+        if await tx.rows(team_sql.INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
                          int(f.member), int(f.receives)):  # fmt: skip
             new_facts.append(f)
     s = change.snapshot
     new_snapshot = None
     if s is not None:
-        receivers = None if s.receivers is None else _names(s.receivers)
-        if await tx.rows(_INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id,
-                         _names(s.members), receivers):  # fmt: skip
+        receivers = None if s.receivers is None else names_value(s.receivers)
+        if await tx.rows(team_sql.INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id,
+                         names_value(s.members), receivers):  # fmt: skip
             new_snapshot = s
     return TeamChange(tuple(new_facts), new_snapshot)
 
@@ -311,9 +191,9 @@ async def _checkpoint(tx: Write, team: SessionKey, key: EventKey, members: set[s
     checkpoint, when the team has had ``CHECKPOINT_EVERY`` writes since its last one."""
     if tx.team_writes < CHECKPOINT_EVERY:
         return
-    await tx.rows(_WRITE_CHECKPOINT, str(team), *_at(key), key.event_id,
-                  _names(frozenset(members)))  # fmt: skip
-    await tx.rows(_CHECKPOINTED, str(team))
+    await tx.rows(team_sql.WRITE_CHECKPOINT, str(team), *_at(key), key.event_id,
+                  names_value(frozenset(members)))  # fmt: skip
+    await tx.rows(team_sql.CHECKPOINTED, str(team))
 
 
 async def _amend_checkpoints(
@@ -322,29 +202,29 @@ async def _amend_checkpoints(
     """Correct, for ``accounts``, the checkpoints at or after ``key``, where a late change was
     just saved: ``roster`` holds every change from ``key`` on."""
     t = str(team)
-    for time, order, event_id, names in await tx.rows(_CHECKPOINTS_FROM, t, *_at(key)):
+    for time, order, event_id, names in await tx.rows(team_sql.CHECKPOINTS_FROM, t, *_at(key)):
         at = EventKey(int(time), str(order), str(event_id))
         members = set(orjson.loads(names))
         amended = (members - accounts) | {a for a in accounts if roster.member_after(a, at)}
         if amended != members:
-            await tx.rows(_AMEND_CHECKPOINT, _names(frozenset(amended)), t, *_at(at))
+            await tx.rows(team_sql.AMEND_CHECKPOINT, names_value(frozenset(amended)), t, *_at(at))
 
 
 async def _cached_members(tx: Write, team: SessionKey) -> set[str]:
-    return {str(row[0]) for row in await tx.rows(_MEMBERS, str(team))}
+    return {str(row[0]) for row in await tx.rows(team_sql.MEMBERS, str(team))}
 
 
 async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> None:
     for account in sorted(new - old):
-        await tx.rows(_ADD_MEMBER, str(team), account)
+        await tx.rows(team_sql.ADD_MEMBER, str(team), account)
     for account in sorted(old - new):
-        await tx.rows(_REMOVE_MEMBER, str(team), account)
+        await tx.rows(team_sql.REMOVE_MEMBER, str(team), account)
 
 
 async def recompute(tx: Write, team: SessionKey, now: int) -> None:
     """Rebuild the sessions of every account the team has known, and its members, from its kept
     history (the team is locked); its checkpoints go (later writes keep new ones)."""
-    await tx.rows(_FORGET_CHECKPOINTS, str(team))
+    await tx.rows(team_sql.FORGET_CHECKPOINTS, str(team))
     await _recompute(tx, team, None, now)
 
 
@@ -353,12 +233,12 @@ async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None
     (None: of every account the team has known)."""
     t = str(team)
     roster = Roster.of(
-        [_fact(row) for row in await tx.rows(_FACTS, t)],
-        [_snapshot(row) for row in await tx.rows(_SNAPSHOTS, t)],
+        [fact_from_row(row) for row in await tx.rows(team_sql.FACTS, t)],
+        [snapshot_from_row(row) for row in await tx.rows(team_sql.SNAPSHOTS, t)],
     )
     affected = roster.accounts() if accounts is None else set(accounts)
     await tx.lock(affected)
-    history = [_team_message(row) for row in await tx.rows(_MESSAGES, t)]
+    history = [team_message_from_row(row) for row in await tx.rows(team_sql.MESSAGES, t)]
     for owner in sorted(affected):
         await _rebuild(tx, team, owner, roster, history, now)
     cached = await _cached_members(tx, team)
@@ -382,9 +262,9 @@ async def _rebuild_from(
     last message it received before ``key``. Work grows with how late the change is, not with
     the team's history."""
     t = str(team)
-    history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *_at(key))]
-    facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *_at(key))]
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *_at(key))]
+    history = await _messages(tx, team_sql.MESSAGES_FROM, t, *_at(key))
+    facts = await _facts(tx, team_sql.FACTS_FROM, t, *_at(key))
+    snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_FROM, t, *_at(key))
     new = Roster.of(facts, snapshots, base=before)
     old = Roster.of([f for f in facts if f not in saved.facts],
                     [s for s in snapshots if s != saved.snapshot], base=before)  # fmt: skip
@@ -392,7 +272,7 @@ async def _rebuild_from(
     messages = [m for m, _ in history]
     delivered_before = [m for m in messages if m.key != key]  # the event's own message was not
     for owner in sorted(owners):
-        found = await tx.rows(_SESSION_STATE, owner, t)
+        found = await tx.rows(team_sql.SESSION_STATE, owner, t)
         horizon, read_horizon, last_time, last_order, unread = (
             found[0] if found else (-(2**63), -(2**63), None, None, 0)
         )
@@ -406,17 +286,17 @@ async def _rebuild_from(
         elif last_time is not None and (int(last_time), str(last_order)) >= _at(key):
             last = await _last_received_before(tx, team, owner, key, int(horizon))
             if last is None:
-                await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, t)
+                await tx.changing(team_sql.CLEAR_RECEIVED, tx.version(owner), now, owner, t)
                 continue
         if last is not None:
             message, revoke = last
             kept = Message(message.key.event_id, message.sender, MessageType.UNKNOWN,
                            message.key.time)  # fmt: skip
-            await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
+            await tx.changing(team_sql.WRITE_RECEIVED, owner, t, KINDS[team.type],
                               *last_message_values(kept, revoke), unread,
                               tx.version(owner))  # fmt: skip
         elif found and unread != int(found[0][4]):
-            await tx.changing(_SET_UNREAD, unread, tx.version(owner), owner, t)
+            await tx.changing(team_sql.SET_UNREAD, unread, tx.version(owner), owner, t)
     await _amend_checkpoints(tx, team, key, new, owners)
     cached = await _cached_members(tx, team)
     after = (cached - owners) | {a for a in owners if new.member_after(a, LAST)}
@@ -431,12 +311,11 @@ async def _last_received_before(
     the team's snapshots within it, from the account's membership just before it."""
     t = str(team)
     bound = key
-    while page := [_team_message(row) for row in
-                   await tx.rows(_MESSAGES_BEFORE, t, *_at(bound), horizon, _PAGE)]:  # fmt: skip
+    while page := await _messages(tx, team_sql.MESSAGES_BEFORE, t, *_at(bound), horizon, _PAGE):
         low = page[-1][0].key
         span = (*_at(low), *_at(bound))
-        facts = [_fact(row) for row in await tx.rows(_ACCOUNT_FACTS_BETWEEN, t, account, *span)]
-        snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_BETWEEN, t, *span)]
+        facts = await _facts(tx, team_sql.ACCOUNT_FACTS_BETWEEN, t, account, *span)
+        snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_BETWEEN, t, *span)
         member = await _member_before(tx, team, account, low)
         roster = Roster.of(facts, snapshots, base={account} if member else ())
         for message, revoke in page:
@@ -448,8 +327,8 @@ async def _last_received_before(
 
 async def _member_before(tx: Write, team: SessionKey, account: str, key: EventKey) -> bool:
     t = str(team)
-    fact = [_fact(row) for row in await tx.rows(_ACCOUNT_FACT_BEFORE, t, account, *_at(key))]
-    snapshot = [_snapshot(row) for row in await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))]
+    fact = await _facts(tx, team_sql.ACCOUNT_FACT_BEFORE, t, account, *_at(key))
+    snapshot = await _snapshots(tx, team_sql.SNAPSHOT_BEFORE, t, *_at(key))
     return Roster.of(fact, snapshot).member_before(account, key)
 
 
@@ -458,14 +337,14 @@ async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str
     account's newest fact between that and ``key`` (a fact at a checkpoint's own key is in it
     already, so applying it again changes nothing)."""
     t = str(team)
-    found = await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))
-    members = set(_snapshot(found[0]).members) if found else set()
-    since = _snapshot(found[0]).key if found else FIRST
-    for time, order, event_id, names in await tx.rows(_CHECKPOINT_BEFORE, t, *_at(key)):
+    found = await tx.rows(team_sql.SNAPSHOT_BEFORE, t, *_at(key))
+    members = set(snapshot_from_row(found[0]).members) if found else set()
+    since = snapshot_from_row(found[0]).key if found else FIRST
+    for time, order, event_id, names in await tx.rows(team_sql.CHECKPOINT_BEFORE, t, *_at(key)):
         checkpoint = EventKey(int(time), str(order), str(event_id))
         if checkpoint >= since:
             members, since = set(orjson.loads(names)), checkpoint
-    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *_at(since), *_at(key)):
+    for account, member in await tx.rows(team_sql.NEWEST_FACTS_BETWEEN, t, *_at(since), *_at(key)):
         (members.add if member else members.discard)(str(account))
     return members
 
@@ -478,7 +357,7 @@ async def _rebuild(
     history: list[tuple[TeamMessage, RevokeNotification | None]],
     now: int,
 ) -> None:
-    rows = await tx.rows(_SESSION, owner, str(team))
+    rows = await tx.rows(team_sql.SESSION, owner, str(team))
     if rows:
         horizon, read_horizon, deleted_at, kind, last_id, unread, revoke_time = rows[0]
     else:
@@ -489,7 +368,7 @@ async def _rebuild(
                                           read_horizon=int(read_horizon))  # fmt: skip
     if state.last is None:
         if rows and deleted_at is None and (kind is not None or unread):
-            await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, str(team))
+            await tx.changing(team_sql.CLEAR_RECEIVED, tx.version(owner), now, owner, str(team))
         return
     revoke = {m.key: r for m, r in history}[state.last.key]
     last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
@@ -503,35 +382,5 @@ async def _rebuild(
     last = Message(state.last.key.event_id, state.last.sender, MessageType.UNKNOWN,
                    state.last.key.time)  # fmt: skip
     values = last_message_values(last, revoke)
-    await tx.changing(_WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values, state.unread,
-                      tx.version(owner))  # fmt: skip
-
-
-def _team_message(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:
-    time, order, server_id, sender, type_, operator, revoke_time, postscript = row
-    revoke = None
-    if operator is not None:
-        revoke = RevokeNotification(str(server_id), str(operator), int(revoke_time),
-                                    opt_str(postscript))  # fmt: skip
-    counted = counts_unread(MessageType.from_nim(str(type_)))
-    key = EventKey(int(time), str(order), str(server_id))
-    return TeamMessage(key, str(sender), counted, revoke is not None), revoke
-
-
-def _fact(row: Row) -> Fact:
-    account, time, order, event_id, member, receives = row
-    return Fact(str(account), EventKey(int(time), str(order), str(event_id)), bool(member),
-                bool(receives))  # fmt: skip
-
-
-def _snapshot(row: Row) -> Snapshot:
-    time, order, event_id, members, receivers = row
-    return Snapshot(
-        EventKey(int(time), str(order), str(event_id)),
-        frozenset(orjson.loads(members)),
-        None if receivers is None else frozenset(orjson.loads(receivers)),
-    )
-
-
-def _names(accounts: frozenset[str]) -> str:
-    return orjson.dumps(sorted(accounts)).decode()
+    await tx.changing(team_sql.WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values,
+                      state.unread, tx.version(owner))  # fmt: skip
