@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from gateway.domain.order import LAST, EventKey
+from gateway.domain.order import FIRST, LAST, EventKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +57,39 @@ class TeamChange:
             named |= self.snapshot.receivers or frozenset()
         return frozenset(named)
 
+    @property
+    def key(self) -> EventKey | None:
+        """The key of the event that made it; None when it says nothing."""
+        if self.snapshot is not None:
+            return self.snapshot.key
+        return self.facts[0].key if self.facts else None
+
     def receivers(self, members_before: AbstractSet[str]) -> set[str]:
         """Who receives the event's message, given the members just before it."""
         snapshot = self.snapshot
-        receivers = set(members_before)
+        receivers = members_before
         if snapshot is not None and snapshot.receivers is not None:
-            receivers = set(snapshot.receivers)
-        for fact in self.facts:
-            (receivers.add if fact.receives else receivers.discard)(fact.account)
-        return receivers
+            receivers = snapshot.receivers
+        return with_changes(receivers, ((f.account, f.receives) for f in self.facts))
 
     def members_after(self, members_before: AbstractSet[str]) -> set[str]:
         """The members once the event is applied, given the members just before it."""
-        members = set(self.snapshot.members) if self.snapshot else set(members_before)
-        for fact in self.facts:
-            (members.add if fact.member else members.discard)(fact.account)
-        return members
+        members = self.snapshot.members if self.snapshot else members_before
+        return with_changes(members, ((f.account, f.member) for f in self.facts))
+
+    def named_receivers(self, members: AbstractSet[str]) -> set[str]:
+        """The accounts the event names as receiving its message that are not in ``members``."""
+        return {f.account for f in self.facts if f.receives} - members
+
+    def flipped(self, members_before: AbstractSet[str]) -> set[str]:
+        """The accounts whose membership the event changes, given the members just before it."""
+        return set(members_before) ^ self.members_after(members_before)
+
+    def late_receivers(self, members_before: AbstractSet[str]) -> set[str]:
+        """Who receives the message of an event older than something known of its team, other
+        than the accounts it flips: those get it as an on-time event's receivers do (delivery
+        does not depend on arrival order), while the flipped accounts' sessions are rebuilt."""
+        return self.receivers(members_before) - self.flipped(members_before)
 
 
 def message_change(
@@ -182,6 +199,44 @@ class Roster:
     def members(self) -> list[str]:
         """The members after every known change."""
         return sorted(a for a in self.accounts() if self.member_after(a, LAST))
+
+    def amend(
+        self, members: AbstractSet[str], accounts: AbstractSet[str], key: EventKey = LAST
+    ) -> set[str]:
+        """``members``, the members after ``key`` as they were known, with each of ``accounts``
+        a member or not as this roster has it after ``key``."""
+        return (set(members) - accounts) | {a for a in accounts if self.member_after(a, key)}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberList:
+    """The members after every change up to ``key``: a snapshot's, or a checkpoint's (kept every
+    so many writes of a team, so that a late event reads the team's history from the nearest
+    one before it, never from the start)."""
+
+    key: EventKey
+    members: frozenset[str]
+
+
+NOBODY = MemberList(FIRST, frozenset())  # before every event
+
+
+def newest_list(snapshots: Iterable[Snapshot], checkpoints: Iterable[MemberList]) -> MemberList:
+    """The newest of these lists, a checkpoint before a snapshot at the same key (it holds the
+    snapshot already); NOBODY when there are none."""
+    newest = NOBODY
+    for found in [*(MemberList(s.key, s.members) for s in snapshots), *checkpoints]:
+        if found.key >= newest.key:
+            newest = found
+    return newest
+
+
+def with_changes(members: AbstractSet[str], changes: Iterable[tuple[str, bool]]) -> set[str]:
+    """``members`` with each (account, in) of ``changes`` applied in turn: added or removed."""
+    changed = set(members)
+    for account, added in changes:
+        (changed.add if added else changed.discard)(account)
+    return changed
 
 
 _Change = TypeVar("_Change", Fact, Snapshot)

@@ -1,5 +1,6 @@
 """What the messages an account receives make of its session: the last message and the unread
-count, whatever order they arrive in."""
+count, whatever order they arrive in; and what a late change of the account's membership in a
+team makes of them."""
 
 from __future__ import annotations
 
@@ -76,3 +77,48 @@ class Receiving:
         if (message.counts_unread and not message.revoked and message.sender != self.account
                 and time > self.read_horizon):  # fmt: skip
             self.unread += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuilt:
+    """An account's session of a team once a late change of its membership is applied."""
+
+    unread: int
+    last: TeamMessage | None  # the last message it received from the change on
+    walk_back: bool  # none, where its last message was: the last one before the change is
+
+
+class LateRebuild:
+    """The sessions of the accounts whose membership a late change at ``key`` flips, from ``key``
+    on: ``messages`` are the team's from there (oldest first, with the change's own when it has
+    one), ``old`` and ``new`` the team's changes from there without and with the late one. What
+    each account received from there is counted without and with the change, and the difference
+    applied: nothing before ``key`` is read."""
+
+    def __init__(
+        self, key: EventKey, messages: Sequence[TeamMessage], old: Roster, new: Roster
+    ) -> None:
+        self.key = key
+        self.messages = messages
+        self.delivered = [m for m in messages if m.key != key]  # the change's own was not yet
+        self.old = old
+        self.new = new
+
+    def session(
+        self,
+        account: str,
+        *,
+        horizon: int,
+        read_horizon: int,
+        unread: int,
+        last: tuple[int, str] | None,
+    ) -> Rebuilt:
+        """``account``'s session, which holds ``unread`` and its last message at ``last`` (time,
+        the id's sort key), once the change is applied."""
+        was = received_state(self.old, account, self.delivered, horizon=horizon,
+                             read_horizon=read_horizon)  # fmt: skip
+        now = received_state(self.new, account, self.messages, horizon=horizon,
+                             read_horizon=read_horizon)  # fmt: skip
+        lost_last = last is not None and last >= (self.key.time, self.key.order)
+        return Rebuilt(max(0, unread - was.unread + now.unread), now.last,
+                       now.last is None and lost_last)  # fmt: skip

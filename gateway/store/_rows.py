@@ -11,7 +11,7 @@ from typing import Any, Protocol, overload
 import orjson
 
 from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.membership import Fact, Snapshot
+from gateway.domain.membership import Fact, MemberList, Snapshot
 from gateway.domain.order import EventKey
 from gateway.domain.receiving import TeamMessage, counts_unread
 from gateway.domain.sessions import (
@@ -149,6 +149,13 @@ def snapshot_from_row(row: Row) -> Snapshot:
         frozenset(orjson.loads(members)),
         None if receivers is None else frozenset(orjson.loads(receivers)),
     )
+
+
+def member_list_from_row(row: Row) -> MemberList:
+    """A checkpoint's row."""
+    time, order, event_id, members = row
+    return MemberList(EventKey(int(time), str(order), str(event_id)),
+                      frozenset(orjson.loads(members)))  # fmt: skip
 
 
 def names_value(accounts: AbstractSet[str]) -> str:
