@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from gateway.domain.cursors import CursorCodec
+from gateway.fastpath import PlanningExecutionContext
 from gateway.live import ChangeNotifier
 from gateway.schema import build_schema
 from gateway.schema.context import Context
-from gateway.schema.execution import PlanningExecutionContext
 from gateway.store import SessionStore
 from tests.conftest import Webhook
 from tests.helpers import T0, GraphQLClient, cc_message, cc_recall

@@ -132,14 +132,16 @@ class SqlStore(ConversationFeatures, ImportFeatures):
                 rows += await db.fetch(text, *params)
                 if len(rows) > query.limit:
                     break
-        sessions = [session_from_row(owner, row) for row in rows[: query.limit]]
-        messages: dict[str, Message] = {}
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        sessions = [session_from_row(owner, row) for row in rows]
+        last_messages: list[Message | None] = []
         if with_last_messages:
-            for row in rows[: query.limit]:
-                if row[lists.MESSAGE_AT] is not None:
-                    message = message_from_row(row[lists.MESSAGE_AT :])
-                    messages[message.ref] = message
-        return Page(sessions, len(rows) > query.limit, position, messages)
+            at = lists.MESSAGE_AT
+            last_messages = [
+                None if row[at] is None else message_from_row(row[at:]) for row in rows
+            ]
+        return Page(sessions, has_more, position, last_messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
         async with self._driver.read(bounded=lists.by_index(query)) as db:
