@@ -1,6 +1,6 @@
-"""Whether the sub-selection planner (schema/execution.py) earns its place: a page read through
-graphql-core (as a document's first request, a mutation's result or any document the compiler
-leaves alone are), with the planner and without it, side by side in one process.
+"""Whether the sub-selection planner (gateway/fastpath/planner.py) earns its place: a page read
+through graphql-core (as a document's first request, a mutation's result or any document the
+compiler leaves alone are), with the planner and without it, side by side in one process.
 
     python -m bench.planner [DATABASE] [REQUESTS]   prints the figures as JSON
 
@@ -23,8 +23,8 @@ import orjson
 
 from bench import data
 from bench import profile as page_profile
+from gateway.fastpath import QueryCache
 from gateway.schema import build_schema
-from gateway.schema.compiler import QueryCompiler
 
 
 async def timed(database: str, first: int, planned: bool, requests: int) -> float:
@@ -44,8 +44,8 @@ async def timed(database: str, first: int, planned: bool, requests: int) -> floa
         elapsed = 0.0
 
     with (
-        mock.patch.object(QueryCompiler, "get", return_value=None),
-        mock.patch.object(QueryCompiler, "learn", return_value=None),
+        mock.patch.object(QueryCache, "get", return_value=None),
+        mock.patch.object(QueryCache, "learn", return_value=None),
         mock.patch("gateway.web.app.build_schema", schema),
         mock.patch.object(page_profile, "PAGE", page),
         mock.patch("cProfile.Profile", Clock),

@@ -29,7 +29,7 @@ from gateway.web.app import create_app
 # By the path of the function's file (first match wins).
 LAYERS = (
     ("compiled query (generated completion)", ("<compiled query",)),
-    ("GraphQL: compiler and schema glue", ("gateway/schema/compiler", "gateway/schema/__init__",
+    ("GraphQL: compiler and schema glue", ("gateway/fastpath", "gateway/schema/__init__",
                                           "gateway/schema/limits", "gateway/metrics")),
     ("resolvers (page to objects, cursors)", ("gateway/schema/", "gateway/domain/")),
     ("store (statements, SQLite reads, rows)", ("gateway/store/", "aiosqlite/")),

@@ -86,6 +86,13 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.compiled_fallbacks = Counter(
+            "gateway_graphql_compiled_fallbacks",
+            "Compiled queries handed back to graphql-core's general executor (a resolver's "
+            "error, a null in a non-null field, an object compiled code does not expect): "
+            "answered as before, slower. A document that always falls back is a fast path lost.",
+            registry=self.registry,
+        )
         self.store_operations = Histogram(
             "gateway_store_operation_seconds",
             "Store calls by operation (list_sessions, record_message, ...) and how long they took.",

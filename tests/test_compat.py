@@ -14,7 +14,16 @@ import pytest
 import strawberry
 import uvicorn
 from click.testing import CliRunner
-from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, Source, parse, validate
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLObjectType,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    Source,
+    parse,
+    validate,
+)
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from strawberry.schema.schema import Schema, _OperationContextAwareGraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -31,8 +40,8 @@ from gateway._compat import IncompatibleLibrary, installed
 from gateway._compat import graphql_core as gc
 from gateway._compat import strawberry as sb
 from gateway.cli import main
+from gateway.fastpath import PlanningExecutionContext
 from gateway.schema import build_schema
-from gateway.schema.execution import PlanningExecutionContext
 from gateway.schema.types import Message, Session
 from tests.helpers import SECRET
 
@@ -64,6 +73,53 @@ def test_a_changed_graphql_core_executor_stops_building_the_schema(
     assert "execute_collected_subfields" in message
     assert "position_context" in message
     assert "gateway/_compat/graphql_core.py" in message
+
+
+def _collects_otherwise(schema: Any, fragments: Any, variable_values: Any) -> Any: ...
+
+
+@pytest.mark.parametrize("function", ["collect_fields", "collect_subfields"])
+def test_a_changed_field_collection_stops_building_the_schema(
+    monkeypatch: pytest.MonkeyPatch, function: str
+) -> None:
+    import graphql.execution.collect_fields as module
+
+    monkeypatch.setattr(module, function, _collects_otherwise)
+    with pytest.raises(IncompatibleLibrary) as raised:
+        build_schema()
+    assert f"collect_fields.{function} takes (schema, fragments, variable_values)" in str(
+        raised.value
+    )
+
+
+def test_graphql_cores_collection_decides_skip_and_include_from_the_variables() -> None:
+    """fastpath/collect.py collects with graphql-core's functions and the coerced variables."""
+    from gateway.fastpath.collect import Collector
+
+    schema = build_schema()._schema
+    document = parse(
+        "subscription S { sessionEvents { ... on SessionUpserted { syncToken @skip(if: $no) "
+        "session { key @include(if: $yes) ...F } } } } fragment F on Session { target }"
+    )
+    operation, fragment = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    assert isinstance(fragment, FragmentDefinitionNode)
+    assert schema.subscription_type is not None
+    for yes, no, expected in ((True, False, ["syncToken", "session"]), (False, True, ["session"])):
+        variables = {"yes": yes, "no": no}
+        collector = Collector(schema, operation, {"F": fragment}, variables)
+        [(root_key, details)] = collector.roots(schema.subscription_type)
+        assert root_key == "sessionEvents"
+        upserted = schema.get_type("SessionUpserted")
+        assert isinstance(upserted, GraphQLObjectType)
+        fields = collector.subfields(upserted, details)
+        assert [name for name, _ in fields] == expected
+        session = schema.get_type("Session")
+        assert isinstance(session, GraphQLObjectType)
+        below = dict(fields)["session"]
+        assert [name for name, _ in collector.subfields(session, below)] == (
+            ["key", "target"] if yes else ["target"]
+        )
 
 
 @pytest.mark.parametrize(

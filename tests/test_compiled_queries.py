@@ -18,9 +18,10 @@ import httpx
 import pytest
 import strawberry
 
+from gateway._compat import graphql_core
 from gateway.errors import BadUserInput
-from gateway.schema import GatewaySchema, build_schema, compiler
-from gateway.schema.compiler import QueryCompiler
+from gateway.fastpath import QueryCache
+from gateway.schema import GatewaySchema, build_schema
 from tests.helpers import GraphQLClient
 
 calls: Counter[str] = Counter()
@@ -119,7 +120,7 @@ class Query:
 
 def _compiling() -> GatewaySchema:
     return GatewaySchema(
-        query=Query, types=[Box, Crate], compiler=QueryCompiler(hide_suggestions=False)
+        query=Query, types=[Box, Crate], compiler=QueryCache(hide_suggestions=False)
     )
 
 
@@ -213,6 +214,34 @@ async def test_compiled_operations_are_counted_in_the_metrics(
     assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
 
 
+PAGES = [
+    # The page of the benchmark (W1), with every field a session and its message have: each
+    # must run compiled, request after request, on sessions with and without a last message,
+    # recalled or pinned; a fallback is an answer at graphql-core's speed.
+    "{ sessions(first: 20) { edges { cursor node { id key updateTime unreadCount lastMessage "
+    "{ serverId from text time } } } pageInfo { hasNextPage endCursor } } }",
+    "{ sessions { edges { cursor node { __typename id key type target updateTime serverExt "
+    "lastMessageKind unreadCount lastReadTime pinnedAt pinned muted lastMessage { serverId "
+    "clientId from type text attachment ext time } lastRevokeNotification { messageServerId "
+    "operator time postscript } } } nodes { key } totalCount pageInfo { hasNextPage "
+    "hasPreviousPage startCursor endCursor } } }",
+    '{ session(id: "p2p|bob") { id key lastMessage { text attachment } } '
+    'node(id: "p2p|carol") { ... on Session { key pinned lastRevokeNotification { operator } } } }',
+]
+
+
+@pytest.mark.usefixtures("alices_sessions")
+@pytest.mark.parametrize("page", PAGES)
+async def test_the_gateways_pages_never_fall_back(
+    http: httpx.AsyncClient, alice: GraphQLClient, page: str
+) -> None:
+    answers = [await alice.ok(page) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] != {}
+    metrics = (await http.get("/metrics")).text
+    assert "gateway_graphql_compiled_fallbacks_total 0.0" in metrics
+
+
 def test_the_gateway_schema_compiles_unless_traced() -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -246,10 +275,10 @@ async def test_a_document_the_compiler_fails_on_runs_through_graphql_core(
     def changed(*args: object, **kwargs: object) -> object:
         raise TypeError("collect_fields() takes 5 positional arguments")
 
-    monkeypatch.setattr(compiler, "collect_fields", changed)
+    monkeypatch.setattr(graphql_core, "collect_fields", changed)
     schema, document = _compiling(), "{ items { name tags } }"
     expected = _response(await REFERENCE.execute(document))
-    with caplog.at_level(logging.WARNING, "gateway.schema"):
+    with caplog.at_level(logging.WARNING, "gateway.fastpath"):
         answers = [_response(await schema.execute(document)) for _ in range(3)]
     assert answers == [expected] * 3
     assert not schema.is_compiled(document)

@@ -53,3 +53,18 @@ def test_the_signature_is_rfc_2104_hmac_sha256_for_any_key(
     payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     expected = hmac.new(secret, viewer.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
     assert mac == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()
+
+
+@given(
+    viewer=st.text(max_size=40),
+    update_time=st.integers(min_value=0, max_value=253402300799999),
+    target=st.from_regex(r"[A-Za-z0-9_.@-]{1,30}", fullmatch=True),
+    pinned_at=st.none() | st.integers(min_value=0, max_value=253402300799999),
+)
+def test_a_viewers_signer_signs_as_encode_does(
+    viewer: str, update_time: int, target: str, pinned_at: int | None
+) -> None:
+    position = Position(update_time, SessionKey.parse(f"team|{target}"), pinned_at)
+    signed = CODEC.signer(viewer)(update_time, f"team|{target}", pinned_at)
+    assert signed == CODEC.encode(viewer, position)
+    assert CODEC.decode(viewer, signed) == position

@@ -200,7 +200,9 @@ async def test_one_id_in_two_conversations_is_two_messages(
     assert await webhook.ok(cc_message("5", "alice", "carol", T0 + 1)) == {"outcome": "duplicate"}
     # Each session shows its own conversation's message 5, in a page and read alone.
     page = await store.list_sessions("carol", PageQuery(TimeWindow()), with_last_messages=True)
-    texts = {str(s.key): page.messages[s.last_message_ref or ""].text for s in page.sessions}
+    texts = {
+        str(s.key): m and m.text for s, m in zip(page.sessions, page.last_messages, strict=True)
+    }
     assert texts == {"team|42": "hi", "p2p|alice": "to carol"}
     [bobs] = await store.get_sessions("bob", [SessionKey(SessionType.P2P, "alice")])
     messages = await store.get_messages([bobs.last_message_ref or ""])

@@ -130,8 +130,8 @@ async def lists(store: SessionStore) -> dict[str, Any]:
         found[account] = [
             (str(s.key), s.update_time, s.last_message_kind, s.last_message_id,
              s.revoke and s.revoke.time, s.unread_count, s.last_read_time,
-             (m := page.messages.get(s.last_message_ref or "")) and m.text)
-            for s in page.sessions
+             m and m.text)
+            for s, m in zip(page.sessions, page.last_messages, strict=True)
         ]  # fmt: skip
     return found
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.sessions import MAX_PAGE_SIZE, Message, Session
@@ -71,7 +71,8 @@ class Page:
     sessions: list[Session]
     has_more: bool
     sync_position: SyncPosition | None = None  # the change feed's position as of this page
-    messages: Mapping[str, Message] = field(default_factory=dict)  # last messages, when asked
+    # When asked: each session's last message (None: it has none), in the order of ``sessions``.
+    last_messages: Sequence[Message | None] = ()
 
 
 def check_page_size(first: int | None) -> int:

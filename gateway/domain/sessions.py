@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from gateway.domain.keys import SessionKey, conversation_of
+from gateway.domain.records import record
 from gateway.errors import BadUserInput
 
 MAX_EXT_BYTES = 1024
@@ -44,7 +44,7 @@ class MessageType(Enum):
             return cls.UNKNOWN
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Message:
     server_id: str
     from_account: str
@@ -61,7 +61,7 @@ class Message:
         return message_ref(self.conversation, self.server_id)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RevokeNotification:
     message_server_id: str
     operator: str
@@ -69,7 +69,7 @@ class RevokeNotification:
     postscript: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Session:
     owner: str
     key: SessionKey
@@ -97,7 +97,7 @@ def message_ref(conversation: str, server_id: str) -> str:
     return f"{conversation}\n{server_id}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivery:
     """One owner's session that a message lands in."""
 

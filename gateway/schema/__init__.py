@@ -22,10 +22,9 @@ from strawberry.types.graphql import OperationType
 
 from gateway import _compat
 from gateway._compat import strawberry as sb
+from gateway.fastpath import Deopt, PlanningExecutionContext, QueryCache
 from gateway.metrics import Metrics
-from gateway.schema.compiler import Deopt, QueryCompiler
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
-from gateway.schema.execution import PlanningExecutionContext
 from gateway.schema.limits import (
     QueryLimits,
     RateLimits,
@@ -52,7 +51,7 @@ class GatewaySchema(strawberry.Schema):
         self,
         *args: Any,
         limits: QueryLimits | None = None,
-        compiler: QueryCompiler | None = None,
+        compiler: QueryCache | None = None,
         metrics: Metrics | None = None,
         **kwargs: Any,
     ) -> None:
@@ -85,7 +84,7 @@ class GatewaySchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """A query document executed before runs compiled (schema/compiler.py); anything else,
+        """A query document executed before runs compiled (gateway/fastpath); anything else,
         and whatever the compiled code does not answer itself, runs through Strawberry and
         graphql-core as usual."""
         args = (query, variable_values, context_value, root_value, operation_name,
@@ -113,6 +112,8 @@ class GatewaySchema(strawberry.Schema):
                 data = await compiled.run(context_value, variable_values, root_value,
                                           operation_extensions)  # fmt: skip
             except Deopt:  # graphql-core answers; the context says the token is spent
+                if self._metrics is not None:
+                    self._metrics.compiled_fallbacks.inc()
                 return await super().execute(*args)
             result = ExecutionResult(data=data, errors=None, extensions={})
         if self._metrics is not None:
@@ -163,13 +164,13 @@ class GatewaySchema(strawberry.Schema):
         asked = _asked.get()
         document = execution_context.graphql_document
         if self._compiler is not None and asked is not None and document is not None:
-            query, operation_name, variables = asked
+            query, operation_name, _ = asked
             if (
                 isinstance(query, str)
                 and _is_name(operation_name)
                 and query == execution_context.query
             ):
-                self._compiler.learn(self._schema, query, document, operation_name, variables)
+                self._compiler.learn(self._schema, query, document, operation_name)
         return await super()._execute_operation(execution_context, *args, **kwargs)
 
 
@@ -197,7 +198,7 @@ def build_schema(
     tracer_provider: TracerProvider | None = None,
 ) -> strawberry.Schema:
     """The schema. ``planned`` runs plain sub-selections through compiled plans (see
-    schema/execution.py); without it every field goes through graphql-core alone. With a
+    gateway/fastpath/planner.py); without it every field goes through graphql-core alone. With a
     ``tracer_provider``, operations and resolvers are traced (gateway/tracing.py). Fails with
     ``IncompatibleLibrary`` when a library's internals are not what gateway/_compat expects."""
     _compat.check()
@@ -220,7 +221,7 @@ def build_schema(
         extensions.insert(0, lambda: OpenTelemetryExtension(tracer_provider=tracer_provider))
     compiler = None
     if planned and tracer_provider is None:  # traced resolvers run through graphql-core
-        compiler = QueryCompiler(hide_suggestions=not introspection)
+        compiler = QueryCache(hide_suggestions=not introspection)
     return GatewaySchema(
         limits=limits,
         compiler=compiler,

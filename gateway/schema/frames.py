@@ -2,7 +2,7 @@
 
 Strawberry runs each event of each subscription through graphql-core's executor, its extension
 hooks and a JSON encoding: per event, per subscriber. A subscription whose selection compiles
-(``schema/compiled.py``) skips all of that: the WebSocket handler gives the operation a
+(``gateway/fastpath``) skips all of that: the WebSocket handler gives the operation a
 ``FrameSink`` in its context (``Context.frames``: the socket, the sender the server offers for
 sending at once, and the frame's opening for the operation's id and subprotocol), and the
 subscription sends ``{..., "payload": {"data": ...}}`` frames on it directly. Subscriptions
@@ -26,8 +26,8 @@ from graphql import OperationDefinitionNode
 
 from gateway._compat.strawberry import raw_info
 from gateway.domain import sessions as domain
+from gateway.fastpath import CompiledSubscription, compile_operation, directive_variables
 from gateway.live import Event, Upserted
-from gateway.schema.compiled import Compiled, compile_operation, directive_variables
 from gateway.schema.sync import graphql_event
 
 logger = logging.getLogger(__name__)
@@ -73,8 +73,8 @@ class EventRenderer:
     """One subscription document's events as ``{"data": ...}`` JSON: compiled once, and each
     event serialized once however many subscriptions of its owner share the document."""
 
-    def __init__(self, data: Compiled) -> None:
-        self._data = data
+    def __init__(self, compiled: CompiledSubscription) -> None:
+        self._compiled = compiled
         # By the event's session (one commit hands the same object to each of the owner's
         # subscriptions, one after another); each entry holds its session, so no other object
         # can take its id. Emptied when full: what it serves is the fan-out under way.
@@ -89,8 +89,8 @@ class EventRenderer:
             if known is not None and known[0] is session:
                 return known[1]
         try:
-            data = self._data(graphql_event(event, messages))
-        except Exception:  # NotCompiled, or anything graphql-core would report as an error
+            data = self._compiled.render(graphql_event(event, messages))
+        except Exception:  # Deopt, or anything graphql-core would report as an error
             return None
         payload = orjson.dumps({"data": data})
         if session is not None:
@@ -118,10 +118,11 @@ def renderer_for(info: strawberry.Info) -> EventRenderer | None:
     known = _renderers.get(key)
     if known is None or known[0] is not operation:
         try:
-            data = compile_operation(raw.schema, operation, raw.fragments, variables)
+            compiled = compile_operation(raw.schema, operation, raw.fragments, variables)
         except Exception:  # a bug, or an internal that changed: events go through Strawberry
             logger.warning("could not compile a subscription; it runs uncompiled", exc_info=True)
-            data = None
-        known = (operation, None if data is None else EventRenderer(data))
+            compiled = None
+        renderer = EventRenderer(compiled) if isinstance(compiled, CompiledSubscription) else None
+        known = (operation, renderer)
         _renderers[key] = known
     return known[1]

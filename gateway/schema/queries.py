@@ -6,8 +6,9 @@ from typing import TypeVar
 
 import strawberry
 
+from gateway.domain import sessions as domain
 from gateway.domain.keys import SessionType
-from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow, check_page_size
+from gateway.domain.pages import Filters, PageQuery, TimeWindow, check_page_size
 from gateway.domain.sync import ChangeSet, SyncPosition
 from gateway.schema import conversations
 from gateway.schema.connection import PageInfo, SessionConnection, SessionEdge
@@ -70,14 +71,16 @@ class Query:
             with_sync_position=selects(info, "syncToken"),
             with_last_messages=selects(info, "lastMessage", deep=True),
         )
-        messages = page.messages
-        edges = [
-            SessionEdge(
-                cursor=ctx.cursors.encode(viewer, Position.of(s, pinned_first=query.pinned_first)),
-                node=Session.of(s, messages),
-            )
-            for s in page.sessions
-        ]
+        sign = ctx.cursors.signer(viewer)
+        pinned_first = query.pinned_first
+
+        def edge(session: domain.Session, message: domain.Message | None) -> SessionEdge:
+            node = Session.with_message(session, message)
+            pinned_at = session.pinned_at if pinned_first else None
+            return SessionEdge(cursor=sign(session.update_time, node.key, pinned_at), node=node)
+
+        messages = page.last_messages or [None] * len(page.sessions)
+        edges = [edge(s, m) for s, m in zip(page.sessions, messages, strict=True)]
 
         async def has_previous_page() -> bool:
             if query.after is None:

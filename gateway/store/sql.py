@@ -17,6 +17,7 @@ from gateway.domain.keys import SessionKey, conversation_of
 from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
+from gateway.domain.receiving import counts_unread
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
@@ -131,14 +132,16 @@ class SqlStore(ConversationFeatures, ImportFeatures):
                 rows += await db.fetch(text, *params)
                 if len(rows) > query.limit:
                     break
-        sessions = [session_from_row(owner, row) for row in rows[: query.limit]]
-        messages: dict[str, Message] = {}
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        sessions = [session_from_row(owner, row) for row in rows]
+        last_messages: list[Message | None] = []
         if with_last_messages:
-            for row in rows[: query.limit]:
-                if row[lists.MESSAGE_AT] is not None:
-                    message = message_from_row(row[lists.MESSAGE_AT :])
-                    messages[message.ref] = message
-        return Page(sessions, len(rows) > query.limit, position, messages)
+            at = lists.MESSAGE_AT
+            last_messages = [
+                None if row[at] is None else message_from_row(row[at:]) for row in rows
+            ]
+        return Page(sessions, has_more, position, last_messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
         async with self._driver.read(bounded=lists.by_index(query)) as db:
@@ -327,7 +330,7 @@ class SqlStore(ConversationFeatures, ImportFeatures):
             sender, sent_at, counted = None, sent, False
             if found is not None:
                 sender, sent_at = str(found[0]), int(found[1])
-                counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
+                counted = counts_unread(MessageType.from_nim(str(found[2])))
                 if sender != revoke.operator:
                     return None  # NIM's recall names the message's own sender
             sessions = [(d.owner, d.key) for d in deliveries]
