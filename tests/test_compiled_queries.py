@@ -176,6 +176,22 @@ async def test_clean_documents_run_compiled_and_resolve_once() -> None:
     assert calls["items"] == 5
 
 
+async def test_a_document_compiles_for_the_operation_a_request_names() -> None:
+    schema = _compiling()
+    one = "query Items { items { name } }"
+    await schema.execute(one)  # no operationName: the document's one operation
+    assert schema.is_compiled(one)
+    assert schema.is_compiled(one, "Items")
+    two = "query A { items { name } } query B { items { tags } }"
+    await schema.execute(two, operation_name="B")
+    assert schema.is_compiled(two, "B")
+    assert not schema.is_compiled(two, "A")
+    assert not schema.is_compiled(two)  # without a name, graphql-core refuses it
+    answers = [_response(await schema.execute(two, operation_name=n)) for n in ("B", "A", None)]
+    expected = [_response(await REFERENCE.execute(two, operation_name=n)) for n in ("B", "A", None)]
+    assert answers == expected
+
+
 async def test_what_is_not_compiled_runs_through_graphql_core() -> None:
     schema = _compiling()
     not_compiled = [
