@@ -9,6 +9,8 @@
                                              the bench's own batched floor (--quick: 2,000)
     python -m bench --only W8                an honest client beside issue 28's attacks
     python -m bench --only W8 --update       ... and its figures into docs/benchmarks' report
+    python -m bench --beside REV             W1 also from the gateway of commit REV (a worktree
+                                             of it on this checkout's libraries), in the same run
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import httpx
@@ -38,6 +40,7 @@ from pydantic import SecretStr
 
 from bench import data, groups, idle, importing, latekick, report
 from bench.servers import (
+    checkout,
     start_floor,
     start_gateway,
     start_hand_floor,
@@ -79,6 +82,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, help="seconds per load run (with --only)")
     parser.add_argument("--backends", default="sqlite,postgres", help="W1's backends (with --only)")
     parser.add_argument(
+        "--beside",
+        metavar="REV",
+        help="W1 also runs the gateway of this commit (e.g. the main a change started from), "
+        "beside this checkout's, in the same run",
+    )
+    parser.add_argument(
         "--update",
         action="store_true",
         help="with --only: put the new figures into --out's report in place of the old ones",
@@ -88,13 +97,14 @@ def main() -> None:
     if args.only:
         only = {w.strip().upper() for w in args.only.split(",")}
         backends = tuple(b.strip() for b in args.backends.split(","))
-        focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends)
+        focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends,
+                      beside=args.beside)  # fmt: skip
         print_figures(focused)
         if args.update:
             update(args.out, focused)
         return
     started = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
-    results = {"started": started, **run(quick=args.quick)}
+    results = {"started": started, **run(quick=args.quick, beside=args.beside)}
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(args.out, results, machine=machine())
     # Every figure the report was made from, for a reader who wants more than its table.
@@ -150,6 +160,7 @@ def run(
     only: set[str] | None = None,
     seconds: int | None = None,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
+    beside: str | None = None,
 ) -> dict[str, object]:
     seconds = seconds or (1 if quick else 15)  # quick: a smoke run (the suite runs one)
     wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"}
@@ -182,7 +193,7 @@ def run(
             if "W1" in wanted:
                 _progress("W1")
                 results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds,
-                                   backends=backends)  # fmt: skip
+                                   backends=backends, beside=beside)  # fmt: skip
             if "W1" in wanted and only is None:
                 _progress("profile")
                 results["profile"] = loadgen_module("bench.profile", small_sqlite,
@@ -273,26 +284,36 @@ def w1(
     seconds: int,
     *,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
+    beside: str | None = None,
 ) -> dict[str, object]:
-    """The page from the gateway, from the store floor and from the hand-written floor, each
-    run beside the others at 64 and 16 connections."""
+    """The page from the gateway, from the store floor and from the hand-written floor (and,
+    with ``beside``, from the gateway of that commit), each run beside the others at 64 and 16
+    connections."""
     out: dict[str, object] = {}
     gql = graphql_script(PAGE, token)
-    for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
-        if backend not in backends:
-            continue
-        with (
-            start_gateway(gateway_env(database)) as gw,
-            start_floor(database) as floor,
-            start_hand_floor(database) as hand,
-        ):
-            for conns in (64, 16):
-                out[f"{backend}_gateway_{conns}"] = run_wrk(gw.url("/graphql"), gql, conns,
-                                                            seconds)  # fmt: skip
-                for name, server in (("floor", floor), ("hand", hand)):
-                    out[f"{backend}_{name}_{conns}"] = run_wrk(
-                        server.url("/page?first=20"), None, conns, seconds
-                    )
+    with checkout(beside) if beside else nullcontext() as tree:
+        if tree is not None:
+            out["beside"] = subprocess.run(
+                ["git", "-C", str(tree), "log", "-1", "--format=%h %s"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()[:100]  # fmt: skip
+        for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
+            if backend not in backends:
+                continue
+            others = {"floor": start_floor(database), "hand": start_hand_floor(database)}
+            if tree is not None:
+                env = {**gateway_env(database), "PYTHONPATH": str(tree)}
+                others["beside"] = start_gateway(env)
+            with start_gateway(gateway_env(database)) as gw, ExitStack() as stack:
+                servers = {name: stack.enter_context(server) for name, server in others.items()}
+                for conns in (64, 16):
+                    out[f"{backend}_gateway_{conns}"] = run_wrk(gw.url("/graphql"), gql, conns,
+                                                                seconds)  # fmt: skip
+                    for name, server in servers.items():
+                        path = "/graphql" if name == "beside" else "/page?first=20"
+                        script = gql if name == "beside" else None
+                        out[f"{backend}_{name}_{conns}"] = run_wrk(server.url(path), script,
+                                                                   conns, seconds)  # fmt: skip
     if "postgres" in backends:
         out.update(w1_workers_beside_peer(pg_url, pg_base, schema, gql, seconds))
     return out

@@ -127,7 +127,7 @@ def build(database_url: str) -> Starlette:
 
 
 if __name__ == "__main__":
-    # The gateway's way of accepting connections (web/listener.py: every one waiting, not one a
+    # The gateway's way of accepting connections (server/listener.py: every one waiting, not one a
     # loop turn), so that p99s compare request handling, not accept loops.
     uvicorn.run(build(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
-                loop="gateway.web.listener:new_event_loop")  # fmt: skip
+                loop="gateway.server.listener:new_event_loop")  # fmt: skip

@@ -72,7 +72,7 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "baseline": f"hand-written: {rate(hand)}",
                         "value": gw["rps"] / hand["rps"],
                         "ratio": f"{gw['rps'] / hand['rps']:.2f}× hand-written",
-                        "target": "goal 0.5× hand-written (reported)",
+                        "target": "≥ 0.6× hand-written",
                     }
                 )
                 rows.append(
@@ -83,6 +83,20 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "value": gw["p99_ms"] / hand["p99_ms"],
                         "ratio": f"{gw['p99_ms'] / hand['p99_ms']:.2f}× hand-written",
                         "target": "≤ 2× hand-written",
+                    }
+                )
+            beside = w1.get(f"{backend}_beside_{conns}")
+            if beside is not None:
+                rows.append(
+                    {
+                        "name": f"W1 page, {backend}, {conns} conns, vs the gateway of "
+                        f"{w1['beside'].split()[0]}",
+                        "measured": rate(gw),
+                        "baseline": f"{w1['beside']}: {rate(beside)}",
+                        "value": gw["rps"] / beside["rps"],
+                        "ratio": f"{gw['rps'] / beside['rps']:.2f}× that commit "
+                        f"(p99 {gw['p99_ms'] / beside['p99_ms']:.2f}×)",
+                        "target": "(reported: what the change bought)",
                     }
                 )
     if "postgres_peer_64" in w1:
@@ -324,6 +338,15 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
             )
         for conns in (64, 16):
             gw, hand = w1[f"{backend}_gateway_{conns}"], w1.get(f"{backend}_hand_{conns}")
+            if hand is not None and gw["rps"] < 0.6 * hand["rps"]:
+                lines.append(
+                    f"- W1 {backend}, {conns} connections: {gw['rps']:.0f} req/s, "
+                    f"{gw['rps'] / hand['rps']:.2f}× the hand-written floor's {hand['rps']:.0f} "
+                    "(target 0.6×): the floor reads one denormalized row a session (no join "
+                    "to the messages) and builds the JSON directly, the gateway runs the "
+                    "GraphQL view, a compiled query and the store's joined page; the profile "
+                    "below splits the gateway's CPU per request."
+                )
             if hand is not None and gw["p99_ms"] > 2 * hand["p99_ms"]:
                 lines.append(
                     f"- W1 {backend}, {conns} connections: p99 {gw['p99_ms']:.0f} ms, "

@@ -88,6 +88,20 @@ def start_gateway(env: dict[str, str], *, workers: int = 1) -> AbstractContextMa
     return _serving(command, port, "/healthz", env)
 
 
+@contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """A detached worktree of ``revision`` (a commit of this repository), removed afterwards:
+    its gateway runs with ``PYTHONPATH`` there, on this checkout's installed libraries."""
+    with tempfile.TemporaryDirectory() as parent:
+        tree = Path(parent) / "beside"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), revision],
+                       check=True)  # fmt: skip
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=False)
+
+
 def start_floor(database: str) -> AbstractContextManager[Server]:
     port = free_port()
     return _serving(

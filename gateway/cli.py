@@ -6,17 +6,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
 from pydantic import SecretStr
 
 from gateway._cli import DB_HELP, database_name, opened, settings_from_environment
@@ -30,60 +25,14 @@ from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
 from gateway.importer import BATCH_LINES, ImportReport, import_file
 from gateway.ingest import wall_clock_ms as now_ms
-from gateway.logs import configure_logging, flush_logs
+from gateway.logs import configure_logging
 from gateway.progress import Advance, progress
 from gateway.settings import Settings
-from gateway.store import SessionStore, open_store
-
-if TYPE_CHECKING:
-    from gateway.web.protocol import ServerConfig
+from gateway.store import open_store
 
 _SHOWN_REJECTIONS = 20
 
 logger = logging.getLogger("gateway")
-
-
-class _GracefulServer(uvicorn.Server):
-    """Opens the store before it serves (a failure is one line, not a traceback). On SIGTERM:
-    stop accepting, tell subscribers we are going away (1001), let in-flight requests and
-    webhook transactions finish, then close the store."""
-
-    def __init__(
-        self,
-        config: uvicorn.Config,
-        close_connections: Callable[[int, str], Awaitable[None]],
-        store: SessionStore,
-        settings: Settings,
-    ) -> None:
-        super().__init__(config)
-        self._close_connections = close_connections
-        self._store = store
-        self._settings = settings
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        # Server.serve is capture_signals around _serve; the store goes inside it, because on
-        # leaving capture_signals uvicorn raises the caught SIGTERM again, ending the process
-        # there: a store closed after that would never be closed (SQLite's log left behind,
-        # PostgreSQL connections cut).
-        with self.capture_signals():
-            async with opened(self._store, self._settings):
-                await self._serve(sockets)
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # After shutting down, uvicorn raises the signal it caught again, which ends the process
-        # there and then: the log lines still queued for writing are written first.
-        with super().capture_signals():
-            try:
-                yield
-            finally:
-                flush_logs()
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()  # no new connections from here on
-        await self._close_connections(1001, "server shutting down: reconnect with your sync token")
-        await super().shutdown(sockets)
 
 
 @click.group()
@@ -128,12 +77,17 @@ def serve(host: str | None, port: int | None, db: str | None, demo: bool, worker
     if keys is not None:
         click.echo(banner(settings, keys))
     if workers > 1:
+        from gateway.server.workers import serve_workers
+
         asyncio.run(_check_store(settings))  # each worker opens its own; fail here, readably
-        _serve_workers(settings, workers)
+        serve_workers(settings, workers)
         return
+    from gateway.server.config import server_config
+    from gateway.server.graceful import GracefulServer
+
     # uvicorn logs through our handler (JSON, with request ids).
-    config = _server_config(settings, app, log_config=None)
-    _GracefulServer(config, app.state.close_connections, store, settings).run()
+    config = server_config(settings, app, log_config=None)
+    GracefulServer(config, app.state.close_connections, opened(store, settings)).run()
 
 
 def _check_can_listen(host: str, port: int) -> None:
@@ -158,48 +112,6 @@ def _check_can_listen(host: str, port: int) -> None:
                 f" or gateway serve --port {other}"
             )
         raise ConfigurationError(f"cannot listen on {where}: {e.strerror or e}{hint}") from None
-
-
-def _serve_workers(settings: Settings, workers: int) -> None:
-    # Each worker builds its app from the environment, so pass on what was set here.
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            secret = value.get_secret_value() if isinstance(value, SecretStr) else value
-            text = str(secret).lower() if isinstance(secret, bool) else str(secret)
-            os.environ[f"GATEWAY_{name.upper()}"] = text
-    config = _server_config(
-        settings,
-        "gateway.web.app:app_from_environment",
-        factory=True,
-        workers=workers,
-        log_config=None,  # each worker configures ours (JSON, request ids) as it builds its app
-    )
-    # What uvicorn.run does for workers, with our configuration (it is passed to each worker).
-    from uvicorn.supervisors import Multiprocess
-
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
-
-
-def _server_config(settings: Settings, app: object, **options: Any) -> ServerConfig:
-    from gateway.web.protocol import ConnectionLimits, ServerConfig
-
-    limits = ConnectionLimits(
-        max_head_bytes=settings.http_max_header_bytes,
-        head_timeout_s=settings.http_header_timeout_s,
-        body_timeout_s=settings.http_body_timeout_s,
-    )
-    return ServerConfig(
-        app,
-        limits=limits,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-        timeout_keep_alive=settings.http_keep_alive_timeout_s,
-        limit_concurrency=settings.http_max_connections or None,
-        ws_max_size=settings.ws_max_message_bytes,  # bounds inflating, too (permessage-deflate)
-        **options,
-    )
 
 
 DEMO_KEYS_HELP = (

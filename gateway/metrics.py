@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,10 +22,6 @@ REFUSALS = frozenset({
     "TOO_MANY_CONNECTIONS",
 })  # fmt: skip
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-
-# Within it, an operation is not observed: a parked subscription's later runs
-# (schema/parking.py) are one operation, observed when its first run ended.
-unobserved: ContextVar[bool] = ContextVar("unobserved_operation", default=False)
 
 
 class Metrics:
@@ -89,6 +84,13 @@ class Metrics:
             "TOO_MANY_ALIASES, QUERY_TOO_COSTLY, RATE_LIMITED, RESPONSE_TOO_LARGE, "
             "TOO_MANY_CONNECTIONS).",
             ["code"],
+            registry=self.registry,
+        )
+        self.compiled_fallbacks = Counter(
+            "gateway_graphql_compiled_fallbacks",
+            "Compiled queries handed back to graphql-core's general executor (a resolver's "
+            "error, a null in a non-null field, an object compiled code does not expect): "
+            "answered as before, slower. A document that always falls back is a fast path lost.",
             registry=self.registry,
         )
         self.store_operations = Histogram(
@@ -156,7 +158,9 @@ class Metrics:
         return found
 
     def extension(self) -> type[SchemaExtension]:
-        """A schema extension that times each operation and counts its errors."""
+        """A schema extension that times each operation and counts its errors, unless its
+        context says it is not ``observed`` (a parked subscription's later runs continue one
+        operation, observed when its first run ended: schema/parking.py)."""
         metrics = self
 
         class OperationMetrics(SchemaExtension):
@@ -165,8 +169,8 @@ class Metrics:
                 try:
                     yield
                 finally:  # a subscription ends when its client leaves: cancelled, or closed
-                    if not unobserved.get():
-                        context = self.execution_context
+                    context = self.execution_context
+                    if getattr(context.context, "observed", True):
                         try:
                             kind = context.operation_type.value
                         except RuntimeError:  # the document did not parse

@@ -17,7 +17,15 @@ from gateway.auth import issue_token
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore
 from gateway.web.app import create_app
-from tests.helpers import APP_SECRET, SECRET, T0, GraphQLClient, post_signed
+from tests.helpers import (
+    APP_SECRET,
+    SECRET,
+    T0,
+    GraphQLClient,
+    cc_message,
+    cc_recall,
+    post_signed,
+)
 from tests.process import free_tcp_port
 from tests.schemas import ReusedSchemas, url_of
 
@@ -257,6 +265,19 @@ def alice(as_user: Callable[[str], GraphQLClient]) -> GraphQLClient:
 @pytest.fixture
 def bob(as_user: Callable[[str], GraphQLClient]) -> GraphQLClient:
     return as_user("bob")
+
+
+@pytest.fixture
+async def alices_sessions(webhook: Webhook, alice: GraphQLClient) -> None:
+    """Alice's list with one session of each shape: a text message (bob), a picture with an
+    attachment, pinned (carol), a recalled message (dave)."""
+    await webhook.ok(cc_message("m1", "bob", "alice", T0, text="hello"))
+    await webhook.ok({**cc_message("m2", "carol", "alice", T0 + 1), "attach": '{"w": 1}',
+                      "msgType": "PICTURE"})  # fmt: skip
+    await webhook.ok(cc_message("m3", "dave", "alice", T0 + 2))
+    await webhook.ok(cc_recall("m3", "dave", "alice", T0 + 3, note="oops"))
+    await alice.ok('mutation { pinSession(input: {id: "p2p|carol", pinned: true}) { session '
+                   "{ key } } }")  # fmt: skip
 
 
 @pytest.fixture

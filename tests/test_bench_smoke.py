@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.timeout(660)  # past the command's own 600 s limit, so that one reports
 def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--beside", "HEAD"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
         env={**__import__("os").environ, "GATEWAY_TEST_POSTGRES_URL": POSTGRES_URL},
     )  # fmt: skip
@@ -33,6 +33,9 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     figures = json.loads((tmp_path / "results.json").read_text())
     assert {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"} <= set(figures)
     assert figures["W7"]["sqlite_2000"]["gateway_rate"] > 0
+    # --beside: W1 of the gateway of that commit too, from a worktree removed afterwards.
+    assert figures["W1"]["sqlite_beside_64"]["non_2xx"] == 0
+    assert "vs the gateway of" in report
     assert figures["W8"]["honest_attacked"]["failed"] == 0
     assert figures["W9"]["sqlite_group"]["non_2xx"] == 0
     assert figures["W6"]["gateway"]["kib_per_socket"] > 0 < figures["W6"]["bare"]["kib_per_socket"]

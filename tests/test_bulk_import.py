@@ -25,6 +25,15 @@ from gateway.ingest import Ingestor
 from gateway.settings import Settings
 from gateway.store import PostgresStore, SessionStore, SqliteStore, SqlStore
 from tests.conftest import POSTGRES_URL, Clock, Webhook, postgres_schema
+from tests.histories import (
+    Odds,
+    as_sent,
+    checkpoints,
+    member_list,
+    team_message,
+    team_turn,
+    with_duplicates,
+)
 
 SAMPLES = Path("/work/shared/nim")
 BASE = 1_795_000_000_000
@@ -33,6 +42,8 @@ PEOPLE = ["123", "0123", "10001", "7", "007", "alice", "bob", "张三"]
 REGISTERED = "42"  # a team whose members come from the registry (a team line), never tMembers
 LISTED = ("0042", "3001")  # teams whose messages list their members (tMembers)
 STARTS = [95, 9_995, 99_999_995]  # ids that grow a digit along the way
+ODDS = Odds(invite=0.15, apply=0.22, accept=0.28, kick=0.4, leave=0.48, most_invited=2,
+            fewest_kept=2)  # fmt: skip
 
 
 @pytest.fixture
@@ -78,8 +89,8 @@ def history(seed: int) -> History:
             continue
         if roll < 0.55:
             sender, to = rng.sample(PEOPLE, 2) if rng.random() < 0.95 else [rng.choice(PEOPLE)] * 2
-            event = {"eventType": "1", "convType": "PERSON", "to": _sent(rng, to),
-                     "fromAccount": _sent(rng, sender), "msgTimestamp": str(time),
+            event = {"eventType": "1", "convType": "PERSON", "to": as_sent(rng, to),
+                     "fromAccount": as_sent(rng, sender), "msgTimestamp": str(time),
                      "msgType": "TEXT", "body": msgid, "msgidServer": msgid}  # fmt: skip
         else:
             event = _team_event(rng, members, time, msgid)
@@ -88,53 +99,15 @@ def history(seed: int) -> History:
     return made
 
 
-def _sent(rng: random.Random, account: str) -> object:
-    """An account as NIM may send it: its text, or a JSON number when it is one."""
-    numeric = account.isdigit() and not account.startswith("0")
-    return int(account) if numeric and rng.random() < 0.5 else account
-
-
 def _team_event(
     rng: random.Random, members: dict[str, set[str]], time: int, msgid: str
 ) -> dict[str, Any]:
     tid = rng.choice([REGISTERED, *LISTED])
-    now = members[tid]
-    outsiders = sorted(set(PEOPLE) - now)
-    sender = rng.choice(sorted(now))
-    roll = rng.random()
-    attach: dict[str, Any] | None = None
-    receivers, after = set(now), set(now)
-    if roll < 0.15 and outsiders:  # invited
-        joining = rng.sample(outsiders, rng.randint(1, min(2, len(outsiders))))
-        attach = {"id": rng.choice([0, 401]), "data": {"ids": [_sent(rng, a) for a in joining]}}
-        receivers = after = now | set(joining)
-    elif roll < 0.22 and outsiders:  # an application accepted
-        applicant = rng.choice(outsiders)
-        attach = {"id": rng.choice([5, 410]), "data": {"id": _sent(rng, applicant)}}
-        receivers = after = now | {applicant}
-    elif roll < 0.28 and outsiders:  # an invitation accepted by the invitee, who sends it
-        inviter, sender = sender, rng.choice(outsiders)
-        attach = {"id": rng.choice([9, 411]), "data": {"id": _sent(rng, inviter)}}
-        receivers = after = now | {sender}
-    elif roll < 0.4 and len(now) > 2:  # kicked
-        kicked = rng.choice(sorted(now - {sender}))
-        attach = {"id": rng.choice([1, 402]), "data": {"ids": [_sent(rng, kicked)]}}
-        after = now - {kicked}
-    elif roll < 0.48 and len(now) > 2:  # left
-        attach = {"id": rng.choice([2, 403]), "data": {}}
-        after = now - {sender}
-    members[tid] = after
-    event: dict[str, Any] = {
-        "eventType": "1", "convType": "TEAM", "to": _sent(rng, tid),
-        "fromAccount": _sent(rng, sender), "msgTimestamp": str(time),
-        "msgType": "TEXT" if attach is None else "NOTIFICATION", "body": msgid,
-        "msgidServer": msgid,
-    }  # fmt: skip
-    if attach is not None:
-        event["attach"] = attach
+    turn = team_turn(rng, members[tid], sorted(set(PEOPLE) - members[tid]), ODDS)
+    members[tid] = turn.after
+    event = team_message(rng, tid, turn, time, msgid)
     if tid != REGISTERED:
-        listed = sorted(receivers if attach else after)
-        event["tMembers"] = f"[{', '.join(listed)}]" if rng.random() < 0.6 else listed
+        event["tMembers"] = member_list(rng, turn.listed, numbers=False)
     return event
 
 
@@ -197,9 +170,7 @@ def lines(events: list[dict[str, Any]]) -> list[bytes]:
 
 async def post_all(webhook: Webhook, rng: random.Random, events: list[dict[str, Any]]) -> None:
     """Every event through the webhook, shuffled, some twice."""
-    arrival = events + rng.sample(events, len(events) // 3)
-    rng.shuffle(arrival)
-    for event in arrival:
+    for event in with_duplicates(rng, events, len(events) // 3):
         assert (await webhook.ok(event))["outcome"] in {"applied", "duplicate", "ignored"}
 
 
@@ -218,8 +189,7 @@ async def test_an_imported_history_gives_what_the_webhook_gives(
 
     events = made.events
     if order != "in NIM's order":
-        events = events + rng.sample(events, len(events) // 3)
-        rng.shuffle(events)
+        events = with_duplicates(rng, events, len(events) // 3)
     report = await import_lines(imported, lines(made.team_lines + events), batch_lines=7)
 
     assert not report.rejected
@@ -349,19 +319,12 @@ async def test_a_late_kick_after_a_long_imported_team_history_gives_what_the_web
     for event in events:
         await webhook.ok(event)
     await import_lines(imported, lines(events))
-    assert isinstance(imported, SqlStore)
-    assert await raw_checkpoints(imported) == await raw_checkpoints(store)
+    key = SessionKey(SessionType.TEAM, "88")
+    kept = await checkpoints(store, key)
+    assert kept
+    assert len(await checkpoints(imported, key)) == len(kept)
 
     await webhook.ok(kick)
     await Ingestor(imported).apply_json(kick)
 
-    keys = [SessionKey(SessionType.TEAM, "88")]
-    assert await state(imported, members, keys) == await state(store, members, keys)
-
-
-async def raw_checkpoints(store: SessionStore) -> int:
-    assert isinstance(store, SqlStore)
-    async with store._driver.read() as db:
-        row = await db.fetch_one("SELECT count(*) FROM team_checkpoints")
-    assert row is not None
-    return int(row[0])
+    assert await state(imported, members, [key]) == await state(store, members, [key])

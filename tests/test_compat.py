@@ -132,6 +132,8 @@ def test_graphql_cores_collection_decides_skip_and_include_from_the_variables() 
         (Schema, "_execute_operation"),
         (BaseGraphQLTransportWSHandler, "_send_result_stream"),
         (BaseGraphQLTransportWSHandler, "cleanup_operation"),
+        (BaseGraphQLTransportWSHandler, "handle_task_exception"),
+        (BaseGraphQLWSHandler, "handle_async_results"),
     ],
 )
 def test_each_strawberry_internal_that_goes_missing_is_named(

@@ -176,6 +176,22 @@ async def test_clean_documents_run_compiled_and_resolve_once() -> None:
     assert calls["items"] == 5
 
 
+async def test_a_document_compiles_for_the_operation_a_request_names() -> None:
+    schema = _compiling()
+    one = "query Items { items { name } }"
+    await schema.execute(one)  # no operationName: the document's one operation
+    assert schema.is_compiled(one)
+    assert schema.is_compiled(one, "Items")
+    two = "query A { items { name } } query B { items { tags } }"
+    await schema.execute(two, operation_name="B")
+    assert schema.is_compiled(two, "B")
+    assert not schema.is_compiled(two, "A")
+    assert not schema.is_compiled(two)  # without a name, graphql-core refuses it
+    answers = [_response(await schema.execute(two, operation_name=n)) for n in ("B", "A", None)]
+    expected = [_response(await REFERENCE.execute(two, operation_name=n)) for n in ("B", "A", None)]
+    assert answers == expected
+
+
 async def test_what_is_not_compiled_runs_through_graphql_core() -> None:
     schema = _compiling()
     not_compiled = [
@@ -212,6 +228,34 @@ async def test_compiled_operations_are_counted_in_the_metrics(
         metrics = (await http.get("/metrics")).text
     assert 'gateway_graphql_operation_seconds_count{operation="Page",type="query"} 4.0' in metrics
     assert 'gateway_graphql_errors_total{code="BAD_USER_INPUT"} 1.0' in metrics
+
+
+PAGES = [
+    # The page of the benchmark (W1), with every field a session and its message have: each
+    # must run compiled, request after request, on sessions with and without a last message,
+    # recalled or pinned; a fallback is an answer at graphql-core's speed.
+    "{ sessions(first: 20) { edges { cursor node { id key updateTime unreadCount lastMessage "
+    "{ serverId from text time } } } pageInfo { hasNextPage endCursor } } }",
+    "{ sessions { edges { cursor node { __typename id key type target updateTime serverExt "
+    "lastMessageKind unreadCount lastReadTime pinnedAt pinned muted lastMessage { serverId "
+    "clientId from type text attachment ext time } lastRevokeNotification { messageServerId "
+    "operator time postscript } } } nodes { key } totalCount pageInfo { hasNextPage "
+    "hasPreviousPage startCursor endCursor } } }",
+    '{ session(id: "p2p|bob") { id key lastMessage { text attachment } } '
+    'node(id: "p2p|carol") { ... on Session { key pinned lastRevokeNotification { operator } } } }',
+]
+
+
+@pytest.mark.usefixtures("alices_sessions")
+@pytest.mark.parametrize("page", PAGES)
+async def test_the_gateways_pages_never_fall_back(
+    http: httpx.AsyncClient, alice: GraphQLClient, page: str
+) -> None:
+    answers = [await alice.ok(page) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] != {}
+    metrics = (await http.get("/metrics")).text
+    assert "gateway_graphql_compiled_fallbacks_total 0.0" in metrics
 
 
 def test_the_gateway_schema_compiles_unless_traced() -> None:

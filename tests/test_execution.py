@@ -12,8 +12,7 @@ from gateway.live import ChangeNotifier
 from gateway.schema import build_schema
 from gateway.schema.context import Context
 from gateway.store import SessionStore
-from tests.conftest import Webhook
-from tests.helpers import T0, GraphQLClient, cc_message, cc_recall
+from tests.helpers import T0
 
 QUERIES = [
     "{ sessions { edges { cursor node { id key type target updateTime serverExt unreadCount "
@@ -30,18 +29,7 @@ QUERIES = [
 ]
 
 
-@pytest.fixture
-async def data(webhook: Webhook, alice: GraphQLClient) -> None:
-    await webhook.ok(cc_message("m1", "bob", "alice", T0, text="hello"))
-    await webhook.ok({**cc_message("m2", "carol", "alice", T0 + 1), "attach": '{"w": 1}',
-                      "msgType": "PICTURE"})  # fmt: skip
-    await webhook.ok(cc_message("m3", "dave", "alice", T0 + 2))
-    await webhook.ok(cc_recall("m3", "dave", "alice", T0 + 3, note="oops"))
-    await alice.ok('mutation { pinSession(input: {id: "p2p|carol", pinned: true}) { session '
-                   "{ key } } }")  # fmt: skip
-
-
-@pytest.mark.usefixtures("data")
+@pytest.mark.usefixtures("alices_sessions")
 @pytest.mark.parametrize("query", QUERIES)
 async def test_planned_execution_matches_graphql_core(store: SessionStore, query: str) -> None:
     fast, reference = build_schema(planned=True), build_schema(planned=False)
@@ -75,7 +63,7 @@ def _context(store: SessionStore) -> Context:
                    notifier=ChangeNotifier(), viewer_id="alice")  # fmt: skip
 
 
-@pytest.mark.usefixtures("data")
+@pytest.mark.usefixtures("alices_sessions")
 async def test_a_documents_plans_are_compiled_once_not_per_request(
     store: SessionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,7 +76,7 @@ async def test_a_documents_plans_are_compiled_once_not_per_request(
     assert results[0] == results[1] == results[2]
 
 
-@pytest.mark.usefixtures("data")
+@pytest.mark.usefixtures("alices_sessions")
 async def test_plans_follow_include_and_skip_variables_on_every_request(
     store: SessionStore,
 ) -> None:
@@ -118,7 +106,7 @@ NULL_DIRECTIVE_VARIABLES = [
 ]  # fmt: skip
 
 
-@pytest.mark.usefixtures("data")
+@pytest.mark.usefixtures("alices_sessions")
 @pytest.mark.parametrize(("query", "variables"), NULL_DIRECTIVE_VARIABLES)
 async def test_a_null_directive_variable_below_an_object_errs_where_graphql_core_does(
     store: SessionStore, query: str, variables: dict[str, Any]

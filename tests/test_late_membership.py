@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-import orjson
 import pytest
 
 from gateway.domain.keys import SessionKey, SessionType
@@ -19,7 +18,7 @@ from gateway.domain.order import event_key
 from gateway.domain.sessions import Message, MessageType
 from gateway.store import _teams
 from gateway.store.base import SessionStore
-from gateway.store.sql import SqlStore
+from tests.histories import checkpoints, team_state
 
 PEOPLE = ["ann", "ben", "cat", "dan", "eve", "fay", "gus"]
 BASE = 1_795_400_000_000
@@ -132,27 +131,6 @@ async def apply(store: SessionStore, team: SessionKey, event: Event) -> None:
         assert await store.record_team_message(team, message, change, event.time)
 
 
-async def state(store: SessionStore, team: SessionKey) -> tuple[object, ...]:
-    sessions = {}
-    for person in PEOPLE:
-        found = await store.get_sessions(person, [team])
-        sessions[person] = (
-            (found[0].last_message_id, found[0].update_time, found[0].unread_count)
-            if found
-            else None
-        )
-    return sessions, await store.team_members(team)
-
-
-async def checkpoints(store: SessionStore, team: SessionKey) -> dict[tuple[int, str], set[str]]:
-    assert isinstance(store, SqlStore)
-    async with store._driver.read() as db:
-        rows = await db.fetch(
-            "SELECT time, event_id, members FROM team_checkpoints WHERE team_key = ?", str(team)
-        )
-    return {(int(time), str(event_id)): set(orjson.loads(names)) for time, event_id, names in rows}
-
-
 @pytest.mark.parametrize("seed", range(12))
 async def test_a_team_history_in_any_order_leaves_what_time_order_leaves(
     seed: int, store: SessionStore
@@ -166,7 +144,7 @@ async def test_a_team_history_in_any_order_leaves_what_time_order_leaves(
     order = arrival(rng, made.events)
     for event in order:
         await apply(store, late, event)
-    assert await state(store, late) == await state(store, in_order), order
+    assert await team_state(store, late, PEOPLE) == await team_state(store, in_order, PEOPLE), order
     kept = await checkpoints(store, late)
     assert kept, "checkpoints are kept every few writes"
     assert kept == {key: set(made.members_after[key]) for key in kept}
@@ -206,7 +184,7 @@ async def test_registry_writes_sent_again_change_nothing(seed: int, store: Sessi
         await apply(store, retried, event)
     for event in [e for e in made.events if e.registry]:
         await apply(store, retried, event)
-    assert await state(store, retried) == await state(store, once)
+    assert await team_state(store, retried, PEOPLE) == await team_state(store, once, PEOPLE)
 
 
 async def test_a_member_added_late_twice_counts_its_unread_once(store: SessionStore) -> None:

@@ -8,7 +8,8 @@ import asyncio
 import socket
 from collections.abc import Callable, Coroutine
 
-from gateway.web.protocol import ConnectionLimits, ServerConfig
+from gateway.server.config import ServerConfig
+from gateway.server.http import ConnectionLimits
 
 WAITING = 32
 # A waiting connection is accepted at the loop's next poll, handed to the loop at the turn

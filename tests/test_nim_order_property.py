@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.store.base import SessionStore
 from tests.conftest import Clock, Webhook
+from tests.histories import Odds, member_list, team_message, team_state, team_turn, with_duplicates
 
 PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
                     suppress_health_check=list(HealthCheck))  # fmt: skip
@@ -30,6 +31,7 @@ ACCOUNTS = ["alice", "0123", "123", "10001", "张三", "1234567890123456789", "0
 # Just below where ids grow a digit, up to where they pass 2^63 (a Long) and 2^64.
 STARTS = [95, 995, 9_995, 99_995, 9_223_372_036_854_775_800, 9_999_999_999_999_999_990]
 BASE = 1_795_300_000_000
+ODDS = Odds(invite=0.2, apply=0.3, accept=0.4, kick=0.55, leave=0.65)
 _teams = itertools.count(1)
 
 
@@ -56,20 +58,6 @@ class Walk:
                 self.unread[account] = self.unread.get(account, 0) + 1
 
 
-def as_sent(rng: random.Random, account: str) -> object:
-    """An account as NIM may send it: its text, or a JSON number when it is one."""
-    numeric = account.isdigit() and not account.startswith("0")
-    return int(account) if numeric and rng.random() < 0.5 else account
-
-
-def member_list(rng: random.Random, accounts: set[str]) -> object:
-    """tMembers in one of NIM's forms: its text (names unquoted), or a JSON array."""
-    names = sorted(accounts)
-    if rng.random() < 0.6:
-        return f"[{', '.join(names)}]"
-    return [as_sent(rng, name) for name in names]
-
-
 def history(rng: random.Random, tid: str) -> Walk:
     people = rng.sample(ACCOUNTS, 5)
     walk = Walk(people, {people[0]})
@@ -81,46 +69,13 @@ def history(rng: random.Random, tid: str) -> Walk:
         textual_last = rng.random() < 0.12  # after every number of its millisecond
         msgid = f"x{tid}-{n}" if textual_last else str(value).zfill(len(str(value)) + rng.choice(
             [0, 0, 0, 1, 2]))  # fmt: skip
-        members = walk.members
-        outsiders = [p for p in walk.people if p not in members]
-        sender = rng.choice(sorted(members))
-        roll = rng.random()
-        attach: dict[str, Any] | None = None
-        if roll < 0.2 and outsiders:  # invited
-            joining = rng.sample(outsiders, rng.randint(1, len(outsiders)))
-            attach = {"id": rng.choice([0, 401]),
-                      "data": {"ids": [as_sent(rng, a) for a in joining]}}  # fmt: skip
-            receivers = after = members | set(joining)
-        elif roll < 0.3 and outsiders:  # an application accepted by a member
-            applicant = rng.choice(outsiders)
-            attach = {"id": rng.choice([5, 410]), "data": {"id": as_sent(rng, applicant)}}
-            receivers = after = members | {applicant}
-        elif roll < 0.4 and outsiders:  # an invitation accepted by the invitee, who sends it
-            inviter, sender = sender, rng.choice(outsiders)
-            attach = {"id": rng.choice([9, 411]), "data": {"id": as_sent(rng, inviter)}}
-            receivers = after = members | {sender}
-        elif roll < 0.55 and len(members) > 1:  # kicked
-            kicked = rng.sample(sorted(members - {sender}), 1)
-            attach = {"id": rng.choice([1, 402]), "data": {"ids": [as_sent(rng, kicked[0])]}}
-            receivers, after = set(members), members - set(kicked)
-        elif roll < 0.65 and len(members) > 1:  # left
-            attach = {"id": rng.choice([2, 403]), "data": {}}
-            receivers, after = set(members), members - {sender}
-        else:
-            receivers = after = set(members)
-        event: dict[str, Any] = {
-            "eventType": "1", "convType": "TEAM", "to": as_sent(rng, tid),
-            "fromAccount": as_sent(rng, sender), "msgTimestamp": str(time),
-            "msgidServer": int(msgid) if msgid.isdigit() and msgid[0] != "0" and rng.random() < .3
-            else msgid,
-            "msgType": "TEXT" if attach is None else "NOTIFICATION", "body": msgid,
-        }  # fmt: skip
-        if attach is not None:
-            event["attach"] = attach
+        outsiders = [p for p in walk.people if p not in walk.members]
+        turn = team_turn(rng, walk.members, outsiders, ODDS)
+        event = team_message(rng, tid, turn, time, msgid, numeric_id=0.3)
         if rng.random() < 0.7:  # NIM lists the members of a team of up to 200
-            event["tMembers"] = member_list(rng, receivers if attach else after)
-        walk.deliver(msgid, time, receivers, sender, attach is None)
-        walk.members = after
+            event["tMembers"] = member_list(rng, turn.listed)
+        walk.deliver(msgid, time, turn.receivers, turn.sender, turn.attach is None)
+        walk.members = turn.after
         walk.events.append(event)
     return walk
 
@@ -133,20 +88,11 @@ async def test_any_arrival_of_a_team_history_gives_what_nims_order_gives(
     rng = random.Random(seed)
     tid = str(next(_teams)).zfill(rng.choice([1, 1, 6]))  # "0000017" and "17" are two teams
     walk = history(rng, tid)
-    arrival = walk.events + rng.sample(walk.events, rng.randint(1, len(walk.events)))
-    rng.shuffle(arrival)
+    arrival = with_duplicates(rng, walk.events, rng.randint(1, len(walk.events)))
     for event in arrival:
         assert (await webhook.ok(event))["outcome"] in {"applied", "duplicate"}, event
     key = SessionKey(SessionType.TEAM, tid)
-    found = {}
-    for person in walk.people:
-        sessions = await store.get_sessions(person, [key])
-        found[person] = (
-            (sessions[0].last_message_id, sessions[0].update_time, sessions[0].unread_count)
-            if sessions
-            else None
-        )
     expected = {
         p: (*walk.last[p], walk.unread.get(p, 0)) if p in walk.last else None for p in walk.people
     }
-    assert (found, await store.team_members(key)) == (expected, sorted(walk.members)), arrival
+    assert await team_state(store, key, walk.people) == (expected, sorted(walk.members)), arrival

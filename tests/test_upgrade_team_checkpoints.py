@@ -10,7 +10,7 @@ from gateway.domain.keys import SessionKey, SessionType
 from gateway.settings import Settings
 from gateway.store.base import SessionStore
 from tests.helpers import database_of_release
-from tests.test_late_membership import checkpoints
+from tests.histories import checkpoints
 
 PREVIOUS_RELEASE = {"sqlite": 11, "postgres": 8}
 TEAM = SessionKey(SessionType.TEAM, "42")

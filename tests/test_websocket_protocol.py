@@ -14,10 +14,10 @@ from starlette.applications import Starlette
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from gateway.server.websocket import text_frame
 from gateway.settings import Settings
 from gateway.store import SessionStore
 from gateway.web.app import create_app
-from gateway.web.websocket import text_frame
 from tests.conftest import Clock
 from tests.helpers import SECRET, T0, send
 from tests.ws import LEGACY_PROTOCOL, PROTOCOL, PROTOCOLS, Closed, GraphQLSocket, served

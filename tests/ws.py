@@ -15,8 +15,8 @@ import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from gateway.server.websocket import FramedWebSocketProtocol
 from gateway.settings import Settings
-from gateway.web.websocket import FramedWebSocketProtocol
 
 PROTOCOL = "graphql-transport-ws"
 LEGACY_PROTOCOL = "graphql-ws"
@@ -131,7 +131,7 @@ class GraphQLSocket:
 @asynccontextmanager
 async def served(app: Any, ws_max_size: int | None = None) -> AsyncIterator[str]:
     """``app`` served by uvicorn on a free port in this event loop; yields its WebSocket URL."""
-    # WebSockets as `gateway serve` speaks them (web/protocol.py, cli.py's message limit).
+    # WebSockets as `gateway serve` speaks them (server/config.py: its message limit).
     max_size = Settings().ws_max_message_bytes if ws_max_size is None else ws_max_size
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
                             ws=FramedWebSocketProtocol, ws_max_size=max_size)  # fmt: skip

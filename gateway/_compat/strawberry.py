@@ -11,13 +11,16 @@
 - ``Info._raw_info``, graphql-core's info behind Strawberry's: :func:`raw_info`.
 - ``Schema._execute_operation``, where ``GatewaySchema`` learns a document that validated.
 - Its validation rules, which its schema adds to graphql-core's: :data:`VALIDATION_RULES`.
-- Its WebSocket handlers' hooks that ``web/graphql.py`` refines:
+- Its WebSocket handlers' hooks that ``web/subprotocols.py`` refines:
   ``BaseGraphQLTransportWSHandler._get_pre_execution_close_reason`` and
-  ``BaseGraphQLWSHandler.handle_connection_init``; and, for subscriptions that park
-  (schema/parking.py), the transport handler's ``run_operation``, ``_send_result_stream`` and
-  ``cleanup_operation``, an ``Operation``'s ``task`` (None while parked), and
-  ``_OperationStreamClosed`` (:data:`OperationStreamClosed`), which ends a run with no
-  ``complete``, the operation left registered.
+  ``BaseGraphQLWSHandler.handle_connection_init``; the methods that run one operation, which
+  it replaces to give each operation a context of its own: the transport handler's
+  ``run_operation`` (with what it calls: ``_send_result_stream``, ``handle_task_exception``,
+  ``Operation.send_operation_message``, and ``_OperationStreamClosed``:
+  :data:`OperationStreamClosed`, which ends a run quietly) and the legacy handler's
+  ``handle_async_results`` (with its ``subscriptions``, ``tasks`` and ``send_data_message``);
+  and, for subscriptions that park (schema/parking.py), the transport handler's
+  ``cleanup_operation`` and an ``Operation``'s ``task`` (None while parked).
 """
 
 from __future__ import annotations
@@ -211,7 +214,18 @@ def check() -> None:
     )
     for name, expected in (("run_operation", ["self", "operation"]),
                            ("_send_result_stream", ["self", "operation", "result_source"]),
+                           ("handle_task_exception", ["self", "error"]),
                            ("cleanup_operation", ["self", "operation_id"])):  # fmt: skip
         expect_parameters(LIBRARY, MODULE, BaseGraphQLTransportWSHandler, name, expected)
+    expect_parameters(LIBRARY, MODULE, Operation, "send_operation_message", ["self", "message"])
     if "task" not in getattr(Operation, "__slots__", ()):
         fail("its WebSocket Operation has no task")
+    for name, expected in (
+        ("handle_async_results", ["self", "operation_id", "query", "operation_name", "variables"]),
+        ("send_data_message", ["self", "execution_result", "operation_id"]),
+    ):
+        expect_parameters(LIBRARY, MODULE, BaseGraphQLWSHandler, name, expected)
+    legacy = BaseGraphQLWSHandler(None, None, None, None, None, False, None)  # type: ignore[arg-type]
+    missing = [name for name in ("subscriptions", "tasks") if not hasattr(legacy, name)]
+    if missing:
+        fail(f"BaseGraphQLWSHandler has no {', '.join(missing)}")

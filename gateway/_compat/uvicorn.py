@@ -1,5 +1,5 @@
 """uvicorn's surface that is not its documented API, used by the gateway's server
-(``web/protocol.py``, ``web/websocket.py``, the graceful server in ``cli.py``).
+(``gateway/server``: ``http.py``, ``websocket.py``, ``graceful.py``).
 
 - ``HttpToolsProtocol``, extended by ``GuardedHttpProtocol``: its httptools callbacks
   (``data_received``, ``on_message_begin``, ``on_headers_complete``, ``on_message_complete``,

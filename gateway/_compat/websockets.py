@@ -1,4 +1,4 @@
-"""websockets' surface used by the gateway's WebSocket protocol (``web/websocket.py``) below
+"""websockets' surface used by the gateway's WebSocket protocol (``server/websocket.py``) below
 uvicorn: the sans-I/O connection uvicorn keeps in ``conn`` (``state``, ``extensions``,
 ``send_text``, ``data_to_send``), whose frames a fan-out writes itself when no extension is
 negotiated (``text_frame``: RFC 6455's framing, which ``tests/test_live_frames.py`` compares

@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from gateway.domain.order import LAST, EventKey
+from gateway.domain.order import FIRST, LAST, EventKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +57,39 @@ class TeamChange:
             named |= self.snapshot.receivers or frozenset()
         return frozenset(named)
 
+    @property
+    def key(self) -> EventKey | None:
+        """The key of the event that made it; None when it says nothing."""
+        if self.snapshot is not None:
+            return self.snapshot.key
+        return self.facts[0].key if self.facts else None
+
     def receivers(self, members_before: AbstractSet[str]) -> set[str]:
         """Who receives the event's message, given the members just before it."""
         snapshot = self.snapshot
-        receivers = set(members_before)
+        receivers = members_before
         if snapshot is not None and snapshot.receivers is not None:
-            receivers = set(snapshot.receivers)
-        for fact in self.facts:
-            (receivers.add if fact.receives else receivers.discard)(fact.account)
-        return receivers
+            receivers = snapshot.receivers
+        return with_changes(receivers, ((f.account, f.receives) for f in self.facts))
 
     def members_after(self, members_before: AbstractSet[str]) -> set[str]:
         """The members once the event is applied, given the members just before it."""
-        members = set(self.snapshot.members) if self.snapshot else set(members_before)
-        for fact in self.facts:
-            (members.add if fact.member else members.discard)(fact.account)
-        return members
+        members = self.snapshot.members if self.snapshot else members_before
+        return with_changes(members, ((f.account, f.member) for f in self.facts))
+
+    def named_receivers(self, members: AbstractSet[str]) -> set[str]:
+        """The accounts the event names as receiving its message that are not in ``members``."""
+        return {f.account for f in self.facts if f.receives} - members
+
+    def flipped(self, members_before: AbstractSet[str]) -> set[str]:
+        """The accounts whose membership the event changes, given the members just before it."""
+        return set(members_before) ^ self.members_after(members_before)
+
+    def late_receivers(self, members_before: AbstractSet[str]) -> set[str]:
+        """Who receives the message of an event older than something known of its team, other
+        than the accounts it flips: those get it as an on-time event's receivers do (delivery
+        does not depend on arrival order), while the flipped accounts' sessions are rebuilt."""
+        return self.receivers(members_before) - self.flipped(members_before)
 
 
 def message_change(
@@ -183,6 +200,44 @@ class Roster:
         """The members after every known change."""
         return sorted(a for a in self.accounts() if self.member_after(a, LAST))
 
+    def amend(
+        self, members: AbstractSet[str], accounts: AbstractSet[str], key: EventKey = LAST
+    ) -> set[str]:
+        """``members``, the members after ``key`` as they were known, with each of ``accounts``
+        a member or not as this roster has it after ``key``."""
+        return (set(members) - accounts) | {a for a in accounts if self.member_after(a, key)}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberList:
+    """The members after every change up to ``key``: a snapshot's, or a checkpoint's (kept every
+    so many writes of a team, so that a late event reads the team's history from the nearest
+    one before it, never from the start)."""
+
+    key: EventKey
+    members: frozenset[str]
+
+
+NOBODY = MemberList(FIRST, frozenset())  # before every event
+
+
+def newest_list(snapshots: Iterable[Snapshot], checkpoints: Iterable[MemberList]) -> MemberList:
+    """The newest of these lists, a checkpoint before a snapshot at the same key (it holds the
+    snapshot already); NOBODY when there are none."""
+    newest = NOBODY
+    for found in [*(MemberList(s.key, s.members) for s in snapshots), *checkpoints]:
+        if found.key >= newest.key:
+            newest = found
+    return newest
+
+
+def with_changes(members: AbstractSet[str], changes: Iterable[tuple[str, bool]]) -> set[str]:
+    """``members`` with each (account, in) of ``changes`` applied in turn: added or removed."""
+    changed = set(members)
+    for account, added in changes:
+        (changed.add if added else changed.discard)(account)
+    return changed
+
 
 _Change = TypeVar("_Change", Fact, Snapshot)
 
@@ -202,64 +257,3 @@ def _last_before(items: Sequence[_Change], key: EventKey) -> _Change | None:
 def _at(items: Sequence[_Change], key: EventKey) -> _Change | None:
     found = _last_at_or_before(items, key)
     return found if found is not None and found.key == key else None
-
-
-@dataclass(frozen=True, slots=True)
-class TeamMessage:
-    """What a team session needs of a message of the team."""
-
-    key: EventKey  # its id is key.event_id
-    sender: str
-    counts_unread: bool  # team notifications do not (NIM's default)
-    revoked: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedState:
-    """An account's session of a team, as the messages it received make it."""
-
-    last: TeamMessage | None
-    unread: int
-
-
-def received_state(
-    roster: Roster,
-    account: str,
-    messages: Sequence[TeamMessage],
-    *,
-    horizon: int,
-    read_horizon: int,
-) -> ReceivedState:
-    """The last message and unread count of ``account``'s session, from the team's messages
-    (oldest first) that it received after its deletion ``horizon``."""
-    state = Receiving(account, horizon, read_horizon)
-    for message in messages:
-        if roster.receives(account, message.key):
-            state.receive(message)
-    return ReceivedState(state.last, state.unread)
-
-
-@dataclass(slots=True)
-class Receiving:
-    """One account's session of a conversation as the messages it receives make it, in any
-    order: the newest one after its deletion ``horizon`` is the last message; one counts as
-    unread when it counts at all (not a team notification), is not revoked, is not the account's
-    own and came after the ``read_horizon`` too. The webhook's upserts apply the same rule one
-    message at a time (store/_statements.py: ``_NEWER``, ``_COUNTS``); a bulk import folds a
-    batch of messages with it (store/_bulk.py)."""
-
-    account: str
-    horizon: int
-    read_horizon: int
-    last: TeamMessage | None = None
-    unread: int = 0
-
-    def receive(self, message: TeamMessage) -> None:
-        time = message.key.time
-        if time <= self.horizon:
-            return
-        if self.last is None or message.key > self.last.key:
-            self.last = message
-        if (message.counts_unread and not message.revoked and message.sender != self.account
-                and time > self.read_horizon):  # fmt: skip
-            self.unread += 1

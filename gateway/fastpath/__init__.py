@@ -89,18 +89,22 @@ class QueryCache:
         return self._compiled.get((query, operation_name))
 
     def learn(
-        self, schema: GraphQLSchema, query: str, document: DocumentNode, operation_name: str | None
+        self,
+        schema: GraphQLSchema,
+        query: str | None,
+        document: DocumentNode,
+        operation_name: str | None,
     ) -> None:
-        key = (query, operation_name)
-        if key in self._compiled:
+        """``operation_name``: the operation executed (its name, or None when it has none).
+        A document of one operation is also what a request without a name asks for."""
+        if query is None or (query, operation_name) in self._compiled:
             return
         compiled = None
         operation = get_operation_ast(document, operation_name)
         if operation is not None and operation.operation is OperationType.QUERY:
+            definitions = document.definitions
             fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
+                d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)
             }
             try:
                 found = compile_operation(schema, operation, fragments, {},
@@ -111,4 +115,7 @@ class QueryCache:
                 logger.warning("could not compile a query; it runs uncompiled", exc_info=True)
             else:
                 compiled = found if isinstance(found, CompiledQuery) else None
-        self._compiled[key] = compiled
+        self._compiled[(query, operation_name)] = compiled
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) == 1:
+            self._compiled[(query, None)] = compiled

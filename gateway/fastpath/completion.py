@@ -157,7 +157,8 @@ class Completion:
                 if origin is None:
                     raise NotCompilable
                 collected = self._collector.subfields(possible, details)
-                by_class[origin] = self._object_function(possible, collected)
+                function = self._object_function(possible, collected)
+                by_class.update(dict.fromkeys(_classes(origin), function))
             table = self._const(by_class, "by_class")
             value = f"{table}.get(type({var}), deopt)({var}, {path}, st)"
             return [f"{indent}{into.format(value)}"]
@@ -182,11 +183,13 @@ class Completion:
             lines.append(f"    if v is {memo}[0]: return {memo}[1]")
         if object_type.is_type_of is not None:
             # Strawberry checks the object's class (types that implement an interface): an
-            # object of exactly the type's class passes; graphql-core decides any other.
+            # object of the type's class (or a subclass: schema/types.py's views) passes;
+            # graphql-core decides any other.
             origin = sb.object_origin(object_type)
             if origin is None:
                 raise NotCompilable
-            lines.append(f"    if type(v) is not {self._const(origin, 'cls')}: raise Deopt")
+            classes = self._const(_classes(origin), "cls")
+            lines.append(f"    if type(v) not in {classes}: raise Deopt")
         lines.append("    r = {}")
         for key, field_details in collected:
             lines += self._field(object_type, key, field_details)
@@ -246,6 +249,15 @@ class Completion:
                 if sb.attribute_name(field) is None or self._needs_path(field.type, field_details):
                     return True
         return False
+
+
+def _classes(origin: type) -> frozenset[type]:
+    """``origin`` and its subclasses (as ``isinstance`` accepts them, Strawberry's check)."""
+    found = {origin}
+    subclass: type
+    for subclass in origin.__subclasses__():
+        found |= _classes(subclass)
+    return frozenset(found)
 
 
 def _checked(leaf: GraphQLLeafType) -> Callable[[Any], Any]:

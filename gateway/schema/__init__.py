@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -29,7 +28,6 @@ from gateway.schema.limits import (
     QueryLimits,
     RateLimits,
     document_refusal,
-    operation_charged,
     query_cost_rule,
     rate_limit_refusal,
 )
@@ -99,11 +97,7 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types is not None
             and OperationType.QUERY not in allowed_operation_types
         ):
-            token = _asked.set((query, operation_name, variable_values))
-            try:
-                return await super().execute(*args)
-            finally:
-                _asked.reset(token)
+            return await super().execute(*args)
         started = time.perf_counter()
         refusal = rate_limit_refusal(context_value, OperationType.QUERY)
         if refusal is not None:
@@ -112,9 +106,10 @@ class GatewaySchema(strawberry.Schema):
             try:
                 data = await compiled.run(context_value, variable_values, root_value,
                                           operation_extensions)  # fmt: skip
-            except Deopt:
-                with operation_charged():  # graphql-core answers; the token is spent already
-                    return await super().execute(*args)
+            except Deopt:  # graphql-core answers; the context says the token is spent
+                if self._metrics is not None:
+                    self._metrics.compiled_fallbacks.inc()
+                return await super().execute(*args)
             result = ExecutionResult(data=data, errors=None, extensions={})
         if self._metrics is not None:
             elapsed = time.perf_counter() - started
@@ -161,16 +156,9 @@ class GatewaySchema(strawberry.Schema):
         self, execution_context: ExecutionContext, *args: Any, **kwargs: Any
     ) -> Any:
         # Parsing and validation passed: the document may be compiled for its next request.
-        asked = _asked.get()
-        document = execution_context.graphql_document
-        if self._compiler is not None and asked is not None and document is not None:
-            query, operation_name, _ = asked
-            if (
-                isinstance(query, str)
-                and _is_name(operation_name)
-                and query == execution_context.query
-            ):
-                self._compiler.learn(self._schema, query, document, operation_name)
+        document, name = execution_context.graphql_document, execution_context.operation_name
+        if self._compiler is not None and document is not None and _is_name(name):
+            self._compiler.learn(self._schema, execution_context.query, document, name)
         return await super()._execute_operation(execution_context, *args, **kwargs)
 
 
@@ -181,12 +169,6 @@ async def _refused(error: GraphQLError) -> AsyncGenerator[PreExecutionError, Non
 def _is_name(operation_name: object) -> bool:
     # A request may send anything as operationName; graphql-core refuses what is not a name.
     return operation_name is None or isinstance(operation_name, str)
-
-
-# The query, operation name and variables execute() was asked for, while it runs.
-_asked: ContextVar[tuple[str | None, str | None, dict[str, Any] | None] | None] = ContextVar(
-    "gateway_asked_operation", default=None
-)
 
 
 def build_schema(

@@ -1,9 +1,15 @@
-"""Per-request context: who is asking, and what serves them."""
+"""Per-operation context: who is asking, what serves them, and what the operation has spent.
+
+Over HTTP each request has its own. Over a WebSocket, Strawberry keeps one per connection (made
+in ``get_context``, authenticated in ``on_ws_connect``), and the gateway's subprotocol handlers
+(web/subprotocols.py) run each operation with a copy of its own (``for_operation``), which
+carries where the operation's frames go and its run's parking."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
@@ -15,6 +21,10 @@ from gateway.live import ChangeNotifier
 from gateway.metrics import Metrics
 from gateway.schema.limits import RateLimiter
 from gateway.store.base import SessionStore
+
+if TYPE_CHECKING:
+    from gateway.schema.frames import FrameSink
+    from gateway.schema.parking import ParkingRun
 
 
 @dataclass(slots=True)  # a WebSocket's lives as long as the socket
@@ -33,9 +43,24 @@ class Context:
     rate_limiter: RateLimiter | None = None
     metrics: Metrics | None = None
     group_limits: GroupLimits = DEFAULT_LIMITS
+    # The operation's own. Where a subscription sends the events it compiles, as finished
+    # frames (None: every event goes through Strawberry); its run, when it may park.
+    frames: FrameSink | None = None
+    run: ParkingRun | None = None
+    charged: bool = False  # the operation has spent its rate-limit token
+    observed: bool = True  # its time and errors go to the metrics when it ends
     _groups_loader: DataLoader[SessionKey, list[SessionGroup]] | None = field(
         default=None, repr=False
     )
+
+    def for_operation(
+        self, frames: FrameSink | None = None, run: ParkingRun | None = None
+    ) -> Context:
+        """This connection's context for one operation: a run that goes on with an operation
+        already under way (a parked subscription's) spends no token and is not observed again."""
+        resumed = run is not None and run.resumed
+        return replace(self, frames=frames, run=run, charged=resumed, observed=not resumed,
+                       _groups_loader=None)  # fmt: skip
 
     def viewer(self) -> str:
         """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""

@@ -2,9 +2,10 @@
 
 Strawberry runs each event of each subscription through graphql-core's executor, its extension
 hooks and a JSON encoding: per event, per subscriber. A subscription whose selection compiles
-(``gateway/fastpath``) skips all of that: the WebSocket handler gives the operation's task a
-``FrameSink`` (the socket, and the frame's opening for the operation's id and subprotocol), and
-the subscription sends ``{..., "payload": {"data": ...}}`` frames on it directly. Subscriptions
+(``gateway/fastpath``) skips all of that: the WebSocket handler gives the operation a
+``FrameSink`` in its context (``Context.frames``: the socket, the sender the server offers for
+sending at once, and the frame's opening for the operation's id and subprotocol), and the
+subscription sends ``{..., "payload": {"data": ...}}`` frames on it directly. Subscriptions
 of one document share an ``EventRenderer``, which serializes an event once for all the
 subscriptions of its owner (one account's tabs and devices). An event the compiled selection
 cannot complete goes the general way (the subscription yields it to Strawberry), and so does
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -39,7 +39,7 @@ _MEMO_SIZE = 256
 class FrameSink:
     """A socket and the opening of its frames for one operation (``{"id":"1","type":"next",
     "payload":`` on graphql-transport-ws); a frame is the opening, the payload and ``}``. With
-    ``send_text_now`` (web/websocket.py), frames can also go out at once, from a callback."""
+    ``send_text_now`` (server/websocket.py), frames can also go out at once, from a callback."""
 
     opening: bytes
     send_text: Callable[[str], Awaitable[None]]
@@ -67,10 +67,6 @@ class FrameSink:
             return False
         opening = self.opening
         return self.send_text_now([opening + payload + b"}" for payload in payloads])
-
-
-# Set by the WebSocket handler in each operation's task (see web/graphql.py).
-frame_sink: ContextVar[FrameSink | None] = ContextVar("frame_sink", default=None)
 
 
 class EventRenderer:

@@ -12,7 +12,7 @@ nests deeper than any data query.
 ``RateLimits`` spends one token of the viewer's bucket per operation, as soon as it is parsed
 (whether it then validates or not); an empty bucket answers RATE_LIMITED with `retryAfter`
 seconds. Requests without a valid token spend from their client address's bucket instead, at the
-HTTP edge (web/graphql.py), before any parsing.
+HTTP edge (web/budget.py), before any parsing.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -256,7 +254,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         max_accounts: int = 100_000,
     ) -> None:
-        # "anonymous" buckets are keyed by client address (web/graphql.py), the others by account.
+        # "anonymous" buckets are keyed by client address (web/budget.py), the others by account.
         self._limits = {"read": reads, "write": writes, "anonymous": anonymous}
         self._clock = clock
         self._max = max_accounts
@@ -283,27 +281,16 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
-_charged: ContextVar[bool] = ContextVar("gateway_operation_charged", default=False)
-
-
-@contextmanager
-def operation_charged() -> Iterator[None]:
-    """Within it, the operation being executed has spent its token already."""
-    token = _charged.set(True)
-    try:
-        yield
-    finally:
-        _charged.reset(token)
-
-
 def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQLError | None:
     """Spends the viewer's token for one operation: None when allowed, else the error that is the
     operation's result (RATE_LIMITED, with when to retry). Anonymous requests are budgeted by
-    address before this (web/graphql.py); an operation is charged once (``operation_charged``)."""
+    address before this (web/budget.py). An operation is charged once: the context
+    (schema/context.py) says when it has been (``charged``), whichever path ran it."""
     limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
     viewer: str | None = getattr(context, "viewer_id", None)
-    if limiter is None or viewer is None or _charged.get():
+    if limiter is None or viewer is None or getattr(context, "charged", True):
         return None
+    context.charged = True  # type: ignore[attr-defined]  # a Context: it has a rate limiter
     kind = "write" if operation_type is OperationType.MUTATION else "read"
     wait = limiter.take(viewer, kind)
     if wait is None:

@@ -16,7 +16,6 @@ error) ends the subscription: ``close`` takes the watcher out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from gateway.live import ChangeNotifier, Watcher
@@ -66,7 +65,8 @@ class Parking:
 
 @dataclass(eq=False, slots=True)
 class ParkingRun:
-    """One run of the operation: ``parked`` once its subscription parked, ending the run."""
+    """One run of the operation (``Context.run``): ``parked`` once its subscription parked,
+    ending the run."""
 
     parking: Parking
     resumed: bool
@@ -75,7 +75,3 @@ class ParkingRun:
     def park(self, watcher: Watcher) -> bool:
         self.parked = self.parking.park(watcher)
         return self.parked
-
-
-# Set by the WebSocket handler in each run of an operation that may park (web/graphql.py).
-parking_run: ContextVar[ParkingRun | None] = ContextVar("parking_run", default=None)

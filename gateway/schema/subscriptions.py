@@ -10,11 +10,11 @@ from gateway.domain import sessions as domain
 from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
-from gateway.live import Event, Upserted, Watcher, follow, patiently
+from gateway.live import Event, MessageCache, Upserted, Watcher, follow, patiently
+from gateway.metrics import Metrics
 from gateway.schema.context import Context
 from gateway.schema.conversations import UnreadFilter
-from gateway.schema.frames import EventRenderer, FrameSink, frame_sink, renderer_for
-from gateway.schema.parking import parking_run
+from gateway.schema.frames import EventRenderer, FrameSink, renderer_for
 from gateway.schema.prefetch import selects
 from gateway.schema.sync import SessionEvent, graphql_event
 
@@ -37,7 +37,7 @@ class Subscription:
         ctx = info.context
         viewer = ctx.viewer()
         close = _socket_closer(ctx)
-        run = parking_run.get()
+        run = ctx.run
         resumed = run.parking.watcher if run is not None and run.resumed else None
         if resumed is not None:  # parked, and now run again: on from where it stood
             start = resumed.position
@@ -51,12 +51,13 @@ class Subscription:
 
         # Over a WebSocket, events whose selection compiles go out as frames from here; any
         # other event is yielded to Strawberry, in order (it is sent before this resumes).
-        sink = frame_sink.get()
+        sink = ctx.frames
         renderer = None if sink is None else renderer_for(info)
         with_messages = selects(info, "lastMessage", deep=True)
         deliver = None
         if sink is not None and renderer is not None and sink.send_text_now is not None:
-            deliver = _direct_delivery(ctx, sink, renderer, with_messages=with_messages)
+            deliver = _direct_delivery(ctx.notifier.messages, sink, renderer,
+                                       with_messages=with_messages)  # fmt: skip
         # Over graphql-transport-ws, with every event sent from the fan-out, it waits parked,
         # without a task (schema/parking.py); the parking counts it, once.
         parking = run.parking if run is not None and deliver is not None else None
@@ -64,7 +65,7 @@ class Subscription:
         if parking is not None and watcher is None:
             watcher = Watcher(ctx.event_queue_size)
             watcher.position = start
-            parking.adopt(ctx.notifier, viewer, watcher, _uncount(ctx))
+            parking.adopt(ctx.notifier, viewer, watcher, _uncount(ctx.metrics))
             if ctx.metrics is not None:
                 ctx.metrics.subscriptions.inc()
         park = None if parking is None or run is None else run.park
@@ -124,10 +125,11 @@ class Subscription:
                 ctx.metrics.subscriptions.dec()
 
 
-def _uncount(ctx: Context) -> Callable[[], None]:
+def _uncount(metrics: Metrics | None) -> Callable[[], None]:
+    # What a parked subscription keeps holds no context of its operation's: only what it uses.
     def uncount() -> None:
-        if ctx.metrics is not None:
-            ctx.metrics.subscriptions.dec()
+        if metrics is not None:
+            metrics.subscriptions.dec()
 
     return uncount
 
@@ -140,7 +142,7 @@ def _socket_closer(ctx: Context) -> Callable[[int, str], Awaitable[None]]:
 
 
 def _direct_delivery(
-    ctx: Context, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
+    cache: MessageCache, sink: FrameSink, renderer: EventRenderer, *, with_messages: bool
 ) -> Callable[[list[Event]], bool]:
     """Sends a batch of events from the notifier's fan-out (live.Watcher.take), as the loop in
     ``session_events`` would, or nothing (False) when that loop must: a message is not at hand
@@ -149,7 +151,7 @@ def _direct_delivery(
     def deliver(events: list[Event]) -> bool:
         messages: Mapping[str, domain.Message] = {}
         if with_messages:
-            known = ctx.notifier.messages.at_hand(_message_ids(events))
+            known = cache.at_hand(_message_ids(events))
             if known is None:
                 return False
             messages = known

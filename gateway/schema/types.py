@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import strawberry
@@ -53,16 +53,30 @@ class Message:
 
     @classmethod
     def of(cls, message: domain.Message) -> Message:
-        return cls(
-            server_id=strawberry.ID(message.server_id),
-            client_id=message.client_id,
-            from_=message.from_account,
-            type=message.type,
-            text=message.text,
-            attachment=_json(message.attachment),
-            ext=_json(message.ext),
-            time=Timestamp(message.time),
-        )
+        return MessageOf(message)
+
+
+class MessageOf(Message):
+    """A ``Message`` read from its domain record: each field is computed when it is read (a
+    page reads four of eight; ``attachment`` and ``ext`` are JSON to decode). Its fields are
+    properties, set from ``_MESSAGE_FIELDS`` below."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: domain.Message) -> None:
+        self._record = record
+
+
+_MESSAGE_FIELDS: dict[str, Callable[[MessageOf], object]] = {
+    "server_id": lambda v: v._record.server_id,
+    "client_id": lambda v: v._record.client_id,
+    "from_": lambda v: v._record.from_account,
+    "type": lambda v: v._record.type,
+    "text": lambda v: v._record.text,
+    "attachment": lambda v: _json(v._record.attachment),
+    "ext": lambda v: _json(v._record.ext),
+    "time": lambda v: v._record.time,
+}
 
 
 @strawberry.type(description="What recalled a session's last message.")
@@ -161,33 +175,55 @@ class Session(Node):
     @classmethod
     def with_message(cls, session: domain.Session, message: domain.Message | None) -> Session:
         """``session`` with ``message`` as its last message (read ahead by the field that
-        returned it: schema/prefetch.py), or none. A page builds one per edge: the key's texts
-        come from a cache."""
-        key = session.key
-        ident, text = _key_texts(key)
-        revoke = session.revoke
-        pinned_at = session.pinned_at
-        return cls(
-            id=ident,
-            key=text,
-            type=key.type,
-            target=key.target,
-            update_time=Timestamp(session.update_time),
-            server_ext=session.server_ext,
-            last_message_kind=session.last_message_kind,
-            last_revoke_notification=None if revoke is None else RevokeNotification.of(revoke),
-            unread_count=session.unread_count,
-            last_read_time=_timestamp(session.last_read_time),
-            pinned_at=None if pinned_at is None else Timestamp(pinned_at),
-            pinned=pinned_at is not None,
-            last_message=None if message is None else _latest.message(message),
-            muted=session.muted,
-        )
+        returned it: schema/prefetch.py), or none."""
+        return SessionOf(session, None if message is None else _latest.message(message))
+
+
+class SessionOf(Session):
+    """A ``Session`` read from its domain record: each field is computed when it is read, so a
+    page pays for the fields its query selects, not for all fourteen. Its fields are
+    properties, set from ``_SESSION_FIELDS`` below; Strawberry and graphql-core see a
+    ``Session`` (it is one), and compiled code reads it as it reads any Session."""
+
+    __slots__ = ("_message", "_record")
+
+    def __init__(self, record: domain.Session, message: Message | None) -> None:
+        self._record = record
+        self._message = message
 
 
 @lru_cache(maxsize=65_536)  # keys come from one cache (store/_rows.key_from_db), lists repeat
 def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
     return strawberry.ID(global_id(key)), str(key)
+
+
+def _revoke(view: SessionOf) -> RevokeNotification | None:
+    revoke = view._record.revoke
+    return None if revoke is None else RevokeNotification.of(revoke)
+
+
+_SESSION_FIELDS: dict[str, Callable[[SessionOf], object]] = {
+    "id": lambda v: _key_texts(v._record.key)[0],
+    "key": lambda v: _key_texts(v._record.key)[1],
+    "type": lambda v: v._record.key.type,
+    "target": lambda v: v._record.key.target,
+    "update_time": lambda v: v._record.update_time,
+    "server_ext": lambda v: v._record.server_ext,
+    "last_message_kind": lambda v: v._record.last_message_kind,
+    "last_revoke_notification": _revoke,
+    "unread_count": lambda v: v._record.unread_count,
+    "last_read_time": lambda v: v._record.last_read_time,
+    "pinned_at": lambda v: v._record.pinned_at,
+    "pinned": lambda v: v._record.pinned_at is not None,
+    "last_message": lambda v: v._message,
+    "muted": lambda v: v._record.muted,
+}
+
+# The views' fields, each a property (one call a read): see SessionOf, MessageOf.
+for _name, _read in _SESSION_FIELDS.items():
+    setattr(SessionOf, _name, property(_read))
+for _name, _read_message in _MESSAGE_FIELDS.items():
+    setattr(MessageOf, _name, property(_read_message))
 
 
 class _Latest:

@@ -6,7 +6,7 @@ conversation, then delivered by an upsert per session that makes it the last mes
 newer and counts it unread where it counts (``_NEWER``, ``_COUNTS``). Those rules depend on each
 session's horizons and last message, never on the order messages arrive in, so a batch reduces
 first: every new message of the batch, every session it reaches, and per (owner, session) the
-fold of domain/membership.py's ``Receiving`` over the messages that reach it, merged with the
+fold of domain/receiving.py's ``Receiving`` over the messages that reach it, merged with the
 session's row as it stood. A team's receivers come from walking its new messages in event order
 (time, then id as a number) from the members cached before them, with ``TeamChange.receivers``
 and ``members_after``: the webhook's rules for an event newer than everything known of its team.
@@ -36,16 +36,21 @@ from gateway.store._driver import Dialect
 from gateway.store._lists import MESSAGE_COLUMNS
 from gateway.store._received import (
     STATE_COLUMNS,
-    WRITTEN_COLUMNS,
-    CheckpointRow,
-    FactRow,
     NewMessage,
-    SnapshotRow,
     p2p_deliveries,
     session_rows,
     walk_team,
 )
 from gateway.store._rows import Row, message_values, opt_str
+from gateway.store._statements import DELIVERED_COLUMNS
+from gateway.store._team_statements import (
+    CHECKPOINT_COLUMNS,
+    FACT_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    CheckpointRow,
+    FactRow,
+    SnapshotRow,
+)
 from gateway.store._write import Write
 
 _STAGED_MESSAGES = (
@@ -105,14 +110,14 @@ UPDATE sessions SET
     deleted_at = NULL, version = i.version
 FROM import_sessions i WHERE sessions.owner = i.owner AND sessions.key = i.key
 """
-_INSERT_FACTS = """
-INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
-SELECT team_key, account, time, event_id, member, receives FROM import_facts WHERE true
+_INSERT_FACTS = f"""
+INSERT INTO team_facts ({", ".join(FACT_COLUMNS)})
+SELECT {", ".join(FACT_COLUMNS)} FROM import_facts WHERE true
 ON CONFLICT DO NOTHING
 """
-_INSERT_SNAPSHOTS = """
-INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
-SELECT team_key, time, event_id, members, receivers FROM import_snapshots WHERE true
+_INSERT_SNAPSHOTS = f"""
+INSERT INTO team_snapshots ({", ".join(SNAPSHOT_COLUMNS)})
+SELECT {", ".join(SNAPSHOT_COLUMNS)} FROM import_snapshots WHERE true
 ON CONFLICT DO NOTHING
 """
 _ADD_MEMBERS = """
@@ -125,7 +130,6 @@ _COUNT_WRITES = """
 UPDATE team_locks SET since_checkpoint = w.writes
 FROM import_writes w WHERE team_locks.team_key = w.team_key
 """
-_CHECKPOINT_COLUMNS = ("team_key", "time", "event_order", "event_id", "members")
 _REMOVE_MEMBERS = """
 DELETE FROM team_members
 WHERE (team_key, member) IN (SELECT team_key, member FROM import_members WHERE joins = 0)
@@ -275,19 +279,19 @@ async def apply_batch(
     created = sorted(row for row in rows if (row[0], row[1]) not in states)
     changed = [row for row in rows if (row[0], row[1]) in states]
     if created:
-        await tx.db.copy("sessions", WRITTEN_COLUMNS, created)
+        await tx.db.copy("sessions", DELIVERED_COLUMNS, created)
     if changed:
-        await staged.copy("import_sessions", WRITTEN_COLUMNS, changed)
+        await staged.copy("import_sessions", DELIVERED_COLUMNS, changed)
         await tx.db.execute(_UPDATE_SESSIONS)
     tx.changes.record_owners({str(row[0]) for row in rows})
     if facts:
-        await staged.copy("import_facts", _FACT_COLUMNS, sorted(facts))
+        await staged.copy("import_facts", FACT_COLUMNS, sorted(facts))
         await tx.db.execute(_INSERT_FACTS)
     if snapshots:
-        await staged.copy("import_snapshots", _SNAPSHOT_COLUMNS, sorted(snapshots))
+        await staged.copy("import_snapshots", SNAPSHOT_COLUMNS, sorted(snapshots))
         await tx.db.execute(_INSERT_SNAPSHOTS)
     if checkpoints:  # at keys of the batch's own messages: none is there
-        await tx.db.copy("team_checkpoints", _CHECKPOINT_COLUMNS, sorted(checkpoints))
+        await tx.db.copy("team_checkpoints", CHECKPOINT_COLUMNS, sorted(checkpoints))
     if team_news:
         counts = [(t, writes[t]) for t in sorted({str(team) for team in team_news})]
         await staged.copy("import_writes", ("team_key", "writes"), counts)
@@ -300,8 +304,6 @@ async def apply_batch(
     return outcomes
 
 
-_FACT_COLUMNS = ("team_key", "account", "time", "event_id", "member", "receives")
-_SNAPSHOT_COLUMNS = ("team_key", "time", "event_id", "members", "receivers")
 _MESSAGE_COLUMNS = (*MESSAGE_COLUMNS.split(", "), "team_key")
 
 

@@ -4,7 +4,7 @@ webhook's rules (store/_bulk.py applies it in one transaction).
 Each new message reaches sessions: both sides of a P2P chat, or the receivers of a team message,
 found by walking the team's new messages in event order from the members before them with
 ``TeamChange.receivers`` and ``members_after`` (the webhook's rules for an event newer than
-everything known of its team). Per (owner, session), domain/membership.py's ``Receiving`` folds
+everything known of its team). Per (owner, session), domain/receiving.py's ``Receiving`` folds
 what reached it, from the session's row as it stood (its horizons, last message and unread
 count), into the row it ends as: what the webhook's upserts (store/_statements.py's ``_NEWER``,
 ``_COUNTS``) make of the same messages one at a time, in any order.
@@ -15,25 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import orjson
-
 from gateway.domain.events import MessageEvent, TeamMessageEvent
 from gateway.domain.keys import SessionKey, SessionType
-from gateway.domain.membership import Receiving, TeamMessage
 from gateway.domain.order import FIRST, EventKey, event_key
+from gateway.domain.receiving import Receiving, TeamMessage, counts_unread
 from gateway.domain.sessions import Message, RevokeNotification
 from gateway.store._lists import KINDS
-from gateway.store._rows import Row, last_message_values
-from gateway.store._teams import CHECKPOINT_EVERY, counts_unread
+from gateway.store._rows import Row, last_message_values, names_value
+from gateway.store._team_statements import CheckpointRow, FactRow, SnapshotRow
+from gateway.store._teams import CHECKPOINT_EVERY
 
 _NEVER = -(2**63)  # a horizon before every message
-# What session_rows reads of each session's row, and the columns of the rows it makes.
+# What session_rows reads of each session's row (the rows it makes are of DELIVERED_COLUMNS).
 STATE_COLUMNS = ("owner", "key", "horizon", "read_horizon", "update_time", "last_kind",
                  "last_msg_id", "last_msg_time", "last_msg_order", "revoke_operator",
                  "revoke_time", "revoke_postscript", "unread")  # fmt: skip
-WRITTEN_COLUMNS = ("owner", "key", "kind", "update_time", "last_kind", "last_msg_id",
-                   "last_msg_time", "revoke_operator", "revoke_time", "revoke_postscript",
-                   "unread", "version")  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -64,9 +60,6 @@ class NewMessage:
         return self.event.message.conversation, self.event.message.server_id
 
 
-FactRow = tuple[str, str, int, str, int, int]  # team_facts' columns
-SnapshotRow = tuple[str, int, str, str, str | None]  # team_snapshots' columns
-CheckpointRow = tuple[str, int, str, str, str]  # team_checkpoints' columns
 Pair = tuple[str, str]  # (owner, session key as text)
 _KIND_OF_PREFIX = {t.value: kind for t, kind in KINDS.items()}  # by the key's prefix
 _P2P = f"{SessionType.P2P.value}|"
@@ -144,10 +137,10 @@ def walk_team(
 
 
 def _names(accounts: frozenset[str], known: dict[frozenset[str], str]) -> str:
-    """As _teams._names (a JSON array, sorted), remembered in ``known``."""
+    """``names_value(accounts)``, remembered in ``known``."""
     found = known.get(accounts)
     if found is None:
-        found = known[accounts] = orjson.dumps(sorted(accounts)).decode()
+        found = known[accounts] = names_value(accounts)
     return found
 
 
@@ -158,7 +151,7 @@ def session_rows(
     news: dict[tuple[str, str], NewMessage],
     states: dict[tuple[str, str], Row],
 ) -> list[tuple[object, ...]]:
-    """Each session the batch changes, as it ends (``WRITTEN_COLUMNS``, stamped with each
+    """Each session the batch changes, as it ends (``DELIVERED_COLUMNS``, stamped with each
     owner's ``version``): the fold of what it received, merged with its row as the webhook's
     upsert merges one message at a time. ``states`` are the rows of ``STATE_COLUMNS``."""
     rows: list[tuple[object, ...]] = []

@@ -4,10 +4,16 @@ both index by position)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any, Protocol, overload
 
+import orjson
+
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.membership import Fact, MemberList, Snapshot
+from gateway.domain.order import EventKey
+from gateway.domain.receiving import TeamMessage, counts_unread
 from gateway.domain.sessions import (
     LastMessageKind,
     Message,
@@ -125,3 +131,44 @@ def last_message_values(message: Message, revoke: RevokeNotification | None) -> 
     update_time = max(message.time, revoke.time)
     return (update_time, _REVOKED, message.server_id, message.time, revoke.operator,
             revoke.time, revoke.postscript)  # fmt: skip
+
+
+# A team's membership (store/_team_statements.py) ------------------------------------------------
+
+
+def fact_from_row(row: Row) -> Fact:
+    account, time, order, event_id, member, receives = row
+    return Fact(str(account), EventKey(int(time), str(order), str(event_id)), bool(member),
+                bool(receives))  # fmt: skip
+
+
+def snapshot_from_row(row: Row) -> Snapshot:
+    time, order, event_id, members, receivers = row
+    return Snapshot(
+        EventKey(int(time), str(order), str(event_id)),
+        frozenset(orjson.loads(members)),
+        None if receivers is None else frozenset(orjson.loads(receivers)),
+    )
+
+
+def member_list_from_row(row: Row) -> MemberList:
+    """A checkpoint's row."""
+    time, order, event_id, members = row
+    return MemberList(EventKey(int(time), str(order), str(event_id)),
+                      frozenset(orjson.loads(members)))  # fmt: skip
+
+
+def names_value(accounts: AbstractSet[str]) -> str:
+    """Accounts as a column of member lists holds them: a JSON array, sorted."""
+    return orjson.dumps(sorted(accounts)).decode()
+
+
+def team_message_from_row(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:
+    time, order, server_id, sender, type_, operator, revoke_time, postscript = row
+    revoke = None
+    if operator is not None:
+        revoke = RevokeNotification(str(server_id), str(operator), int(revoke_time),
+                                    opt_str(postscript))  # fmt: skip
+    counted = counts_unread(MessageType.from_nim(str(type_)))
+    key = EventKey(int(time), str(order), str(server_id))
+    return TeamMessage(key, str(sender), counted, revoke is not None), revoke

@@ -23,10 +23,12 @@ _COUNTS = (
     "(excluded.unread > 0 AND excluded.last_msg_time > s.horizon "
     "AND excluded.last_msg_time > s.read_horizon)"
 )
-_DELIVER_INTO = """
-INSERT INTO sessions AS s (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
-                           revoke_operator, revoke_time, revoke_postscript, unread, version)
-"""
+# The session columns a delivery writes: owner, key, kind, the columns of last_message_values(),
+# unread, version.
+DELIVERED_COLUMNS = ("owner", "key", "kind", "update_time", "last_kind", "last_msg_id",
+                     "last_msg_time", "revoke_operator", "revoke_time", "revoke_postscript",
+                     "unread", "version")  # fmt: skip
+_DELIVER_INTO = f"INSERT INTO sessions AS s ({', '.join(DELIVERED_COLUMNS)})"
 # key, kind, then the columns of last_message_values()
 _LAST_MESSAGE = (
     "CAST(? AS TEXT), CAST(? AS SMALLINT), CAST(? AS BIGINT), CAST(? AS SMALLINT), "

@@ -1,10 +1,10 @@
-"""Team sessions from the membership NIM's stream reports: the team rules of the SQL store.
+"""Team sessions from the membership NIM's stream reports: the SQL store applies the team rules
+(domain/membership.py: who is a member, who receives; domain/receiving.py: what that makes of a
+session) with the statements of store/_team_statements.py.
 
-Every membership change is kept (``team_facts``, ``team_snapshots``; see domain/membership.py) and
-every team message remembers its team, so a team session is a function of the events, whatever
-order they arrived in. Events order by (time, id as an unsigned integer): the columns ``order_key``
-and ``event_order`` hold each id's sort key (domain/order.py), which the database computes.
-``team_members`` caches the members after the newest change.
+Every membership change is kept (``team_facts``, ``team_snapshots``) and every team message
+remembers its team, so a team session is a function of the events, whatever order they arrived
+in. ``team_members`` caches the members after the newest change.
 
 An event newer than everything known of its team (the usual case) is applied incrementally: its
 message goes to the members before it as the cache has them (or exactly to its tMembers), adjusted
@@ -23,172 +23,26 @@ exactly the one the events in time order give.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import orjson
-
 from gateway.domain.keys import SessionKey
-from gateway.domain.membership import (
-    Fact,
-    ReceivedState,
-    Roster,
-    Snapshot,
-    TeamChange,
-    TeamMessage,
-    received_state,
-)
-from gateway.domain.order import FIRST, LAST, EventKey, event_key
+from gateway.domain.membership import Fact, Roster, Snapshot, TeamChange, newest_list, with_changes
+from gateway.domain.order import EventKey, event_key
+from gateway.domain.receiving import LateRebuild, TeamMessage, counts_unread, received_state
 from gateway.domain.sessions import LastMessageKind, Message, MessageType, RevokeNotification
-from gateway.store._changes import RETURNING_CHANGE_COLUMNS
-from gateway.store._lists import KINDS, SESSION_COLUMNS
-from gateway.store._rows import Row, last_message_values, opt_str
+from gateway.store import _team_statements as team_sql
+from gateway.store._lists import KINDS
+from gateway.store._rows import (
+    fact_from_row,
+    last_message_values,
+    member_list_from_row,
+    names_value,
+    snapshot_from_row,
+    team_message_from_row,
+)
 from gateway.store._write import Write
-
-_LATER = """
-SELECT 1 FROM messages
-WHERE team_key = ? AND (time, order_key) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_facts
-WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_snapshots
-WHERE team_key = ? AND (time, event_order) > (CAST(? AS BIGINT), CAST(? AS TEXT))
-UNION ALL
-SELECT 1 FROM team_checkpoints
-WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-LIMIT 1
-"""
-_INSERT_FACT = """
-INSERT INTO team_facts (team_key, account, time, event_id, member, receives)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
-"""
-_INSERT_SNAPSHOT = """
-INSERT INTO team_snapshots (team_key, time, event_id, members, receivers)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1
-"""
-_FACTS = (
-    "SELECT account, time, event_order, event_id, member, receives FROM team_facts "
-    "WHERE team_key = ?"
-)
-_SNAPSHOTS = (
-    "SELECT time, event_order, event_id, members, receivers FROM team_snapshots WHERE team_key = ?"
-)
-_AT = "AND (time, event_order) = (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_FACTS_AT = f"{_FACTS} {_AT}"
-_SNAPSHOTS_AT = f"{_SNAPSHOTS} {_AT}"
-_SNAPSHOT_BEFORE = f"""
-{_SNAPSHOTS} AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY time DESC, event_order DESC LIMIT 1
-"""
-# Each account's newest fact in [since, key) (a fact at the snapshot's own key wins over it), in
-# one pass over that range.
-_NEWEST_FACTS_BETWEEN = """
-SELECT account, member FROM (
-    SELECT account, member,
-           ROW_NUMBER() OVER (PARTITION BY account ORDER BY time DESC, event_order DESC) AS n
-    FROM team_facts
-    WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-      AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-) AS newest WHERE n = 1
-"""
-# A page of the team's messages before a key, newest first, none at or before a horizon.
-_MESSAGES_BEFORE = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? AND (m.time, m.order_key) < (CAST(? AS BIGINT), CAST(? AS TEXT))
-  AND m.time > CAST(? AS BIGINT)
-ORDER BY m.time DESC, m.order_key DESC LIMIT ?
-"""
-_BEFORE = "AND (time, event_order) < (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_BETWEEN = f"AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT)) {_BEFORE}"
-_ACCOUNT_FACT_BEFORE = (
-    f"{_FACTS} AND account = ? {_BEFORE} ORDER BY time DESC, event_order DESC LIMIT 1"
-)
-_ACCOUNT_FACTS_BETWEEN = f"{_FACTS} AND account = ? {_BETWEEN}"
-_SNAPSHOTS_BETWEEN = f"{_SNAPSHOTS} {_BETWEEN}"
-_CHECKPOINT_BEFORE = f"""
-SELECT time, event_order, event_id, members FROM team_checkpoints WHERE team_key = ? {_BEFORE}
-ORDER BY time DESC, event_order DESC LIMIT 1
-"""
-_CHECKPOINTS_FROM = """
-SELECT time, event_order, event_id, members FROM team_checkpoints
-WHERE team_key = ? AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-"""
-_WRITE_CHECKPOINT = """
-INSERT INTO team_checkpoints (team_key, time, event_order, event_id, members)
-VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (team_key, time, event_order) DO UPDATE SET members = excluded.members
-"""
-_CHECKPOINTED = "UPDATE team_locks SET since_checkpoint = 0 WHERE team_key = ?"
-_AMEND_CHECKPOINT = """
-UPDATE team_checkpoints SET members = ?
-WHERE team_key = ? AND time = CAST(? AS BIGINT) AND event_order = CAST(? AS TEXT)
-"""
-_FORGET_CHECKPOINTS = "DELETE FROM team_checkpoints WHERE team_key = ?"
-_MESSAGES = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? ORDER BY m.time, m.order_key
-"""
-_FROM = "AND (time, event_order) >= (CAST(? AS BIGINT), CAST(? AS TEXT))"
-_FACTS_FROM = f"{_FACTS} {_FROM}"
-_SNAPSHOTS_FROM = f"{_SNAPSHOTS} {_FROM}"
-_MESSAGES_FROM = """
-SELECT m.time, m.order_key, m.server_id, m.from_account, m.type, r.operator, r.time, r.postscript
-FROM messages m LEFT JOIN revocations r
-    ON r.message_server_id = m.server_id AND r.conversation = m.conversation
-WHERE m.team_key = ? AND (m.time, m.order_key) >= (CAST(? AS BIGINT), CAST(? AS TEXT))
-ORDER BY m.time, m.order_key
-"""
-_SESSION_STATE = """
-SELECT horizon, read_horizon, last_msg_time, last_msg_order, unread
-FROM sessions WHERE owner = ? AND key = ?
-"""
-_MEMBERS = "SELECT member FROM team_members WHERE team_key = ?"
-_CLEAR_MEMBERS = "DELETE FROM team_members WHERE team_key = ?"
-_ADD_MEMBER = "INSERT INTO team_members (team_key, member) VALUES (?, ?) ON CONFLICT DO NOTHING"
-_REMOVE_MEMBER = "DELETE FROM team_members WHERE team_key = ? AND member = ?"
-_SESSION = """
-SELECT horizon, read_horizon, deleted_at, last_kind, last_msg_id, unread, revoke_time
-FROM sessions WHERE owner = ? AND key = ?
-"""
-_RETURNING = f"RETURNING {RETURNING_CHANGE_COLUMNS}, {SESSION_COLUMNS}"
-_SET_UNREAD = f"""
-UPDATE sessions SET unread = ?, version = ? WHERE owner = ? AND key = ? AND deleted_at IS NULL
-{_RETURNING}
-"""
-_WRITE_RECEIVED = f"""
-INSERT INTO sessions (owner, key, kind, update_time, last_kind, last_msg_id, last_msg_time,
-                      revoke_operator, revoke_time, revoke_postscript, unread, version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (owner, key) DO UPDATE SET
-    update_time = excluded.update_time, last_kind = excluded.last_kind,
-    last_msg_id = excluded.last_msg_id, last_msg_time = excluded.last_msg_time,
-    revoke_operator = excluded.revoke_operator, revoke_time = excluded.revoke_time,
-    revoke_postscript = excluded.revoke_postscript, unread = excluded.unread,
-    deleted_at = NULL, version = excluded.version
-{_RETURNING}
-"""
-# Nothing received is left: a session that holds nothing else (ext, pin) goes, as a tombstone that
-# keeps no horizon (a later message brings it back).
-_CLEAR_RECEIVED = f"""
-UPDATE sessions SET
-    last_kind = NULL, last_msg_id = NULL, last_msg_time = NULL, revoke_operator = NULL,
-    revoke_time = NULL, revoke_postscript = NULL, unread = 0, version = ?,
-    deleted_at = CASE WHEN server_ext = '' AND pinned_at IS NULL THEN CAST(? AS BIGINT) END
-WHERE owner = ? AND key = ? AND deleted_at IS NULL
-{_RETURNING}
-"""
-
 
 CHECKPOINT_EVERY = 64  # a team's writes between two checkpoints of its members
 _PAGE = 64  # messages read at a time walking back to an account's last one
-
-
-def counts_unread(message_type: MessageType) -> bool:
-    return message_type is not MessageType.NOTIFICATION
+_NEVER = -(2**63)  # a horizon before every message
 
 
 async def apply_message(
@@ -211,11 +65,10 @@ async def apply_message(
 
     if await _has_later(tx, team, key):
         # Late: only the accounts whose membership it changes need their sessions rebuilt (the
-        # rare case: a join or leave arriving after newer messages); everyone else who receives
-        # it gets it as an on-time message would, which is order-independent.
+        # rare case: a join or leave arriving after newer messages).
         before = await _members_before(tx, team, key)
-        changed = before ^ _members_after(change, before)
-        receivers = _receivers(change, before) - changed
+        changed = change.flipped(before)
+        receivers = change.late_receivers(before)
         await tx.lock(changed | receivers)
         saved = await _save(tx, team, change)
         if changed:
@@ -226,34 +79,36 @@ async def apply_message(
     snapshot = change.snapshot
     if snapshot is not None and snapshot.receivers is not None:
         # NIM listed who is in the team (tMembers): exactly they receive it.
-        receivers = _receivers(change, set(snapshot.receivers))
+        receivers = change.receivers(snapshot.receivers)
         await tx.lock(receivers, versions=False)
         await _save(tx, team, change)
         await deliver(receivers)
-        after = _members_after(change, members)
+        after = change.members_after(members)
         await _cache(tx, team, members, after)
         await _checkpoint(tx, team, key, after)
         return
     # The members before it, as cached, in one statement however many they are; then the
     # accounts the event itself names that are not among them.
-    named = {fact.account for fact in change.facts if fact.receives} - members
+    named = change.named_receivers(members)
     await tx.lock(members | named, versions=False)
     await _save(tx, team, change)
     await tx.deliver_to_members(team, members, values, message.from_account, int(counted))
     await deliver(named)
+    # The cache takes the change as it says it: a dismiss clears the team in one statement.
     if snapshot is not None:  # a dismiss: nobody is left
-        await tx.rows(_CLEAR_MEMBERS, str(team))
+        await tx.rows(team_sql.CLEAR_MEMBERS, str(team))
     for fact in change.facts:
-        await tx.rows(_ADD_MEMBER if fact.member else _REMOVE_MEMBER, str(team), fact.account)
-    await _checkpoint(tx, team, key, _members_after(change, members))
+        statement = team_sql.ADD_MEMBER if fact.member else team_sql.REMOVE_MEMBER
+        await tx.rows(statement, str(team), fact.account)
+    await _checkpoint(tx, team, key, change.members_after(members))
 
 
 async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: int) -> int:
     """A registry write: the same state as the stream's changes, with no message."""
-    key = change.snapshot.key if change.snapshot else change.facts[0].key if change.facts else None
+    key = change.key
     if key is not None and await _has_later(tx, team, key):
         before = await _members_before(tx, team, key)
-        changed = before ^ _members_after(change, before)
+        changed = change.flipped(before)
         await tx.lock(changed)
         saved = await _save(tx, team, change)
         # A registry request sent again (a retry) finds its change kept already: nothing new.
@@ -262,7 +117,7 @@ async def apply_registry(tx: Write, team: SessionKey, change: TeamChange, now: i
     else:
         await _save(tx, team, change)
         members = await _cached_members(tx, team)
-        after = _members_after(change, members)
+        after = change.members_after(members)
         await _cache(tx, team, members, after)
         if key is not None:
             await _checkpoint(tx, team, key, after)
@@ -274,107 +129,59 @@ async def recall_receivers(tx: Write, team: SessionKey, message_id: str, sent: i
     members just before it, adjusted by what the message itself said of the members."""
     key = event_key(sent, message_id)
     t = str(team)
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_AT, t, *_at(key))]
-    change = TeamChange(
-        tuple(_fact(row) for row in await tx.rows(_FACTS_AT, t, *_at(key))),
-        snapshots[0] if snapshots else None,
-    )
-    return _receivers(change, await _members_before(tx, team, key))
-
-
-async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
-    t = str(team)
-    return bool(await tx.rows(_LATER, t, *_at(key), t, *_at(key), t, *_at(key), t, *_at(key)))
-
-
-def _at(key: EventKey) -> tuple[int, str]:
-    """The parameters that place ``key`` among the rows: (time, the id's sort key)."""
-    return key.time, key.order
-
-
-async def _save(tx: Write, team: SessionKey, change: TeamChange) -> TeamChange:
-    """Keeps the change's facts and snapshot; returns those that were not kept already."""
-    new_facts = []
-    for f in change.facts:
-        if await tx.rows(_INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
-                         int(f.member), int(f.receives)):  # fmt: skip
-            new_facts.append(f)
-    s = change.snapshot
-    new_snapshot = None
-    if s is not None:
-        receivers = None if s.receivers is None else _names(s.receivers)
-        if await tx.rows(_INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id,
-                         _names(s.members), receivers):  # fmt: skip
-            new_snapshot = s
-    return TeamChange(tuple(new_facts), new_snapshot)
-
-
-def _receivers(change: TeamChange, members_before: set[str]) -> set[str]:
-    return change.receivers(members_before)
-
-
-def _members_after(change: TeamChange, members_before: set[str]) -> set[str]:
-    return change.members_after(members_before)
-
-
-async def _checkpoint(tx: Write, team: SessionKey, key: EventKey, members: set[str]) -> None:
-    """Keep ``members``, the team's members after every change up to ``key`` (the newest), as a
-    checkpoint, when the team has had ``CHECKPOINT_EVERY`` writes since its last one."""
-    if tx.team_writes < CHECKPOINT_EVERY:
-        return
-    await tx.rows(_WRITE_CHECKPOINT, str(team), *_at(key), key.event_id,
-                  _names(frozenset(members)))  # fmt: skip
-    await tx.rows(_CHECKPOINTED, str(team))
-
-
-async def _amend_checkpoints(
-    tx: Write, team: SessionKey, key: EventKey, roster: Roster, accounts: set[str]
-) -> None:
-    """Correct, for ``accounts``, the checkpoints at or after ``key``, where a late change was
-    just saved: ``roster`` holds every change from ``key`` on."""
-    t = str(team)
-    for time, order, event_id, names in await tx.rows(_CHECKPOINTS_FROM, t, *_at(key)):
-        at = EventKey(int(time), str(order), str(event_id))
-        members = set(orjson.loads(names))
-        amended = (members - accounts) | {a for a in accounts if roster.member_after(a, at)}
-        if amended != members:
-            await tx.rows(_AMEND_CHECKPOINT, _names(frozenset(amended)), t, *_at(at))
-
-
-async def _cached_members(tx: Write, team: SessionKey) -> set[str]:
-    return {str(row[0]) for row in await tx.rows(_MEMBERS, str(team))}
-
-
-async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> None:
-    for account in sorted(new - old):
-        await tx.rows(_ADD_MEMBER, str(team), account)
-    for account in sorted(old - new):
-        await tx.rows(_REMOVE_MEMBER, str(team), account)
+    snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_AT, t, *_at(key))
+    facts = await _facts(tx, team_sql.FACTS_AT, t, *_at(key))
+    change = TeamChange(tuple(facts), snapshots[0] if snapshots else None)
+    return change.receivers(await _members_before(tx, team, key))
 
 
 async def recompute(tx: Write, team: SessionKey, now: int) -> None:
     """Rebuild the sessions of every account the team has known, and its members, from its kept
     history (the team is locked); its checkpoints go (later writes keep new ones)."""
-    await tx.rows(_FORGET_CHECKPOINTS, str(team))
-    await _recompute(tx, team, None, now)
-
-
-async def _recompute(tx: Write, team: SessionKey, accounts: Iterable[str] | None, now: int) -> None:
-    """Rebuild, from the team's kept history, the sessions and membership of ``accounts``
-    (None: of every account the team has known)."""
     t = str(team)
+    await tx.rows(team_sql.FORGET_CHECKPOINTS, t)
     roster = Roster.of(
-        [_fact(row) for row in await tx.rows(_FACTS, t)],
-        [_snapshot(row) for row in await tx.rows(_SNAPSHOTS, t)],
+        await _facts(tx, team_sql.FACTS, t), await _snapshots(tx, team_sql.SNAPSHOTS, t)
     )
-    affected = roster.accounts() if accounts is None else set(accounts)
-    await tx.lock(affected)
-    history = [_team_message(row) for row in await tx.rows(_MESSAGES, t)]
-    for owner in sorted(affected):
+    accounts = roster.accounts()
+    await tx.lock(accounts)
+    history = await _messages(tx, team_sql.MESSAGES, t)
+    for owner in sorted(accounts):
         await _rebuild(tx, team, owner, roster, history, now)
     cached = await _cached_members(tx, team)
-    after = (cached - affected) | {a for a in affected if roster.member_after(a, LAST)}
-    await _cache(tx, team, cached, after)
+    await _cache(tx, team, cached, roster.amend(cached, accounts))
+
+
+async def _rebuild(
+    tx: Write,
+    team: SessionKey,
+    owner: str,
+    roster: Roster,
+    history: list[tuple[TeamMessage, RevokeNotification | None]],
+    now: int,
+) -> None:
+    rows = await tx.rows(team_sql.SESSION, owner, str(team))
+    if rows:
+        horizon, read_horizon, deleted_at, kind, last_id, unread, revoke_time = rows[0]
+    else:
+        horizon = read_horizon = _NEVER
+        deleted_at, kind, last_id, unread, revoke_time = None, None, None, 0, None
+    messages = [message for message, _ in history]
+    state = received_state(roster, owner, messages, horizon=int(horizon),
+                           read_horizon=int(read_horizon))  # fmt: skip
+    if state.last is None:
+        if rows and deleted_at is None and (kind is not None or unread):
+            await tx.changing(team_sql.CLEAR_RECEIVED, tx.version(owner), now, owner, str(team))
+        return
+    revoke = {m.key: r for m, r in history}[state.last.key]
+    last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
+    unchanged = (
+        rows and deleted_at is None and kind == last_kind.value
+        and last_id == state.last.key.event_id
+        and unread == state.unread and revoke_time == (revoke.time if revoke else None)
+    )  # fmt: skip
+    if not unchanged:
+        await _write_received(tx, team, owner, state.last, revoke, state.unread)
 
 
 async def _rebuild_from(
@@ -387,51 +194,42 @@ async def _rebuild_from(
     saved: TeamChange,
 ) -> None:
     """The sessions of ``owners``, whose membership the change at ``key`` (saved, and locked)
-    flips, as the team's messages from ``key`` on make them: what they received from there is
-    computed without and with the change, and the difference applied. An account that keeps
-    nothing from ``key`` on while its last message was among what it loses walks back to the
-    last message it received before ``key``. Work grows with how late the change is, not with
-    the team's history."""
+    flips, as the team's messages from ``key`` on make them (domain/receiving.py's
+    ``LateRebuild``); an account that keeps nothing from ``key`` on while its last message was
+    among what it loses walks back to the last message it received before ``key``. Work grows
+    with how late the change is, not with the team's history."""
     t = str(team)
-    history = [_team_message(row) for row in await tx.rows(_MESSAGES_FROM, t, *_at(key))]
-    facts = [_fact(row) for row in await tx.rows(_FACTS_FROM, t, *_at(key))]
-    snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_FROM, t, *_at(key))]
+    history = await _messages(tx, team_sql.MESSAGES_FROM, t, *_at(key))
+    facts = await _facts(tx, team_sql.FACTS_FROM, t, *_at(key))
+    snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_FROM, t, *_at(key))
     new = Roster.of(facts, snapshots, base=before)
     old = Roster.of([f for f in facts if f not in saved.facts],
                     [s for s in snapshots if s != saved.snapshot], base=before)  # fmt: skip
     revokes = {m.key: r for m, r in history}
-    messages = [m for m, _ in history]
-    delivered_before = [m for m in messages if m.key != key]  # the event's own message was not
+    rebuild = LateRebuild(key, [m for m, _ in history], old, new)
     for owner in sorted(owners):
-        found = await tx.rows(_SESSION_STATE, owner, t)
+        found = await tx.rows(team_sql.SESSION_STATE, owner, t)
         horizon, read_horizon, last_time, last_order, unread = (
-            found[0] if found else (-(2**63), -(2**63), None, None, 0)
+            found[0] if found else (_NEVER, _NEVER, None, None, 0)
         )
-        horizons = {"horizon": int(horizon), "read_horizon": int(read_horizon)}
-        was = received_state(old, owner, delivered_before, **horizons)
-        now_is = received_state(new, owner, messages, **horizons)
-        unread = max(0, int(unread) - was.unread + now_is.unread)
+        last_at = None if last_time is None else (int(last_time), str(last_order))
+        rebuilt = rebuild.session(owner, horizon=int(horizon), read_horizon=int(read_horizon),
+                                  unread=int(unread), last=last_at)  # fmt: skip
         last: tuple[TeamMessage, RevokeNotification | None] | None = None
-        if now_is.last is not None:
-            last = now_is.last, revokes[now_is.last.key]
-        elif last_time is not None and (int(last_time), str(last_order)) >= _at(key):
+        if rebuilt.last is not None:
+            last = rebuilt.last, revokes[rebuilt.last.key]
+        elif rebuilt.walk_back:
             last = await _last_received_before(tx, team, owner, key, int(horizon))
             if last is None:
-                await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, t)
+                await tx.changing(team_sql.CLEAR_RECEIVED, tx.version(owner), now, owner, t)
                 continue
         if last is not None:
-            message, revoke = last
-            kept = Message(message.key.event_id, message.sender, MessageType.UNKNOWN,
-                           message.key.time)  # fmt: skip
-            await tx.changing(_WRITE_RECEIVED, owner, t, KINDS[team.type],
-                              *last_message_values(kept, revoke), unread,
-                              tx.version(owner))  # fmt: skip
-        elif found and unread != int(found[0][4]):
-            await tx.changing(_SET_UNREAD, unread, tx.version(owner), owner, t)
+            await _write_received(tx, team, owner, *last, rebuilt.unread)
+        elif found and rebuilt.unread != int(unread):
+            await tx.changing(team_sql.SET_UNREAD, rebuilt.unread, tx.version(owner), owner, t)
     await _amend_checkpoints(tx, team, key, new, owners)
     cached = await _cached_members(tx, team)
-    after = (cached - owners) | {a for a in owners if new.member_after(a, LAST)}
-    await _cache(tx, team, cached, after)
+    await _cache(tx, team, cached, new.amend(cached, owners))
 
 
 async def _last_received_before(
@@ -442,12 +240,11 @@ async def _last_received_before(
     the team's snapshots within it, from the account's membership just before it."""
     t = str(team)
     bound = key
-    while page := [_team_message(row) for row in
-                   await tx.rows(_MESSAGES_BEFORE, t, *_at(bound), horizon, _PAGE)]:  # fmt: skip
+    while page := await _messages(tx, team_sql.MESSAGES_BEFORE, t, *_at(bound), horizon, _PAGE):
         low = page[-1][0].key
         span = (*_at(low), *_at(bound))
-        facts = [_fact(row) for row in await tx.rows(_ACCOUNT_FACTS_BETWEEN, t, account, *span)]
-        snapshots = [_snapshot(row) for row in await tx.rows(_SNAPSHOTS_BETWEEN, t, *span)]
+        facts = await _facts(tx, team_sql.ACCOUNT_FACTS_BETWEEN, t, account, *span)
+        snapshots = await _snapshots(tx, team_sql.SNAPSHOTS_BETWEEN, t, *span)
         member = await _member_before(tx, team, account, low)
         roster = Roster.of(facts, snapshots, base={account} if member else ())
         for message, revoke in page:
@@ -459,8 +256,8 @@ async def _last_received_before(
 
 async def _member_before(tx: Write, team: SessionKey, account: str, key: EventKey) -> bool:
     t = str(team)
-    fact = [_fact(row) for row in await tx.rows(_ACCOUNT_FACT_BEFORE, t, account, *_at(key))]
-    snapshot = [_snapshot(row) for row in await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))]
+    fact = await _facts(tx, team_sql.ACCOUNT_FACT_BEFORE, t, account, *_at(key))
+    snapshot = await _snapshots(tx, team_sql.SNAPSHOT_BEFORE, t, *_at(key))
     return Roster.of(fact, snapshot).member_before(account, key)
 
 
@@ -469,80 +266,97 @@ async def _members_before(tx: Write, team: SessionKey, key: EventKey) -> set[str
     account's newest fact between that and ``key`` (a fact at a checkpoint's own key is in it
     already, so applying it again changes nothing)."""
     t = str(team)
-    found = await tx.rows(_SNAPSHOT_BEFORE, t, *_at(key))
-    members = set(_snapshot(found[0]).members) if found else set()
-    since = _snapshot(found[0]).key if found else FIRST
-    for time, order, event_id, names in await tx.rows(_CHECKPOINT_BEFORE, t, *_at(key)):
-        checkpoint = EventKey(int(time), str(order), str(event_id))
-        if checkpoint >= since:
-            members, since = set(orjson.loads(names)), checkpoint
-    for account, member in await tx.rows(_NEWEST_FACTS_BETWEEN, t, *_at(since), *_at(key)):
-        (members.add if member else members.discard)(str(account))
-    return members
+    snapshots = await _snapshots(tx, team_sql.SNAPSHOT_BEFORE, t, *_at(key))
+    checkpoints = await tx.rows(team_sql.CHECKPOINT_BEFORE, t, *_at(key))
+    start = newest_list(snapshots, [member_list_from_row(row) for row in checkpoints])
+    newest = await tx.rows(team_sql.NEWEST_FACTS_BETWEEN, t, *_at(start.key), *_at(key))
+    return with_changes(start.members, [(str(account), bool(member)) for account, member in newest])
 
 
-async def _rebuild(
+async def _write_received(
     tx: Write,
     team: SessionKey,
     owner: str,
-    roster: Roster,
-    history: list[tuple[TeamMessage, RevokeNotification | None]],
-    now: int,
+    last: TeamMessage,
+    revoke: RevokeNotification | None,
+    unread: int,
 ) -> None:
-    rows = await tx.rows(_SESSION, owner, str(team))
-    if rows:
-        horizon, read_horizon, deleted_at, kind, last_id, unread, revoke_time = rows[0]
-    else:
-        horizon = read_horizon = -(2**63)
-        deleted_at, kind, last_id, unread, revoke_time = None, None, None, 0, None
-    messages = [message for message, _ in history]
-    state: ReceivedState = received_state(roster, owner, messages, horizon=int(horizon),
-                                          read_horizon=int(read_horizon))  # fmt: skip
-    if state.last is None:
-        if rows and deleted_at is None and (kind is not None or unread):
-            await tx.changing(_CLEAR_RECEIVED, tx.version(owner), now, owner, str(team))
+    """Make ``last`` the session's last message, with ``unread``, whatever it held."""
+    kept = Message(last.key.event_id, last.sender, MessageType.UNKNOWN, last.key.time)
+    await tx.changing(team_sql.WRITE_RECEIVED, owner, str(team), KINDS[team.type],
+                      *last_message_values(kept, revoke), unread, tx.version(owner))  # fmt: skip
+
+
+async def _has_later(tx: Write, team: SessionKey, key: EventKey) -> bool:
+    # The team and the key, for each of the four tables.
+    return bool(await tx.rows(team_sql.LATER, *(str(team), *_at(key)) * 4))
+
+
+async def _save(tx: Write, team: SessionKey, change: TeamChange) -> TeamChange:
+    """Keeps the change's facts and snapshot; returns those that were not kept already."""
+    new_facts = []
+    for f in change.facts:
+        if await tx.rows(team_sql.INSERT_FACT, str(team), f.account, f.key.time, f.key.event_id,
+                         int(f.member), int(f.receives)):  # fmt: skip
+            new_facts.append(f)
+    s = change.snapshot
+    new_snapshot = None
+    if s is not None:
+        receivers = None if s.receivers is None else names_value(s.receivers)
+        if await tx.rows(team_sql.INSERT_SNAPSHOT, str(team), s.key.time, s.key.event_id,
+                         names_value(s.members), receivers):  # fmt: skip
+            new_snapshot = s
+    return TeamChange(tuple(new_facts), new_snapshot)
+
+
+async def _checkpoint(tx: Write, team: SessionKey, key: EventKey, members: set[str]) -> None:
+    """Keep ``members``, the team's members after every change up to ``key`` (the newest), as a
+    checkpoint, when the team has had ``CHECKPOINT_EVERY`` writes since its last one."""
+    if tx.team_writes < CHECKPOINT_EVERY:
         return
-    revoke = {m.key: r for m, r in history}[state.last.key]
-    last_kind = LastMessageKind.MESSAGE if revoke is None else LastMessageKind.REVOKE_NOTIFICATION
-    unchanged = (
-        rows and deleted_at is None and kind == last_kind.value
-        and last_id == state.last.key.event_id
-        and unread == state.unread and revoke_time == (revoke.time if revoke else None)
-    )  # fmt: skip
-    if unchanged:
-        return
-    last = Message(state.last.key.event_id, state.last.sender, MessageType.UNKNOWN,
-                   state.last.key.time)  # fmt: skip
-    values = last_message_values(last, revoke)
-    await tx.changing(_WRITE_RECEIVED, owner, str(team), KINDS[team.type], *values, state.unread,
-                      tx.version(owner))  # fmt: skip
+    await tx.rows(team_sql.WRITE_CHECKPOINT, str(team), *_at(key), key.event_id,
+                  names_value(members))  # fmt: skip
+    await tx.rows(team_sql.CHECKPOINTED, str(team))
 
 
-def _team_message(row: Row) -> tuple[TeamMessage, RevokeNotification | None]:
-    time, order, server_id, sender, type_, operator, revoke_time, postscript = row
-    revoke = None
-    if operator is not None:
-        revoke = RevokeNotification(str(server_id), str(operator), int(revoke_time),
-                                    opt_str(postscript))  # fmt: skip
-    counted = counts_unread(MessageType.from_nim(str(type_)))
-    key = EventKey(int(time), str(order), str(server_id))
-    return TeamMessage(key, str(sender), counted, revoke is not None), revoke
+async def _amend_checkpoints(
+    tx: Write, team: SessionKey, key: EventKey, roster: Roster, accounts: set[str]
+) -> None:
+    """Correct, for ``accounts``, the checkpoints at or after ``key``, where a late change was
+    just saved: ``roster`` holds every change from ``key`` on."""
+    t = str(team)
+    for row in await tx.rows(team_sql.CHECKPOINTS_FROM, t, *_at(key)):
+        checkpoint = member_list_from_row(row)
+        amended = roster.amend(checkpoint.members, accounts, checkpoint.key)
+        if amended != checkpoint.members:
+            await tx.rows(team_sql.AMEND_CHECKPOINT, names_value(amended), t, *_at(checkpoint.key))
 
 
-def _fact(row: Row) -> Fact:
-    account, time, order, event_id, member, receives = row
-    return Fact(str(account), EventKey(int(time), str(order), str(event_id)), bool(member),
-                bool(receives))  # fmt: skip
+async def _cached_members(tx: Write, team: SessionKey) -> set[str]:
+    return {str(row[0]) for row in await tx.rows(team_sql.MEMBERS, str(team))}
 
 
-def _snapshot(row: Row) -> Snapshot:
-    time, order, event_id, members, receivers = row
-    return Snapshot(
-        EventKey(int(time), str(order), str(event_id)),
-        frozenset(orjson.loads(members)),
-        None if receivers is None else frozenset(orjson.loads(receivers)),
-    )
+async def _cache(tx: Write, team: SessionKey, old: set[str], new: set[str]) -> None:
+    for account in sorted(new - old):
+        await tx.rows(team_sql.ADD_MEMBER, str(team), account)
+    for account in sorted(old - new):
+        await tx.rows(team_sql.REMOVE_MEMBER, str(team), account)
 
 
-def _names(accounts: frozenset[str]) -> str:
-    return orjson.dumps(sorted(accounts)).decode()
+def _at(key: EventKey) -> tuple[int, str]:
+    """The parameters that place ``key`` among the rows: (time, the id's sort key)."""
+    return key.time, key.order
+
+
+async def _facts(tx: Write, statement: str, *params: object) -> list[Fact]:
+    return [fact_from_row(row) for row in await tx.rows(statement, *params)]
+
+
+async def _snapshots(tx: Write, statement: str, *params: object) -> list[Snapshot]:
+    return [snapshot_from_row(row) for row in await tx.rows(statement, *params)]
+
+
+async def _messages(
+    tx: Write, statement: str, *params: object
+) -> list[tuple[TeamMessage, RevokeNotification | None]]:
+    return [team_message_from_row(row) for row in await tx.rows(statement, *params)]

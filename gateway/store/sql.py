@@ -17,6 +17,7 @@ from gateway.domain.keys import SessionKey, conversation_of
 from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
+from gateway.domain.receiving import counts_unread
 from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
@@ -329,7 +330,7 @@ class SqlStore(ConversationFeatures, ImportFeatures):
             sender, sent_at, counted = None, sent, False
             if found is not None:
                 sender, sent_at = str(found[0]), int(found[1])
-                counted = teams.counts_unread(MessageType.from_nim(str(found[2])))
+                counted = counts_unread(MessageType.from_nim(str(found[2])))
                 if sender != revoke.operator:
                     return None  # NIM's recall names the message's own sender
             sessions = [(d.owner, d.key) for d in deliveries]

@@ -30,7 +30,9 @@ from gateway.store import open_store
 from gateway.store.base import SessionStore
 from gateway.store.instrumented import instrumented
 from gateway.web.cors import HintingCORSMiddleware
-from gateway.web.graphql import GraphQLView, HttpLimits, SocketLimits
+from gateway.web.graphql import GraphQLView
+from gateway.web.limits import HttpLimits
+from gateway.web.sockets import SocketLimits
 from gateway.web.webhook import NimWebhooks
 
 if TYPE_CHECKING:
@@ -198,25 +200,46 @@ def create_app(
 
 
 class _App(Starlette):
-    """The app, where a WebSocket to /graphql goes straight to the view: the middleware (CORS,
-    the request id's echo) and the router apply to HTTP only, and each of their calls would
-    stay suspended for as long as the socket is open. (With tracing on, sockets go the whole
-    way, to be traced.)"""
+    """The app, where /graphql goes straight to the view (``graphql``). A WebSocket skips the
+    middleware and the router: CORS and the request id's echo apply to HTTP only, and each of
+    their calls would stay suspended for as long as the socket is open. A GET or POST goes
+    through the middleware given (the request id, CORS) but not Starlette's own around it (its
+    500 page and exception handlers: the view answers its errors itself, and uvicorn a crash)
+    nor the router. (With tracing on, every request goes the whole way, to be traced.)"""
 
-    def __init__(self, sockets: ASGIApp | None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._sockets = sockets
+    def __init__(
+        self, graphql: ASGIApp | None, *, middleware: Sequence[Middleware] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(middleware=middleware, **kwargs)
+        self._graphql = graphql
+        self._requests = None if graphql is None else _wrapped(graphql, middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._sockets is None or scope["type"] != "websocket" or scope["path"] != "/graphql":
+        graphql, requests, kind = self._graphql, self._requests, scope["type"]
+        if graphql is None or requests is None or kind == "lifespan" or scope["path"] != "/graphql":
             await super().__call__(scope, receive, send)
-            return
-        scope["app"] = self
-        token = request_id.set(request_id_of(scope))
-        try:
-            await self._sockets(scope, receive, send)
-        finally:
-            request_id.reset(token)
+        elif kind == "http" and scope["method"] in _GRAPHQL_METHODS:
+            scope["app"] = self
+            await requests(scope, receive, send)
+        elif kind == "websocket":
+            scope["app"] = self
+            token = request_id.set(request_id_of(scope))
+            try:
+                await graphql(scope, receive, send)
+            finally:
+                request_id.reset(token)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+_GRAPHQL_METHODS = frozenset({"GET", "POST"})
+
+
+def _wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """``app`` inside ``middleware``, the first outermost, as Starlette stacks them."""
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app
 
 
 def _tracing_middleware(provider: TracerProvider | None) -> list[Middleware]:

@@ -12,10 +12,14 @@ caller then takes the ordinary way, which waits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway._compat.uvicorn import WebSocketsSansIOProtocol
 from gateway._compat.websockets import State
 
 SEND_TEXT_NOW = "gateway.send_text_now"
+SendTextNow = Callable[[list[bytes]], bool]
+"""Sends each text (UTF-8) as a text frame at once, or none (False: the socket cannot now)."""
 
 
 class FramedWebSocketProtocol(WebSocketsSansIOProtocol):

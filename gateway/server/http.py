@@ -14,15 +14,12 @@ It is uvicorn's own protocol otherwise (keep-alive, pipelining, WebSocket upgrad
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
 from gateway._compat.uvicorn import STATUS_LINE, HttpToolsProtocol, ServerState
-from gateway.web.websocket import FramedWebSocketProtocol
 
 
 @dataclass(frozen=True)
@@ -30,24 +27,6 @@ class ConnectionLimits:
     max_head_bytes: int = 32_768
     head_timeout_s: float = 10
     body_timeout_s: float = 30
-
-
-class ServerConfig(uvicorn.Config):
-    """uvicorn's configuration, serving with :class:`GuardedHttpProtocol` under ``limits``,
-    WebSockets with web/websocket.py's protocol (subscriptions may send frames at once), on
-    uvloop's loop with web/listener.py's way of accepting connections (all that wait)."""
-
-    def __init__(self, app: Any, *, limits: ConnectionLimits, **kwargs: Any) -> None:
-        kwargs.setdefault("ws", FramedWebSocketProtocol)
-        super().__init__(app, http=GuardedHttpProtocol, **kwargs)
-        self.connection_limits = limits
-
-    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
-        if sys.platform == "win32":  # no uvloop (pyproject.toml): asyncio's loop accepts them all
-            return super().get_loop_factory()
-        from gateway.web.listener import new_event_loop  # imports uvloop
-
-        return new_event_loop
 
 
 _END_OF_HEAD = b"\r\n\r\n"
