@@ -17,8 +17,8 @@ into what answers it (``CompiledQuery.run``: a request's data) or renders its ev
 
 What is not compiled (mutations, documents with directives, @defer, resolvers with arguments
 below the root, fragment arguments) runs on graphql-core. ``tests/test_differential.py`` runs
-every operation of ``clients/``, ``docs/`` and the suite, and generated documents, through both
-and requires identical responses.
+every operation of ``clients/``, ``docs/`` and the suite through both and requires identical
+responses; ``tests/test_generated_documents.py`` does the same for random valid documents.
 """
 
 from __future__ import annotations
