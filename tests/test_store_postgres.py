@@ -52,14 +52,24 @@ async def test_a_write_for_other_owners_commits_while_one_owners_rows_are_locked
         await locker.close()
 
 
-async def test_pooled_connections_go_to_readers_in_the_order_they_asked(
-    settings: Settings,
-) -> None:
+@pytest.fixture
+async def one_connection(settings: Settings) -> AsyncIterator[PostgresDriver]:
+    """A driver whose pool holds one connection: what a reader leaves on it, the next meets."""
     driver = PostgresDriver(
         settings.database_url, 1, statement_timeout_ms=5000, connect_retries=0,
         connect_timeout_s=10, trace=None,
     )  # fmt: skip
     await driver.open()
+    try:
+        yield driver
+    finally:
+        await driver.close()
+
+
+async def test_pooled_connections_go_to_readers_in_the_order_they_asked(
+    one_connection: PostgresDriver,
+) -> None:
+    driver = one_connection
     served: list[int] = []
 
     async def read(asked: int) -> None:
@@ -67,17 +77,14 @@ async def test_pooled_connections_go_to_readers_in_the_order_they_asked(
             served.append(asked)
             await db.fetch("SELECT 1")
 
-    try:
-        # A reader arrives at every turn of the loop while earlier ones wait for the pool's
-        # one connection, as requests do under load.
-        readers = []
-        for asked in range(READERS):
-            readers.append(asyncio.create_task(read(asked)))
-            await asyncio.sleep(0)
-        await asyncio.gather(*readers)
-        assert served == list(range(READERS))
-    finally:
-        await driver.close()
+    # A reader arrives at every turn of the loop while earlier ones wait for the pool's one
+    # connection, as requests do under load.
+    readers = []
+    for asked in range(READERS):
+        readers.append(asyncio.create_task(read(asked)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*readers)
+    assert served == list(range(READERS))
 
 
 class Heard:
@@ -105,29 +112,22 @@ async def replicas(
 
 
 async def test_a_read_cancelled_at_any_step_leaves_the_next_snapshot_read_working(
-    settings: Settings,
+    one_connection: PostgresDriver,
 ) -> None:
-    driver = PostgresDriver(
-        settings.database_url, 1, statement_timeout_ms=5000, connect_retries=0,
-        connect_timeout_s=10, trace=None,
-    )  # fmt: skip
-    await driver.open()
+    driver = one_connection
 
     async def read_a_new_statement() -> None:
         async with driver.read() as db:  # a statement asyncpg has not prepared yet
             await db.fetch(f"SELECT 1 AS fresh_{uuid.uuid4().hex}")
 
-    try:
-        for steps in range(400):  # ten times past the last step a read takes
-            task = asyncio.create_task(read_a_new_statement())
-            for _ in range(steps % 40):
-                await asyncio.sleep(0)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            async with driver.read(snapshot=True) as db:  # on the pool's one connection
-                assert await db.fetch_one("SELECT 1") is not None
-    finally:
-        await driver.close()
+    for steps in range(400):  # ten times past the last step a read takes
+        task = asyncio.create_task(read_a_new_statement())
+        for _ in range(steps % 40):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with driver.read(snapshot=True) as db:  # on the pool's one connection
+            assert await db.fetch_one("SELECT 1") is not None
 
 
 async def test_another_replica_hears_every_owner_a_large_fan_out_changed(

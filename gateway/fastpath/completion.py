@@ -85,11 +85,6 @@ class Completion:
         completer: Complete = self._define(name, lines)
         return completer
 
-    def object_fields(self, object_type: GraphQLObjectType, collected: Collected) -> Complete:
-        """A function (object, path, pending) -> the data of ``collected`` (fields already
-        collected on ``object_type``)."""
-        return self._object_function(object_type, collected)  # type: ignore[no-any-return]
-
     def _define(self, name: str, lines: list[str]) -> Any:
         source = "\n".join(lines)
         exec(compile(source, f"<compiled query {name}>", "exec"), self._namespace)  # noqa: S102
@@ -145,7 +140,7 @@ class Completion:
             return [check, f"{indent}{into.format(value)}"]
         if isinstance(return_type, GraphQLObjectType):
             collected = self._collector.subfields(return_type, details)
-            name = self._const(self._object_function(return_type, collected), "o")
+            name = self._const(self.object_fields(return_type, collected), "o")
             return [f"{indent}{into.format(f'{name}({var}, {path}, st)')}"]
         if is_abstract_type(return_type):
             assert isinstance(return_type, GraphQLAbstractType)
@@ -157,7 +152,7 @@ class Completion:
                 if origin is None:
                     raise NotCompilable
                 collected = self._collector.subfields(possible, details)
-                function = self._object_function(possible, collected)
+                function = self.object_fields(possible, collected)
                 by_class.update(dict.fromkeys(_classes(origin), function))
             table = self._const(by_class, "by_class")
             value = f"{table}.get(type({var}), deopt)({var}, {path}, st)"
@@ -175,7 +170,9 @@ class Completion:
             return f"({var} if {fits} else {coerce}({var}))"
         return f"{coerce}({var})"
 
-    def _object_function(self, object_type: GraphQLObjectType, collected: Collected) -> Any:
+    def object_fields(self, object_type: GraphQLObjectType, collected: Collected) -> Complete:
+        """A function (object, path, pending) -> the data of ``collected`` (fields already
+        collected on ``object_type``)."""
         name = self._fresh("o")
         lines = [f"def {name}(v, p, st):"]
         memo = self._const([None, None], "m") if self._memo else None
@@ -196,7 +193,8 @@ class Completion:
         if memo is not None:
             lines.append(f"    {memo}[0] = v; {memo}[1] = r")
         lines.append("    return r")
-        return self._define(name, lines)
+        function: Complete = self._define(name, lines)
+        return function
 
     def _field(self, object_type: GraphQLObjectType, key: str, details: Sequence[Any]) -> list[str]:
         node = details[0].node
