@@ -9,8 +9,11 @@
                                              the bench's own batched floor (--quick: 2,000)
     python -m bench --only W8                an honest client beside issue 28's attacks
     python -m bench --only W8 --update       ... and its figures into docs/benchmarks' report
-    python -m bench --beside REV             W1 also from the gateway of commit REV (a worktree
-                                             of it on this checkout's libraries), in the same run
+    python -m bench --beside REV             W1 and W4 also from the gateway of commit REV (a
+                                             worktree of it on this checkout's libraries), in
+                                             the same run: W4 alternates the two, 3 rounds each
+    python -m bench --only W4 --beside REV [--rounds N]
+                                             W4's side by side only (the ratios are printed)
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -34,13 +37,15 @@ import uuid
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
-import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench import data, groups, idle, importing, latekick, report
+from bench import data, fanout, groups, idle, importing, latekick, report
 from bench.servers import (
     checkout,
+    described,
+    loadgen_module,
+    register_team,
     start_floor,
     start_gateway,
     start_hand_floor,
@@ -49,7 +54,6 @@ from bench.servers import (
 )
 from bench.wrk import graphql_script, run_wrk
 from gateway.auth import issue_token
-from gateway.domain.checksum import sign_request
 from gateway.domain.cursors import CursorCodec
 from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import Position
@@ -84,8 +88,14 @@ def main() -> None:
     parser.add_argument(
         "--beside",
         metavar="REV",
-        help="W1 also runs the gateway of this commit (e.g. the main a change started from), "
-        "beside this checkout's, in the same run",
+        help="W1 and W4 also run the gateway of this commit (e.g. the main a change started "
+        "from), beside this checkout's, in the same run",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"W4 with --beside: rounds per gateway, alternated (default {fanout.ROUNDS}; "
+        "--quick 1)",
     )
     parser.add_argument(
         "--update",
@@ -98,13 +108,13 @@ def main() -> None:
         only = {w.strip().upper() for w in args.only.split(",")}
         backends = tuple(b.strip() for b in args.backends.split(","))
         focused = run(quick=args.quick, only=only, seconds=args.seconds, backends=backends,
-                      beside=args.beside)  # fmt: skip
+                      beside=args.beside, rounds=args.rounds)  # fmt: skip
         print_figures(focused)
         if args.update:
             update(args.out, focused)
         return
     started = f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M}"
-    results = {"started": started, **run(quick=args.quick, beside=args.beside)}
+    results = {"started": started, **run(quick=args.quick, beside=args.beside, rounds=args.rounds)}
     args.out.mkdir(parents=True, exist_ok=True)
     report.write(args.out, results, machine=machine())
     # Every figure the report was made from, for a reader who wants more than its table.
@@ -133,11 +143,15 @@ def print_figures(results: dict[str, object]) -> None:
         if not isinstance(figures, dict):
             continue
         for name, run in figures.items():
+            if workload == "W4" and name == "beside":
+                continue  # its ratios below
             if isinstance(run, dict) and "rps" in run:
                 print(f"{workload} {name:<22} {run['rps']:8.0f} req/s  p50 {run['p50_ms']:7.1f} "
                       f"ms  p99 {run['p99_ms']:7.1f} ms  non-2xx {run['non_2xx']:.0f}")  # fmt: skip
             else:
                 print(f"{workload} {name:<22} {orjson.dumps(run).decode()}")
+        for line in fanout.summary(figures) if workload == "W4" else ():
+            print(line)
 
 
 def ensure_wrk() -> None:
@@ -161,13 +175,15 @@ def run(
     seconds: int | None = None,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
     beside: str | None = None,
+    rounds: int | None = None,
 ) -> dict[str, object]:
     seconds = seconds or (1 if quick else 15)  # quick: a smoke run (the suite runs one)
     wanted = only or {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"}
     pg_base = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
     token = issue_token(SETTINGS, data.VIEWER, ttl_seconds=7200)
     results: dict[str, object] = {"quick": quick, "seconds": seconds}
-    with tempfile.TemporaryDirectory() as tmp:
+    revision = checkout(beside) if beside else nullcontext()
+    with tempfile.TemporaryDirectory() as tmp, revision as tree:
         small_sqlite, deep_sqlite = f"{tmp}/small.db", f"{tmp}/deep.db"
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         pg_url = f"{pg_base}?search_path={schema}"
@@ -193,7 +209,7 @@ def run(
             if "W1" in wanted:
                 _progress("W1")
                 results["W1"] = w1(small_sqlite, pg_url, schema, pg_base, token, seconds,
-                                   backends=backends, beside=beside)  # fmt: skip
+                                   backends=backends, beside=tree)  # fmt: skip
             if "W1" in wanted and only is None:
                 _progress("profile")
                 results["profile"] = loadgen_module("bench.profile", small_sqlite,
@@ -223,7 +239,11 @@ def run(
                 results["W3"] = w3(small_sqlite, seconds, rounds=1 if quick else 2)
             if "W4" in wanted:
                 _progress("W4")
-                results["W4"] = w4(small_sqlite, 20 if quick else 1000, 2 if quick else 20)
+                results["W4"] = fanout.w4(
+                    gateway_env(small_sqlite), JWT_SECRET, APP_SECRET,
+                    subscribers=20 if quick else 1000, messages=2 if quick else 20,
+                    beside=tree, rounds=rounds or (1 if quick else fanout.ROUNDS),
+                )  # fmt: skip
             if "W5" in wanted:
                 _progress("W5")
                 results["W5"] = w5(small_sqlite, token, 1_000 if quick else 100_000)
@@ -255,14 +275,6 @@ def _progress(workload: str | None) -> None:
         _STARTED.append((workload, now))
 
 
-def register_team(gateway_url: str, team: str, members: list[str]) -> None:
-    body = orjson.dumps({"type": "TEAM", "members": members})
-    path = f"/nim/teams/{team}/members"
-    headers = sign_request(APP_SECRET, "PUT", path, body, int(time.time() * 1000))
-    url = f"{gateway_url}{path}"
-    httpx.put(url, content=body, headers=headers, timeout=30).raise_for_status()
-
-
 def gateway_env(database: str) -> dict[str, str]:
     return {
         "GATEWAY_DATABASE_URL": database,
@@ -284,36 +296,31 @@ def w1(
     seconds: int,
     *,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
-    beside: str | None = None,
+    beside: Path | None = None,
 ) -> dict[str, object]:
     """The page from the gateway, from the store floor and from the hand-written floor (and,
-    with ``beside``, from the gateway of that commit), each run beside the others at 64 and 16
-    connections."""
+    with ``beside``, a ``checkout``, from the gateway there), each run beside the others at 64
+    and 16 connections."""
     out: dict[str, object] = {}
     gql = graphql_script(PAGE, token)
-    with checkout(beside) if beside else nullcontext() as tree:
-        if tree is not None:
-            out["beside"] = subprocess.run(
-                ["git", "-C", str(tree), "log", "-1", "--format=%h %s"],
-                capture_output=True, text=True, check=True,
-            ).stdout.strip()[:100]  # fmt: skip
-        for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
-            if backend not in backends:
-                continue
-            others = {"floor": start_floor(database), "hand": start_hand_floor(database)}
-            if tree is not None:
-                env = {**gateway_env(database), "PYTHONPATH": str(tree)}
-                others["beside"] = start_gateway(env)
-            with start_gateway(gateway_env(database)) as gw, ExitStack() as stack:
-                servers = {name: stack.enter_context(server) for name, server in others.items()}
-                for conns in (64, 16):
-                    out[f"{backend}_gateway_{conns}"] = run_wrk(gw.url("/graphql"), gql, conns,
-                                                                seconds)  # fmt: skip
-                    for name, server in servers.items():
-                        path = "/graphql" if name == "beside" else "/page?first=20"
-                        script = gql if name == "beside" else None
-                        out[f"{backend}_{name}_{conns}"] = run_wrk(server.url(path), script,
-                                                                   conns, seconds)  # fmt: skip
+    if beside is not None:
+        out["beside"] = described(beside)
+    for backend, database in (("sqlite", sqlite), ("postgres", pg_url)):
+        if backend not in backends:
+            continue
+        others = {"floor": start_floor(database), "hand": start_hand_floor(database)}
+        if beside is not None:
+            others["beside"] = start_gateway(gateway_env(database), tree=beside)
+        with start_gateway(gateway_env(database)) as gw, ExitStack() as stack:
+            servers = {name: stack.enter_context(server) for name, server in others.items()}
+            for conns in (64, 16):
+                out[f"{backend}_gateway_{conns}"] = run_wrk(gw.url("/graphql"), gql, conns,
+                                                            seconds)  # fmt: skip
+                for name, server in servers.items():
+                    path = "/graphql" if name == "beside" else "/page?first=20"
+                    script = gql if name == "beside" else None
+                    out[f"{backend}_{name}_{conns}"] = run_wrk(server.url(path), script,
+                                                               conns, seconds)  # fmt: skip
     if "postgres" in backends:
         out.update(w1_workers_beside_peer(pg_url, pg_base, schema, gql, seconds))
     return out
@@ -361,7 +368,7 @@ def w3(sqlite: str, seconds: int, rounds: int = 2) -> dict[str, object]:
     asyncio.run(data.fill_sqlite(floor_db, 1000))
     asyncio.run(_register_team_in(floor_db, "bench-team", members))
     with start_gateway(gateway_env(sqlite)) as gw, start_team_floor(floor_db, APP_SECRET) as floor:
-        register_team(gw.url(""), "bench-team", members)
+        register_team(gw.url(""), APP_SECRET, "bench-team", members)
         for kind in ("noop", "p2p"):
             out[kind] = loadgen("webhooks", gw.url(""), APP_SECRET, str(seconds), "16", kind)
         runs: dict[str, list[dict[str, object]]] = {"team": [], "team_floor": []}
@@ -382,56 +389,6 @@ async def _register_team_in(path: str, team: str, members: list[str]) -> None:
     async with SqliteStore(path) as store:
         await store.set_team_members(SessionKey(SessionType.TEAM, team), members,
                                      int(time.time() * 1000))  # fmt: skip
-
-
-def w4(sqlite: str, subscribers: int, messages: int) -> dict[str, object]:
-    """One webhook fanned out to ``subscribers`` subscriptions: (team) a team message to a team
-    whose every member subscribes once; (owner) a P2P message to one account that subscribes
-    ``subscribers`` times (tabs, devices). The gateway and the load generator run on CPUs of
-    their own (split_cpus); the team case runs once more without, reported beside."""
-    out: dict[str, object] = {"subscribers": subscribers, "messages": messages}
-    env = {**gateway_env(sqlite), "GATEWAY_WS_MAX_CONNECTIONS_PER_ACCOUNT": str(subscribers)}
-    server_cpus, client_cpus = split_cpus()
-    out["cpus"] = {"gateway": sorted(server_cpus), "load_generator": sorted(client_cpus)}
-    for mode, target in (("team", "fan"), ("owner", "fan-owner"), ("team_unpinned", "fan")):
-        pinned = mode != "team_unpinned"  # reported beside the pinned run, as it was measured
-        with start_gateway(env) as gw:
-            if pinned:
-                pin(gw.process.pid, server_cpus)
-            if mode.startswith("team"):
-                register_team(gw.url(""), target, [f"{target}-m{n}" for n in range(subscribers)])
-            out[mode] = loadgen(
-                "fanout",
-                gw.ws_url("/graphql"),
-                gw.url(""),
-                JWT_SECRET,
-                APP_SECRET,
-                mode.removesuffix("_unpinned"),
-                target,
-                str(subscribers),
-                str(messages),
-                str(gw.process.pid),
-                cpus=client_cpus if pinned else None,
-            )
-    return out
-
-
-def split_cpus() -> tuple[set[int], set[int]]:
-    """This process's CPUs in two halves: one for a server, one for its load generator, which
-    stands for clients on other machines. Sharing cores, the scheduler may wake the load
-    generator on the server's core (loopback wake-ups are affine) in one run and not in the
-    next; W4 reports the team case both ways."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return set(cpus), set(cpus)
-    half = len(cpus) // 2
-    return set(cpus[:half]), set(cpus[half:])
-
-
-def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of process ``pid`` (and those it starts later) to ``cpus``."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        os.sched_setaffinity(int(task.name), cpus)
 
 
 def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
@@ -461,21 +418,6 @@ def w5(sqlite: str, token: str, requests: int) -> dict[str, object]:
 
 def loadgen(*args: str, cpus: set[int] | None = None) -> dict[str, object]:
     return loadgen_module("bench.loadgen", *args, cpus=cpus)
-
-
-def loadgen_module(module: str, *args: str, cpus: set[int] | None = None) -> dict[str, object]:
-    """Runs ``module`` in a process of its own (on ``cpus``, when given); its last line of
-    output is its JSON result."""
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
-    )
-    result: dict[str, object] = orjson.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import orjson
 import websockets
 
 from bench import data
-from bench.servers import start_gateway
+from bench.servers import pin, split_cpus, start_gateway
 from gateway.auth import issue_token
 
 PAGE = "{ sessions(first: 20) { edges { node { key updateTime lastMessage { text } } } } }"
@@ -56,7 +56,7 @@ def main() -> None:
 
 
 def run(seconds: int) -> dict[str, object]:
-    from bench.__main__ import SETTINGS, gateway_env, pin, split_cpus
+    from bench.__main__ import SETTINGS, gateway_env
 
     # The gateway on CPUs of its own, its clients (honest and attacker) on the others: what is
     # measured is the gateway's loop, not the attacker's own compressing and encoding.

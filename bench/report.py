@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
+
+from bench.fanout import ratios
 
 
 def write(out: Path, results: dict[str, Any], *, machine: str) -> None:
@@ -188,6 +191,7 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": "(reported)" if mode == "team_unpinned" else "p99 ≤ 100 ms",
             }
         )
+    rows += _w4_beside_rows(w4, cases)
     w9: dict[str, Any] = results.get("W9") or {}
     for backend in ("sqlite", "postgres") if w9 else ():
         group, whole = w9.get(f"{backend}_group"), w9.get(f"{backend}_whole")
@@ -245,6 +249,43 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "target": "≤ +10%",
         }
     )
+    return rows
+
+
+def _w4_beside_rows(w4: dict[str, Any], cases: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """W4's cases on this gateway beside the gateway of another commit, alternated in rounds."""
+    beside = w4.get("beside")
+    if not beside:
+        return []
+
+    def figures(side: dict[str, Any]) -> str:
+        cpus = ", ".join(f"{v:.0f}" for v in side["rounds"]["server_cpu_ms_per_message"])
+        p99s = ", ".join(f"{v:.0f}" for v in side["rounds"]["p99_ms"])
+        return (
+            f"gateway CPU {side['server_cpu_ms_per_message']:.1f} ms per message ({cpus}), "
+            f"p99 {side['p99_ms']:.0f} ms ({p99s}); {side['events']}/{side['expected']} events"
+        )
+
+    rows = []
+    subscribers = f"{w4['subscribers']:,}"
+    for mode, label in cases:
+        both = ratios(w4, mode)
+        if both is None:
+            continue
+        cpu, p99 = both
+        this, that = beside[mode]["this"], beside[mode]["beside"]
+        rows.append(
+            {
+                "name": f"W4 fan-out: {label.format(n=subscribers)}, vs the "
+                f"gateway of {beside['commit'].split()[0]}",
+                "measured": f"medians of {beside['rounds']} rounds, alternated with that "
+                f"commit's: {figures(this)}",
+                "baseline": f"{beside['commit']}: {figures(that)}",
+                "value": 0.0 if math.isnan(cpu) else cpu,
+                "ratio": f"CPU {cpu:.2f}× that commit (p99 {p99:.2f}×)",
+                "target": "(reported: what the change cost)",
+            }
+        )
     return rows
 
 

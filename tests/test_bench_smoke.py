@@ -33,9 +33,15 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     figures = json.loads((tmp_path / "results.json").read_text())
     assert {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "LATE"} <= set(figures)
     assert figures["W7"]["sqlite_2000"]["gateway_rate"] > 0
-    # --beside: W1 of the gateway of that commit too, from a worktree removed afterwards.
+    # --beside: W1 and W4 of the gateway of that commit too, from a worktree removed afterwards.
     assert figures["W1"]["sqlite_beside_64"]["non_2xx"] == 0
-    assert "vs the gateway of" in report
+    assert "W1 page, sqlite, 64 conns, vs the gateway of" in report
+    for case in ("team", "owner"):  # one round each, alternated
+        for side in ("this", "beside"):
+            run = figures["W4"]["beside"][case][side]
+            assert run["events"] == run["expected"] > 0
+            assert len(run["rounds"]["server_cpu_ms_per_message"]) == 1
+    assert "every one of 20 members subscribed, vs the gateway of" in report
     assert figures["W8"]["honest_attacked"]["failed"] == 0
     assert figures["W9"]["sqlite_group"]["non_2xx"] == 0
     assert figures["W6"]["gateway"]["kib_per_socket"] > 0 < figures["W6"]["bare"]["kib_per_socket"]
