@@ -7,10 +7,11 @@ generator run on CPUs of their own (``split_cpus``); the team case runs once mor
 reported beside.
 
 Beside the gateway of another commit (``beside``, a ``checkout``), both cases also run on that
-gateway and on this checkout's, each on its own copy of the database, alternating for
-``rounds`` rounds (this, that; that, this; ...): what else the machine runs meanwhile falls on
-both. One run's p99 swings by a third on a shared machine; its CPU per message (the gateway's
-user and system time, /proc) much less, so that is the ratio to read first."""
+gateway and on this checkout's, each on its own copy of the database and in a process of its
+own for each run, alternating for ``rounds`` rounds (this, that; that, this; ...): what else
+the machine runs meanwhile falls on both. One run's p99 swings by a third on a shared machine;
+its CPU per message (the gateway's user and system time, /proc) much less, so that is the ratio
+to read first."""
 
 from __future__ import annotations
 
@@ -77,19 +78,16 @@ def side_by_side(env: dict[str, str], tree: Path, load: _Load, rounds: int) -> d
         envs[side] = {**env, "GATEWAY_DATABASE_URL": str(copy)}
     for mode, target in CASES:
         runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
-        with (
-            start_gateway(envs["this"]) as this,
-            start_gateway(envs["beside"], tree=tree) as that,
-        ):
-            gateways = {"this": this, "beside": that}
-            for gw in gateways.values():
-                pin(gw.process.pid, server_cpus)
-                load.prepare(gw, mode, target)
-            for n in range(rounds):
-                for side in SIDES if n % 2 == 0 else SIDES[::-1]:
-                    run = load.run(gateways[side], mode, target, client_cpus)
-                    run.pop("last_frame_ms_by_message", None)
-                    runs[side].append(run)
+        for n in range(rounds):
+            for side in SIDES if n % 2 == 0 else SIDES[::-1]:
+                # A gateway of its own for each run, as W4's others have, and nothing beside
+                # it: one that had just closed a run's thousand sockets spent CPU 0 on them.
+                with start_gateway(envs[side], tree=tree if side == "beside" else None) as gw:
+                    pin(gw.process.pid, server_cpus)
+                    load.prepare(gw, mode, target)
+                    run = load.run(gw, mode, target, client_cpus)
+                run.pop("last_frame_ms_by_message", None)
+                runs[side].append(run)
         out[mode] = {side: _medians(each) for side, each in runs.items()}
     return out
 
