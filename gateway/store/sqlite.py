@@ -251,17 +251,17 @@ class SqliteDriver:
         store asks: the writer's ``data_version`` changes when another connection (never the
         writer itself) has committed. Whose lists changed is not known, so every subscriber
         looks, within ``remote_poll_s``."""
-        last = await _data_version(writer)
+        last: int | None = None
         while True:
-            await asyncio.sleep(self._remote_poll_s)
             try:
                 async with self._write_lock:
                     version = await _data_version(writer)
-            except sqlite3.Error:
-                continue  # the file is busy or closing: look again next time
-            if version != last and self._changed_elsewhere is not None:
+            except (sqlite3.Error, ValueError):  # busy, or closing: look again next time
+                version = last
+            if last is not None and version != last and self._changed_elsewhere is not None:
                 self._changed_elsewhere(None)
             last = version
+            await asyncio.sleep(self._remote_poll_s)
 
 
 class _InlineConnection:
