@@ -253,6 +253,7 @@ class SqliteDriver:
         looks, within ``remote_poll_s``."""
         last: int | None = None
         while True:
+            version: int | None
             try:
                 async with self._write_lock:
                     version = await _data_version(writer)
