@@ -14,6 +14,7 @@
                                              the same run: W4 alternates the two, 3 rounds each
     python -m bench --only W4 --beside REV [--rounds N]
                                              W4's side by side only (the ratios are printed)
+    python -m bench.cpu [--beside REV]       W1's CPU per request alone (the steady figure)
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -40,7 +41,7 @@ from pathlib import Path
 import orjson
 from pydantic import SecretStr
 
-from bench import data, fanout, groups, idle, importing, latekick, report
+from bench import cpu, data, fanout, groups, idle, importing, latekick, report
 from bench.servers import (
     checkout,
     described,
@@ -321,6 +322,18 @@ def w1(
                     script = gql if name == "beside" else None
                     out[f"{backend}_{name}_{conns}"] = run_wrk(server.url(path), script,
                                                                conns, seconds)  # fmt: skip
+            # The steady figure: each server's CPU per request, in alternating rounds.
+            targets = {"gateway": cpu.Target(gw, "/graphql", gql)}
+            targets["hand"] = cpu.Target(servers["hand"], "/page?first=20", None)
+            # What HTTP alone costs each: the gateway's /healthz, the floor's empty page.
+            targets["gateway_edge"] = cpu.Target(gw, "/healthz", None)
+            targets["hand_edge"] = cpu.Target(servers["hand"], "/page?first=0", None)
+            if "beside" in servers:
+                targets["beside"] = cpu.Target(servers["beside"], "/graphql", gql)
+            rounds = 4 if seconds >= 5 else 1
+            out[f"{backend}_cpu"] = cpu.per_request(
+                targets, connections=16, seconds=min(seconds, 5), rounds=rounds
+            )
     if "postgres" in backends:
         out.update(w1_workers_beside_peer(pg_url, pg_base, schema, gql, seconds))
     return out

@@ -102,6 +102,8 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "target": "(reported: what the change bought)",
                     }
                 )
+    for backend in ("sqlite", "postgres"):
+        rows += _cpu_rows(backend, w1.get(f"{backend}_cpu"), w1.get("beside"))
     if "postgres_peer_64" in w1:
         gw, peer = w1["postgres_gateway_64"], w1["postgres_peer_64"]
         rows.append(
@@ -360,6 +362,70 @@ def _pinned(results: dict[str, Any]) -> str:
     )
 
 
+def _cpu_rows(backend: str, cpu: dict[str, Any] | None, beside: str | None) -> list[dict[str, Any]]:
+    """W1's CPU per request (bench/cpu.py): the steady figure behind the rate ratios, which
+    swing 15-30% between runs on a shared machine."""
+    if not cpu:
+        return []
+    gw, hand = cpu["gateway"], cpu["hand"]
+
+    def per(run: dict[str, float]) -> str:
+        return f"{run['cpu_us_per_request']:.0f} µs CPU a request"
+
+    edges = ""
+    if "gateway_edge" in cpu and "hand_edge" in cpu:
+        ours, theirs = cpu["gateway_edge"], cpu["hand_edge"]
+        own = gw["cpu_us_per_request"] - ours["cpu_us_per_request"]
+        floor_own = hand["cpu_us_per_request"] - theirs["cpu_us_per_request"]
+        edges = (
+            f"; its /healthz {ours['cpu_us_per_request']:.0f} µs and the floor's empty page "
+            f"{theirs['cpu_us_per_request']:.0f} µs, the page's work beyond them "
+            f"{own:.0f} µs and {floor_own:.0f} µs: {own / max(floor_own, 1):.1f}×"
+        )
+    rows = [
+        {
+            "name": f"W1 page, {backend}, 16 conns, CPU per request vs hand-written floor",
+            "measured": per(gw) + edges,
+            "baseline": f"hand-written: {per(hand)}",
+            "value": hand["cpu_us_per_request"] / gw["cpu_us_per_request"],
+            "ratio": f"{hand['cpu_us_per_request'] / gw['cpu_us_per_request']:.2f}× "
+            "hand-written (its CPU over ours)",
+            "target": "(reported: the steady form of the 0.6× rate target)",
+        }
+    ]
+    if "beside" in cpu and beside:
+        other = cpu["beside"]
+        rows.append(
+            {
+                "name": f"W1 page, {backend}, 16 conns, CPU per request vs the gateway of "
+                f"{beside.split()[0]}",
+                "measured": per(gw),
+                "baseline": f"{beside}: {per(other)}",
+                "value": other["cpu_us_per_request"] / gw["cpu_us_per_request"],
+                "ratio": f"{other['cpu_us_per_request'] / gw['cpu_us_per_request']:.2f}× "
+                "that commit (its CPU over ours)",
+                "target": "(reported: what the change bought)",
+            }
+        )
+    return rows
+
+
+def _cpu_split(backend: str, cpu: dict[str, Any] | None) -> list[str]:
+    if not cpu or "gateway_edge" not in cpu:
+        return []
+    gw, hand, edge, hand_edge = (
+        cpu[name]["cpu_us_per_request"] for name in ("gateway", "hand", "gateway_edge", "hand_edge")
+    )
+    return [
+        f"- W1 {backend}, CPU per request (the steady figure): the gateway {gw:.0f} µs, the "
+        f"floor {hand:.0f} µs ({hand / gw:.2f}×). The gateway's /healthz costs {edge:.0f} µs "
+        f"(HTTP alone), the floor's empty page {hand_edge:.0f} µs (HTTP and one read); beyond "
+        f"them the page's work is {gw - edge:.0f} against {hand - hand_edge:.0f} µs "
+        f"({(gw - edge) / max(hand - hand_edge, 1):.1f}×): that is where the gap is (the profile "
+        "below splits it)."
+    ]
+
+
 def _listed(cpus: list[int]) -> str:
     return ", ".join(map(str, cpus))
 
@@ -388,6 +454,8 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
                     "GraphQL view, a compiled query and the store's joined page; the profile "
                     "below splits the gateway's CPU per request."
                 )
+            if hand is not None and gw["rps"] < 0.6 * hand["rps"] and conns == 16:
+                lines += _cpu_split(backend, w1.get(f"{backend}_cpu"))
             if hand is not None and gw["p99_ms"] > 2 * hand["p99_ms"]:
                 lines.append(
                     f"- W1 {backend}, {conns} connections: p99 {gw['p99_ms']:.0f} ms, "

@@ -42,6 +42,12 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
             assert run["events"] == run["expected"] > 0
             assert len(run["rounds"]["server_cpu_ms_per_message"]) == 1
     assert "every one of 20 members subscribed, vs the gateway of" in report
+    # CPU per request, each server's own, for both backends (bench/cpu.py).
+    for backend in ("sqlite", "postgres"):
+        cpu = figures["W1"][f"{backend}_cpu"]
+        assert set(cpu) == {"gateway", "hand", "beside", "gateway_edge", "hand_edge"}
+        assert all(run["cpu_us_per_request"] > 0 for run in cpu.values())
+    assert "CPU per request vs hand-written floor" in report
     assert figures["W8"]["honest_attacked"]["failed"] == 0
     assert figures["W9"]["sqlite_group"]["non_2xx"] == 0
     assert figures["W6"]["gateway"]["kib_per_socket"] > 0 < figures["W6"]["bare"]["kib_per_socket"]
