@@ -90,6 +90,33 @@ async def test_a_deep_page_costs_what_the_first_page_costs(sqlite_store: SqliteS
     assert deep < first * 1.5, (first, deep)
 
 
+async def test_a_page_of_muted_sessions_reads_its_own_index(sqlite_store: SqliteStore) -> None:
+    """Muted sessions are few among many: their page walks an index of its own and reads the
+    rows it lists, not the whole list past the unmuted ones (6,000 here, 30 muted)."""
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.executemany(
+            "INSERT INTO sessions (owner, key, update_time, muted) VALUES ('v', ?, ?, ?)",
+            ((f"p2p|u{n:05}", T0 + n, int(n % 200 == 0)) for n in range(6000)),
+        )
+    muted = PageQuery(TimeWindow(), limit=20, filters=Filters(muted=True))
+    assert lists.by_index(muted)
+    statement = lists.page_statement("v", muted, lists.Section.ALL, 21)
+    assert "INDEX sessions_muted_by_time" in plan_of(sqlite_store, statement)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.set_progress_handler(count, 1)
+        rows = db.execute(*statement).fetchall()
+    assert len(rows) == 21
+    assert all(row[-1] == 1 for row in rows)
+    assert steps < 3000, steps  # a 21-row page by an index takes about a thousand
+
+
 async def test_a_database_from_a_newer_gateway_is_refused(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as db:
         db.execute("PRAGMA user_version = 999")
