@@ -72,8 +72,9 @@ def _targets(
             "gateway": Target(stack.enter_context(start_gateway(env)), "/graphql", gql),
             "hand": Target(stack.enter_context(start_hand_floor(database)), "/page?first=20", None),
         }
-        if tree is not None:
-            beside = start_gateway(env, tree=tree)
+        if tree is not None:  # on a database of its own, which it migrated
+            own = stack.enter_context(data.migrated_by(tree, database, 1000, env))
+            beside = start_gateway({**env, "GATEWAY_DATABASE_URL": own}, tree=tree)
             targets["beside"] = Target(stack.enter_context(beside), "/graphql", gql)
         yield targets
 

@@ -7,21 +7,21 @@ generator run on CPUs of their own (``split_cpus``); the team case runs once mor
 reported beside.
 
 Beside the gateway of another commit (``beside``, a ``checkout``), both cases also run on that
-gateway and on this checkout's, each on its own copy of the database and in a process of its
-own for each run, alternating for ``rounds`` rounds (this, that; that, this; ...): what else
-the machine runs meanwhile falls on both. One run's p99 swings by a third on a shared machine;
-its CPU per message (the gateway's user and system time, /proc) much less, so that is the ratio
-to read first."""
+gateway and on this checkout's, each on a database of its own (the same sessions, in the
+schema its own gateway migrates) and in a process of its own for each run, alternating for
+``rounds`` rounds (this, that; that, this; ...): what else the machine runs meanwhile falls on
+both. One run's p99 swings by a third on a shared machine; its CPU per message (the gateway's
+user and system time, /proc) much less, so that is the ratio to read first."""
 
 from __future__ import annotations
 
+import asyncio
 import math
-import sqlite3
 import statistics
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from bench import data
 from bench.servers import (
     Server,
     described,
@@ -33,6 +33,7 @@ from bench.servers import (
 )
 
 ROUNDS = 3
+SESSIONS = 1000  # of data.VIEWER in each side-by-side database, as in W1's
 CASES = (("team", "fan"), ("owner", "fan-owner"))
 SIDES = ("this", "beside")
 
@@ -68,28 +69,36 @@ def side_by_side(env: dict[str, str], tree: Path, load: _Load, rounds: int) -> d
     """Each case on this checkout's gateway and on ``tree``'s, alternating for ``rounds``
     rounds; each side's figures are its rounds' medians."""
     out: dict[str, Any] = {"commit": described(tree), "rounds": rounds}
-    server_cpus, client_cpus = split_cpus()
+    # Each on a database of its own with the same data, which its own store migrated (a
+    # gateway refuses a schema newer than it knows), and neither sees the other's messages.
     database = Path(env["GATEWAY_DATABASE_URL"])
-    envs = {}
-    for side in SIDES:  # the same data for both, and neither sees the other's messages
-        copy = database.with_name(f"{database.stem}-w4-{side}.db")
-        with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as to:
-            source.backup(to)
-        envs[side] = {**env, "GATEWAY_DATABASE_URL": str(copy)}
-    for mode, target in CASES:
-        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
-        for n in range(rounds):
-            for side in SIDES if n % 2 == 0 else SIDES[::-1]:
-                # A gateway of its own for each run, as W4's others have, and nothing beside
-                # it: one that had just closed a run's thousand sockets spent CPU 0 on them.
-                with start_gateway(envs[side], tree=tree if side == "beside" else None) as gw:
-                    pin(gw.process.pid, server_cpus)
-                    load.prepare(gw, mode, target)
-                    run = load.run(gw, mode, target, client_cpus)
-                run.pop("last_frame_ms_by_message", None)
-                runs[side].append(run)
-        out[mode] = {side: _medians(each) for side, each in runs.items()}
+    this = str(database.with_name(f"{database.stem}-w4-this.db"))
+    asyncio.run(data.fill_sqlite(this, SESSIONS))
+    with data.migrated_by(tree, str(database), SESSIONS, env) as that:
+        envs = {"this": {**env, "GATEWAY_DATABASE_URL": this},
+                "beside": {**env, "GATEWAY_DATABASE_URL": that}}  # fmt: skip
+        for mode, target in CASES:
+            out[mode] = _alternated(envs, tree, load, mode, target, rounds)
     return out
+
+
+def _alternated(
+    envs: dict[str, dict[str, str]], tree: Path, load: _Load, mode: str, target: str, rounds: int
+) -> dict[str, Any]:
+    """One case on each side in turn (this, that; that, this; ...), ``rounds`` runs each."""
+    server_cpus, client_cpus = split_cpus()
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+    for n in range(rounds):
+        for side in SIDES if n % 2 == 0 else SIDES[::-1]:
+            # A gateway of its own for each run, as W4's others have, and nothing beside it:
+            # one that had just closed a run's thousand sockets spent CPU 0 on them.
+            with start_gateway(envs[side], tree=tree if side == "beside" else None) as gw:
+                pin(gw.process.pid, server_cpus)
+                load.prepare(gw, mode, target)
+                run = load.run(gw, mode, target, client_cpus)
+            run.pop("last_frame_ms_by_message", None)
+            runs[side].append(run)
+    return {side: _medians(each) for side, each in runs.items()}
 
 
 def ratios(w4: dict[str, Any], mode: str) -> tuple[float, float] | None:
