@@ -89,7 +89,8 @@ class GatewaySchema(strawberry.Schema):
         whatever the compiled code does not answer itself, runs through Strawberry and
         graphql-core as usual."""
         started = time.perf_counter()
-        operation, refusal = self._admit(query, operation_name, context_value)
+        operation, refusal = self._admit(query, operation_name, context_value,
+                                         allowed_operation_types)  # fmt: skip
         result = None
         try:
             if refusal is not None:
@@ -116,7 +117,8 @@ class GatewaySchema(strawberry.Schema):
         over HTTP: charged as ``execute``'s, and observed when the stream ends (a parked
         subscription's run ends when it parks: schema/parking.py)."""
         started = time.perf_counter()
-        operation, refusal = self._admit(query, operation_name, context_value)
+        operation, refusal = self._admit(query, operation_name, context_value,
+                                         allowed_operation_types)  # fmt: skip
         results: StreamResult
         if refusal is not None:
             results = _refused(refusal)
@@ -158,11 +160,17 @@ class GatewaySchema(strawberry.Schema):
         return ExecutionResult(data=data, errors=None, extensions={})
 
     def _admit(
-        self, query: str | None, operation_name: object, context: object
+        self,
+        query: str | None,
+        operation_name: object,
+        context: object,
+        allowed: Iterable[OperationType] | None,
     ) -> tuple[Operation, GraphQLError | None]:
         """What the operation is, once it has spent its viewer's token (before validation,
         whether it then validates or not), and the error that refuses it before it runs: with
         no token left RATE_LIMITED, else QUERY_TOO_LARGE for a document too large to read.
+        What Strawberry refuses before any GraphQL (no document, an operation its transport
+        does not take: a mutation over GET is 405) spends all the same, and is refused so.
         A run that goes on with an operation under way spends nothing; requests without a
         valid token spend their address's budget, at the HTTP edge (web/budget.py)."""
         too_large = document_refusal(query, self._limits)
@@ -171,6 +179,8 @@ class GatewaySchema(strawberry.Schema):
         if not isinstance(context, Context) or context.resumed or context.viewer_id is None:
             return operation, too_large
         refusal = rate_limit_refusal(context.rate_limiter, context.viewer_id, operation.type)
+        if not query or not _takes(allowed, operation.type):
+            return operation, None  # Strawberry's refusal answers it
         return operation, refusal or too_large
 
     def _observe(
@@ -209,6 +219,11 @@ class GatewaySchema(strawberry.Schema):
 
 async def _refused(error: GraphQLError) -> AsyncGenerator[PreExecutionError, None]:
     yield PreExecutionError(data=None, errors=[error])
+
+
+def _takes(allowed: Iterable[OperationType] | None, operation_type: OperationType | None) -> bool:
+    # None: a transport that takes every type; an operation whose type only Strawberry finds.
+    return allowed is None or operation_type is None or operation_type in allowed
 
 
 def _is_name(operation_name: object) -> bool:
