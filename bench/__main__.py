@@ -11,6 +11,7 @@
     python -m bench --only W8 --update       ... and its figures into docs/benchmarks' report
     python -m bench --beside REV             W1 also from the gateway of commit REV (a worktree
                                              of it on this checkout's libraries), in the same run
+    python -m bench.cpu [--beside REV]       W1's CPU per request alone (the steady figure)
 
 
 Needs wrk (installed with apt-get when missing), PostgreSQL at GATEWAY_TEST_POSTGRES_URL
@@ -38,7 +39,7 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
-from bench import data, groups, idle, importing, latekick, report
+from bench import cpu, data, groups, idle, importing, latekick, report
 from bench.servers import (
     checkout,
     start_floor,
@@ -314,6 +315,15 @@ def w1(
                         script = gql if name == "beside" else None
                         out[f"{backend}_{name}_{conns}"] = run_wrk(server.url(path), script,
                                                                    conns, seconds)  # fmt: skip
+                # The steady figure: each server's CPU per request, in alternating rounds.
+                targets = {"gateway": cpu.Target(gw, "/graphql", gql)}
+                targets["hand"] = cpu.Target(servers["hand"], "/page?first=20", None)
+                if "beside" in servers:
+                    targets["beside"] = cpu.Target(servers["beside"], "/graphql", gql)
+                rounds = 4 if seconds >= 5 else 1
+                out[f"{backend}_cpu"] = cpu.per_request(
+                    targets, connections=16, seconds=min(seconds, 5), rounds=rounds
+                )
     if "postgres" in backends:
         out.update(w1_workers_beside_peer(pg_url, pg_base, schema, gql, seconds))
     return out

@@ -99,6 +99,8 @@ def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "target": "(reported: what the change bought)",
                     }
                 )
+    for backend in ("sqlite", "postgres"):
+        rows += _cpu_rows(backend, w1.get(f"{backend}_cpu"), w1.get("beside"))
     if "postgres_peer_64" in w1:
         gw, peer = w1["postgres_gateway_64"], w1["postgres_peer_64"]
         rows.append(
@@ -317,6 +319,44 @@ def _pinned(results: dict[str, Any]) -> str:
         f" (W4 pins the gateway to CPU {_listed(cpus['gateway'])} and its load generator to "
         f"CPU {_listed(cpus['load_generator'])}: in use the clients are other machines)"
     )
+
+
+def _cpu_rows(backend: str, cpu: dict[str, Any] | None, beside: str | None) -> list[dict[str, Any]]:
+    """W1's CPU per request (bench/cpu.py): the steady figure behind the rate ratios, which
+    swing 15-30% between runs on a shared machine."""
+    if not cpu:
+        return []
+    gw, hand = cpu["gateway"], cpu["hand"]
+
+    def per(run: dict[str, float]) -> str:
+        return f"{run['cpu_us_per_request']:.0f} µs CPU a request"
+
+    rows = [
+        {
+            "name": f"W1 page, {backend}, 16 conns, CPU per request vs hand-written floor",
+            "measured": per(gw),
+            "baseline": f"hand-written: {per(hand)}",
+            "value": hand["cpu_us_per_request"] / gw["cpu_us_per_request"],
+            "ratio": f"{hand['cpu_us_per_request'] / gw['cpu_us_per_request']:.2f}× "
+            "hand-written (its CPU over ours)",
+            "target": "(reported: the steady form of the 0.6× rate target)",
+        }
+    ]
+    if "beside" in cpu and beside:
+        other = cpu["beside"]
+        rows.append(
+            {
+                "name": f"W1 page, {backend}, 16 conns, CPU per request vs the gateway of "
+                f"{beside.split()[0]}",
+                "measured": per(gw),
+                "baseline": f"{beside}: {per(other)}",
+                "value": other["cpu_us_per_request"] / gw["cpu_us_per_request"],
+                "ratio": f"{other['cpu_us_per_request'] / gw['cpu_us_per_request']:.2f}× "
+                "that commit (its CPU over ours)",
+                "target": "(reported: what the change bought)",
+            }
+        )
+    return rows
 
 
 def _listed(cpus: list[int]) -> str:

@@ -63,7 +63,8 @@ class SyncTokenExpired(GatewayError):
 
 class StoreUnavailable(GatewayError):
     """The database could not be reached, or dropped the connection (a restart, a failover, a
-    cut network): nothing was done, or a write's COMMIT went unanswered. Try again."""
+    cut network), or (SQLite) another process held the file's write lock past the busy
+    timeout: nothing was done, or a write's COMMIT went unanswered. Try again."""
 
     code = "STORE_UNAVAILABLE"
 

@@ -36,6 +36,12 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     # --beside: W1 of the gateway of that commit too, from a worktree removed afterwards.
     assert figures["W1"]["sqlite_beside_64"]["non_2xx"] == 0
     assert "vs the gateway of" in report
+    # CPU per request, each server's own, for both backends (bench/cpu.py).
+    for backend in ("sqlite", "postgres"):
+        cpu = figures["W1"][f"{backend}_cpu"]
+        assert set(cpu) == {"gateway", "hand", "beside"}
+        assert all(run["cpu_us_per_request"] > 0 for run in cpu.values())
+    assert "CPU per request vs hand-written floor" in report
     assert figures["W8"]["honest_attacked"]["failed"] == 0
     assert figures["W9"]["sqlite_group"]["non_2xx"] == 0
     assert figures["W6"]["gateway"]["kib_per_socket"] > 0 < figures["W6"]["bare"]["kib_per_socket"]

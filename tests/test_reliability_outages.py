@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,7 +21,7 @@ import pytest
 
 from gateway.domain.checksum import sign
 from gateway.live import ChangeNotifier, follow
-from gateway.store import PostgresStore
+from gateway.store import PostgresStore, SqliteStore
 from gateway.web.app import create_app
 from tests.conftest import POSTGRES_URL, Clock, postgres_schema, settings_for
 from tests.helpers import APP_SECRET, SECRET, T0, bearer_token, post_signed, send, until, waiting
@@ -27,10 +29,10 @@ from tests.process import free_tcp_port, gateway
 from tests.proxy import Proxy, proxy_to
 from tests.ws import GraphQLSocket
 
-pytestmark = [
-    pytest.mark.reliability,
-    pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL"),
-]
+pytestmark = pytest.mark.reliability
+needs_postgres = pytest.mark.skipif(
+    not POSTGRES_URL, reason="needs PostgreSQL: set GATEWAY_TEST_POSTGRES_URL"
+)
 
 
 @pytest.fixture
@@ -56,6 +58,7 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]
 
 
+@needs_postgres
 async def test_while_postgresql_is_away_it_is_not_ready_and_webhooks_answer_503_until_it_is_back(
     proxy: Proxy, database: str
 ) -> None:
@@ -90,6 +93,7 @@ async def test_while_postgresql_is_away_it_is_not_ready_and_webhooks_answer_503_
     assert [edge["node"]["lastMessage"]["serverId"] for edge in edges] == ["m2"]
 
 
+@needs_postgres
 async def test_a_subscription_woken_while_postgresql_is_away_waits_for_it_and_misses_nothing(
     proxy: Proxy, database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -157,6 +161,7 @@ async def terminate_backends(application_name: str) -> int:
     return int(count)
 
 
+@needs_postgres
 async def test_replicas_whose_backends_are_terminated_lose_and_double_nothing(
     database: str,
 ) -> None:
@@ -249,3 +254,43 @@ async def received(socket: GraphQLSocket, count: int) -> list[tuple[str, str]]:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def test_while_another_process_holds_the_sqlite_file_writes_answer_503_and_then_apply(
+    tmp_path: Path,
+) -> None:
+    """The SQLite file is one process's, but a backup, the sqlite3 shell or `gateway import`
+    run against a serving gateway can hold its write lock past the busy timeout: NIM is told to
+    come back (503, as when PostgreSQL is away), a mutation gets STORE_UNAVAILABLE, reads go on
+    (WAL), and the retry applies once the lock is gone."""
+    path = tmp_path / "gateway.db"
+    alice = {"Authorization": f"Bearer {bearer_token('alice')}"}
+    mutation = 'mutation { updateSessionExt(input: {id: "p2p|bob", ext: "x"}) { session { key } } }'
+    async with SqliteStore(path, busy_timeout_ms=50) as store:
+        app = create_app(settings_for(f"sqlite:///{path}"), store, clock=Clock(T0))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            first = cc("m1", "bob", "alice", T0)
+            assert (await post_signed(http, "/nim/cc", first, T0)).status_code == 200
+
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+            try:
+                second = cc("m2", "bob", "alice", T0 + 1)
+                answer = await post_signed(http, "/nim/cc", second, T0)
+                assert error_of(answer) == (503, "STORE_UNAVAILABLE")
+                assert "locked" in answer.json()["error"]["message"]
+                changed = await http.post("/graphql", json={"query": mutation}, headers=alice)
+                codes = [e["extensions"]["code"] for e in changed.json()["errors"]]
+                assert codes == ["STORE_UNAVAILABLE"]
+                listed = (await http.post("/graphql", json={"query": LIST}, headers=alice)).json()
+                assert "errors" not in listed
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+
+            answer = await post_signed(http, "/nim/cc", second, T0)  # NIM's retry
+            assert answer.json() == {"outcome": "applied"}
+            listed = (await http.post("/graphql", json={"query": LIST}, headers=alice)).json()
+    edges = listed["data"]["sessions"]["edges"]
+    assert [edge["node"]["lastMessage"]["serverId"] for edge in edges] == ["m2"]

@@ -33,6 +33,7 @@ from gateway.schema.limits import (
     rate_limit_refusal,
 )
 from gateway.schema.mutations import Mutation
+from gateway.schema.naming import RememberingNameConverter
 from gateway.schema.parsing import DocumentRules, Operation, ParserCache, read_operation
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
@@ -269,7 +270,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         types=[Session],
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map=SCALARS, name_converter=RememberingNameConverter()),
         extensions=extensions,
         execution_context_class=_executor(planned, hide_suggestions=not introspection),
     )

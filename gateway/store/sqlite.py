@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiosqlite
 import orjson
 
-from gateway.errors import ConfigurationError
+from gateway.errors import ConfigurationError, StoreUnavailable
 from gateway.store._driver import Connection, Dialect, RemoteChange
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import Row
@@ -48,6 +48,7 @@ SQLITE = Dialect(
 INLINE_STEPS = 50_000
 _TICK = 1000  # steps between two calls of an inline reader's budget
 _WAIT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT})
+_LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
 class SqliteStore(SqlStore):
@@ -201,14 +202,26 @@ class SqliteDriver:
     async def transaction(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         if self._writer is None:
             raise RuntimeError("the store is not open")
+        writer = self._writer
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                result = await work(_Connection(self._writer))
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
+                await writer.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(_Connection(writer))
+                except BaseException:
+                    await writer.execute("ROLLBACK")
+                    raise
+                await writer.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode & 0xFF not in _LOCKED_CODES:
+                    raise
+                if writer.in_transaction:
+                    await writer.execute("ROLLBACK")
+                # Another process holds the file's write lock past the busy timeout (a backup,
+                # the sqlite3 shell, `gateway import`): nothing was written; come back later.
+                raise StoreUnavailable(
+                    f"the SQLite file {self._path} is locked by another process: {e}"
+                ) from e
             return result
 
     async def notify(self, db: Connection, owners: Collection[str]) -> None:
