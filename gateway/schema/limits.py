@@ -10,7 +10,7 @@ next one twice.) Introspection counts toward aliases and cost, not depth: Graphi
 nests deeper than any data query.
 
 ``RateLimiter`` keeps the token buckets: each operation spends one of its viewer's
-(``rate_limit_refusal``, called once an operation, whichever path runs it: ``GatewaySchema``), as
+(``rate_limit_refusal``, once per operation, whichever path runs it: ``GatewaySchema``), as
 soon as it is parsed (whether it then validates or not); an empty bucket answers RATE_LIMITED with
 `retryAfter` seconds. Requests without a valid token spend from their client address's bucket
 instead, at the HTTP edge (web/budget.py), before any parsing.
