@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from graphql import (
     ASTValidationRule,
@@ -52,27 +52,27 @@ def parse_document(query: str, max_tokens: int | None) -> DocumentNode | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(NamedTuple):
     """What a request's operation is, as its document says before validation."""
 
     name: object  # operationName as sent (anything JSON holds), else the first operation's name
     type: OperationType | None  # None: the document unread, unparsed, or without the operation
 
 
+_TYPES = {kind.value: kind for kind in OperationType}  # by value, without Enum's slow lookup
+
+
 def read_operation(query: str | None, operation_name: object, max_tokens: int | None) -> Operation:
     """The operation of ``query`` that ``operation_name`` names (without a name, the first), as
     Strawberry finds it, parsed through the cache ``ParserCache`` reads (None: left unread)."""
     document = parse_document(query, max_tokens) if query else None
-    definitions = document.definitions if document is not None else ()
-    operations = [o for o in definitions if isinstance(o, OperationDefinitionNode)]
-    name = operation_name
-    if name is None:
-        found = operations[0] if operations else None
-        name = found.name.value if found is not None and found.name is not None else None
-    else:
-        found = next((o for o in operations if o.name and o.name.value == name), None)
-    return Operation(name, None if found is None else OperationType(found.operation.value))
+    for definition in document.definitions if document is not None else ():
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        name = definition.name.value if definition.name is not None else None
+        if operation_name is None or name == operation_name:
+            return Operation(name, _TYPES[definition.operation.value])
+    return Operation(operation_name, None)
 
 
 class DocumentRules(SchemaExtension):
