@@ -318,6 +318,9 @@ def w1(
                 # The steady figure: each server's CPU per request, in alternating rounds.
                 targets = {"gateway": cpu.Target(gw, "/graphql", gql)}
                 targets["hand"] = cpu.Target(servers["hand"], "/page?first=20", None)
+                # What HTTP alone costs each: the gateway's /healthz, the floor's empty page.
+                targets["gateway_edge"] = cpu.Target(gw, "/healthz", None)
+                targets["hand_edge"] = cpu.Target(servers["hand"], "/page?first=0", None)
                 if "beside" in servers:
                     targets["beside"] = cpu.Target(servers["beside"], "/graphql", gql)
                 rounds = 4 if seconds >= 5 else 1

@@ -331,10 +331,20 @@ def _cpu_rows(backend: str, cpu: dict[str, Any] | None, beside: str | None) -> l
     def per(run: dict[str, float]) -> str:
         return f"{run['cpu_us_per_request']:.0f} µs CPU a request"
 
+    edges = ""
+    if "gateway_edge" in cpu and "hand_edge" in cpu:
+        ours, theirs = cpu["gateway_edge"], cpu["hand_edge"]
+        own = gw["cpu_us_per_request"] - ours["cpu_us_per_request"]
+        floor_own = hand["cpu_us_per_request"] - theirs["cpu_us_per_request"]
+        edges = (
+            f"; its /healthz {ours['cpu_us_per_request']:.0f} µs and the floor's empty page "
+            f"{theirs['cpu_us_per_request']:.0f} µs, the page's work beyond them "
+            f"{own:.0f} µs and {floor_own:.0f} µs: {own / max(floor_own, 1):.1f}×"
+        )
     rows = [
         {
             "name": f"W1 page, {backend}, 16 conns, CPU per request vs hand-written floor",
-            "measured": per(gw),
+            "measured": per(gw) + edges,
             "baseline": f"hand-written: {per(hand)}",
             "value": hand["cpu_us_per_request"] / gw["cpu_us_per_request"],
             "ratio": f"{hand['cpu_us_per_request'] / gw['cpu_us_per_request']:.2f}× "
@@ -357,6 +367,22 @@ def _cpu_rows(backend: str, cpu: dict[str, Any] | None, beside: str | None) -> l
             }
         )
     return rows
+
+
+def _cpu_split(backend: str, cpu: dict[str, Any] | None) -> list[str]:
+    if not cpu or "gateway_edge" not in cpu:
+        return []
+    gw, hand, edge, hand_edge = (
+        cpu[name]["cpu_us_per_request"] for name in ("gateway", "hand", "gateway_edge", "hand_edge")
+    )
+    return [
+        f"- W1 {backend}, CPU per request (the steady figure): the gateway {gw:.0f} µs, the "
+        f"floor {hand:.0f} µs ({hand / gw:.2f}×). The gateway's /healthz costs {edge:.0f} µs "
+        f"(HTTP alone), the floor's empty page {hand_edge:.0f} µs (HTTP and one read); beyond "
+        f"them the page's work is {gw - edge:.0f} against {hand - hand_edge:.0f} µs "
+        f"({(gw - edge) / max(hand - hand_edge, 1):.1f}×): that is where the gap is (the profile "
+        "below splits it)."
+    ]
 
 
 def _listed(cpus: list[int]) -> str:
@@ -387,6 +413,8 @@ def _where_the_time_goes(results: dict[str, Any]) -> list[str]:
                     "GraphQL view, a compiled query and the store's joined page; the profile "
                     "below splits the gateway's CPU per request."
                 )
+            if hand is not None and gw["rps"] < 0.6 * hand["rps"] and conns == 16:
+                lines += _cpu_split(backend, w1.get(f"{backend}_cpu"))
             if hand is not None and gw["p99_ms"] > 2 * hand["p99_ms"]:
                 lines.append(
                     f"- W1 {backend}, {conns} connections: p99 {gw['p99_ms']:.0f} ms, "

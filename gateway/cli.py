@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from gateway.dead_letter_commands import dead_letters
 from gateway.demo import SeedSummary
 from gateway.demo import seed as seed_demo
 from gateway.demo_banner import banner
-from gateway.demo_keys import DEMO_DATABASE, SUFFIX, demo_keys, kept_keys
+from gateway.demo_keys import DEMO_DATABASE, SUFFIX, DemoKeys, demo_keys, kept_keys
 from gateway.domain.checksum import sign as sign_body
 from gateway.domain.checksum import sign_request
 from gateway.errors import ConfigurationError
@@ -115,22 +116,38 @@ def _check_can_listen(host: str, port: int) -> None:
 
 
 DEMO_KEYS_HELP = (
-    f"Use the key of the demo in this directory ({DEMO_DATABASE}{SUFFIX}, which `make demo` keeps)."
+    f"Use the key of the demo in this directory ({DEMO_DATABASE}{SUFFIX}, which `make demo` "
+    "keeps), or of the demo on --db."
 )
+DEMO_DB_HELP = (
+    "With --demo: the SQLite file the demo serves (`gateway serve --demo --db FILE`) "
+    f"[default: GATEWAY_DATABASE_URL's, else {DEMO_DATABASE}]."
+)
+
+
+def _demo_keys(db: str | None) -> DemoKeys:
+    """The keys kept beside the demo's database: ``db``, else the environment's SQLite file,
+    else the one `make demo` serves."""
+    if db is None and (url := os.environ.get("GATEWAY_DATABASE_URL")):
+        settings = Settings(database_url=url)
+        db = None if settings.uses_postgres() else settings.sqlite_path()
+    return kept_keys(db or DEMO_DATABASE)
 
 
 @main.command()
 @click.argument("account")
 @click.option("--ttl", default=86400, show_default=True, help="Lifetime in seconds.")
 @click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
-def token(account: str, ttl: int, demo: bool) -> None:
+@click.option("--db", help=DEMO_DB_HELP)
+def token(account: str, ttl: int, demo: bool, db: str | None) -> None:
     """Print a development JWT for ACCOUNT, signed with GATEWAY_JWT_SECRET."""
     from gateway.auth import issue_token
 
     try:
         settings = settings_from_environment()
         if demo:
-            settings = settings.model_copy(update={"jwt_secret": SecretStr(kept_keys().jwt_secret)})
+            secret = SecretStr(_demo_keys(db).jwt_secret)
+            settings = settings.model_copy(update={"jwt_secret": secret})
         elif settings.jwt_secret is None:
             raise ConfigurationError(
                 "GATEWAY_JWT_SECRET is not set: cannot sign a token. Set it to the gateway's "
@@ -190,14 +207,17 @@ def import_(file: Path, db: str | None, strict: bool, batch_size: int, restart: 
 @click.option("--method", default="POST", show_default=True,
               help="A team-registry request's method (with --path).")  # fmt: skip
 @click.option("--demo", is_flag=True, help=DEMO_KEYS_HELP)
+@click.option("--db", help=DEMO_DB_HELP)
 @click.option("--path", "target", help="Sign a team-registry request to this path (and query), "
               "e.g. /nim/teams/42/members?type=TEAM, instead of a message-CC body.")  # fmt: skip
-def sign(body: str, secret: str | None, method: str, target: str | None, demo: bool) -> None:
+def sign(
+    body: str, secret: str | None, method: str, target: str | None, demo: bool, db: str | None
+) -> None:
     """Print the MD5, CurTime and CheckSum headers NIM would send with BODY (for curl -H @file);
     with --path, the headers of one team-registry request (they work once)."""
     if demo:
         try:
-            secret = kept_keys().nim_app_secret
+            secret = _demo_keys(db).nim_app_secret
         except ConfigurationError as e:
             raise click.ClickException(e.message) from None
     if not secret:

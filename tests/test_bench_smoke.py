@@ -39,7 +39,7 @@ def test_the_bench_command_writes_a_report(tmp_path: Path) -> None:
     # CPU per request, each server's own, for both backends (bench/cpu.py).
     for backend in ("sqlite", "postgres"):
         cpu = figures["W1"][f"{backend}_cpu"]
-        assert set(cpu) == {"gateway", "hand", "beside"}
+        assert set(cpu) == {"gateway", "hand", "beside", "gateway_edge", "hand_edge"}
         assert all(run["cpu_us_per_request"] > 0 for run in cpu.values())
     assert "CPU per request vs hand-written floor" in report
     assert figures["W8"]["honest_attacked"]["failed"] == 0

@@ -40,6 +40,29 @@ def test_token_without_a_secret_says_so() -> None:
     assert "GATEWAY_JWT_SECRET" in result.output
 
 
+def test_token_and_sign_use_the_keys_of_the_demo_on_the_database_named(tmp_path: Path) -> None:
+    """`gateway serve --demo --db other.db` keeps its keys beside other.db: --demo with the same
+    --db (or GATEWAY_DATABASE_URL) signs with them, not with gateway-demo.db's."""
+    other = tmp_path / "other.db"
+    keys = demo_keys(Settings(database_url=str(other)))
+    keys.keep()
+    for how, env in (
+        (["--db", str(other)], {}),
+        ([], {"GATEWAY_DATABASE_URL": f"sqlite:///{other}"}),
+    ):
+        result = CliRunner().invoke(main, ["token", "bob", "--demo", *how],
+                                    env={"GATEWAY_JWT_SECRET": "", **env})  # fmt: skip
+        assert result.exit_code == 0, result.output
+        claims = jwt.decode(result.output.strip(), keys.jwt_secret, algorithms=["HS256"])
+        assert claims["sub"] == "bob"
+        result = CliRunner().invoke(main, ["sign", "{}", "--demo", *how], env=env)
+        assert result.exit_code == 0, result.output
+        assert "CheckSum: " in result.output
+    missing = CliRunner().invoke(main, ["token", "bob", "--demo", "--db", str(tmp_path / "no.db")])
+    assert missing.exit_code != 0
+    assert "no demo keys" in missing.output
+
+
 @pytest.mark.parametrize("url", ["{path}", "sqlite:///{path}"])
 def test_seed_fills_a_database_with_demo_sessions(tmp_path: Path, url: str) -> None:
     db = tmp_path / "seeded.db"

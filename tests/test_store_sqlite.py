@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -13,9 +14,10 @@ import pytest
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
 from gateway.errors import ConfigurationError
+from gateway.live import ChangeNotifier, follow
 from gateway.store import _lists as lists
 from gateway.store.sqlite import SqliteStore
-from tests.helpers import T0, p2p
+from tests.helpers import T0, p2p, send, until, waiting
 
 _AFTER = Position(T0, p2p("x"))
 _PINNED_AFTER = Position(T0, p2p("x"), pinned_at=T0)
@@ -88,6 +90,33 @@ async def test_a_deep_page_costs_what_the_first_page_costs(sqlite_store: SqliteS
     assert deep < first * 1.5, (first, deep)
 
 
+async def test_a_page_of_muted_sessions_reads_its_own_index(sqlite_store: SqliteStore) -> None:
+    """Muted sessions are few among many: their page walks an index of its own and reads the
+    rows it lists, not the whole list past the unmuted ones (6,000 here, 30 muted)."""
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.executemany(
+            "INSERT INTO sessions (owner, key, update_time, muted) VALUES ('v', ?, ?, ?)",
+            ((f"p2p|u{n:05}", T0 + n, int(n % 200 == 0)) for n in range(6000)),
+        )
+    muted = PageQuery(TimeWindow(), limit=20, filters=Filters(muted=True))
+    assert lists.by_index(muted)
+    statement = lists.page_statement("v", muted, lists.Section.ALL, 21)
+    assert "INDEX sessions_muted_by_time" in plan_of(sqlite_store, statement)
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.set_progress_handler(count, 1)
+        rows = db.execute(*statement).fetchall()
+    assert len(rows) == 21
+    assert all(row[-1] == 1 for row in rows)
+    assert steps < 3000, steps  # a 21-row page by an index takes about a thousand
+
+
 async def test_a_database_from_a_newer_gateway_is_refused(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as db:
         db.execute("PRAGMA user_version = 999")
@@ -149,3 +178,46 @@ async def test_a_read_past_the_step_budget_moves_to_a_thread(tmp_path: Path) -> 
         page = await store.list_sessions("v", query, with_last_messages=True)
         assert [s.key for s in page.sessions] == [p2p(f"u{n:05}") for n in range(99, -1, -1)]
         assert len(threads_of(seen, "FROM sessions")) == 2  # begun inline, finished threaded
+
+
+async def test_a_commit_by_another_process_wakes_subscribers(tmp_path: Path) -> None:
+    """`gateway dead-letters replay`, `gateway import` or any other process writing the file
+    the serving gateway uses: its subscribers hear of the change (SQLite tells no one: the
+    store watches the file's data version), without waiting for a change of their own."""
+    path = tmp_path / "gateway.db"
+    notifier = ChangeNotifier()
+    async with SqliteStore(path, remote_poll_s=0.02) as store, SqliteStore(path) as elsewhere:
+        store.add_listener(notifier)
+        since = await store.sync_position("alice")
+        events = follow(store, notifier, "alice", since, capacity=100, on_overflow=_never)
+        first = asyncio.create_task(anext(events))
+        await until(lambda: waiting(store, "alice"))
+        await send(elsewhere, "m1", "bob", "alice", T0)  # another process's commit
+        batch = await asyncio.wait_for(first, 5)
+        await events.aclose()
+    assert [event.session.last_message_id for event in batch] == ["m1"]  # type: ignore[union-attr]
+
+
+async def test_the_stores_own_commits_do_not_wake_every_subscriber(tmp_path: Path) -> None:
+    """Only another connection's commit changes the data version the store watches: its own
+    writes wake their owners' subscribers alone, not everyone's."""
+    woken: list[frozenset[str]] = []
+
+    class Recorder:
+        def watched(self) -> frozenset[str]:
+            return frozenset({"alice", "carol"})
+
+        def notify(self, owners: frozenset[str], *_: object) -> None:
+            woken.append(owners)
+
+    async with SqliteStore(tmp_path / "gateway.db", remote_poll_s=0.02) as store:
+        store.add_listener(Recorder())
+        for n in range(5):
+            await send(store, f"m{n}", "bob", "alice", T0 + n)
+        await asyncio.sleep(0.2)  # ten polls
+    assert woken  # alice's, from the sends
+    assert all("carol" not in owners for owners in woken)
+
+
+async def _never() -> None:
+    raise AssertionError("no subscriber here falls behind")

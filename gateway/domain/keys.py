@@ -28,6 +28,12 @@ class SessionKey:
     def __str__(self) -> str:
         return f"{self.type.value}|{self.target}"
 
+    def __hash__(self) -> int:
+        # The target's alone (a str keeps its hash): the generated hash of (type, target) runs
+        # Enum.__hash__ in Python at every dict lookup. Keys of two types with one target are
+        # still unequal, so they still differ as dict keys.
+        return hash(self.target)
+
     @classmethod
     def parse(cls, text: str) -> SessionKey:
         prefix, sep, target = text.partition("|")

@@ -2,7 +2,8 @@
 the SQL that SQLite and PostgreSQL share ("?" placeholders; PostgreSQL numbers them).
 
 Every statement is assembled from constant fragments and placeholders. Each filter has a
-partial index that serves it (see migration 0004); a subset of types reads each type's index in
+partial index that serves it (see migration 0004; muted sessions', 0014: a page of the unmuted
+reads the live index past the few muted); a subset of types reads each type's index in
 order and merges at most a page from each. A page of one conversation group walks the group's
 own index (``session_group_members``, whose ``update_time`` follows its sessions', migration
 0011) and joins each row to its session, so it costs what a page of the whole list costs.
@@ -104,12 +105,13 @@ def by_index(query: PageQuery) -> bool:
     whose every row it reads is a row of the page: at most one filter (or pinned first) beside
     the time window. Two combined filters may read past rows the second one drops."""
     filters = query.filters
-    if filters.muted is not None:  # no index of its own: it may read past what it drops
+    if filters.muted is False:  # the live index, read past the (few) muted sessions it drops
         return False
     used = (
         (filters.types is not None and len(filters.types) < len(KINDS))
         + filters.only_unread
         + (filters.pinned is not None or query.pinned_first)
+        + (filters.muted is True)  # muted sessions' own index (migration 0014)
     )
     if filters.group_id is not None:  # the group's index serves its order, no filter beside
         return used == 0

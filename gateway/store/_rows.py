@@ -58,16 +58,17 @@ def session_from_row(
     if last_kind is LastMessageKind.REVOKE_NOTIFICATION:
         revoke = RevokeNotification(str(last_id), str(operator), int(revoke_time),
                                     opt_str(postscript))  # fmt: skip
-    # Positionally, in the field order: a fan-out builds a thousand of these per message.
+    # Positionally, in the field order: a fan-out builds a thousand of these per message. The
+    # values have their columns' types (see message_from_row); muted is SQLite's 0 or 1.
     return Session(
         owner,
-        key_from_db(str(text_key)) if key is None else key,
-        int(update_time),
-        str(server_ext),
+        key_from_db(text_key) if key is None else key,
+        update_time,
+        server_ext,
         last_kind,
-        None if last_id is None else str(last_id),
+        last_id,
         revoke,
-        int(unread),
+        unread,
         last_read_time,
         pinned_at,
         bool(muted),
@@ -95,18 +96,13 @@ def owned_changes_from_rows(
 
 
 def message_from_row(row: Row | Sequence[Any]) -> Message:
+    """A row of ``MESSAGE_COLUMNS``. Its values have their columns' types already (SQLite
+    converts to a TEXT or INTEGER column's affinity when storing; asyncpg returns the column's
+    type), so they go in as they are, positionally: a page builds one per session."""
     server_id, client_id, from_account, type_, time, text, attachment, ext, conversation = row[:9]
-    return Message(
-        server_id=str(server_id),
-        from_account=str(from_account),
-        type=_MESSAGE_TYPES.get(type_) or MessageType(type_),
-        time=int(time),
-        client_id=opt_str(client_id),
-        text=opt_str(text),
-        attachment=opt_str(attachment),
-        ext=opt_str(ext),
-        conversation=str(conversation),
-    )
+    message_type = _MESSAGE_TYPES.get(type_) or MessageType(type_)
+    return Message(server_id, from_account, message_type, time, client_id, text, attachment, ext,
+                   conversation)  # fmt: skip
 
 
 def opt_str(value: object) -> str | None:

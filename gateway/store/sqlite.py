@@ -15,6 +15,7 @@ reads (counts, sums, whole lists) always run on the thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
@@ -49,6 +50,8 @@ INLINE_STEPS = 50_000
 _TICK = 1000  # steps between two calls of an inline reader's budget
 _WAIT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT})
 _LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# How often the store looks whether another process committed to the file (see _watch).
+REMOTE_POLL_S = 1.0
 
 
 class SqliteStore(SqlStore):
@@ -60,9 +63,11 @@ class SqliteStore(SqlStore):
         busy_timeout_ms: int = 5000,
         trace: Trace | None = None,
         inline_steps: int = INLINE_STEPS,
+        remote_poll_s: float = REMOTE_POLL_S,
     ) -> None:
         self.path = os.path.abspath(path)
-        driver = SqliteDriver(self.path, readers, busy_timeout_ms, trace, inline_steps)
+        driver = SqliteDriver(self.path, readers, busy_timeout_ms, trace, inline_steps,
+                              remote_poll_s)  # fmt: skip
         super().__init__(driver)
 
 
@@ -76,8 +81,12 @@ class SqliteDriver:
         busy_timeout_ms: int,
         trace: Trace | None,
         inline_steps: int = INLINE_STEPS,
+        remote_poll_s: float = REMOTE_POLL_S,
     ) -> None:
         self._path = path
+        self._remote_poll_s = remote_poll_s
+        self._changed_elsewhere: RemoteChange | None = None
+        self._watching: asyncio.Task[None] | None = None
         self._reader_count = readers
         self._busy_timeout_ms = busy_timeout_ms
         self._trace = trace
@@ -114,8 +123,14 @@ class SqliteDriver:
                 inline.set_trace_callback(self._trace)
             self._all_inline.append(inline)
             self._inline.append(inline)
+        self._watching = asyncio.create_task(self._watch(writer), name="sqlite-remote-commits")
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+            self._watching = None
         for inline in self._all_inline:
             inline.close()
         self._all_inline.clear()
@@ -225,10 +240,29 @@ class SqliteDriver:
             return result
 
     async def notify(self, db: Connection, owners: Collection[str]) -> None:
-        """Nobody else writes the file: the store tells its own listeners."""
+        """The store tells its own listeners; another process's commit is found by ``_watch``."""
 
     def on_remote_change(self, changed: RemoteChange) -> None:
-        """There are no other processes (several need PostgreSQL)."""
+        self._changed_elsewhere = changed
+
+    async def _watch(self, writer: aiosqlite.Connection) -> None:
+        """One gateway serves a SQLite file, but other processes may write it: `gateway
+        dead-letters replay`, `gateway import`, the sqlite3 shell. SQLite tells no one, so the
+        store asks: the writer's ``data_version`` changes when another connection (never the
+        writer itself) has committed. Whose lists changed is not known, so every subscriber
+        looks, within ``remote_poll_s``."""
+        last: int | None = None
+        while True:
+            version: int | None
+            try:
+                async with self._write_lock:
+                    version = await _data_version(writer)
+            except (sqlite3.Error, ValueError):  # busy, or closing: look again next time
+                version = last
+            if last is not None and version != last and self._changed_elsewhere is not None:
+                self._changed_elsewhere(None)
+            last = version
+            await asyncio.sleep(self._remote_poll_s)
 
 
 class _InlineConnection:
@@ -358,3 +392,9 @@ async def _end_snapshot(reader: aiosqlite.Connection) -> None:
 def _bindable(params: tuple[object, ...]) -> tuple[object, ...]:
     # A list is an array parameter: SQLite reads it with json_each (Dialect.elements).
     return tuple(orjson.dumps(p).decode() if isinstance(p, list) else p for p in params)
+
+
+async def _data_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA data_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
