@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from strawberry.extensions import SchemaExtension
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Operation names are the client's: past this many (name, type) pairs, the rest are looked up
@@ -156,30 +154,3 @@ class Metrics:
         if len(self._timers) < _TIMERS_KEPT:
             self._timers[name, kind] = found
         return found
-
-    def extension(self) -> type[SchemaExtension]:
-        """A schema extension that times each operation and counts its errors, unless its
-        context says it is not ``observed`` (a parked subscription's later runs continue one
-        operation, observed when its first run ended: schema/parking.py)."""
-        metrics = self
-
-        class OperationMetrics(SchemaExtension):
-            def on_operation(self) -> Iterator[None]:
-                started = time.perf_counter()
-                try:
-                    yield
-                finally:  # a subscription ends when its client leaves: cancelled, or closed
-                    context = self.execution_context
-                    if getattr(context.context, "observed", True):
-                        try:
-                            kind = context.operation_type.value
-                        except RuntimeError:  # the document did not parse
-                            kind = "unknown"
-                        metrics.observe_operation(
-                            context.operation_name,
-                            kind,
-                            time.perf_counter() - started,
-                            getattr(context.result, "errors", None) or (),
-                        )
-
-        return OperationMetrics

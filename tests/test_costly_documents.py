@@ -21,7 +21,7 @@ from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
 from tests.helpers import GraphQLClient
-from tests.ws import GraphQLSocket, served
+from tests.ws import GraphQLSocket, metrics_of, served
 
 LIMIT = Settings().max_document_bytes
 ERRORS = Settings().max_query_errors
@@ -161,12 +161,6 @@ def app(settings: Settings, store: SessionStore, clock: Clock) -> Starlette:
 async def ws_url(app: Starlette) -> AsyncIterator[str]:
     async with served(app) as url:
         yield url
-
-
-async def metrics_of(ws_url: str) -> str:
-    async with httpx.AsyncClient() as client:
-        base = ws_url.replace("ws://", "http://").removesuffix("/graphql")
-        return (await client.get(f"{base}/metrics")).text
 
 
 async def test_a_subscribe_past_the_document_byte_limit_gets_an_error_and_the_socket_stays(

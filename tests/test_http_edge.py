@@ -89,6 +89,24 @@ async def test_mutations_over_get_are_405(http: httpx.AsyncClient) -> None:
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
 
 
+async def test_mutations_over_get_are_405_with_the_write_budget_spent_too(
+    app_with: Callable[..., httpx.AsyncClient], token_for: Callable[[str], str]
+) -> None:
+    # Spent all the same (every request spends its budget), but refused for its method first:
+    # waiting would not help.
+    query = 'mutation { deleteSessions(input: {ids: ["p2p|x"]}) { deletedIds } }'
+    headers = {"Authorization": f"Bearer {token_for('alice')}"}
+    limits = {"rate_limit_writes_per_minute": 1, "rate_limit_writes_burst": 1}
+    async with app_with(**limits) as http:
+        statuses = [
+            (await http.get("/graphql", params={"query": query}, headers=headers)).status_code
+            for _ in range(2)
+        ]
+        write = await http.post("/graphql", json={"query": query}, headers=headers)
+    assert statuses == [405, 405]
+    assert write.status_code == 429
+
+
 @pytest.mark.parametrize(
     ("content", "content_type", "status", "code"),
     [

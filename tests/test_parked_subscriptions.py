@@ -14,7 +14,7 @@ from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
 from tests.helpers import T0, bearer_token, send, until, waiting
-from tests.ws import LEGACY_PROTOCOL, GraphQLSocket, served
+from tests.ws import LEGACY_PROTOCOL, GraphQLSocket, metrics_of, served
 
 WAIT = 10
 QUERY = (
@@ -76,9 +76,11 @@ async def test_completing_a_parked_subscription_ends_it(
         await until(lambda: not watchers(store, "alice"))
 
 
-async def test_a_parked_subscription_run_again_spends_no_token(
+async def test_a_parked_subscription_run_again_spends_no_token_and_is_observed_once(
     settings: Settings, store: SessionStore, clock: Clock
 ) -> None:
+    # One operation, however many runs: its first run spent the token, and is timed in the
+    # metrics when it parks; the runs that resume it are neither.
     limited = settings.model_copy(
         update={"rate_limit_reads_per_minute": 1, "rate_limit_reads_burst": 1}
     )
@@ -90,7 +92,11 @@ async def test_a_parked_subscription_run_again_spends_no_token(
         for n in range(3):
             await send(store, f"m{n}", "bob", "alice", T0 + n)
             assert await last_message(socket) == f"m{n}"
+        await parked(store, "alice")
+        metrics = await metrics_of(url)
         await socket.close()
+    series = 'gateway_graphql_operation_seconds_count{operation="anonymous",type="subscription"}'
+    assert f"{series} 1.0" in metrics
 
 
 async def test_on_the_legacy_protocol_a_subscription_waits_in_its_task(

@@ -20,7 +20,15 @@ from gateway.store import SessionStore
 from gateway.web.app import create_app
 from tests.conftest import Clock
 from tests.helpers import SECRET, T0, send
-from tests.ws import LEGACY_PROTOCOL, PROTOCOL, PROTOCOLS, Closed, GraphQLSocket, served
+from tests.ws import (
+    LEGACY_PROTOCOL,
+    PROTOCOL,
+    PROTOCOLS,
+    Closed,
+    GraphQLSocket,
+    metrics_of,
+    served,
+)
 
 EVENTS = """subscription($since: String) { sessionEvents(since: $since) {
   ... on SessionUpserted { syncToken session { key } } } }"""
@@ -158,6 +166,33 @@ async def test_a_result_over_the_response_size_limit_is_an_error_in_its_place(
     assert "at most 60" in error["message"]
     assert (answered["type"], answered["id"]) == (event, small)
     assert answered["payload"] == {"data": {"__typename": "Query"}}
+
+
+async def test_each_operation_spends_one_token_and_an_empty_budget_refuses_the_next(
+    settings: Settings, store: SessionStore, clock: Clock, token_for: Callable[[str], str]
+) -> None:
+    # As over HTTP: an operation is charged and observed once, and refused with RATE_LIMITED
+    # when its account has no token left.
+    limited = settings.model_copy(
+        update={"rate_limit_reads_per_minute": 1, "rate_limit_reads_burst": 2}
+    )
+    app = create_app(limited, store=store, clock=clock)
+    count = "query Count { sessions { totalCount } }"
+    async with served(app) as url:
+        socket = await GraphQLSocket.connect(url, token_for("alice"))
+        answers = []
+        for _ in range(3):
+            await socket.subscribe(count)
+            answers.append(await socket.receive())
+            if answers[-1]["type"] == "next":
+                assert (await socket.receive())["type"] == "complete"
+        metrics = await metrics_of(url)
+        await socket.close()
+    assert [answer["type"] for answer in answers] == ["next", "next", "error"]
+    [error] = answers[2]["payload"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 60}
+    assert 'gateway_graphql_operation_seconds_count{operation="Count",type="query"} 3.0' in metrics
+    assert 'gateway_graphql_errors_total{code="RATE_LIMITED"} 1.0' in metrics
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 70_000])

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import httpx
 import orjson
 import uvicorn
 import websockets
@@ -147,3 +148,10 @@ async def served(app: Any, ws_max_size: int | None = None) -> AsyncIterator[str]
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def metrics_of(ws_url: str) -> str:
+    """/metrics of the gateway ``served`` at ``ws_url``."""
+    async with httpx.AsyncClient() as client:
+        base = ws_url.replace("ws://", "http://").removesuffix("/graphql")
+        return (await client.get(f"{base}/metrics")).text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -23,17 +24,17 @@ from gateway import _compat
 from gateway._compat import strawberry as sb
 from gateway.fastpath import Deopt, PlanningExecutionContext, QueryCache
 from gateway.metrics import Metrics
+from gateway.schema.context import Context
 from gateway.schema.errors import ErrorCodes, is_expected, root_cause
 from gateway.schema.limits import (
     QueryLimits,
-    RateLimits,
     document_refusal,
     query_cost_rule,
     rate_limit_refusal,
 )
 from gateway.schema.mutations import Mutation
 from gateway.schema.naming import RememberingNameConverter
-from gateway.schema.parsing import DocumentRules, ParserCache
+from gateway.schema.parsing import DocumentRules, Operation, ParserCache, read_operation
 from gateway.schema.queries import Query
 from gateway.schema.scalars import SCALARS
 from gateway.schema.subscriptions import Subscription
@@ -84,39 +85,24 @@ class GatewaySchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """A query document executed before runs compiled (gateway/fastpath); anything else,
-        and whatever the compiled code does not answer itself, runs through Strawberry and
+        """Charged and observed once (``_admit``, ``_observe``), whichever path answers: a
+        query document executed before runs compiled (gateway/fastpath); anything else, and
+        whatever the compiled code does not answer itself, runs through Strawberry and
         graphql-core as usual."""
-        args = (query, variable_values, context_value, root_value, operation_name,
-                allowed_operation_types, operation_extensions)  # fmt: skip
-        if (refusal := self._refusal_unread(query, context_value)) is not None:
-            return ExecutionResult(data=None, errors=[refusal], extensions={})
-        compiled = None
-        if self._compiler is not None and isinstance(query, str) and _is_name(operation_name):
-            compiled = self._compiler.get(query, operation_name)
-        if compiled is None or (
-            allowed_operation_types is not None
-            and OperationType.QUERY not in allowed_operation_types
-        ):
-            return await super().execute(*args)
         started = time.perf_counter()
-        refusal = rate_limit_refusal(context_value, OperationType.QUERY)
-        if refusal is not None:
-            result = ExecutionResult(data=None, errors=[refusal], extensions={})
-        else:
-            try:
-                data = await compiled.run(context_value, variable_values, root_value,
-                                          operation_extensions)  # fmt: skip
-            except Deopt:  # graphql-core answers; the context says the token is spent
-                if self._metrics is not None:
-                    self._metrics.compiled_fallbacks.inc()
-                return await super().execute(*args)
-            result = ExecutionResult(data=data, errors=None, extensions={})
-        if self._metrics is not None:
-            elapsed = time.perf_counter() - started
-            name = operation_name or compiled.name
-            self._metrics.observe_operation(name, "query", elapsed, result.errors or ())
-        return result
+        operation, refusal = self._admit(query, operation_name, context_value,
+                                         allowed_operation_types)  # fmt: skip
+        result = None
+        try:
+            if refusal is not None:
+                result = ExecutionResult(data=None, errors=[refusal], extensions={})
+            else:
+                result = await self._run(query, variable_values, context_value, root_value,
+                                         operation_name, allowed_operation_types,
+                                         operation_extensions)  # fmt: skip
+            return result
+        finally:
+            self._observe(operation, context_value, started, result)
 
     async def stream(
         self,
@@ -128,30 +114,99 @@ class GatewaySchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Iterable[OperationType] | None = None,
     ) -> StreamResult:
-        """Operations over a WebSocket (Strawberry's ``subscribe`` comes here too): refused
-        unread as ``execute`` refuses them, else Strawberry's."""
-        if (refusal := self._refusal_unread(query, context_value)) is not None:
-            return _refused(refusal)
-        return await super().stream(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            operation_extensions,
-            allowed_operation_types,
-        )
+        """Operations over a WebSocket (Strawberry's ``subscribe`` comes here too) and streamed
+        over HTTP: charged as ``execute``'s, and observed when the stream ends (a parked
+        subscription's run ends when it parks: schema/parking.py)."""
+        started = time.perf_counter()
+        operation, refusal = self._admit(query, operation_name, context_value,
+                                         allowed_operation_types)  # fmt: skip
+        results: StreamResult
+        if refusal is not None:
+            results = _refused(refusal)
+        else:
+            results = await super().stream(query, variable_values, context_value, root_value,
+                                           operation_name, operation_extensions,
+                                           allowed_operation_types)  # fmt: skip
+        return self._observed(results, operation, context_value, started)
 
-    def _refusal_unread(self, query: object, context: object) -> GraphQLError | None:
-        """The error that answers a document too large to read, which spends a token (or, with
-        none left, RATE_LIMITED); None for any other document."""
-        refusal = document_refusal(query, self._limits)
-        if refusal is None:
-            return None
-        refusal = rate_limit_refusal(context, OperationType.QUERY) or refusal
-        if self._metrics is not None:
-            self._metrics.observe_operation(None, "unknown", 0.0, [refusal])
-        return refusal
+    async def _run(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None,
+        context_value: Any | None,
+        root_value: Any | None,
+        operation_name: str | None,
+        allowed_operation_types: Iterable[OperationType] | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> ExecutionResult:
+        """The operation's one run: compiled, or on graphql-core (also when compiled code
+        gives up on it: ``Deopt``)."""
+        args = (query, variable_values, context_value, root_value, operation_name,
+                allowed_operation_types, operation_extensions)  # fmt: skip
+        compiled = None
+        if self._compiler is not None and isinstance(query, str) and _is_name(operation_name):
+            compiled = self._compiler.get(query, operation_name)
+        if compiled is None or (
+            allowed_operation_types is not None
+            and OperationType.QUERY not in allowed_operation_types
+        ):
+            return await super().execute(*args)
+        try:
+            data = await compiled.run(context_value, variable_values, root_value,
+                                      operation_extensions)  # fmt: skip
+        except Deopt:  # graphql-core answers
+            if self._metrics is not None:
+                self._metrics.compiled_fallbacks.inc()
+            return await super().execute(*args)
+        return ExecutionResult(data=data, errors=None, extensions={})
+
+    def _admit(
+        self,
+        query: str | None,
+        operation_name: object,
+        context: object,
+        allowed: Iterable[OperationType] | None,
+    ) -> tuple[Operation, GraphQLError | None]:
+        """What the operation is, once it has spent its viewer's token (before validation,
+        whether it then validates or not), and the error that refuses it before it runs: with
+        no token left RATE_LIMITED, else QUERY_TOO_LARGE for a document too large to read.
+        What Strawberry refuses before any GraphQL (no document, an operation its transport
+        does not take: a mutation over GET is 405) spends all the same, and is refused so.
+        A run that goes on with an operation under way spends nothing; requests without a
+        valid token spend their address's budget, at the HTTP edge (web/budget.py)."""
+        too_large = document_refusal(query, self._limits)
+        operation = read_operation(None if too_large else query, operation_name,
+                                   self._limits.max_tokens)  # fmt: skip
+        if not isinstance(context, Context) or context.resumed or context.viewer_id is None:
+            return operation, too_large
+        refusal = rate_limit_refusal(context.rate_limiter, context.viewer_id, operation.type)
+        if not query or not _takes(allowed, operation.type):
+            return operation, None  # Strawberry's refusal answers it
+        return operation, refusal or too_large
+
+    def _observe(
+        self, operation: Operation, context: object, started: float, result: object
+    ) -> None:
+        """Times the operation and counts its errors, unless it is a run that goes on with an
+        operation under way (a parked subscription's, observed when its first run ended)."""
+        if self._metrics is None or (isinstance(context, Context) and context.resumed):
+            return
+        kind = "unknown" if operation.type is None else operation.type.value
+        errors = getattr(result, "errors", None) or ()
+        self._metrics.observe_operation(operation.name, kind, time.perf_counter() - started,
+                                        errors)  # fmt: skip
+
+    async def _observed(
+        self, results: StreamResult, operation: Operation, context: object, started: float
+    ) -> StreamResult:
+        """``results``, observed (``_observe``) with the last one's errors when they end."""
+        result = None
+        try:
+            async with aclosing(results):
+                async for result in results:
+                    yield result
+        finally:
+            self._observe(operation, context, started, result)
 
     async def _execute_operation(
         self, execution_context: ExecutionContext, *args: Any, **kwargs: Any
@@ -165,6 +220,11 @@ class GatewaySchema(strawberry.Schema):
 
 async def _refused(error: GraphQLError) -> AsyncGenerator[PreExecutionError, None]:
     yield PreExecutionError(data=None, errors=[error])
+
+
+def _takes(allowed: Iterable[OperationType] | None, operation_type: OperationType | None) -> bool:
+    # None: a transport that takes every type; an operation whose type only Strawberry finds.
+    return allowed is None or operation_type is None or operation_type in allowed
 
 
 def _is_name(operation_name: object) -> bool:
@@ -191,11 +251,8 @@ def build_schema(
         lambda: DocumentRules(limits.max_tokens, rules),  # before the parser cache
         ParserCache,
         lambda: Validation(hide_suggestions=not introspection, max_errors=limits.max_errors),
-        RateLimits,
         ErrorCodes,
     ]
-    if metrics is not None:
-        extensions.insert(len(extensions) - 1, metrics.extension())  # exits after ErrorCodes
     if not introspection:
         extensions.insert(2, DisableIntrospection)
     if tracer_provider is not None:

@@ -1,4 +1,4 @@
-"""Per-operation context: who is asking, what serves them, and what the operation has spent.
+"""Per-operation context: who is asking, and what serves them.
 
 Over HTTP each request has its own. Over a WebSocket, Strawberry keeps one per connection (made
 in ``get_context``, authenticated in ``on_ws_connect``), and the gateway's subprotocol handlers
@@ -47,8 +47,6 @@ class Context:
     # frames (None: every event goes through Strawberry); its run, when it may park.
     frames: FrameSink | None = None
     run: ParkingRun | None = None
-    charged: bool = False  # the operation has spent its rate-limit token
-    observed: bool = True  # its time and errors go to the metrics when it ends
     _groups_loader: DataLoader[SessionKey, list[SessionGroup]] | None = field(
         default=None, repr=False
     )
@@ -56,11 +54,14 @@ class Context:
     def for_operation(
         self, frames: FrameSink | None = None, run: ParkingRun | None = None
     ) -> Context:
-        """This connection's context for one operation: a run that goes on with an operation
-        already under way (a parked subscription's) spends no token and is not observed again."""
-        resumed = run is not None and run.resumed
-        return replace(self, frames=frames, run=run, charged=resumed, observed=not resumed,
-                       _groups_loader=None)  # fmt: skip
+        """This connection's context for one operation (``run``: one run of it, which may park)."""
+        return replace(self, frames=frames, run=run, _groups_loader=None)
+
+    @property
+    def resumed(self) -> bool:
+        """A run that goes on with an operation already under way (a parked subscription's):
+        it spends no token and is not observed again (GatewaySchema)."""
+        return self.run is not None and self.run.resumed
 
     def viewer(self) -> str:
         """The authenticated account; raises UNAUTHENTICATED for anonymous requests."""

@@ -9,17 +9,18 @@ and ``MaxAliasesLimiter`` walk every expansion: 2^n work for n fragments that ea
 next one twice.) Introspection counts toward aliases and cost, not depth: GraphiQL's own query
 nests deeper than any data query.
 
-``RateLimits`` spends one token of the viewer's bucket per operation, as soon as it is parsed
-(whether it then validates or not); an empty bucket answers RATE_LIMITED with `retryAfter`
-seconds. Requests without a valid token spend from their client address's bucket instead, at the
-HTTP edge (web/budget.py), before any parsing.
+``RateLimiter`` keeps the token buckets: each operation spends one of its viewer's
+(``rate_limit_refusal``, once per operation, whichever path runs it: ``GatewaySchema``), as
+soon as it is parsed (whether it then validates or not); an empty bucket answers RATE_LIMITED with
+`retryAfter` seconds. Requests without a valid token spend from their client address's bucket
+instead, at the HTTP edge (web/budget.py), before any parsing.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from graphql import (
@@ -36,7 +37,6 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from gateway.domain.sessions import MAX_PAGE_SIZE
@@ -281,16 +281,14 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
-def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQLError | None:
-    """Spends the viewer's token for one operation: None when allowed, else the error that is the
-    operation's result (RATE_LIMITED, with when to retry). Anonymous requests are budgeted by
-    address before this (web/budget.py). An operation is charged once: the context
-    (schema/context.py) says when it has been (``charged``), whichever path ran it."""
-    limiter: RateLimiter | None = getattr(context, "rate_limiter", None)
-    viewer: str | None = getattr(context, "viewer_id", None)
-    if limiter is None or viewer is None or getattr(context, "charged", True):
+def rate_limit_refusal(
+    limiter: RateLimiter | None, viewer: str, operation_type: OperationType | None
+) -> GraphQLError | None:
+    """Spends ``viewer``'s token for one operation, a write for a mutation, else a read (a
+    query, a subscription, a document that does not say): None when allowed, else the error
+    that is the operation's result (RATE_LIMITED, with when to retry)."""
+    if limiter is None:
         return None
-    context.charged = True  # type: ignore[attr-defined]  # a Context: it has a rate limiter
     kind = "write" if operation_type is OperationType.MUTATION else "read"
     wait = limiter.take(viewer, kind)
     if wait is None:
@@ -300,21 +298,3 @@ def rate_limit_refusal(context: object, operation_type: OperationType) -> GraphQ
         f"too many {kind}s for this account: retry in {retry_after} s",
         extensions={"code": "RATE_LIMITED", "retryAfter": retry_after},
     )
-
-
-class RateLimits(SchemaExtension):
-    """Every operation spends a token before it is validated, whether it then validates and
-    executes or not: a document that does not parse spends a read, one that does spends what its
-    type spends, and an empty bucket refuses it before validation (which costs more than the
-    parse, bounded by the document's bytes and tokens, that found its type)."""
-
-    def on_parse(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        try:
-            operation_type = context.operation_type
-        except RuntimeError:  # no document, or no such operation: graphql-core will say so
-            operation_type = OperationType.QUERY
-        refusal = rate_limit_refusal(context.context, operation_type)
-        if refusal is not None and context.graphql_document is not None:
-            context.pre_execution_errors = [refusal]  # Validation leaves them, execution stops

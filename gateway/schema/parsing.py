@@ -1,15 +1,24 @@
-"""Parsing, cached, into sources that locate errors in O(log n)."""
+"""Parsing, cached, into sources that locate errors in O(log n); what operation a document holds."""
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from contextlib import suppress
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, Source, SourceLocation, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    Source,
+    SourceLocation,
+    parse,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 _NEWLINE = re.compile(r"\r\n|[\n\r]")
 
@@ -34,8 +43,36 @@ class IndexedSource(Source):
 
 
 @lru_cache(maxsize=256)
-def parse_document(query: str, max_tokens: int | None) -> DocumentNode:
-    return parse(IndexedSource(query), max_tokens=max_tokens)
+def parse_document(query: str, max_tokens: int | None) -> DocumentNode | None:
+    """The document, or None when it does not parse (Strawberry's own parse makes the error
+    the operation's result: ``ParserCache``)."""
+    try:
+        return parse(IndexedSource(query), max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+
+
+class Operation(NamedTuple):
+    """What a request's operation is, as its document says before validation."""
+
+    name: object  # operationName as sent (anything JSON holds), else the first operation's name
+    type: OperationType | None  # None: the document unread, unparsed, or without the operation
+
+
+_TYPES = {kind.value: kind for kind in OperationType}  # by value, without Enum's slow lookup
+
+
+def read_operation(query: str | None, operation_name: object, max_tokens: int | None) -> Operation:
+    """The operation of ``query`` that ``operation_name`` names (without a name, the first), as
+    Strawberry finds it, parsed through the cache ``ParserCache`` reads (None: left unread)."""
+    document = parse_document(query, max_tokens) if query else None
+    for definition in document.definitions if document is not None else ():
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        name = definition.name.value if definition.name is not None else None
+        if operation_name is None or name == operation_name:
+            return Operation(name, _TYPES[definition.operation.value])
+    return Operation(operation_name, None)
 
 
 class DocumentRules(SchemaExtension):
@@ -66,6 +103,5 @@ class ParserCache(SchemaExtension):
         context = self.execution_context
         max_tokens = context.parse_options.get("max_tokens")
         if context.query is not None:
-            with suppress(GraphQLError):
-                context.graphql_document = parse_document(context.query, max_tokens)
+            context.graphql_document = parse_document(context.query, max_tokens)
         yield

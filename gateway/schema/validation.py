@@ -28,14 +28,13 @@ class Validation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        if context.pre_execution_errors is None:  # else refused before validation (RateLimits)
-            context.pre_execution_errors = _validate(
-                context.schema._schema,
-                context.graphql_document,
-                tuple(context.validation_rules),
-                self._hide_suggestions,
-                self._max_errors,
-            )
+        context.pre_execution_errors = _validate(
+            context.schema._schema,
+            context.graphql_document,
+            tuple(context.validation_rules),
+            self._hide_suggestions,
+            self._max_errors,
+        )
         yield
 
 

@@ -2,7 +2,7 @@
 bucket (``RateLimiter``'s "anonymous" kind) before its body is even read, and an empty bucket
 answers 429 RATE_LIMITED with when to retry. The address is the peer's, or, behind a trusted
 proxy, the one its X-Forwarded-For names (uvicorn's ProxyHeadersMiddleware, in front).
-Accounts spend their own buckets, per operation (schema/limits.py)."""
+Accounts spend their own buckets, once per operation (``GatewaySchema``: schema/__init__.py)."""
 
 from __future__ import annotations
 
