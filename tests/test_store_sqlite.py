@@ -42,6 +42,24 @@ def plan_of(sqlite_store: SqliteStore, statement: tuple[str, tuple[object, ...]]
         return " / ".join(row[3] for row in rows)
 
 
+def run_counted(
+    sqlite_store: SqliteStore, statement: tuple[str, tuple[object, ...]]
+) -> tuple[list[tuple[object, ...]], int]:
+    """The statement's rows, and the SQLite virtual-machine steps it took: a measure of work that
+    does not depend on the machine."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.set_progress_handler(count, 1)
+        rows = db.execute(*statement).fetchall()
+    return rows, steps
+
+
 @pytest.mark.parametrize("name", LIST_QUERIES)
 async def test_every_list_read_walks_an_index_in_order(
     sqlite_store: SqliteStore, name: str
@@ -71,17 +89,8 @@ async def test_a_deep_page_costs_what_the_first_page_costs(sqlite_store: SqliteS
     middle = Position(T0 + 1000, p2p("u03000"))
 
     def vm_steps(query: PageQuery) -> int:
-        # SQLite's virtual-machine steps: a measure of work that does not depend on the machine.
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0
-
-        with sqlite3.connect(sqlite_store.path) as db:
-            db.set_progress_handler(count, 1)
-            rows = db.execute(*lists.page_statement("v", query, lists.Section.ALL, 21)).fetchall()
+        statement = lists.page_statement("v", query, lists.Section.ALL, 21)
+        rows, steps = run_counted(sqlite_store, statement)
         assert len(rows) == 21
         return steps
 
@@ -102,16 +111,7 @@ async def test_a_page_of_muted_sessions_reads_its_own_index(sqlite_store: Sqlite
     assert lists.by_index(muted)
     statement = lists.page_statement("v", muted, lists.Section.ALL, 21)
     assert "INDEX sessions_muted_by_time" in plan_of(sqlite_store, statement)
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    with sqlite3.connect(sqlite_store.path) as db:
-        db.set_progress_handler(count, 1)
-        rows = db.execute(*statement).fetchall()
+    rows, steps = run_counted(sqlite_store, statement)
     assert len(rows) == 21
     assert all(row[-1] == 1 for row in rows)
     assert steps < 3000, steps  # a 21-row page by an index takes about a thousand

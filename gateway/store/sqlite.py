@@ -245,18 +245,18 @@ class SqliteDriver:
     def on_remote_change(self, changed: RemoteChange) -> None:
         self._changed_elsewhere = changed
 
-    async def _untraced(
-        self, db: aiosqlite.Connection, read: Callable[[aiosqlite.Connection], Awaitable[T]]
-    ) -> T:
-        """``read`` without the trace: it sees the statements that serve requests and events,
-        not the store's own look at the file once a second."""
-        if self._trace is None:
-            return await read(db)
-        await db.set_trace_callback(_untraced_statement)
+    async def _data_version(self, writer: aiosqlite.Connection) -> int:
+        """The writer's ``PRAGMA data_version``, left out of the trace: the trace shows the
+        statements that serve requests and events, not the store's own look at the file."""
+        if self._trace is not None:
+            await writer.set_trace_callback(_untraced)
         try:
-            return await read(db)
+            async with writer.execute("PRAGMA data_version") as cursor:
+                row = await cursor.fetchone()
         finally:
-            await db.set_trace_callback(self._trace)
+            if self._trace is not None:
+                await writer.set_trace_callback(self._trace)
+        return int(row[0]) if row else 0
 
     async def _watch(self, writer: aiosqlite.Connection) -> None:
         """One gateway serves a SQLite file, but other processes may write it: `gateway
@@ -269,7 +269,7 @@ class SqliteDriver:
             version: int | None
             try:
                 async with self._write_lock:
-                    version = await self._untraced(writer, _data_version)
+                    version = await self._data_version(writer)
             except (sqlite3.Error, ValueError):  # busy, or closing: look again next time
                 version = last
             if last is not None and version != last and self._changed_elsewhere is not None:
@@ -407,11 +407,5 @@ def _bindable(params: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(orjson.dumps(p).decode() if isinstance(p, list) else p for p in params)
 
 
-async def _data_version(db: aiosqlite.Connection) -> int:
-    async with db.execute("PRAGMA data_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
-def _untraced_statement(statement: str) -> None:
-    """The trace while the store looks at the file for itself (``SqliteDriver._untraced``)."""
+def _untraced(statement: str) -> None:
+    """The trace while the store looks at the file for itself (``_data_version``)."""
