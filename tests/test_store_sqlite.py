@@ -219,5 +219,15 @@ async def test_the_stores_own_commits_do_not_wake_every_subscriber(tmp_path: Pat
     assert all("carol" not in owners for owners in woken)
 
 
+async def test_the_stores_look_at_the_file_is_not_in_its_trace(tmp_path: Path) -> None:
+    """The trace shows what serves requests and events (tests count a webhook's statements by
+    it): the once-a-poll look at the file's data version is not among them."""
+    traced: list[str] = []
+    async with SqliteStore(tmp_path / "gateway.db", trace=traced.append, remote_poll_s=0.01):
+        traced.clear()
+        await asyncio.sleep(0.2)  # twenty looks
+    assert traced == []
+
+
 async def _never() -> None:
     raise AssertionError("no subscriber here falls behind")
