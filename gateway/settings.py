@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     graphiql_dir: str | None = None  # the page's assets; unset: a per-user data directory
     graphiql_cdn: bool = True  # without local assets, load them from the public CDN
 
+    # Messages once read, kept in memory (store/_messages.py): never changed, so never stale.
+    message_cache_mb: NonNegativeInt = 32
+
     pg_pool_size: int = 10
     pg_statement_timeout_ms: int = 5000
     pg_connect_retries: int = 10

@@ -16,6 +16,7 @@ from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
 from gateway.errors import ConfigurationError
 from gateway.live import ChangeNotifier, follow
 from gateway.store import _lists as lists
+from gateway.store import sqlite as sqlite_module
 from gateway.store.sqlite import SqliteStore
 from tests.helpers import T0, p2p, send, until, waiting
 
@@ -172,10 +173,13 @@ async def test_the_same_page_read_again_and_again_stays_on_the_loop(tmp_path: Pa
         assert threads_of(seen, "FROM sessions") == {threading.get_ident()}
 
 
-async def test_a_read_past_the_step_budget_moves_to_a_thread(tmp_path: Path) -> None:
-    async with traced_store(tmp_path / "s.db", 100, inline_steps=1) as (store, seen):
+async def test_a_read_past_the_step_budget_moves_to_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_TICK", 300)  # a budget of about 600 steps
+    async with traced_store(tmp_path / "s.db", 100, inline_steps=300) as (store, seen):
         query = PageQuery(TimeWindow(), limit=100)
-        page = await store.list_sessions("v", query, with_last_messages=True)
+        page = await store.list_sessions("v", query)
         assert [s.key for s in page.sessions] == [p2p(f"u{n:05}") for n in range(99, -1, -1)]
         assert len(threads_of(seen, "FROM sessions")) == 2  # begun inline, finished threaded
 

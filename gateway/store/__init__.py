@@ -18,9 +18,11 @@ def open_store(settings: Settings) -> SqlStore:
             statement_timeout_ms=settings.pg_statement_timeout_ms,
             connect_retries=settings.pg_connect_retries,
             connect_timeout_s=settings.pg_connect_timeout_s,
+            message_cache_bytes=settings.message_cache_mb * 1024 * 1024,
         )
     return SqliteStore(
         settings.sqlite_path(),
         readers=settings.sqlite_readers,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        message_cache_bytes=settings.message_cache_mb * 1024 * 1024,
     )

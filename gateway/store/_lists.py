@@ -16,7 +16,6 @@ from enum import Enum
 
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, Position, TimeWindow
-from gateway.domain.sessions import LastMessageKind
 
 SESSION_COLUMNS = (
     "key, update_time, server_ext, last_kind, last_msg_id, "
@@ -28,8 +27,6 @@ KINDS = {SessionType.P2P: 0, SessionType.TEAM: 1, SessionType.SUPER_TEAM: 2}
 MESSAGE_COLUMNS = (
     "server_id, client_id, from_account, type, time, text, attachment, ext, conversation"
 )
-# With its last messages, a page row is the session's columns, then its message's (or NULLs).
-MESSAGE_AT = len(SESSION_COLUMNS.split(","))
 
 Statement = tuple[str, tuple[object, ...]]
 
@@ -119,40 +116,12 @@ def by_index(query: PageQuery) -> bool:
 
 
 def page_statement(
-    owner: str,
-    query: PageQuery,
-    section: Section,
-    limit: int,
-    *,
-    continued: bool = False,
-    with_last_messages: bool = False,
+    owner: str, query: PageQuery, section: Section, limit: int, *, continued: bool = False
 ) -> Statement:
     """Up to ``limit`` sessions of ``section`` after the query's cursor. ``continued`` means the
-    page already went through an earlier section, so this one starts from its top. With
-    ``with_last_messages``, each row goes on with its last message's columns (at ``MESSAGE_AT``),
-    joined to the page in the same statement: one round trip."""
+    page already went through an earlier section, so this one starts from its top."""
     order = _BY_PIN if section is Section.PINNED else _BY_TIME
-    sql, params = _page(owner, query, section, order, limit, continued)
-    if not with_last_messages:
-        return sql, params
-    columns = ", ".join(f"p.{c.strip()}" for c in SESSION_COLUMNS.split(","))
-    messages = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
-    joined = (
-        f"SELECT {columns}, {messages} FROM ({sql}) AS p LEFT JOIN messages AS m "
-        f"ON m.server_id = p.last_msg_id AND p.last_kind = {LastMessageKind.MESSAGE.value} "
-        f"AND {_CONVERSATION} ORDER BY p.{order.column} DESC, p.key DESC"
-    )
-    return joined, (*params, owner, owner)
-
-
-# The message's conversation is the session's (keys.conversation_of): a team's key, or the pair of
-# the owner (a parameter) and the peer, in whichever order it is stored (sorted, as Python sorts).
-_CONVERSATION = (
-    "CASE WHEN substr(p.key, 1, 4) = 'p2p|' THEN m.conversation IN ("
-    "'p2p|' || CAST(? AS TEXT) || ' ' || substr(p.key, 5), "
-    "'p2p|' || substr(p.key, 5) || ' ' || CAST(? AS TEXT)) "
-    "ELSE m.conversation = p.key END"
-)
+    return _page(owner, query, section, order, limit, continued)
 
 
 def _page(

@@ -32,6 +32,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from gateway.errors import ConfigurationError, StoreUnavailable
 from gateway.store._driver import Connection, Dialect, RemoteChange
+from gateway.store._messages import DEFAULT_BYTES
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import Row
 from gateway.store.sql import SqlStore
@@ -85,11 +86,13 @@ class PostgresStore(SqlStore):
         connect_retries: int = 10,
         connect_timeout_s: float = 10,
         trace: Callable[[str], None] | None = None,
+        message_cache_bytes: int = DEFAULT_BYTES,
     ) -> None:
         super().__init__(
             PostgresDriver(
                 dsn, pool_size, statement_timeout_ms, connect_retries, connect_timeout_s, trace
-            )
+            ),
+            message_cache_bytes=message_cache_bytes,
         )
 
 

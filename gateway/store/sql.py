@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from functools import lru_cache
 from typing import Self, TypeVar
 
 import orjson
@@ -18,7 +19,15 @@ from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.receiving import counts_unread
-from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
+from gateway.domain.sessions import (
+    Delivery,
+    LastMessageKind,
+    Message,
+    MessageType,
+    RevokeNotification,
+    Session,
+    message_ref,
+)
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
@@ -29,6 +38,7 @@ from gateway.store._conversations import ConversationFeatures, GroupStatements
 from gateway.store._driver import Connection, Driver
 from gateway.store._imports import ImportFeatures
 from gateway.store._lists import KINDS
+from gateway.store._messages import DEFAULT_BYTES, MessageCache
 from gateway.store._rows import (
     Row,
     last_message_values,
@@ -45,8 +55,9 @@ T = TypeVar("T")
 
 
 class SqlStore(ConversationFeatures, ImportFeatures):
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Driver, *, message_cache_bytes: int = DEFAULT_BYTES) -> None:
         self._driver = driver
+        self._messages = MessageCache(message_cache_bytes)
         self._sql = Statements(driver.dialect)
         self._groups = GroupStatements(driver.dialect)
         self._bulk = BulkStatements(driver.dialect)
@@ -125,22 +136,17 @@ class SqlStore(ConversationFeatures, ImportFeatures):
                 position = SyncPosition(await _clock(db, self._sql, owner))
             for n, section in enumerate(sections):
                 wanted = query.limit + 1 - len(rows)
-                text, params = lists.page_statement(
-                    owner, query, section, wanted, continued=n > 0,
-                    with_last_messages=with_last_messages,
-                )  # fmt: skip
+                text, params = lists.page_statement(owner, query, section, wanted, continued=n > 0)
                 rows += await db.fetch(text, *params)
                 if len(rows) > query.limit:
                     break
-        has_more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        sessions = [session_from_row(owner, row) for row in rows]
-        last_messages: list[Message | None] = []
-        if with_last_messages:
-            at = lists.MESSAGE_AT
-            last_messages = [
-                None if row[at] is None else message_from_row(row[at:]) for row in rows
-            ]
+            has_more = len(rows) > query.limit
+            sessions = [session_from_row(owner, row) for row in rows[: query.limit]]
+            last_messages: list[Message | None] = []
+            if with_last_messages:
+                refs = [_message_ref(s) for s in sessions]
+                found = await self._find_messages(db, [ref for ref in refs if ref is not None])
+                last_messages = [None if ref is None else found.get(ref) for ref in refs]
         return Page(sessions, has_more, position, last_messages)
 
     async def has_sessions_before(self, owner: str, query: PageQuery, position: Position) -> bool:
@@ -169,11 +175,24 @@ class SqlStore(ConversationFeatures, ImportFeatures):
         return [session_from_row(owner, row) for row in rows]
 
     async def get_messages(self, refs: Sequence[str]) -> Mapping[str, Message]:
+        found, missing = self._messages.find(refs)
+        if missing:
+            async with self._driver.read(bounded=True) as db:
+                found.update(await self._read_messages(db, missing))
+        return found
+
+    async def _find_messages(self, db: Connection, refs: Sequence[str]) -> dict[str, Message]:
+        found, missing = self._messages.find(refs)
+        if missing:
+            found.update(await self._read_messages(db, missing))
+        return found
+
+    async def _read_messages(self, db: Connection, refs: Sequence[str]) -> dict[str, Message]:
+        """The messages of ``refs`` (those that exist), read by their ids, and kept."""
         wanted = set(refs)
         ids = sorted({ref.partition("\n")[2] for ref in wanted})
-        async with self._driver.read(bounded=True) as db:
-            rows = await db.fetch(self._sql.messages_by_id, ids)
-        messages = (message_from_row(row) for row in rows)
+        messages = [message_from_row(row) for row in await db.fetch(self._sql.messages_by_id, ids)]
+        self._messages.add(messages)
         return {message.ref: message for message in messages if message.ref in wanted}
 
     # The change feed -----------------------------------------------------------------------
@@ -475,3 +494,17 @@ async def _recall_of(tx: Write, conversation: str, message: Message) -> RevokeNo
     if kept_in != conversation:
         await tx.db.execute(tx.sql.adopt_revocation, conversation, message.server_id, kept_in)
     return RevokeNotification(message.server_id, str(operator), int(time), opt_str(postscript))
+
+
+_MESSAGE = LastMessageKind.MESSAGE
+
+
+def _message_ref(session: Session) -> str | None:
+    """The ref of the session's last message when it is a message (not a recall's notice)."""
+    if session.last_message_kind is not _MESSAGE or session.last_message_id is None:
+        return None
+    return message_ref(_conversation(session.owner, session.key), session.last_message_id)
+
+
+# A page asks for the same sessions' conversations again and again.
+_conversation = lru_cache(maxsize=65536)(conversation_of)

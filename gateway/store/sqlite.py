@@ -29,6 +29,7 @@ import orjson
 
 from gateway.errors import ConfigurationError, StoreUnavailable
 from gateway.store._driver import Connection, Dialect, RemoteChange
+from gateway.store._messages import DEFAULT_BYTES
 from gateway.store._migrations import load_migrations
 from gateway.store._rows import Row
 from gateway.store.sql import SqlStore
@@ -64,11 +65,12 @@ class SqliteStore(SqlStore):
         trace: Trace | None = None,
         inline_steps: int = INLINE_STEPS,
         remote_poll_s: float = REMOTE_POLL_S,
+        message_cache_bytes: int = DEFAULT_BYTES,
     ) -> None:
         self.path = os.path.abspath(path)
         driver = SqliteDriver(self.path, readers, busy_timeout_ms, trace, inline_steps,
                               remote_poll_s)  # fmt: skip
-        super().__init__(driver)
+        super().__init__(driver, message_cache_bytes=message_cache_bytes)
 
 
 class SqliteDriver:
