@@ -5,26 +5,30 @@ Each behaviour test here is one a library upgrade must pass before its pin moves
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
 import uvicorn
 from click.testing import CliRunner
 from graphql import (
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLSyntaxError,
+    NameNode,
     OperationDefinitionNode,
     Source,
     parse,
     validate,
 )
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.schema.schema import Schema, _OperationContextAwareGraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -251,6 +255,110 @@ def test_resolve_info_is_the_one_strawberrys_executor_gives_a_resolver() -> None
     # What a request sets, by name (the compiled query's _replace):
     assert set(built._fields) >= {"root_value", "variable_values", "context", "async_helpers",
                                   "operation_extensions"}  # fmt: skip
+
+
+class _Kind(enum.Enum):
+    A = "a"
+    B = "b"
+
+
+@strawberry.input
+class _Where:
+    kinds: list[_Kind] | None = strawberry.UNSET
+    name: str = "x"
+
+
+_GOT: list[dict[str, Any]] = []
+
+
+@strawberry.type
+class _Calls:
+    @strawberry.field
+    def method(
+        self, info: strawberry.Info, first: int | None = strawberry.UNSET,
+        kinds: list[_Kind] | None = None, where: _Where | None = None,
+        some_id: strawberry.ID | None = None,
+    ) -> int:  # fmt: skip
+        _GOT.append({"self": self, "info": info, "first": first, "kinds": kinds, "where": where,
+                     "some_id": some_id})  # fmt: skip
+        return 1
+
+    @strawberry.field
+    @staticmethod
+    def rooted(root: Any, kind: _Kind = _Kind.A) -> int:
+        _GOT.append({"root": root, "kind": kind})
+        return 1
+
+
+@strawberry.type
+class _WithPermission:
+    @strawberry.field(extensions=[FieldExtension()])  # type: ignore[untyped-decorator]
+    def guarded(self) -> int:
+        return 1
+
+
+@pytest.mark.parametrize(
+    ("field", "arguments"),
+    [
+        ("method", {}),
+        ("method", {"first": 3, "kinds": [_Kind.B], "someId": "7"}),
+        ("method", {"where": {"kinds": [_Kind.A, _Kind.B]}}),
+        ("method", {"first": None, "where": {"name": "y"}}),
+        ("rooted", {}),
+        ("rooted", {"kind": _Kind.B}),
+    ],
+)
+def test_a_resolver_called_without_strawberrys_wrapper_gets_what_the_wrapper_gives(
+    field: str, arguments: dict[str, Any]
+) -> None:
+    """``sb.resolver_call`` calls a resolver as Strawberry's wrapper does: the same self or root,
+    the same Info, the arguments converted alike (enums, input objects, unset ones left out)."""
+    schema = strawberry.Schema(query=_Calls)._schema
+    root = schema.query_type
+    assert root is not None
+    graphql_field = root.fields[field]
+    operation = parse(f"{{ {field} }}").definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    nodes = [FieldNode(name=NameNode(value=field))]
+    info = sb.resolve_info(nodes, graphql_field.type, root, None, schema, {}, operation)
+    source = _Calls()
+    call = sb.resolver_call(schema, graphql_field)
+    assert call is not None
+    assert graphql_field.resolve is not None
+    _GOT.clear()
+    graphql_field.resolve(source, info, **arguments)
+    call(source, info, arguments, None)
+    call(source, info, arguments, call.constant(arguments))
+    wrapped, *direct = _GOT
+    for got in direct:
+        assert got.keys() == wrapped.keys()
+        for name, value in got.items():
+            if name == "info":
+                assert type(value) is type(wrapped[name])
+                assert sb.raw_info(value) is sb.raw_info(wrapped[name])
+                assert sb.raw_info(value) == cast(Any, info)
+                assert value._field is wrapped[name]._field
+            else:
+                assert value == wrapped[name], name
+                assert type(value) is type(wrapped[name]), name
+
+
+def test_only_arguments_no_resolver_can_change_are_converted_once() -> None:
+    schema = strawberry.Schema(query=_Calls)._schema
+    root = schema.query_type
+    assert root is not None
+    call = sb.resolver_call(schema, root.fields["method"])
+    assert call is not None
+    assert call.constant({"first": 3, "someId": "7"}) == {"first": 3, "some_id": "7"}
+    assert call.constant({"kinds": [_Kind.B]}) is None  # a list
+    assert call.constant({"where": {"name": "y"}}) is None  # an input object
+
+
+def test_a_field_with_an_extension_goes_through_strawberrys_wrapper() -> None:
+    schema = strawberry.Schema(query=_WithPermission)._schema
+    root = schema.query_type
+    assert root is not None
+    assert sb.resolver_call(schema, root.fields["guarded"]) is None
 
 
 def test_plain_fields_are_read_as_attributes_and_others_are_not() -> None:

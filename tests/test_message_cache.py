@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from gateway.domain.pages import PageQuery, TimeWindow
 from gateway.domain.sessions import Message, MessageType
-from gateway.store._messages import ENTRY_BYTES, MessageCache, size_of
+from gateway.store._messages import ENTRY_BYTES, KeptMessages, size_of
 from gateway.store.base import SessionStore
 from tests.helpers import T0, send
 
@@ -69,7 +69,7 @@ async def test_get_messages_and_pages_share_what_was_read(
 
 def test_the_cache_never_holds_more_than_its_bytes() -> None:
     budget = 20 * ENTRY_BYTES
-    cache = MessageCache(budget)
+    cache = KeptMessages(budget)
     for n in range(1000):
         cache.add([message(n)])
         assert len(cache) * size_of(message(n)) <= budget
@@ -79,7 +79,7 @@ def test_the_cache_never_holds_more_than_its_bytes() -> None:
 
 
 def test_what_is_used_stays_and_what_is_not_goes() -> None:
-    cache = MessageCache(10 * size_of(message(0)))
+    cache = KeptMessages(10 * size_of(message(0)))
     cache.add([message(n) for n in range(5)])  # the new generation: full
     cache.add([message(5)])  # turns over: 0-4 are old now
     cache.find([message(0).ref])  # used again: back in the new generation
@@ -92,7 +92,7 @@ def test_what_is_used_stays_and_what_is_not_goes() -> None:
 
 
 def test_a_message_larger_than_half_the_cache_is_not_kept() -> None:
-    cache = MessageCache(4 * ENTRY_BYTES)
+    cache = KeptMessages(4 * ENTRY_BYTES)
     small, large = message(1), message(2, text="x" * 4 * ENTRY_BYTES)
     cache.add([small, large])
     found, missing = cache.find([small.ref, large.ref, small.ref])

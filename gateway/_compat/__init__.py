@@ -7,7 +7,8 @@ refine Strawberry's. Each such use is named in the module of its library, and no
 
 - ``_compat.graphql_core``: ``collect_fields`` and the executor's sub-field methods;
 - ``_compat.strawberry``: field and type definitions behind the GraphQL schema, the resolve info
-  Strawberry's executor builds, its executor's ``build``, ``Info``'s raw info, the schema's
+  Strawberry's executor builds, its executor's ``build``, ``Info``'s raw info, how its resolver
+  wrapper calls a resolver, the schema's
   ``_execute_operation`` hook, its validation rules and its WebSocket handlers' hooks;
 - ``_compat.uvicorn``: the HTTP and WebSocket protocols the server extends (their callbacks and
   state), ``STATUS_LINE``, and ``Server._serve``;

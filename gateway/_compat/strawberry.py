@@ -9,6 +9,10 @@
   (``_OperationContextAwareGraphQLResolveInfo``, 15 positional fields): :func:`resolve_info`.
 - Its executor's ``build`` (graphql-core's executor, as Strawberry extends it): :func:`executor`.
 - ``Info._raw_info``, graphql-core's info behind Strawberry's: :func:`raw_info`.
+- How its wrapper (``GraphQLCoreConverter.from_resolver``) calls a field's resolver: the
+  field's ``base_resolver`` and ``extensions``, the resolver's reserved parameters, the
+  converter's ``exception_handlers``, ``config`` and ``scalar_registry``, ``convert_arguments``:
+  :func:`resolver_call`, which compiled queries call instead of the wrapper.
 - ``Schema._execute_operation``, where ``GatewaySchema`` learns a document that validated.
 - Its validation rules, which its schema adds to graphql-core's: :data:`VALIDATION_RULES`.
 - Its WebSocket handlers' hooks that ``web/subprotocols.py`` refines:
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import keyword
 from collections.abc import Callable, Mapping
+from enum import Enum
 from operator import attrgetter
 from typing import Any
 
@@ -60,8 +65,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
+from strawberry.types.unset import UnsetType
 
 from gateway._compat import IncompatibleLibrary, expect_parameters, parameters
 
@@ -78,6 +86,7 @@ __all__ = [
     "pre_execution_close_reason",
     "raw_info",
     "resolve_info",
+    "resolver_call",
 ]
 
 LIBRARY = "strawberry-graphql"
@@ -145,6 +154,76 @@ def resolve_info(
     )  # fmt: skip
 
 
+class ResolverCall:
+    """A field's resolver called as Strawberry's wrapper calls it, less the wrapper: Strawberry's
+    ``Info`` made, the arguments converted (``convert_arguments``), the reserved parameters (self,
+    root, parent, info) filled in. Only for a field the wrapper adds nothing to: a resolver of its
+    own, no field extensions (permissions are one), no exception handlers."""
+
+    __slots__ = ("_config", "_field", "_info_class", "_reserved", "_resolver", "_scalars", "_self")
+
+    def __init__(self, field: StrawberryField, resolver: StrawberryResolver[Any],
+                 converter: GraphQLCoreConverter) -> None:  # fmt: skip
+        self._field = field
+        self._resolver = resolver
+        self._config = converter.config
+        self._info_class = converter.config.info_class
+        self._scalars = converter.scalar_registry
+        self._self = resolver.self_parameter is not None
+        reserved = (
+            (resolver.parent_parameter, False),
+            (resolver.root_parameter, False),
+            (resolver.info_parameter, True),
+        )
+        self._reserved = tuple((p.name, is_info) for p, is_info in reserved if p is not None)
+
+    def convert(self, arguments: dict[str, Any], info: Any = None) -> dict[str, Any]:
+        """graphql-core's coerced arguments as the resolver takes them."""
+        return convert_arguments(arguments, self._field.arguments, scalar_registry=self._scalars,
+                                 config=self._config, info=info)  # fmt: skip
+
+    def constant(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """The converted arguments, when they can be converted once and shared by every call:
+        each a scalar, an enum's value or unset (never a list or an input object a resolver
+        could change). None when they must be converted per call."""
+        converted = self.convert(arguments)
+        if all(isinstance(v, _IMMUTABLE) for v in converted.values()):
+            return converted
+        return None
+
+    def __call__(self, source: Any, info: ResolveInfo,
+                 arguments: dict[str, Any], converted: dict[str, Any] | None) -> Any:  # fmt: skip
+        """Calls the resolver with ``converted`` arguments, or with graphql-core's coerced
+        ``arguments`` converted for this call when ``converted`` is None."""
+        strawberry_info = self._info_class(_raw_info=info, _field=self._field)  # type: ignore[arg-type]
+        if converted is not None:
+            kwargs = converted.copy()
+        else:
+            kwargs = self.convert(arguments, strawberry_info)
+        for name, is_info in self._reserved:
+            kwargs[name] = strawberry_info if is_info else source
+        if self._self:
+            return self._resolver(source, **kwargs)
+        return self._resolver(**kwargs)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), UnsetType, Enum)
+
+
+def resolver_call(schema: GraphQLSchema, field: GraphQLField) -> ResolverCall | None:
+    """How to call ``field``'s resolver without Strawberry's wrapper; None when the wrapper does
+    more than call it (or the field is not Strawberry's)."""
+    definition = (field.extensions or {}).get(_BACKREF)
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    if not isinstance(definition, StrawberryField) or not isinstance(strawberry_schema, Schema):
+        return None
+    resolver = definition.base_resolver
+    converter = strawberry_schema.schema_converter
+    if resolver is None or definition.extensions or converter.exception_handlers:
+        return None
+    return ResolverCall(definition, resolver, converter)
+
+
 def executor(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -192,6 +271,17 @@ def check() -> None:
             fail(f"StrawberryField has no {name}")
     if "_raw_info" not in getattr(strawberry.Info, "__dataclass_fields__", {}):
         fail("Info has no _raw_info")
+    sample = StrawberryField(python_name="sample")
+    for name in ("base_resolver", "extensions", "arguments"):
+        if not hasattr(sample, name):
+            fail(f"StrawberryField has no {name}")
+    for name in ("self_parameter", "parent_parameter", "root_parameter", "info_parameter"):
+        if not hasattr(StrawberryResolver, name):
+            fail(f"StrawberryResolver has no {name}")
+    if "exception_handlers" not in parameters(GraphQLCoreConverter.__init__):
+        fail("GraphQLCoreConverter takes no exception_handlers")
+    if parameters(convert_arguments) != ["value", "arguments", "scalar_registry", "config", "info"]:
+        fail("convert_arguments takes other parameters")
     if not issubclass(StrawberryGraphQLCoreExecutionContext, IncrementalExecutor):
         fail("its executor no longer extends graphql-core's IncrementalExecutor")
     expect_parameters(

@@ -101,6 +101,10 @@ class _Root:
     complete: Callable[[Any, Any, _Pending], Any]
     # Coerced once when written without variables; None: coerced per request.
     arguments: dict[str, Any] | None
+    # Strawberry's resolver called without its wrapper (None: through the wrapper), with its
+    # arguments converted once (None: converted per request).
+    call: sb.ResolverCall | None
+    converted: dict[str, Any] | None
 
 
 class CompiledQuery:
@@ -156,7 +160,10 @@ class CompiledQuery:
                     args = get_argument_values(
                         root.field, root.node, variables, hide_suggestions=self._hide_suggestions
                     )
-                results.append(root.resolve(root_value, info, **args))
+                if root.call is not None:
+                    results.append(root.call(root_value, info, args, root.converted))
+                else:
+                    results.append(root.resolve(root_value, info, **args))
             except Exception as e:
                 await _settle(results)
                 raise Deopt from e
@@ -216,6 +223,8 @@ def compile_query(collector: Collector) -> CompiledQuery | None:
             path = Path(None, key, root_type.name)
             info = sb.resolve_info([d.node for d in details], field.type, root_type, path,
                                    schema, collector.fragment_definitions, operation)  # fmt: skip
+            arguments = _constant_arguments(field, node, collector.hide_suggestions)
+            call = sb.resolver_call(schema, field)
             roots.append(
                 _Root(
                     key=key,
@@ -224,7 +233,9 @@ def compile_query(collector: Collector) -> CompiledQuery | None:
                     info=info,
                     resolve=field.resolve or default_field_resolver,
                     complete=completion.completer(field.type, details),
-                    arguments=_constant_arguments(field, node, collector.hide_suggestions),
+                    arguments=arguments,
+                    call=call,
+                    converted=_converted(call, arguments),
                 )
             )
     except NotCompilable:
@@ -246,6 +257,8 @@ class _ResolverCalls:
                                    collector.schema, collector.fragment_definitions,
                                    collector.operation)  # fmt: skip
         resolve: Callable[..., Any] = field.resolve or default_field_resolver
+        direct = sb.resolver_call(collector.schema, field)
+        converted = _converted(direct, {})
 
         def call(source: Any, path: Path, pending: _Pending) -> Any:
             info = template._replace(
@@ -257,6 +270,8 @@ class _ResolverCalls:
                 operation_extensions=pending.extensions,
             )
             try:
+                if direct is not None:
+                    return direct(source, info, {}, converted)
                 return resolve(source, info)
             except Exception as e:
                 raise Deopt from e
@@ -274,6 +289,18 @@ def _constant_arguments(
     if any(_has_variable(argument.value) for argument in node.arguments):
         return None
     return _coerced(field, node, hide_suggestions)
+
+
+def _converted(
+    call: sb.ResolverCall | None, arguments: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The arguments as the resolver takes them, when they can be converted once."""
+    if call is None or arguments is None:
+        return None
+    try:
+        return call.constant(arguments)
+    except Exception:
+        return None  # converted per request: its error, if any, is graphql-core's to report
 
 
 def _coerced(field: GraphQLField, node: FieldNode, hide_suggestions: bool) -> dict[str, Any] | None:

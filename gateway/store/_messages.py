@@ -20,7 +20,7 @@ ENTRY_BYTES = 600
 DEFAULT_BYTES = 32 * 1024 * 1024
 
 
-class MessageCache:
+class KeptMessages:
     """Two generations of plain dicts, bounded by bytes.
 
     A hit is a dict lookup; cachetools' LRUCache spends about half a microsecond per lookup in

@@ -38,7 +38,7 @@ from gateway.store._conversations import ConversationFeatures, GroupStatements
 from gateway.store._driver import Connection, Driver
 from gateway.store._imports import ImportFeatures
 from gateway.store._lists import KINDS
-from gateway.store._messages import DEFAULT_BYTES, MessageCache
+from gateway.store._messages import DEFAULT_BYTES, KeptMessages
 from gateway.store._rows import (
     Row,
     last_message_values,
@@ -57,7 +57,7 @@ T = TypeVar("T")
 class SqlStore(ConversationFeatures, ImportFeatures):
     def __init__(self, driver: Driver, *, message_cache_bytes: int = DEFAULT_BYTES) -> None:
         self._driver = driver
-        self._messages = MessageCache(message_cache_bytes)
+        self._messages = KeptMessages(message_cache_bytes)
         self._sql = Statements(driver.dialect)
         self._groups = GroupStatements(driver.dialect)
         self._bulk = BulkStatements(driver.dialect)
