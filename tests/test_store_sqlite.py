@@ -184,6 +184,23 @@ async def test_a_read_past_the_step_budget_moves_to_a_thread(
         assert len(threads_of(seen, "FROM sessions")) == 2  # begun inline, finished threaded
 
 
+async def test_reads_moved_to_a_thread_give_their_readers_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threaded readers, six reads that move to them one after another: each finds a reader
+    free."""
+    monkeypatch.setattr(sqlite_module, "_TICK", 300)
+    async with traced_store(tmp_path / "s.db", 100, inline_steps=300) as (store, seen):
+        query = PageQuery(TimeWindow(), limit=100)
+        for _ in range(6):
+            page = await asyncio.wait_for(store.list_sessions("v", query), 5)
+            assert len(page.sessions) == 100
+        moved = [
+            s for thread, s in seen if thread != threading.get_ident() and "FROM sessions" in s
+        ]
+        assert len(moved) == 6
+
+
 async def test_a_commit_by_another_process_wakes_subscribers(tmp_path: Path) -> None:
     """`gateway dead-letters replay`, `gateway import` or any other process writing the file
     the serving gateway uses: its subscribers hear of the change (SQLite tells no one: the

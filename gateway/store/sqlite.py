@@ -19,8 +19,9 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -172,30 +173,12 @@ class SqliteDriver:
                     await db.execute("ROLLBACK")
                 raise
 
-    @asynccontextmanager
-    async def read(
+    def read(
         self, *, snapshot: bool = False, bounded: bool = False
-    ) -> AsyncIterator[Connection]:
+    ) -> AbstractAsyncContextManager[Connection]:
         if not bounded or not self._inline:
-            async with self._threaded_read(snapshot) as db:
-                yield db
-            return
-        inline = self._inline.pop()
-        try:
-            async with AsyncExitStack() as stack:
-
-                async def threaded() -> Connection:
-                    return await stack.enter_async_context(self._threaded_read(snapshot))
-
-                connection = _InlineConnection(inline, self._inline_steps, snapshot, threaded)
-                try:
-                    yield connection
-                finally:
-                    connection.end()
-        finally:
-            if inline.in_transaction:  # its COMMIT failed: nothing of it may reach the next read
-                inline.rollback()
-            self._inline.append(inline)
+            return self._threaded_read(snapshot)
+        return _InlineRead(self, snapshot)
 
     @asynccontextmanager
     async def _threaded_read(self, snapshot: bool) -> AsyncIterator[Connection]:
@@ -278,6 +261,52 @@ class SqliteDriver:
                 self._changed_elsewhere(None)
             last = version
             await asyncio.sleep(self._remote_poll_s)
+
+
+class _InlineRead:
+    """A bounded read on one of the free inline readers, given back at the end (a class, not a
+    generator: a page's read is on the hot path, and a generator-based context manager costs
+    it several microseconds). Should the read move to a thread, that threaded read ends here
+    too, after the inline reader's own snapshot."""
+
+    __slots__ = ("_connection", "_driver", "_inline", "_moved", "_snapshot")
+
+    def __init__(self, driver: SqliteDriver, snapshot: bool) -> None:
+        self._driver = driver
+        self._snapshot = snapshot
+        self._moved: AbstractAsyncContextManager[Connection] | None = None
+
+    async def __aenter__(self) -> Connection:
+        driver = self._driver
+        self._inline = driver._inline.pop()
+        self._connection = _InlineConnection(
+            self._inline, driver._inline_steps, self._snapshot, self._threaded
+        )
+        return self._connection
+
+    async def _threaded(self) -> Connection:
+        moved = self._driver._threaded_read(self._snapshot)
+        connection = await moved.__aenter__()
+        self._moved = moved
+        return connection
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        inline = self._inline
+        try:
+            try:
+                self._connection.end()
+            finally:
+                if self._moved is not None:
+                    await self._moved.__aexit__(kind, error, trace)
+        finally:
+            if inline.in_transaction:  # its COMMIT failed: nothing of it may reach the next read
+                inline.rollback()
+            self._driver._inline.append(inline)
 
 
 class _InlineConnection:
