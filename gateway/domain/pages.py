@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.domain.keys import SessionKey, SessionType
+from gateway.domain.records import record
 from gateway.domain.sessions import MAX_PAGE_SIZE, Message, Session
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
@@ -15,7 +16,7 @@ EARLIEST = -(2**63)
 LATEST = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TimeWindow:
     """Inclusive bounds on ``update_time``, in milliseconds since the epoch."""
 
@@ -42,7 +43,7 @@ class Position:
         return cls(session.update_time, session.key, pinned_at)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Filters:
     """Which live sessions a list shows; None means "any"."""
 
@@ -57,7 +58,7 @@ class Filters:
             raise BadUserInput("types must name at least one session type")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PageQuery:
     window: TimeWindow
     limit: int = MAX_PAGE_SIZE
@@ -66,7 +67,7 @@ class PageQuery:
     pinned_first: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Page:
     sessions: list[Session]
     has_more: bool

@@ -6,7 +6,6 @@ from typing import TypeVar
 
 import strawberry
 
-from gateway.domain import sessions as domain
 from gateway.domain.keys import SessionType
 from gateway.domain.pages import Filters, PageQuery, TimeWindow, check_page_size
 from gateway.domain.sync import ChangeSet, SyncPosition
@@ -17,7 +16,7 @@ from gateway.schema.ids import is_group_id, parse_group_id, parse_session_id
 from gateway.schema.prefetch import last_messages, selects
 from gateway.schema.scalars import Timestamp
 from gateway.schema.sync import SessionChangeSet
-from gateway.schema.types import Node, Session, SessionGroup
+from gateway.schema.types import Node, Session, SessionGroup, key_text
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -73,14 +72,15 @@ class Query:
         )
         sign = ctx.cursors.signer(viewer)
         pinned_first = query.pinned_first
-
-        def edge(session: domain.Session, message: domain.Message | None) -> SessionEdge:
-            node = Session.with_message(session, message)
-            pinned_at = session.pinned_at if pinned_first else None
-            return SessionEdge(cursor=sign(session.update_time, node.key, pinned_at), node=node)
-
+        node = Session.with_message
         messages = page.last_messages or [None] * len(page.sessions)
-        edges = [edge(s, m) for s, m in zip(page.sessions, messages, strict=True)]
+        edges = [
+            SessionEdge(
+                cursor=sign(s.update_time, key_text(s.key), s.pinned_at if pinned_first else None),
+                node=node(s, m),
+            )
+            for s, m in zip(page.sessions, messages, strict=True)
+        ]
 
         async def has_previous_page() -> bool:
             if query.after is None:

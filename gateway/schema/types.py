@@ -199,6 +199,11 @@ def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
     return strawberry.ID(global_id(key)), str(key)
 
 
+def key_text(key: SessionKey) -> str:
+    """``str(key)``, from the cache the views read."""
+    return _key_texts(key)[1]
+
+
 def _revoke(view: SessionOf) -> RevokeNotification | None:
     revoke = view._record.revoke
     return None if revoke is None else RevokeNotification.of(revoke)
