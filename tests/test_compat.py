@@ -28,6 +28,7 @@ from graphql import (
     validate,
 )
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
+from graphql.pyutils import Path as ResponsePath
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.schema.schema import Schema, _OperationContextAwareGraphQLResolveInfo
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -359,6 +360,27 @@ def test_a_field_with_an_extension_goes_through_strawberrys_wrapper() -> None:
     root = schema.query_type
     assert root is not None
     assert sb.resolver_call(schema, root.fields["guarded"]) is None
+
+
+def test_a_resolve_info_for_a_request_is_the_template_replaced() -> None:
+    schema = _SCHEMA._schema
+    root = schema.query_type
+    assert root is not None
+    operation = parse("{ seen }").definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    template = sb.resolve_info([FieldNode(name=NameNode(value="seen"))], root.fields["seen"].type,
+                               root, None, schema, {}, operation)  # fmt: skip
+    root_value, context, helpers = object(), object(), object()
+    variables: dict[str, Any] = {"v": 1}
+    extensions = {"e": 2}
+    path = ResponsePath(None, "seen", "Query")
+    built = sb.for_request(template, root_value, variables, context, helpers, extensions, path)
+    assert type(built) is type(template)
+    replaced = template._replace(root_value=root_value, variable_values=variables,
+                                 context=context, async_helpers=cast(Any, helpers),
+                                 operation_extensions=extensions)  # fmt: skip
+    assert built == replaced._replace(path=path)
+    assert sb.for_request(template, root_value, variables, context, helpers, extensions) == replaced
 
 
 def test_plain_fields_are_read_as_attributes_and_others_are_not() -> None:

@@ -82,6 +82,7 @@ __all__ = [
     "attribute_name",
     "check",
     "executor",
+    "for_request",
     "object_origin",
     "pre_execution_close_reason",
     "raw_info",
@@ -222,6 +223,25 @@ def resolver_call(schema: GraphQLSchema, field: GraphQLField) -> ResolverCall | 
     if resolver is None or definition.extensions or converter.exception_handlers:
         return None
     return ResolverCall(definition, resolver, converter)
+
+
+def for_request(
+    template: ResolveInfo,
+    root_value: Any,
+    variable_values: dict[str, Any],
+    context: Any,
+    async_helpers: Any,
+    operation_extensions: Any,
+    path: Path | None = None,
+) -> ResolveInfo:
+    """``template`` (a :func:`resolve_info`) with what a request sets: the same as its
+    ``_replace`` with these fields (and ``path`` unless None), without ``_replace``'s cost (a
+    page's root field builds one per request)."""
+    t = template
+    return tuple.__new__(ResolveInfo, (
+        t[0], t[1], t[2], t[3], t[4] if path is None else path, t[5], t[6], root_value, t[8],
+        variable_values, context, t[11], t[12], async_helpers, operation_extensions,
+    ))  # fmt: skip
 
 
 def executor(

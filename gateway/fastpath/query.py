@@ -147,13 +147,8 @@ class CompiledQuery:
         helpers = GraphQLResolveInfoHelpers(_gather, pending.tracked.extend)
         results: list[Any] = []
         for root in self._roots:
-            info = root.info._replace(
-                root_value=root_value,
-                variable_values=variables.coerced,
-                context=context,
-                async_helpers=helpers,
-                operation_extensions=operation_extensions,
-            )
+            info = sb.for_request(root.info, root_value, variables.coerced, context, helpers,
+                                  operation_extensions)  # fmt: skip
             try:
                 args = root.arguments
                 if args is None:
@@ -261,14 +256,9 @@ class _ResolverCalls:
         converted = _converted(direct, {})
 
         def call(source: Any, path: Path, pending: _Pending) -> Any:
-            info = template._replace(
-                path=path,
-                root_value=pending.root_value,
-                variable_values=pending.variables,
-                context=pending.context,
-                async_helpers=GraphQLResolveInfoHelpers(_gather, pending.tracked.extend),
-                operation_extensions=pending.extensions,
-            )
+            helpers = GraphQLResolveInfoHelpers(_gather, pending.tracked.extend)
+            info = sb.for_request(template, pending.root_value, pending.variables,
+                                  pending.context, helpers, pending.extensions, path)  # fmt: skip
             try:
                 if direct is not None:
                     return direct(source, info, {}, converted)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import strawberry
-from cachetools import LRUCache
 from strawberry.types.nodes import Selection
 
 from gateway._compat.strawberry import raw_info
@@ -20,18 +19,22 @@ def selects(info: strawberry.Info, name: str, *, deep: bool = False) -> bool:
 
     The answer depends on the document only (directives are not evaluated), and parsing is
     cached, so it is kept by the field's syntax nodes: a cache entry holds its nodes, so no other
-    node can have their ids while it lives."""
+    node can have their ids while it lives. (A plain dict, emptied when full: a page asks
+    twice, and an LRU's bookkeeping cost more than the answer.)"""
     nodes = raw_info(info).field_nodes
     key = (name, deep, *map(id, nodes))
     known = _selects.get(key)
     if known is None:
         found = any(_contains(field.selections, name, deep) for field in info.selected_fields)
         known = (nodes, found)
+        if len(_selects) >= _SELECTS_KEPT:
+            _selects.clear()
         _selects[key] = known
     return known[1]
 
 
-_selects: LRUCache[tuple[object, ...], tuple[object, bool]] = LRUCache(maxsize=4096)
+_SELECTS_KEPT = 4096
+_selects: dict[tuple[object, ...], tuple[object, bool]] = {}
 
 
 def _contains(selections: Iterable[Selection], name: str, deep: bool) -> bool:
