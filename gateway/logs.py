@@ -15,7 +15,6 @@ from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -154,9 +153,11 @@ class RequestIdMiddleware:
                 request_id.reset(token)
             return
 
+        echoed = (_HEADER, rid.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).append(HEADER, rid)
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         try:
