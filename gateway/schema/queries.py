@@ -16,7 +16,7 @@ from gateway.schema.ids import is_group_id, parse_group_id, parse_session_id
 from gateway.schema.prefetch import last_messages, selects
 from gateway.schema.scalars import Timestamp
 from gateway.schema.sync import SessionChangeSet
-from gateway.schema.types import Node, Session, SessionGroup, key_text
+from gateway.schema.types import Node, Session, SessionGroup
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -72,14 +72,13 @@ class Query:
         )
         sign = ctx.cursors.signer(viewer)
         pinned_first = query.pinned_first
-        node = Session.with_message
         messages = page.last_messages or [None] * len(page.sessions)
+        nodes = [Session.with_message(s, m) for s, m in zip(page.sessions, messages, strict=True)]
         edges = [
             SessionEdge(
-                cursor=sign(s.update_time, key_text(s.key), s.pinned_at if pinned_first else None),
-                node=node(s, m),
+                cursor=sign(s.update_time, n.key, s.pinned_at if pinned_first else None), node=n
             )
-            for s, m in zip(page.sessions, messages, strict=True)
+            for s, n in zip(page.sessions, nodes, strict=True)
         ]
 
         async def has_previous_page() -> bool:

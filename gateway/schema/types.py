@@ -187,21 +187,18 @@ class SessionOf(Session):
     properties, set from ``_SESSION_FIELDS`` below; Strawberry and graphql-core see a
     ``Session`` (it is one), and compiled code reads it as it reads any Session."""
 
-    __slots__ = ("_message", "_record")
+    __slots__ = ("_id", "_key", "_message", "_record")
 
     def __init__(self, record: domain.Session, message: Message | None) -> None:
         self._record = record
         self._message = message
+        # Read by nearly every selection (and a page's cursors): looked up once, kept.
+        self._id, self._key = _key_texts(record.key)
 
 
 @lru_cache(maxsize=65_536)  # keys come from one cache (store/_rows.key_from_db), lists repeat
 def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
     return strawberry.ID(global_id(key)), str(key)
-
-
-def key_text(key: SessionKey) -> str:
-    """``str(key)``, from the cache the views read."""
-    return _key_texts(key)[1]
 
 
 def _revoke(view: SessionOf) -> RevokeNotification | None:
@@ -210,8 +207,8 @@ def _revoke(view: SessionOf) -> RevokeNotification | None:
 
 
 _SESSION_FIELDS: dict[str, Callable[[SessionOf], object]] = {
-    "id": lambda v: _key_texts(v._record.key)[0],
-    "key": lambda v: _key_texts(v._record.key)[1],
+    "id": attrgetter("_id"),
+    "key": attrgetter("_key"),
     "type": attrgetter("_record.key.type"),
     "target": attrgetter("_record.key.target"),
     "update_time": attrgetter("_record.update_time"),
