@@ -98,3 +98,10 @@ def test_a_message_larger_than_half_the_cache_is_not_kept() -> None:
     found, missing = cache.find([small.ref, large.ref, small.ref])
     assert list(found) == [small.ref]
     assert missing == [large.ref]
+
+
+def test_a_cache_of_no_bytes_keeps_nothing() -> None:
+    cache = KeptMessages(0)
+    cache.add([message(1)])
+    assert cache.find([message(1).ref]) == ({}, [message(1).ref])
+    assert len(cache) == 0
