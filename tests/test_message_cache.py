@@ -3,13 +3,16 @@ only the last messages it has not seen; what it shows is what the database holds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
+from gateway.domain.keys import SessionKey, SessionType
 from gateway.domain.pages import PageQuery, TimeWindow
 from gateway.domain.sessions import Message, MessageType
 from gateway.store._messages import ENTRY_BYTES, KeptMessages, size_of
 from gateway.store.base import SessionStore
-from tests.helpers import T0, send
+from tests.conftest import Clock, Webhook
+from tests.helpers import T0, cc_message, cc_recall, send
 
 
 def message(n: int, text: str = "hi", conversation: str = "p2p|a b") -> Message:
@@ -65,6 +68,34 @@ async def test_get_messages_and_pages_share_what_was_read(
         assert texts(page.last_messages) == ["shared"]
         assert len([s for s in statements if "FROM messages" in s]) == 1
         assert await store.get_messages(["p2p|bob carol\nnone"]) == {}
+
+
+async def test_what_the_gateway_does_to_a_message_is_insert_it(
+    webhook: Webhook, store: SessionStore, statements: list[str], clock: Clock
+) -> None:
+    """The memory holds only while no statement changes or deletes a message row: every kind of
+    event and of owner's write, traced, inserts messages and nothing else."""
+    team = {**cc_message("3", "x", "x", T0 + 2, conv="TEAM"), "fromAccount": "alice", "to": "42"}
+    for event in (
+        cc_message("1", "alice", "bob", T0),
+        cc_message("2", "bob", "alice", T0 + 1),
+        team,
+        cc_recall("2", "bob", "alice", T0 + 3),
+        cc_recall("3", "alice", "42", T0 + 4, event_type=8),
+    ):
+        await webhook.ok(event)
+    now = clock()
+    alice = SessionKey(SessionType.P2P, "alice")
+    await store.update_ext("bob", alice, "x", now)
+    await store.mark_read("bob", [alice], now)
+    await store.mark_all_read("alice", now)
+    await store.set_muted("bob", [alice], True)
+    await store.delete_sessions("bob", [alice], now)
+    await store.purge_tombstones(now + 1)
+    assert any(re.search(r"INSERT INTO messages\b", s) for s in statements)
+    changing = re.compile(r"\b(UPDATE|DELETE\s+FROM|REPLACE\s+INTO|INTO)\s+\"?messages\b", re.I)
+    writes = [s for s in statements if changing.search(s) and "INSERT INTO messages" not in s]
+    assert writes == []
 
 
 def test_the_cache_never_holds_more_than_its_bytes() -> None:

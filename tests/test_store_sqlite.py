@@ -201,6 +201,21 @@ async def test_reads_moved_to_a_thread_give_their_readers_back(
         assert len(moved) == 6
 
 
+async def test_a_bounded_read_with_no_inline_reader_free_runs_on_a_thread(
+    tmp_path: Path,
+) -> None:
+    async with traced_store(tmp_path / "s.db", 30) as (store, seen):
+        driver = store._driver
+        statement = "SELECT count(*) FROM sessions WHERE owner = ? -- the third"
+        async with driver.read(bounded=True) as one, driver.read(bounded=True) as two:
+            async with driver.read(bounded=True) as third:
+                assert await third.fetch(statement, "v") == [(30,)]
+            assert await one.fetch(statement, "v") == await two.fetch(statement, "v")
+        threads = [thread for thread, s in seen if s.endswith("-- the third")]
+        assert threads[0] != threading.get_ident()
+        assert threads[1:] == [threading.get_ident()] * 2
+
+
 async def test_a_commit_by_another_process_wakes_subscribers(tmp_path: Path) -> None:
     """`gateway dead-letters replay`, `gateway import` or any other process writing the file
     the serving gateway uses: its subscribers hear of the change (SQLite tells no one: the

@@ -176,7 +176,7 @@ class SqliteDriver:
     def read(
         self, *, snapshot: bool = False, bounded: bool = False
     ) -> AbstractAsyncContextManager[Connection]:
-        if not bounded or not self._inline:
+        if not bounded:
             return self._threaded_read(snapshot)
         return _InlineRead(self, snapshot)
 
@@ -264,20 +264,24 @@ class SqliteDriver:
 
 
 class _InlineRead:
-    """A bounded read on one of the free inline readers, given back at the end (a class, not a
-    generator: a page's read is on the hot path, and a generator-based context manager costs
-    it several microseconds). Should the read move to a thread, that threaded read ends here
-    too, after the inline reader's own snapshot."""
+    """A bounded read on one of the free inline readers, given back at the end, or on a thread
+    when none is free (a class, not a generator: a page's read is on the hot path, and a
+    generator-based context manager costs it several microseconds). Should the read move to a
+    thread, that threaded read ends here too, after the inline reader's own snapshot."""
 
     __slots__ = ("_connection", "_driver", "_inline", "_moved", "_snapshot")
 
     def __init__(self, driver: SqliteDriver, snapshot: bool) -> None:
         self._driver = driver
         self._snapshot = snapshot
+        self._inline: sqlite3.Connection | None = None
+        self._connection: _InlineConnection | None = None
         self._moved: AbstractAsyncContextManager[Connection] | None = None
 
     async def __aenter__(self) -> Connection:
         driver = self._driver
+        if not driver._inline:
+            return await self._threaded()
         self._inline = driver._inline.pop()
         self._connection = _InlineConnection(
             self._inline, driver._inline_steps, self._snapshot, self._threaded
@@ -299,14 +303,17 @@ class _InlineRead:
         inline = self._inline
         try:
             try:
-                self._connection.end()
+                if self._connection is not None:
+                    self._connection.end()
             finally:
                 if self._moved is not None:
                     await self._moved.__aexit__(kind, error, trace)
         finally:
-            if inline.in_transaction:  # its COMMIT failed: nothing of it may reach the next read
-                inline.rollback()
-            self._driver._inline.append(inline)
+            if inline is not None:
+                # Its COMMIT failed: nothing of its snapshot may reach the next read.
+                if inline.in_transaction:
+                    inline.rollback()
+                self._driver._inline.append(inline)
 
 
 class _InlineConnection:
