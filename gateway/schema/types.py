@@ -193,12 +193,31 @@ class SessionOf(Session):
         self._record = record
         self._message = message
         # Read by nearly every selection (and a page's cursors): looked up once, kept.
-        self._id, self._key = _key_texts(record.key)
+        self._id, self._key = _texts.of(record.key)
 
 
 @lru_cache(maxsize=65_536)  # keys come from one cache (store/_rows.key_from_db), lists repeat
 def _key_texts(key: SessionKey) -> tuple[strawberry.ID, str]:
     return strawberry.ID(global_id(key)), str(key)
+
+
+class _Texts:
+    """The last key's texts, kept by identity: a fan-out's thousand views share one key object
+    (looking it up again would hash it in Python each time)."""
+
+    __slots__ = ("key", "texts")
+
+    def __init__(self) -> None:
+        self.key: SessionKey | None = None
+        self.texts: tuple[strawberry.ID, str] = (strawberry.ID(""), "")
+
+    def of(self, key: SessionKey) -> tuple[strawberry.ID, str]:
+        if key is not self.key:
+            self.key, self.texts = key, _key_texts(key)
+        return self.texts
+
+
+_texts = _Texts()
 
 
 def _revoke(view: SessionOf) -> RevokeNotification | None:
