@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from gateway.errors import BadUserInput
 
@@ -64,6 +65,7 @@ def p2p_conversation(one: str, other: str) -> str:
     return f"p2p|{low} {high}"
 
 
+@lru_cache(maxsize=65_536)  # a page, an event's views, ask for the same sessions' again and again
 def conversation_of(owner: str, key: SessionKey) -> str:
     """The conversation ``owner``'s session ``key`` shows: the team's own key for a team, the
     pair of accounts for a P2P chat. Message ids are unique within a conversation only."""

@@ -90,6 +90,14 @@ class Session:
             return None
         return message_ref(conversation_of(self.owner, self.key), self.last_message_id)
 
+    @property
+    def shown_message_ref(self) -> str | None:
+        """``last_message_ref`` when the session shows its last message: a message, not a
+        recall's notice. What a page, a session or an event reads the message of."""
+        if self.last_message_kind is not LastMessageKind.MESSAGE:
+            return None
+        return self.last_message_ref
+
 
 def message_ref(conversation: str, server_id: str) -> str:
     """One message among every conversation's: NIM's ids are unique within a conversation only.

@@ -9,7 +9,6 @@ from strawberry.types.nodes import Selection
 
 from gateway._compat.strawberry import raw_info
 from gateway.domain import sessions as domain
-from gateway.domain.sessions import LastMessageKind
 from gateway.store.base import SessionStore
 
 
@@ -52,11 +51,7 @@ async def last_messages(
 ) -> Mapping[str, domain.Message]:
     """The last messages of ``sessions`` in one read, if the client asked for them at all
     (NIM's needLastMessage): without `lastMessage` in the selection no message is read."""
-    ids = [
-        s.last_message_ref
-        for s in sessions
-        if s.last_message_kind is LastMessageKind.MESSAGE and s.last_message_ref is not None
-    ]
+    ids = [ref for s in sessions if (ref := s.shown_message_ref) is not None]
     if not ids or not selects(info, "lastMessage", deep=True):
         return {}
     store: SessionStore = info.context.store

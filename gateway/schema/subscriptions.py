@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 import strawberry
 
 from gateway.domain import sessions as domain
-from gateway.domain.sessions import LastMessageKind
 from gateway.domain.sync import SyncPosition
 from gateway.errors import BadUserInput
 from gateway.live import Event, MessageCache, Upserted, Watcher, follow, patiently
@@ -175,9 +174,7 @@ async def _messages(ctx: Context, events: list[Event]) -> Mapping[str, domain.Me
 
 def _message_ids(events: list[Event]) -> list[str]:
     return [
-        e.session.last_message_ref
+        ref
         for e in events
-        if isinstance(e, Upserted)
-        and e.session.last_message_kind is LastMessageKind.MESSAGE
-        and e.session.last_message_ref is not None
+        if isinstance(e, Upserted) and (ref := e.session.shown_message_ref) is not None
     ]

@@ -169,9 +169,8 @@ class Session(Node):
     def of(
         cls, session: domain.Session, messages: Mapping[str, domain.Message] | None = None
     ) -> Session:
-        message = None
-        if session.last_message_kind is LastMessageKind.MESSAGE and messages:
-            message = messages.get(session.last_message_ref or "")
+        ref = session.shown_message_ref
+        message = messages.get(ref) if messages and ref is not None else None
         return cls.with_message(session, message)
 
     @classmethod

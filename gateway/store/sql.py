@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from functools import lru_cache
 from typing import Self, TypeVar
 
 import orjson
@@ -19,15 +18,7 @@ from gateway.domain.membership import TeamChange, registry_change
 from gateway.domain.order import event_key
 from gateway.domain.pages import Filters, Page, PageQuery, Position, TimeWindow
 from gateway.domain.receiving import counts_unread
-from gateway.domain.sessions import (
-    Delivery,
-    LastMessageKind,
-    Message,
-    MessageType,
-    RevokeNotification,
-    Session,
-    message_ref,
-)
+from gateway.domain.sessions import Delivery, Message, MessageType, RevokeNotification, Session
 from gateway.domain.sync import GROUP_PREFIX, Change, ChangeSet, SyncPosition
 from gateway.store import _lists as lists
 from gateway.store import _teams as teams
@@ -144,7 +135,7 @@ class SqlStore(ConversationFeatures, ImportFeatures):
             sessions = [session_from_row(owner, row) for row in rows[: query.limit]]
             last_messages: list[Message | None] = []
             if with_last_messages:
-                refs = [_message_ref(s) for s in sessions]
+                refs = [s.shown_message_ref for s in sessions]
                 found = await self._find_messages(db, [ref for ref in refs if ref is not None])
                 last_messages = [None if ref is None else found.get(ref) for ref in refs]
         return Page(sessions, has_more, position, last_messages)
@@ -494,17 +485,3 @@ async def _recall_of(tx: Write, conversation: str, message: Message) -> RevokeNo
     if kept_in != conversation:
         await tx.db.execute(tx.sql.adopt_revocation, conversation, message.server_id, kept_in)
     return RevokeNotification(message.server_id, str(operator), int(time), opt_str(postscript))
-
-
-_MESSAGE = LastMessageKind.MESSAGE
-
-
-def _message_ref(session: Session) -> str | None:
-    """The ref of the session's last message when it is a message (not a recall's notice)."""
-    if session.last_message_kind is not _MESSAGE or session.last_message_id is None:
-        return None
-    return message_ref(_conversation(session.owner, session.key), session.last_message_id)
-
-
-# A page asks for the same sessions' conversations again and again.
-_conversation = lru_cache(maxsize=65536)(conversation_of)
